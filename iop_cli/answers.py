@@ -1,0 +1,124 @@
+"""Checking and converting raw answers (from a file, a CSV cell or a prompt) into the pack's typed values."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from .pack import Pack, Question
+from .problems import AnswersError, Problem, did_you_mean
+
+YES = {"yes", "y", "true", "1"}
+NO = {"no", "n", "false", "0"}
+MAX_TEXT = 200
+
+
+class BadValue(ValueError):
+    """A value that does not fit its question; the message says what is allowed."""
+
+    def __init__(self, message: str, allowed: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.allowed = allowed
+
+
+def allowed_text(question: Question) -> str:
+    if question.type == "yesno":
+        return "yes or no"
+    if question.type == "choice":
+        return ", ".join(question.choice_values)
+    if question.type in ("integer", "number"):
+        kind = "a whole number" if question.type == "integer" else "a number"
+        lo = "" if question.min is None else _num(question.min)
+        hi = "" if question.max is None else _num(question.max)
+        return f"{kind} {lo}-{hi}" if lo or hi else kind
+    return f"text up to {MAX_TEXT} characters"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def coerce(question: Question, value: Any) -> Any:
+    """The typed value of one answer, None for unanswered; raise BadValue when it does not fit."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    allowed = allowed_text(question)
+    if question.type == "yesno":
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if isinstance(value, (int, float)):
+            word = _num(value)
+        if word in YES:
+            return True
+        if word in NO:
+            return False
+        raise BadValue("is not yes or no", allowed)
+    if question.type == "choice":
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise BadValue("is not one of the choices", allowed)
+        word = _num(value) if isinstance(value, (int, float)) else value.strip()
+        if word in question.choice_values:
+            return word
+        folded = {c.lower(): c for c in question.choice_values}
+        if word.lower() in folded:
+            return folded[word.lower()]
+        hint = did_you_mean(word.lower(), question.choice_values)
+        raise BadValue(f"is not one of the choices{'; ' + hint if hint else ''}", allowed)
+    if question.type in ("integer", "number"):
+        number = _number(value, question.type == "integer")
+        if number is None:
+            raise BadValue(f"is not {'a whole number' if question.type == 'integer' else 'a number'}", allowed)
+        if (question.min is not None and number < question.min) or (question.max is not None and number > question.max):
+            raise BadValue("is outside the allowed range", allowed)
+        return number
+    text = str(value).strip()
+    if len(text) > MAX_TEXT:
+        raise BadValue(f"is longer than {MAX_TEXT} characters", allowed)
+    return text
+
+
+def _number(value: Any, whole: bool) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip()) if not whole or "." in value or "e" in value.lower() else int(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if whole:
+        if isinstance(value, float):
+            if not value.is_integer():
+                return None
+            value = int(value)
+        return value
+    return value
+
+
+def clean_answers(pack: Pack, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Check every answer against the pack; raise AnswersError listing every problem."""
+    problems: list[Problem] = []
+    clean: dict[str, Any] = {}
+    asked = {q.id: q for q in pack.asked}
+    for key, value in raw.items():
+        name = str(key).strip()
+        question = pack.questions.get(name)
+        if question is None:
+            problems.append(Problem(name, "unknown field", did_you_mean(name, asked) or "see the pack's questions"))
+            continue
+        if question.computed:
+            problems.append(Problem(name, "is computed by the pack and cannot be answered", "remove it"))
+            continue
+        try:
+            clean[name] = coerce(question, value)
+        except BadValue as exc:
+            shown = value if isinstance(value, (str, int, float, bool)) else type(value).__name__
+            problems.append(Problem(name, f"{shown!r} {exc.message}", f"allowed: {exc.allowed}"))
+    if problems:
+        raise AnswersError(problems)
+    return {k: v for k, v in clean.items() if v is not None}

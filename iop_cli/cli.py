@@ -1,0 +1,112 @@
+"""The `iop` command line. Thin: it parses options, calls the core, and prints. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from typing import NoReturn, Optional
+
+import typer
+
+from . import __version__
+from .exit_codes import Exit
+
+app = typer.Typer(
+    name="iop",
+    help="Place people in the right level of addiction and behavioral-health care, from a YAML rule pack.\n\n"
+    "The recommendation supports clinical judgment; it does not replace it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class ReportFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"iop-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Place people in the right level of care."""
+
+
+def fail(problems, code: Exit = Exit.INPUT_ERROR) -> NoReturn:
+    """Print one line per problem on stderr and exit; never a traceback for a user's mistake."""
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    raise typer.Exit(int(code))
+
+
+RULES_HELP = "Rule-pack folder to use instead of the bundled default pack."
+
+
+def load_pack_or_fail(rules: Optional[str]):
+    from .pack import load_pack
+    from .problems import PackError
+
+    try:
+        return load_pack(rules)
+    except PackError as exc:
+        fail(exc.problems)
+
+
+@app.command()
+def check(
+    answers: str = typer.Option(..., "--answers", "-a", help="Answers file (YAML or JSON); - reads stdin."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format."),
+    rules: Optional[str] = typer.Option(None, "--rules", envvar="IOP_RULES", help=RULES_HELP),
+) -> None:
+    """Recommend a level of care from an answers file, without the interview.
+
+    Example: iop check --answers intake.yaml --format json
+    """
+    from .answers import clean_answers
+    from .engine import decide
+    from .files import read_answers
+    from .problems import Problem, ProblemsError
+    from .report import decision_dict
+
+    pack = load_pack_or_fail(rules)
+    positions: dict[str, str] = {}
+    try:
+        raw, positions, name = read_answers(answers)
+        clean = clean_answers(pack, raw)
+    except ProblemsError as exc:
+        # Point each problem at its line in the answers file when we know it.
+        fail([Problem(f"{positions[p.where]}: {p.where}", p.message, p.hint) if p.where in positions else p
+              for p in exc.problems])
+    data = decision_dict(decide(pack, clean), pack)
+    if format is ReportFormat.json:
+        import json
+
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif format is ReportFormat.markdown:
+        from .report import markdown
+
+        typer.echo(markdown(data), nl=False)
+    else:
+        from rich.console import Console
+
+        from .report import render
+
+        render(data, Console())
+
+
+def run() -> None:
+    """Console-script entry point: Ctrl-C exits 130 without a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(int(Exit.INTERRUPTED))

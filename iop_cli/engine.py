@@ -1,0 +1,160 @@
+"""The decision engine: `decide(pack, answers) -> Decision`. Pure: no I/O, no terminal, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .pack import Level, Pack, Rule
+
+SCHEMA_VERSION = 1
+DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    """One rule as the engine tried it: its verdict (True, False or None for undecided) and the values it read."""
+
+    rule: str
+    kind: str  # level or alert
+    result: bool | None
+    values: dict[str, Any]
+    clauses: tuple[tuple[str, bool | None], ...]
+    outcome: str  # fired, skipped, undecided, blocked, shown, not_shown
+
+
+@dataclass(frozen=True)
+class AlertHit:
+    id: str
+    severity: str
+    message: str
+    because: str
+
+
+@dataclass(frozen=True)
+class NotAssessed:
+    rule: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    level: Level
+    rule: str | None  # the rule that placed the person; None for `otherwise` or missing answers
+    reason: str
+    basis: str  # rule, otherwise, missing_answers
+    alerts: tuple[AlertHit, ...]
+    missing: tuple[str, ...]  # required answers that are missing
+    not_assessed: tuple[NotAssessed, ...]
+    ignored: tuple[str, ...]  # answers given to questions that do not apply
+    values: dict[str, Any]  # answers as used, with computed fields
+    trace: tuple[RuleTrace, ...]
+    pack_name: str
+    pack_version: str
+    pack_hash: str
+    would_be: str | None = None  # the rule that matched but could not stand because answers are missing
+
+
+def applicable(pack: Pack, answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
+    """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones."""
+    values: dict[str, Any] = {}
+    applies: dict[str, bool | None] = {}
+    ignored: list[str] = []
+    for question in pack.questions.values():
+        if question.computed:
+            values[question.id] = question.compute.evaluate(values)
+            continue
+        shown = True if question.ask_if is None else question.ask_if.evaluate(values)
+        applies[question.id] = shown
+        answer = answers.get(question.id)
+        if shown is False:
+            if answer is not None:
+                ignored.append(question.id)
+            continue
+        if answer is not None:
+            values[question.id] = answer
+    return values, applies, ignored
+
+
+def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
+    """Place one person: the first level rule that holds, every alert that applies, and why."""
+    values, applies, ignored = applicable(pack, answers)
+    missing = tuple(
+        q.id for q in pack.asked if q.required and applies.get(q.id) is not False and values.get(q.id) is None
+    )
+    missing_set = set(missing)
+    trace: list[RuleTrace] = []
+    not_assessed: list[NotAssessed] = []
+    fired: Rule | None = None
+    blocked: list[Rule] = []
+    for rule in pack.rules:
+        result = rule.when.evaluate(values)
+        unknown = _unknown_sources(pack, rule, values)
+        if result is True:
+            outcome = "fired"
+        elif result is False:
+            outcome = "skipped"
+        elif unknown & missing_set:
+            outcome = "blocked"
+            blocked.append(rule)
+        else:
+            outcome = "undecided"
+            not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
+        trace.append(_trace(rule, "level", result, values, outcome))
+        if result is True:
+            fired = rule
+            break
+
+    would_be = None
+    if missing and (fired is None or blocked or not pack.levels[fired.level].urgent):
+        # A missing required answer never lets a less intensive level through: only a clinician decides then.
+        # An urgent level (crisis, withdrawal) stands only when no missing answer could have led elsewhere first.
+        would_be = fired.id if fired else None
+        level = pack.levels[pack.otherwise.level]
+        reason = "Required answers are missing: " + ", ".join(missing) + ". A clinician decides until they are given."
+        rule_id, basis = None, "missing_answers"
+    elif fired is not None:
+        level, reason, rule_id, basis = pack.levels[fired.level], fired.because, fired.id, "rule"
+    else:
+        level, reason, rule_id, basis = pack.levels[pack.otherwise.level], pack.otherwise.because, None, "otherwise"
+
+    alert_values = {**values, "level": level.id}
+    alerts: list[AlertHit] = []
+    for rule in pack.alerts:
+        result = rule.when.evaluate(alert_values)
+        if result is None:
+            unknown = _unknown_sources(pack, rule, alert_values)
+            not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
+        if result is True:
+            alerts.append(AlertHit(rule.id, rule.severity, rule.alert or "", rule.because))
+        outcome = {True: "shown", False: "not_shown", None: "undecided"}[result]
+        trace.append(_trace(rule, "alert", result, alert_values, outcome))
+    order = {"safety": 0, "caution": 1, "info": 2}
+    alerts.sort(key=lambda a: order.get(a.severity, 3))
+
+    return Decision(
+        level=level,
+        rule=rule_id,
+        reason=reason,
+        basis=basis,
+        alerts=tuple(alerts),
+        missing=missing,
+        not_assessed=tuple(not_assessed),
+        ignored=tuple(ignored),
+        values=values,
+        trace=tuple(trace),
+        pack_name=pack.name,
+        pack_version=pack.version,
+        pack_hash=pack.hash,
+        would_be=would_be,
+    )
+
+
+def _unknown_sources(pack: Pack, rule: Rule, values: Mapping[str, Any]) -> set[str]:
+    """The asked questions without an answer that a rule reads, directly or through computed fields."""
+    return {s for name in rule.when.names if name in pack.questions for s in pack.sources(name) if values.get(s) is None}
+
+
+def _trace(rule: Rule, kind: str, result, values: Mapping[str, Any], outcome: str) -> RuleTrace:
+    seen = {name: values.get(name) for name in rule.when.names}
+    return RuleTrace(rule.id, kind, result, seen, tuple(rule.when.clauses(values)), outcome)

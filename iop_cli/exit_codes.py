@@ -1,0 +1,10 @@
+"""Exit codes, in one place. Documented in the README."""
+
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    OK = 0
+    INPUT_ERROR = 1  # bad answers, bad CSV, bad rule pack, failed pack tests
+    USAGE = 2  # wrong options or arguments (Typer's own usage errors use it too)
+    INTERRUPTED = 130  # Ctrl-C
