@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .pack import Pack, Question
 from .problems import AnswersError, Problem, did_you_mean

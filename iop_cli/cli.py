@@ -36,7 +36,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Place people in the right level of care."""
 
@@ -84,8 +86,12 @@ def check(
         clean = clean_answers(pack, raw)
     except ProblemsError as exc:
         # Point each problem at its line in the answers file when we know it.
-        fail([Problem(f"{positions[p.where]}: {p.where}", p.message, p.hint) if p.where in positions else p
-              for p in exc.problems])
+        fail(
+            [
+                Problem(f"{positions[p.where]}: {p.where}", p.message, p.hint) if p.where in positions else p
+                for p in exc.problems
+            ]
+        )
     data = decision_dict(decide(pack, clean), pack)
     if format is ReportFormat.json:
         import json

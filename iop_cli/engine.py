@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .pack import Level, Pack, Rule
 
@@ -89,7 +90,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     blocked: list[Rule] = []
     for rule in pack.rules:
         result = rule.when.evaluate(values)
-        unknown = _unknown_sources(pack, rule, values)
+        unknown = _unknown_sources(pack, rule, values, applies)
         if result is True:
             outcome = "fired"
         elif result is False:
@@ -123,7 +124,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     for rule in pack.alerts:
         result = rule.when.evaluate(alert_values)
         if result is None:
-            unknown = _unknown_sources(pack, rule, alert_values)
+            unknown = _unknown_sources(pack, rule, alert_values, applies)
             not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
         if result is True:
             alerts.append(AlertHit(rule.id, rule.severity, rule.alert or "", rule.because))
@@ -150,9 +151,12 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     )
 
 
-def _unknown_sources(pack: Pack, rule: Rule, values: Mapping[str, Any]) -> set[str]:
-    """The asked questions without an answer that a rule reads, directly or through computed fields."""
-    return {s for name in rule.when.names if name in pack.questions for s in pack.sources(name) if values.get(s) is None}
+def _unknown_sources(pack: Pack, rule: Rule, values: Mapping[str, Any], applies: Mapping[str, Any]) -> set[str]:
+    """The unanswered questions a rule reads, directly or through computed fields; a question that does not apply
+    to this person (its ask_if is false) is absent by design, not a gap."""
+    names = [n for n in rule.when.names if n in pack.questions]
+    sources = {s for name in names for s in pack.sources(name)}
+    return {s for s in sources if values.get(s) is None and applies.get(s) is not False}
 
 
 def _trace(rule: Rule, kind: str, result, values: Mapping[str, Any], outcome: str) -> RuleTrace:

@@ -10,8 +10,9 @@ way SQL's NULL does, so a condition over a missing answer is never silently fals
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .problems import did_you_mean
 
@@ -82,7 +83,7 @@ class Node:
     name: str | None = None  # field name for references
     literal: Any = None  # python value for literals
     is_literal: bool = False
-    children: tuple["Node", ...] = ()
+    children: tuple[Node, ...] = ()
     op: str = ""  # for the Polars compiler and explanations
 
 
@@ -141,7 +142,7 @@ def normalize(text: str) -> tuple[str, list[int]]:
             out += ["!", "="]
             origin += [i, i + 1]
             i += 1
-        elif ch == "=" and (i == 0 or text[i - 1] not in "=!<>") and text[i + 1 : i + 2] != "=":
+        elif ch == "=" and (i == 0 or text[i - 1] not in "=!<>:") and text[i + 1 : i + 2] != "=":
             out += ["=", "="]
             origin += [i, i]
         else:
@@ -190,7 +191,9 @@ class _Checker:
             return self._literal(node, "number", value)
         if isinstance(value, str):
             return self._literal(node, "string", value)
-        raise self.fail(node, f"the value `{self.text(node)}` is not allowed", "use a number, a quoted word or true/false")
+        raise self.fail(
+            node, f"the value `{self.text(node)}` is not allowed", "use a number, a quoted word or true/false"
+        )
 
     def _literal(self, node: ast.AST, kind: str, value: Any) -> Node:
         return Node(kind, self.text(node), self.col(node), lambda v, value=value: value, literal=value, is_literal=True)
@@ -217,7 +220,7 @@ class _Checker:
 
     def visit_BoolOp(self, node: ast.BoolOp, depth: int) -> Node:
         parts = tuple(self.check(value, depth) for value in node.values)
-        for part, value in zip(parts, node.values):
+        for part, value in zip(parts, node.values, strict=True):
             self.want_bool(part, value)
         evs = [p.ev for p in parts]
         if isinstance(node.op, ast.And):
@@ -249,7 +252,9 @@ class _Checker:
                 value = e(v)
                 return None if value is None else sign * value
 
-            return Node("number", self.text(node), self.col(node), neg, children=(inner,), op="neg" if sign < 0 else "pos")
+            return Node(
+                "number", self.text(node), self.col(node), neg, children=(inner,), op="neg" if sign < 0 else "pos"
+            )
         raise self.fail(node, f"the operator in `{self.text(node)}` is not allowed")
 
     def visit_BinOp(self, node: ast.BinOp, depth: int) -> Node:
@@ -288,7 +293,9 @@ class _Checker:
         if len(pairs) == 1:
             return pairs[0]
         evs = [p.ev for p in pairs]
-        return Node("bool", self.text(node), self.col(node), lambda v: _and3(e(v) for e in evs), children=tuple(pairs), op="and")
+        return Node(
+            "bool", self.text(node), self.col(node), lambda v: _and3(e(v) for e in evs), children=tuple(pairs), op="and"
+        )
 
     def check_operand(self, node: ast.AST, depth: int) -> Node | None:
         # List operands are only meaningful after `in`; membership() checks them itself.
@@ -327,7 +334,7 @@ class _Checker:
         if not rnode.elts:
             raise self.fail(rnode, "the list after `in` is empty")
         items = [self.check(elt, 0) for elt in rnode.elts]
-        for item, elt in zip(items, rnode.elts):
+        for item, elt in zip(items, rnode.elts, strict=True):
             if not item.is_literal:
                 raise self.fail(elt, "a list after `in` may hold only literal values")
             self.same_kind(left, item, lnode, elt)
@@ -394,7 +401,9 @@ class _Checker:
             return
         if left.kind == "number" and right.kind == "number":
             return
-        raise self.fail(rnode, f"cannot compare `{left.text}` ({self.describe(left)}) with `{right.text}` ({self.describe(right)})")
+        raise self.fail(
+            rnode, f"cannot compare `{left.text}` ({self.describe(left)}) with `{right.text}` ({self.describe(right)})"
+        )
 
     def check_value(self, ref: Node, lit: Node, src: ast.AST) -> None:
         ftype = ref.field_type
@@ -407,8 +416,11 @@ class _Checker:
         if ftype.kind in NUMERIC:
             value = lit.literal
             if ftype.min is not None and value < ftype.min or ftype.max is not None and value > ftype.max:
-                raise self.fail(src, f"{value} is outside the range of `{ref.name}` ({_fmt(ftype.min)}-{_fmt(ftype.max)})",
-                                "use a value inside the range, or widen the field's range")
+                raise self.fail(
+                    src,
+                    f"{value} is outside the range of `{ref.name}` ({_fmt(ftype.min)}-{_fmt(ftype.max)})",
+                    "use a value inside the range, or widen the field's range",
+                )
 
 
 def _fmt(value: float | None) -> str:
@@ -462,7 +474,9 @@ def parse(text: str, fields: Mapping[str, FieldType], want: str | None = "bool")
     except RecursionError:
         raise ExprError("the condition is too complex to read", 0, "split it into rules") from None
     if want == "bool" and root.kind != "bool":
-        raise ExprError(f"`{text.strip()}` is not a yes/no condition", root.col, "compare it with something, e.g. `== 'x'`")
+        raise ExprError(
+            f"`{text.strip()}` is not a yes/no condition", root.col, "compare it with something, e.g. `== 'x'`"
+        )
     if want == "number" and root.kind != "number":
         raise ExprError(f"`{text.strip()}` is not a number", root.col)
     return Expr(text, root, tuple(dict.fromkeys(checker.names)))

@@ -35,10 +35,18 @@ def read_answers(path: str) -> tuple[dict[str, Any], dict[str, str], str]:
     if doc is None:
         raise AnswersError([Problem(name, "the answers file is empty", "write one `field: value` line per answer")])
     if not isinstance(doc.value, dict):
-        raise AnswersError([Problem(str(doc.mark), "answers must be a mapping of field ids to values",
-                                    "write one `field: value` line per answer")])
+        raise AnswersError(
+            [
+                Problem(
+                    str(doc.mark),
+                    "answers must be a mapping of field ids to values",
+                    "write one `field: value` line per answer",
+                )
+            ]
+        )
     nested = [k for k, v in doc.value.items() if isinstance(v.value, (dict, list))]
     if nested:
-        raise AnswersError([Problem(str(doc.keys[k]), f"{k}: a single value is expected, not a list or mapping")
-                            for k in nested])
+        raise AnswersError(
+            [Problem(str(doc.keys[k]), f"{k}: a single value is expected, not a list or mapping") for k in nested]
+        )
     return doc.plain(), {k: str(m) for k, m in doc.keys.items()}, name

@@ -274,20 +274,25 @@ class _Loader:
 
     def expr_mark(self, src: Src, col: int) -> Mark:
         """Where column `col` of an expression's text stands in its file."""
-        text = str(src.value)
-        line_no = text.count("\n", 0, col)
-        col_in_line = col - (text.rfind("\n", 0, col) + 1)
         if src.block:
+            # Literal (|) and folded (>) blocks both join their lines with one character, so walk the source
+            # lines below the indicator, counting each line's content plus one separator.
             lines = self.texts.get(src.mark.file, [])
-            source_line = src.mark.line + 1 + line_no
-            indent = 0
-            if 0 < source_line <= len(lines):
-                raw = lines[source_line - 1]
-                indent = len(raw) - len(raw.lstrip(" "))
-            return Mark(src.mark.file, source_line, indent + col_in_line + 1)
-        if line_no:
+            consumed = 0
+            for index in range(src.mark.line, len(lines)):
+                raw = lines[index]
+                content = raw.strip()
+                if not content:
+                    continue
+                if col <= consumed + len(content):
+                    indent = len(raw) - len(raw.lstrip(" "))
+                    return Mark(src.mark.file, index + 1, indent + (col - consumed) + 1)
+                consumed += len(content) + 1
+            return src.mark
+        text = str(src.value)
+        if "\n" in text[:col]:
             return src.mark  # a plain multi-line scalar is folded by YAML; its start is the best we can do
-        return Mark(src.mark.file, src.mark.line, src.mark.col + col_in_line + (1 if src.quoted else 0))
+        return Mark(src.mark.file, src.mark.line, src.mark.col + col + (1 if src.quoted else 0))
 
     def parse_expr(self, src: Src, fields, want: str | None = "bool") -> expr.Expr | None:
         if isinstance(src.value, bool):
@@ -345,7 +350,9 @@ class _Loader:
         rules, alerts = self.rules(sections["rules"], questions, levels, ids)
         otherwise = self.otherwise(sections["otherwise"], levels)
         if otherwise is None and not sections["otherwise"]:
-            self.problem(self.folder, "the pack has no `otherwise`", "add `otherwise: {level: clinician_review, because: ...}`")
+            self.problem(
+                self.folder, "the pack has no `otherwise`", "add `otherwise: {level: clinician_review, because: ...}`"
+            )
         self.check_order(rules, levels)
         pack = Pack(
             name=meta.get("name", self.folder.name),
@@ -384,13 +391,27 @@ class _Loader:
                     continue
                 ident = self.ident(values, "a section", ids)
                 if ident:
-                    result[ident] = Section(ident, self.text(values, "title", "a section"), self.text(values, "help", "a section"))
+                    result[ident] = Section(
+                        ident, self.text(values, "title", "a section"), self.text(values, "help", "a section")
+                    )
         return result
 
     # -- questions ---------------------------------------------------------------------------------------------
 
-    QUESTION_KEYS = ("id", "type", "label", "help", "choices", "min", "max", "required", "ask_if", "compute",
-                     "aliases", "section")
+    QUESTION_KEYS = (
+        "id",
+        "type",
+        "label",
+        "help",
+        "choices",
+        "min",
+        "max",
+        "required",
+        "ask_if",
+        "compute",
+        "aliases",
+        "section",
+    )
 
     def questions(self, srcs: list[Src], sections: dict[str, Section], ids: dict[str, Mark]) -> dict[str, Question]:
         result: dict[str, Question] = {}
@@ -418,7 +439,9 @@ class _Loader:
             hint = did_you_mean(qtype, QUESTION_TYPES) or "use one of: " + ", ".join(QUESTION_TYPES)
             self.problem(src.mark, f"unknown question type `{qtype}` for {what}", hint)
             return None
-        question = Question(ident, qtype, self.text(values, "label", what), item.mark, help=self.text(values, "help", what))
+        question = Question(
+            ident, qtype, self.text(values, "label", what), item.mark, help=self.text(values, "help", what)
+        )
         question.required = self.flag(values, "required", what, True)
         question.aliases = self.strings(values, "aliases", what)
         if "section" in values:
@@ -480,7 +503,9 @@ class _Loader:
             what = f"question `{ident}`"
             if "ask_if" in values:
                 if "compute" in values:
-                    self.problem(values["ask_if"].mark, f"{what} is computed, so it is never asked and takes no `ask_if`")
+                    self.problem(
+                        values["ask_if"].mark, f"{what} is computed, so it is never asked and takes no `ask_if`"
+                    )
                 else:
                     question.ask_if = self.parse_expr(values["ask_if"], fields)
                     self.only_earlier(values["ask_if"], question.ask_if, earlier, what, "ask_if")
@@ -496,8 +521,11 @@ class _Loader:
         # computed fields can never form a cycle.
         for name in parsed.names if parsed is not None else ():
             if name not in earlier:
-                self.problem(src.mark, f"`{key}` of {what} reads `{name}`, which is not placed before it",
-                             f"move {what} after `{name}`")
+                self.problem(
+                    src.mark,
+                    f"`{key}` of {what} reads `{name}`, which is not placed before it",
+                    f"move {what} after `{name}`",
+                )
 
     def compute(self, src: Src, fields: dict, question: Question, what: str) -> Compute | None:
         if question.type == "text":
@@ -554,15 +582,23 @@ class _Loader:
                 if not ident:
                     continue
                 what = f"level `{ident}`"
-                level = Level(ident, self.text(values, "name", what), item.mark, code=self.text(values, "code", what),
-                              intensity=self.text(values, "intensity", what), summary=self.text(values, "summary", what),
-                              urgent=self.flag(values, "urgent", what, False))
+                level = Level(
+                    ident,
+                    self.text(values, "name", what),
+                    item.mark,
+                    code=self.text(values, "code", what),
+                    intensity=self.text(values, "intensity", what),
+                    summary=self.text(values, "summary", what),
+                    urgent=self.flag(values, "urgent", what, False),
+                )
                 level.involves = self.strings(values, "involves", what)
                 level.next_steps = self.strings(values, "next_steps", what)
                 if "rank" in values:
                     rank = values["rank"].value
                     if isinstance(rank, bool) or not isinstance(rank, int):
-                        self.problem(values["rank"].mark, f"`rank` of {what} must be a whole number (higher is more intensive)")
+                        self.problem(
+                            values["rank"].mark, f"`rank` of {what} must be a whole number (higher is more intensive)"
+                        )
                     else:
                         level.rank = rank
                 result[ident] = level
@@ -572,8 +608,9 @@ class _Loader:
 
     RULE_KEYS = ("id", "when", "level", "alert", "severity", "because")
 
-    def rules(self, srcs: list[Src], questions: dict[str, Question], levels: dict[str, Level],
-              ids: dict[str, Mark]) -> tuple[list[Rule], list[Rule]]:
+    def rules(
+        self, srcs: list[Src], questions: dict[str, Question], levels: dict[str, Level], ids: dict[str, Mark]
+    ) -> tuple[list[Rule], list[Rule]]:
         fields = {q.id: q.field_type for q in questions.values()}
         alert_fields = {**fields, "level": expr.FieldType("level", tuple(levels))}
         level_rules: list[Rule] = []
@@ -603,8 +640,11 @@ class _Loader:
                     rule.alert = self.text(values, "alert", what)
                     rule.severity = self.text(values, "severity", what, "info")
                     if rule.severity not in SEVERITIES:
-                        self.problem(values["severity"].mark, f"unknown severity `{rule.severity}` in {what}",
-                                     did_you_mean(rule.severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES))
+                        self.problem(
+                            values["severity"].mark,
+                            f"unknown severity `{rule.severity}` in {what}",
+                            did_you_mean(rule.severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES),
+                        )
                 if when is not None:
                     (alert_rules if has_alert else level_rules).append(rule)
         return level_rules, alert_rules
@@ -622,7 +662,9 @@ class _Loader:
         values = self.mapping(srcs[0], "otherwise", ("level", "because"), ("level", "because"))
         if values is None or "level" not in values:
             return None
-        return Otherwise(self.level_ref(values["level"], levels, "otherwise"), self.text(values, "because", "otherwise"))
+        return Otherwise(
+            self.level_ref(values["level"], levels, "otherwise"), self.text(values, "because", "otherwise")
+        )
 
     def check_order(self, rules: list[Rule], levels: dict[str, Level]) -> None:
         """Urgent-level rules (crisis, withdrawal) must all come first, so no other rule can ever shadow one."""
@@ -634,8 +676,12 @@ class _Loader:
             if not level.urgent:
                 calm = calm or rule
             elif calm is not None:
-                self.problem(rule.mark, f"rule `{rule.id}` leads to the urgent level `{level.id}` but comes after "
-                             f"`{calm.id}`, which could shadow it", "move urgent rules to the top of `rules:`")
+                self.problem(
+                    rule.mark,
+                    f"rule `{rule.id}` leads to the urgent level `{level.id}` but comes after "
+                    f"`{calm.id}`, which could shadow it",
+                    "move urgent rules to the top of `rules:`",
+                )
 
     # -- tests -------------------------------------------------------------------------------------------------
 
@@ -691,10 +737,16 @@ class _Loader:
             return {}
         expect = src.plain()
         if "level" in expect and expect["level"] not in pack.levels:
-            self.problem(values["level"].mark, f"unknown level `{expect['level']}`", did_you_mean(str(expect["level"]), pack.levels))
+            self.problem(
+                values["level"].mark,
+                f"unknown level `{expect['level']}`",
+                did_you_mean(str(expect["level"]), pack.levels),
+            )
         if "rule" in expect and expect["rule"] is not None and pack.rule(str(expect["rule"])) is None:
             rule_ids = [r.id for r in pack.rules]
-            self.problem(values["rule"].mark, f"unknown rule `{expect['rule']}`", did_you_mean(str(expect["rule"]), rule_ids))
+            self.problem(
+                values["rule"].mark, f"unknown rule `{expect['rule']}`", did_you_mean(str(expect["rule"]), rule_ids)
+            )
         for key in ("alerts", "missing"):
             if key in expect and not isinstance(expect[key], list):
                 self.problem(values[key].mark, f"`{key}` must be a list")

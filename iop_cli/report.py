@@ -91,7 +91,10 @@ def markdown(data: dict[str, Any]) -> str:
         out.append("")
     out += [f"## Recommended: {level['name']}", "", f"*{_level_line(level)}*", "", f"**Why:** {_why(data)}", ""]
     if data["missing"] and data["basis"] != "missing_answers":
-        out += ["**Missing required answers:** " + ", ".join(f"{m['field']} ({m['label']})" for m in data["missing"]), ""]
+        out += [
+            "**Missing required answers:** " + ", ".join(f"{m['field']} ({m['label']})" for m in data["missing"]),
+            "",
+        ]
     out += [level["summary"], ""]
     if level["involves"]:
         out += ["### What it involves", ""] + [f"- {line}" for line in level["involves"]] + [""]
@@ -159,7 +162,11 @@ def render(data: dict[str, Any], console) -> None:
     bullets("What it involves", level["involves"])
     bullets("Next steps", level["next_steps"])
     others = [a for a in data["alerts"] if a["severity"] != "safety"]
-    bullets("Other alerts", [f"{SEVERITY_TITLE.get(a['severity'])}: {a['message']} {a['because']}" for a in others], "yellow")
+    bullets(
+        "Other alerts",
+        [f"{SEVERITY_TITLE.get(a['severity'])}: {a['message']} {a['because']}" for a in others],
+        "yellow",
+    )
     bullets("Not assessed", _not_assessed_lines(data))
     if data["ignored"]:
         console.print(Text("Ignored (question does not apply): " + ", ".join(data["ignored"]), style="dim"))

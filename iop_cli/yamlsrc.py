@@ -50,9 +50,11 @@ def load(text: str, file: str) -> Src | None:
         mark = exc.problem_mark or exc.context_mark
         where = str(_mark(file, mark)) if mark else file
         message = exc.problem or exc.context or "not valid YAML"
-        raise ProblemsError([Problem(where, f"YAML syntax error: {message}", "check indentation, colons and quotes")])
+        raise ProblemsError(
+            [Problem(where, f"YAML syntax error: {message}", "check indentation, colons and quotes")]
+        ) from None
     except yaml.YAMLError as exc:
-        raise ProblemsError([Problem(file, f"not valid YAML: {exc}")])
+        raise ProblemsError([Problem(file, f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
     if problems:
@@ -70,12 +72,19 @@ def _convert(node, loader, file: str, problems: list[Problem]) -> Src:
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node)
             if isinstance(key, bool) or not isinstance(key, (str, int, float)):
-                problems.append(Problem(str(_mark(file, key_node.start_mark)), f"a key must be a plain word, not `{key}`"))
+                problems.append(
+                    Problem(str(_mark(file, key_node.start_mark)), f"a key must be a plain word, not `{key}`")
+                )
                 continue
             key = str(key)
             if key in values:
-                problems.append(Problem(str(_mark(file, key_node.start_mark)), f"duplicate key `{key}`",
-                                        f"it is already set at line {keys[key].line}; keep one"))
+                problems.append(
+                    Problem(
+                        str(_mark(file, key_node.start_mark)),
+                        f"duplicate key `{key}`",
+                        f"it is already set at line {keys[key].line}; keep one",
+                    )
+                )
                 continue
             keys[key] = _mark(file, key_node.start_mark)
             values[key] = _convert(value_node, loader, file, problems)
