@@ -1,0 +1,165 @@
+"""`iop check` end to end, as a subprocess of the installed command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from iop_cli.pack import load_pack
+
+from .conftest import ROOT, run_iop
+
+PACK = load_pack()
+EXAMPLE = ROOT / "examples" / "answers" / "iop-candidate.yaml"
+
+
+@pytest.mark.parametrize("case", PACK.tests, ids=lambda c: c.name)
+def test_routing_table_and_alerts_through_iop_check(case, tmp_path):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump(case.given))
+    result = run_iop("check", "--answers", str(answers), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    expect = case.expect
+    if "level" in expect:
+        assert data["level"]["id"] == expect["level"]
+    if "rule" in expect:
+        assert data["rule"] == expect["rule"]
+    if "alerts" in expect:
+        assert sorted(a["id"] for a in data["alerts"]) == sorted(expect["alerts"])
+    if "missing" in expect:
+        assert sorted(m["field"] for m in data["missing"]) == sorted(expect["missing"])
+
+
+def test_text_report_puts_safety_first_and_says_it_supports_judgment():
+    answers = EXAMPLE.read_text().replace("suicidal_ideation: none", "suicidal_ideation: passive")
+    result = run_iop("check", "--answers", "-", input=answers)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.index("SAFETY ALERTS") < out.index("RECOMMENDATION")
+    assert "Complete a full suicide risk assessment" in out
+    assert "Intensive outpatient program (IOP)" in out
+    assert "level 2.1" in out and "9-19 hours a week" in out
+    assert "iop_mild_moderate" in out
+    assert "About 10-12 hours a week, usually 3-4 visits of about 3 hours each" in out
+    assert "iop-default 1.0.0 (sha256 " in out
+    assert "This recommendation supports clinical judgment; it does not replace it." in out
+    assert result.stderr == ""
+
+
+def test_text_report_lists_what_was_not_assessed():
+    answers = EXAMPLE.read_text().replace("ciwa_ar: 4\n", "")
+    result = run_iop("check", "-a", "-", input=answers)
+    assert "Withdrawal risk was not assessed" in result.stdout
+    assert "Not assessed" in result.stdout and "inpatient_severe_withdrawal: needs ciwa_ar" in result.stdout
+
+
+def test_markdown_report():
+    result = run_iop("check", "-a", str(EXAMPLE), "--format", "markdown")
+    assert result.returncode == 0
+    assert result.stdout.startswith("# Placement recommendation")
+    assert "## Recommended: Intensive outpatient program (IOP)" in result.stdout
+    assert "*This recommendation supports clinical judgment; it does not replace it.*" in result.stdout
+
+
+def test_json_contract():
+    data = json.loads(run_iop("check", "-a", str(EXAMPLE), "-f", "json").stdout)
+    assert set(data) == {
+        "schema_version", "pack", "level", "basis", "rule", "reason", "would_be", "alerts", "missing",
+        "not_assessed", "ignored", "answers", "trace", "disclaimer",
+    }  # fmt: skip
+    assert data["schema_version"] == 1
+    assert data["pack"]["name"] == "iop-default" and len(data["pack"]["hash"]) == 64
+    assert set(data["level"]) == {"id", "name", "code", "intensity", "rank", "summary", "involves", "next_steps"}
+    assert data["basis"] == "rule" and data["rule"] == "iop_mild_moderate"
+    assert data["answers"]["severity"] == "mild" and data["answers"]["sud"] is True
+    first = data["trace"][0]
+    assert set(first) == {"rule", "kind", "result", "outcome", "values", "clauses"}
+    assert first["rule"] == "crisis_risk" and first["result"] is False and first["outcome"] == "skipped"
+
+
+def test_bad_answers_give_one_line_each_and_exit_1(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hosing: stable\nage: 300\npregnant: maybe\nprimary_substance: alcool\ndsm5_criteria_count: two\n")
+    result = run_iop("check", "-a", str(bad))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 5
+    assert lines[0] == f"error: {bad}:1:1: hosing: unknown field (did you mean `housing`?)"
+    assert lines[1] == f"error: {bad}:2:1: age: 300 is outside the allowed range (allowed: a whole number 12-110)"
+    assert "pregnant: 'maybe' is not yes or no (allowed: yes or no)" in lines[2]
+    assert "did you mean `alcohol`?" in lines[3] and "allowed: alcohol, opioids" in lines[3]
+    assert "dsm5_criteria_count: 'two' is not a whole number (allowed: a whole number 0-11)" in lines[4]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("age: [1, 2\n", "YAML syntax error"),
+        ("- age\n", "answers must be a mapping"),
+        ("", "the answers file is empty"),
+        ("age: {a: 1}\n", "a single value is expected"),
+        ("severity: mild\n", "severity: is computed by the pack"),
+        ("age: 30\nage: 31\n", "duplicate key `age`"),
+        ('{"age": true}', "age: True is not a whole number"),
+    ],
+)
+def test_malformed_answers_files(tmp_path, content, fragment):
+    path = tmp_path / "a.yaml"
+    path.write_text(content)
+    result = run_iop("check", "-a", str(path))
+    assert result.returncode == 1
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file_and_non_utf8(tmp_path):
+    result = run_iop("check", "-a", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 1 and "cannot read the file" in result.stderr
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("client_id: caf\xe9\n".encode("latin-1"))
+    result = run_iop("check", "-a", str(latin))
+    assert result.returncode == 1 and "not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_json_answers_and_bom(tmp_path):
+    path = tmp_path / "a.json"
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(raw).encode())
+    data = json.loads(run_iop("check", "-a", str(path), "-f", "json").stdout)
+    assert data["level"]["id"] == "iop"
+
+
+def test_broken_pack_reports_positions(pack_copy):
+    rules = pack_copy / "rules.yaml"
+    rules.write_text(rules.read_text().replace("when: medical_instability\n", "when: medical_instabilty\n"))
+    result = run_iop("check", "-a", str(EXAMPLE), "--rules", str(pack_copy))
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {rules}:") and "unknown field `medical_instabilty`" in line
+    assert "did you mean `medical_instability`?" in line
+
+
+def test_rules_option_uses_another_pack(pack_copy):
+    levels = pack_copy / "levels.yaml"
+    levels.write_text(levels.read_text().replace("name: Intensive outpatient program (IOP)", "name: Our IOP"))
+    data = json.loads(run_iop("check", "-a", str(EXAMPLE), "--rules", str(pack_copy), "-f", "json").stdout)
+    assert data["level"]["name"] == "Our IOP"
+    assert data["pack"]["hash"] != PACK.hash
+
+
+def test_usage_errors_exit_2():
+    result = run_iop("check")
+    assert result.returncode == 2 and "--answers" in result.stderr
+    result = run_iop("check", "-a", str(EXAMPLE), "--format", "pdf")
+    assert result.returncode == 2
+
+
+def test_version_and_help():
+    result = run_iop("--version")
+    assert result.returncode == 0 and result.stdout.startswith("iop-cli ")
+    result = run_iop("check", "--help")
+    assert result.returncode == 0 and "Example: iop check --answers" in result.stdout

@@ -1,0 +1,29 @@
+"""Start-up stays light: `iop --help` and `iop --version` import no heavy library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("questionary", "yaml", "polars", "prompt_toolkit")
+PROBE = """
+import json, sys
+from iop_cli.cli import app
+try:
+    app(args=sys.argv[1:], prog_name="iop")
+except SystemExit:
+    pass
+print("\\n" + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["check", "--help"]])
+def test_help_and_version_import_no_heavy_library(args):
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "iop_cli" in loaded and "typer" in loaded  # the probe really ran the app
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
