@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BARE_APP = '''
+BARE_APP = """
 import typer
 app = typer.Typer()
 for name in ("intake", "check", "score", "rules", "records"):
     app.command(name=name)(lambda: None)
 app()
-'''
+"""
 
 
 def timed(cmd: list[str]) -> float:
@@ -41,7 +41,14 @@ def main() -> None:
         commands = {
             "bare typer --help": [sys.executable, str(bare), "--help"],
             "iop --help": [*iop, "--help"],
-            "iop check (example)": [*iop, "check", "-a", str(ROOT / "examples/answers/iop-candidate.yaml"), "-f", "json"],
+            "iop check (example)": [
+                *iop,
+                "check",
+                "-a",
+                str(ROOT / "examples/answers/iop-candidate.yaml"),
+                "-f",
+                "json",
+            ],
         }
         for cmd in commands.values():  # warm the file cache
             timed(cmd)

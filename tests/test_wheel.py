@@ -28,8 +28,9 @@ def test_wheel_carries_the_default_pack(tmp_path):
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     site = Path(
-        subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True)
-        .strip()
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
     )
     # Install the wheel alone; its dependencies come from this environment through a .pth file, so the test needs
     # no network. The wheel's own package comes first on the path, and the source tree is not on it at all.
