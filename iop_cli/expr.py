@@ -87,24 +87,24 @@ class Node:
     op: str = ""  # for the Polars compiler and explanations
 
 
-def _and3(values):
+def _kleene(values, dominant: bool):
+    """Three-valued `and` (dominant False) or `or` (dominant True): the dominant value wins outright; otherwise any
+    unknown makes the result unknown."""
     unknown = False
     for value in values:
-        if value is False:
-            return False
+        if value is dominant:
+            return dominant
         if value is None:
             unknown = True
-    return None if unknown else True
+    return None if unknown else not dominant
+
+
+def _and3(values):
+    return _kleene(values, False)
 
 
 def _or3(values):
-    unknown = False
-    for value in values:
-        if value is True:
-            return True
-        if value is None:
-            unknown = True
-    return None if unknown else False
+    return _kleene(values, True)
 
 
 _COMPARE = {

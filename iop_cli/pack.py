@@ -227,6 +227,25 @@ class _Loader:
             return []
         return src.value
 
+    def entries(
+        self,
+        srcs: list[Src],
+        key: str,
+        what: str,
+        allowed: tuple[str, ...],
+        required: tuple[str, ...],
+        ids: dict[str, Mark],
+    ):
+        """Each well-formed item of the lists under a top-level key: (item, its keys, its unique id)."""
+        for block in srcs:
+            for item in self.listing(block, key):
+                values = self.mapping(item, what, allowed, required)
+                if values is None:
+                    continue
+                ident = self.ident(values, what, ids)
+                if ident:
+                    yield item, values, ident
+
     def text(self, values: dict, key: str, what: str, default: str = "") -> str:
         src = values.get(key)
         if src is None:
@@ -384,16 +403,11 @@ class _Loader:
 
     def sections(self, srcs: list[Src], ids: dict[str, Mark]) -> dict[str, Section]:
         result: dict[str, Section] = {}
-        for block in srcs:
-            for item in self.listing(block, "sections"):
-                values = self.mapping(item, "a section", ("id", "title", "help"), ("id", "title"))
-                if values is None:
-                    continue
-                ident = self.ident(values, "a section", ids)
-                if ident:
-                    result[ident] = Section(
-                        ident, self.text(values, "title", "a section"), self.text(values, "help", "a section")
-                    )
+        keys = ("id", "title", "help")
+        for _item, values, ident in self.entries(srcs, "sections", "a section", keys, ("id", "title"), ids):
+            result[ident] = Section(
+                ident, self.text(values, "title", "a section"), self.text(values, "help", "a section")
+            )
         return result
 
     # -- questions ---------------------------------------------------------------------------------------------
@@ -416,18 +430,12 @@ class _Loader:
     def questions(self, srcs: list[Src], sections: dict[str, Section], ids: dict[str, Mark]) -> dict[str, Question]:
         result: dict[str, Question] = {}
         raw: dict[str, dict] = {}
-        for block in srcs:
-            for item in self.listing(block, "questions"):
-                values = self.mapping(item, "a question", self.QUESTION_KEYS, ("id", "type", "label"))
-                if values is None:
-                    continue
-                ident = self.ident(values, "a question", ids)
-                if not ident:
-                    continue
-                question = self.question(ident, item, values, sections)
-                if question is not None:
-                    result[ident] = question
-                    raw[ident] = values
+        required = ("id", "type", "label")
+        for item, values, ident in self.entries(srcs, "questions", "a question", self.QUESTION_KEYS, required, ids):
+            question = self.question(ident, item, values, sections)
+            if question is not None:
+                result[ident] = question
+                raw[ident] = values
         self.question_expressions(result, raw)
         return result
 
@@ -573,35 +581,28 @@ class _Loader:
 
     def levels(self, srcs: list[Src], ids: dict[str, Mark]) -> dict[str, Level]:
         result: dict[str, Level] = {}
-        for block in srcs:
-            for item in self.listing(block, "levels"):
-                values = self.mapping(item, "a level", self.LEVEL_KEYS, ("id", "name"))
-                if values is None:
-                    continue
-                ident = self.ident(values, "a level", ids)
-                if not ident:
-                    continue
-                what = f"level `{ident}`"
-                level = Level(
-                    ident,
-                    self.text(values, "name", what),
-                    item.mark,
-                    code=self.text(values, "code", what),
-                    intensity=self.text(values, "intensity", what),
-                    summary=self.text(values, "summary", what),
-                    urgent=self.flag(values, "urgent", what, False),
-                )
-                level.involves = self.strings(values, "involves", what)
-                level.next_steps = self.strings(values, "next_steps", what)
-                if "rank" in values:
-                    rank = values["rank"].value
-                    if isinstance(rank, bool) or not isinstance(rank, int):
-                        self.problem(
-                            values["rank"].mark, f"`rank` of {what} must be a whole number (higher is more intensive)"
-                        )
-                    else:
-                        level.rank = rank
-                result[ident] = level
+        for item, values, ident in self.entries(srcs, "levels", "a level", self.LEVEL_KEYS, ("id", "name"), ids):
+            what = f"level `{ident}`"
+            level = Level(
+                ident,
+                self.text(values, "name", what),
+                item.mark,
+                code=self.text(values, "code", what),
+                intensity=self.text(values, "intensity", what),
+                summary=self.text(values, "summary", what),
+                urgent=self.flag(values, "urgent", what, False),
+            )
+            level.involves = self.strings(values, "involves", what)
+            level.next_steps = self.strings(values, "next_steps", what)
+            if "rank" in values:
+                rank = values["rank"].value
+                if isinstance(rank, bool) or not isinstance(rank, int):
+                    self.problem(
+                        values["rank"].mark, f"`rank` of {what} must be a whole number (higher is more intensive)"
+                    )
+                else:
+                    level.rank = rank
+            result[ident] = level
         if not result:
             self.problem(self.folder, "the pack has no levels", "add a `levels:` list")
         return result
@@ -615,38 +616,32 @@ class _Loader:
         alert_fields = {**fields, "level": expr.FieldType("level", tuple(levels))}
         level_rules: list[Rule] = []
         alert_rules: list[Rule] = []
-        for block in srcs:
-            for item in self.listing(block, "rules"):
-                values = self.mapping(item, "a rule", self.RULE_KEYS, ("id", "when", "because"))
-                if values is None:
-                    continue
-                ident = self.ident(values, "a rule", ids)
-                if not ident:
-                    continue
-                what = f"rule `{ident}`"
-                has_level, has_alert = "level" in values, "alert" in values
-                if has_level == has_alert:
-                    self.problem(item.mark, f"{what} needs exactly one of `level` or `alert`")
-                    continue
-                if "when" not in values:
-                    continue
-                when = self.parse_expr(values["when"], alert_fields if has_alert else fields)
-                rule = Rule(ident, when, self.text(values, "because", what), item.mark)
-                if has_level:
-                    rule.level = self.level_ref(values["level"], levels, what)
-                    if "severity" in values:
-                        self.problem(values["severity"].mark, f"`severity` applies to alerts, not to level {what}")
-                else:
-                    rule.alert = self.text(values, "alert", what)
-                    rule.severity = self.text(values, "severity", what, "info")
-                    if rule.severity not in SEVERITIES:
-                        self.problem(
-                            values["severity"].mark,
-                            f"unknown severity `{rule.severity}` in {what}",
-                            did_you_mean(rule.severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES),
-                        )
-                if when is not None:
-                    (alert_rules if has_alert else level_rules).append(rule)
+        required = ("id", "when", "because")
+        for item, values, ident in self.entries(srcs, "rules", "a rule", self.RULE_KEYS, required, ids):
+            what = f"rule `{ident}`"
+            has_level, has_alert = "level" in values, "alert" in values
+            if has_level == has_alert:
+                self.problem(item.mark, f"{what} needs exactly one of `level` or `alert`")
+                continue
+            if "when" not in values:
+                continue
+            when = self.parse_expr(values["when"], alert_fields if has_alert else fields)
+            rule = Rule(ident, when, self.text(values, "because", what), item.mark)
+            if has_level:
+                rule.level = self.level_ref(values["level"], levels, what)
+                if "severity" in values:
+                    self.problem(values["severity"].mark, f"`severity` applies to alerts, not to level {what}")
+            else:
+                rule.alert = self.text(values, "alert", what)
+                rule.severity = self.text(values, "severity", what, "info")
+                if rule.severity not in SEVERITIES:
+                    self.problem(
+                        values["severity"].mark,
+                        f"unknown severity `{rule.severity}` in {what}",
+                        did_you_mean(rule.severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES),
+                    )
+            if when is not None:
+                (alert_rules if has_alert else level_rules).append(rule)
         return level_rules, alert_rules
 
     def level_ref(self, src: Src, levels: dict[str, Level], what: str) -> str:
