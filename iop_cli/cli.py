@@ -110,9 +110,17 @@ def check(
 
 
 def run() -> None:
-    """Console-script entry point: Ctrl-C exits 130 without a traceback."""
+    """Console-script entry point: Ctrl-C exits 130, and a bug shows one line, never a traceback or an answer."""
+    import os
+
     try:
         app()
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(int(Exit.INTERRUPTED))
+    except Exception as exc:
+        if os.environ.get("IOP_DEBUG"):
+            raise
+        # Only the exception's type: its message could quote an answer, which is health information.
+        typer.echo(f"iop: internal error ({type(exc).__name__}); rerun with IOP_DEBUG=1 to see where", err=True)
+        sys.exit(int(Exit.INTERNAL))

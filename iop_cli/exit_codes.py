@@ -7,4 +7,5 @@ class Exit(IntEnum):
     OK = 0
     INPUT_ERROR = 1  # bad answers, bad CSV, bad rule pack, failed pack tests
     USAGE = 2  # wrong options or arguments (Typer's own usage errors use it too)
+    INTERNAL = 70  # a bug in iop-cli itself (EX_SOFTWARE); please report it
     INTERRUPTED = 130  # Ctrl-C
