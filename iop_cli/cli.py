@@ -65,9 +65,11 @@ def load_pack_or_fail(rules: Optional[str]):
 
 @app.command()
 def check(
-    answers: str = typer.Option(..., "--answers", "-a", help="Answers file (YAML or JSON); - reads stdin."),
+    answers: str = typer.Option(
+        ..., "--answers", "-a", metavar="FILE", help="Answers file (YAML or JSON); - reads stdin."
+    ),
     format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format."),
-    rules: Optional[str] = typer.Option(None, "--rules", envvar="IOP_RULES", help=RULES_HELP),
+    rules: Optional[str] = typer.Option(None, "--rules", metavar="DIR", envvar="IOP_RULES", help=RULES_HELP),
 ) -> None:
     """Recommend a level of care from an answers file, without the interview.
 
