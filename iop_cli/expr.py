@@ -84,7 +84,7 @@ class Node:
     literal: Any = None  # python value for literals
     is_literal: bool = False
     children: tuple[Node, ...] = ()
-    op: str = ""  # for the Polars compiler and explanations
+    op: str = ""  # the operator, so explanations (and later back ends) can walk the checked tree
 
 
 def _kleene(values, dominant: bool):
