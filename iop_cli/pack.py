@@ -684,6 +684,7 @@ class _Loader:
         from .answers import clean_answers
 
         fixtures: dict[str, dict] = {}
+        marks: dict[str, dict[str, Mark]] = {}  # where each answer of each fixture is written
         for block in fixture_srcs:
             if not isinstance(block.value, dict):
                 self.problem(block.mark, "`fixtures` must map names to answer sets")
@@ -691,7 +692,10 @@ class _Loader:
             for name, src in block.value.items():
                 if name in fixtures:
                     self.problem(block.keys[name], f"duplicate fixture `{name}`")
+                if not isinstance(src.value, dict):
+                    self.problem(src.mark, f"fixture `{name}` must map field ids to answers")
                 fixtures[name] = src.plain() if isinstance(src.value, dict) else {}
+                marks[name] = src.keys
         result: list[TestCase] = []
         names: set[str] = set()
         for block in test_srcs:
@@ -704,22 +708,26 @@ class _Loader:
                     self.problem(item.mark, f"duplicate test name `{name}`")
                 names.add(name)
                 given: dict[str, Any] = {}
+                where: dict[str, Mark] = {}
                 if "base" in values:
                     base = self.text(values, "base", f"test `{name}`")
                     if base not in fixtures:
                         self.problem(values["base"].mark, f"unknown fixture `{base}`", did_you_mean(base, fixtures))
                     given.update(fixtures.get(base, {}))
+                    where.update(marks.get(base, {}))
                 if "given" in values:
                     if not isinstance(values["given"].value, dict):
                         self.problem(values["given"].mark, "`given` must map field ids to answers")
                     else:
                         given.update(values["given"].plain())
+                        where.update(values["given"].keys)
                 given = {k: v for k, v in given.items() if v is not None}  # null removes a fixture's answer
                 try:
                     clean_answers(pack, given)
                 except ProblemsError as exc:
                     for p in exc.problems:
-                        self.problem(item.mark, f"test `{name}`: {p.where}: {p.message}", p.hint)
+                        mark = where.get(p.where, item.mark)
+                        self.problem(mark, f"test `{name}`: {p.where}: {p.message}", p.hint)
                 expect = self.expectation(values.get("expect"), pack, name)
                 result.append(TestCase(name, given, expect, item.mark))
         return result

@@ -173,7 +173,12 @@ def test_pack_tests_are_checked_at_load(pack_copy):
     replace(tests, "given: {suicide_attempt_past_3_months: yes}", "given: {suicide_attempt_past_3_month: yes}")
     found = problems_of(pack_copy)
     assert any("unknown rule `crisis_rsk`" in p and "crisis_risk" in p for p in found)
-    assert any("suicide_attempt_past_3_month: unknown field" in p for p in found)
+    line = line_of(tests, "suicide_attempt_past_3_month:")
+    col = tests.read_text().splitlines()[line - 1].index("suicide_attempt_past_3_month:") + 1
+    assert any(
+        p.startswith(f"{tests}:{line}:{col}: test `") and "suicide_attempt_past_3_month: unknown field" in p
+        for p in found
+    )
 
 
 def test_hash_changes_with_content(pack, pack_copy):
