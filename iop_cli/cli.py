@@ -111,6 +111,51 @@ def check(
         render(data, Console())
 
 
+DB_HELP = (
+    "Records database (SQLite). Default: intakes.sqlite3 in your user data folder: ~/.local/share/iop-cli/ on Linux, "
+    "~/Library/Application Support/iop-cli/ on macOS, %LOCALAPPDATA%\\iop-cli\\ on Windows."
+)
+
+
+def open_store_or_fail(db: Optional[str], create: bool = True):
+    from .problems import ProblemsError
+    from .store import Store
+
+    try:
+        return Store.open(db, create=create)
+    except ProblemsError as exc:
+        fail(exc.problems)
+
+
+@app.command()
+def intake(
+    resume: bool = typer.Option(False, "--resume", help="Continue a paused intake: the latest draft, or draft ID."),
+    record: Optional[int] = typer.Argument(None, metavar="[ID]", help="The draft to resume (with --resume)."),
+    rules: Optional[str] = typer.Option(None, "--rules", metavar="DIR", envvar="IOP_RULES", help=RULES_HELP),
+    db: Optional[str] = typer.Option(None, "--db", metavar="FILE", envvar="IOP_DB", help=DB_HELP),
+) -> None:
+    """Interview a client, show the recommendation, and record the placement.
+
+    Keys: arrows and Enter answer, Ctrl-B goes back, ? shows help, Ctrl-C pauses (the draft is kept).
+    No names or birth dates are asked.
+
+    Example: iop intake   then, after a pause: iop intake --resume
+    """
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        typer.echo(
+            "error: iop intake is an interactive interview and needs a terminal; "
+            "to place someone from a file, use: iop check --answers FILE",
+            err=True,
+        )
+        raise typer.Exit(int(Exit.USAGE))
+    if record is not None and not resume:
+        typer.echo(f"error: to continue draft {record}, use: iop intake --resume {record}", err=True)
+        raise typer.Exit(int(Exit.USAGE))
+    from .intake import run_intake
+
+    raise typer.Exit(int(run_intake(resume, record, rules, db)))
+
+
 def run() -> None:
     """Console-script entry point: Ctrl-C exits 130, and a bug shows one line, never a traceback or an answer."""
     import os

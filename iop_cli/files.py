@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import Any
 
@@ -50,3 +52,36 @@ def read_answers(path: str) -> tuple[dict[str, Any], dict[str, str], str]:
             [Problem(str(doc.keys[k]), f"{k}: a single value is expected, not a list or mapping") for k in nested]
         )
     return doc.plain(), {k: str(m) for k, m in doc.keys.items()}, name
+
+
+def write_private(path: str, text: str, protect: tuple[str | os.PathLike, ...] = ()) -> None:
+    """Write `text` to `path` atomically and 0600 (temp file in the same folder, then rename); `-` is stdout.
+    Refuses to write onto any of `protect` (inputs, the records database)."""
+    import tempfile
+    from pathlib import Path
+
+    if path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    for other in protect:
+        if target.exists() and Path(other).exists() and os.path.samefile(target, other):
+            raise ProblemsError([Problem(path, "is an input of this command", "choose another output file")])
+    if target.is_dir():
+        raise ProblemsError([Problem(path, "is a folder", "give a file name")])
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")  # mkstemp is 0600
+    except OSError as exc:
+        raise ProblemsError([Problem(path, f"cannot write here: {exc.strerror}", "check the folder")]) from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -172,3 +172,141 @@ def render(data: dict[str, Any], console) -> None:
         console.print(Text("Ignored (question does not apply): " + ", ".join(data["ignored"]), style="dim"))
     console.print(Text(_pack_line(data), style="dim"))
     console.print(Text(data["disclaimer"], style="bold"))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stored intake records: the report as it was shown, plus the placement the counselor recorded.
+
+
+def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:
+    """A stored record in its export form (JSON contract, schema_version 1)."""
+    placement = None
+    if record.status == "complete":
+        placement = {
+            "recommended": record.recommended_level,
+            "recommended_name": (record.report or {}).get("level", {}).get("name"),
+            "actual": record.actual_level,
+            "actual_name": record.actual_level_name,
+            "overridden": record.overridden,
+            "reason": record.placement_reason,
+            "reason_text": reasons.get(record.placement_reason or "", None),
+            "note": record.placement_note,
+        }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "record": {
+            "id": record.id,
+            "status": record.status,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+            "client_id": record.client_id,
+            "pack": {"name": record.pack_name, "version": record.pack_version, "hash": record.pack_hash},
+        },
+        "placement": placement,
+        "answers": record.answers,
+        "report": record.report,
+    }
+
+
+def placement_lines(data: dict[str, Any]) -> list[str]:
+    placement = data["placement"]
+    if placement is None:
+        return ["Not recorded yet: this intake is a draft."]
+    lines = [f"Recommended: {placement['recommended_name']}"]
+    if placement["overridden"]:
+        lines.append(f"Actual: {placement['actual_name']}")
+        lines.append(f"Reason: {placement['reason_text'] or placement['reason']}")
+    else:
+        lines.append("Actual: as recommended")
+    if placement["note"]:
+        lines.append(f"Note: {placement['note']}")
+    return lines
+
+
+def _record_head(data: dict[str, Any]) -> list[tuple[str, str]]:
+    record = data["record"]
+    return [
+        ("Record", str(record["id"])),
+        ("Status", record["status"]),
+        ("Client id", record["client_id"] or "(none)"),
+        ("Started", record["created_at"]),
+        ("Last saved", record["updated_at"]),
+    ]
+
+
+def record_markdown(data: dict[str, Any]) -> str:
+    out = [f"# Intake record {data['record']['id']}", ""]
+    out += [f"- **{name}:** {value}" for name, value in _record_head(data)] + [""]
+    out += ["## Placement", ""] + [f"- {line}" for line in placement_lines(data)] + [""]
+    if data["report"]:
+        out.append(markdown(data["report"]).replace("# Placement recommendation", "## Placement recommendation", 1))
+    return "\n".join(out)
+
+
+_CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 46rem; margin: 2rem auto;
+       padding: 0 1rem; color: #111; }
+h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.2rem; margin-top: 1.6rem; }
+h3 { font-size: 1rem; margin-bottom: .3rem; }
+dl { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; } dt { font-weight: 600; }
+.safety { border: 3px solid #b00020; padding: .6rem 1rem; margin: 1rem 0; }
+.safety h2 { color: #b00020; margin-top: 0; }
+.level { border: 1px solid #555; padding: .6rem 1rem; } .muted { color: #555; font-size: .9rem; }
+.disclaimer { font-weight: 700; margin-top: 1.5rem; }
+@media print { body { margin: 0; max-width: none; font-size: 11pt; } a { color: inherit; }
+               .safety, .level { break-inside: avoid; } }
+"""
+
+
+def record_html(data: dict[str, Any]) -> str:
+    """One self-contained printable page: no scripts, no outside links, styles inline."""
+    from html import escape
+
+    def items(lines: list[str]) -> str:
+        return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+
+    record = data["record"]
+    out = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Intake record {record['id']}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Intake record {record['id']}</h1>",
+        "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in _record_head(data)) + "</dl>",
+    ]
+    report = data["report"]
+    if report:
+        safety = [a for a in report["alerts"] if a["severity"] == "safety"]
+        if safety:
+            out.append('<section class="safety"><h2>⚠ Safety alerts</h2>')
+            out.append(items([f"{a['message']} {a['because']}" for a in safety]) + "</section>")
+        level = report["level"]
+        out += [
+            '<section class="level">',
+            f"<h2>Recommended: {escape(level['name'])}</h2>",
+            f'<p class="muted">{escape(_level_line(level))}</p>',
+            f"<p><strong>Why:</strong> {escape(_why(report))}</p>",
+            f"<p>{escape(level['summary'])}</p>",
+            "</section>",
+        ]
+    out += ["<h2>Placement</h2>", items(placement_lines(data))]
+    if report:
+        for title, lines in (
+            ("What it involves", report["level"]["involves"]),
+            ("Next steps", report["level"]["next_steps"]),
+            (
+                "Other alerts",
+                [
+                    f"{SEVERITY_TITLE.get(a['severity'], a['severity'])}: {a['message']} {a['because']}"
+                    for a in report["alerts"]
+                    if a["severity"] != "safety"
+                ],
+            ),
+            ("Not assessed", _not_assessed_lines(report)),
+        ):
+            if lines:
+                out += [f"<h3>{escape(title)}</h3>", items(lines)]
+        out += [f'<p class="muted">{escape(_pack_line(report))}</p>']
+        out += [f'<p class="disclaimer">{escape(report["disclaimer"])}</p>']
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
