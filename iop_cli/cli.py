@@ -10,6 +10,8 @@ import typer
 
 from . import __version__
 from .exit_codes import Exit
+from .records import DB_HELP
+from .records import app as records_app
 
 app = typer.Typer(
     name="iop",
@@ -111,12 +113,6 @@ def check(
         render(data, Console())
 
 
-DB_HELP = (
-    "Records database (SQLite). Default: intakes.sqlite3 in your user data folder: ~/.local/share/iop-cli/ on Linux, "
-    "~/Library/Application Support/iop-cli/ on macOS, %LOCALAPPDATA%\\iop-cli\\ on Windows."
-)
-
-
 def open_store_or_fail(db: Optional[str], create: bool = True):
     from .problems import ProblemsError
     from .store import Store
@@ -130,7 +126,7 @@ def open_store_or_fail(db: Optional[str], create: bool = True):
 @app.command()
 def intake(
     resume: bool = typer.Option(False, "--resume", help="Continue a paused intake: the latest draft, or draft ID."),
-    record: Optional[int] = typer.Argument(None, metavar="[ID]", help="The draft to resume (with --resume)."),
+    record: Optional[int] = typer.Argument(None, metavar="ID", help="The draft to resume (with --resume)."),
     rules: Optional[str] = typer.Option(None, "--rules", metavar="DIR", envvar="IOP_RULES", help=RULES_HELP),
     db: Optional[str] = typer.Option(None, "--db", metavar="FILE", envvar="IOP_DB", help=DB_HELP),
 ) -> None:
@@ -154,6 +150,9 @@ def intake(
     from .intake import run_intake
 
     raise typer.Exit(int(run_intake(resume, record, rules, db)))
+
+
+app.add_typer(records_app)
 
 
 def run() -> None:

@@ -239,7 +239,7 @@ def record_markdown(data: dict[str, Any]) -> str:
     out += [f"- **{name}:** {value}" for name, value in _record_head(data)] + [""]
     out += ["## Placement", ""] + [f"- {line}" for line in placement_lines(data)] + [""]
     if data["report"]:
-        out.append(markdown(data["report"]).replace("# Placement recommendation", "## Placement recommendation", 1))
+        out.append(markdown(data["report"]).removeprefix("# Placement recommendation\n\n"))
     return "\n".join(out)
 
 
