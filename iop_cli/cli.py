@@ -137,15 +137,15 @@ def intake(
 
     Example: iop intake   then, after a pause: iop intake --resume
     """
+    if record is not None and not resume:
+        typer.echo(f"error: to continue draft {record}, use: iop intake --resume {record}", err=True)
+        raise typer.Exit(int(Exit.USAGE))
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         typer.echo(
             "error: iop intake is an interactive interview and needs a terminal; "
             "to place someone from a file, use: iop check --answers FILE",
             err=True,
         )
-        raise typer.Exit(int(Exit.USAGE))
-    if record is not None and not resume:
-        typer.echo(f"error: to continue draft {record}, use: iop intake --resume {record}", err=True)
         raise typer.Exit(int(Exit.USAGE))
     from .intake import run_intake
 

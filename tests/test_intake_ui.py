@@ -1,0 +1,212 @@
+"""The real questionary prompts of `iop intake`, driven through prompt_toolkit's pipe input.
+
+Keystrokes are sent up front; prompt_toolkit keeps what one prompt does not read for the next. The pipe is closed
+after the keys, so a test that runs out of keys ends (with EOF, treated like Ctrl-D) instead of hanging.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from iop_cli.exit_codes import Exit
+from iop_cli.intake import run_intake
+from iop_cli.store import PLACEMENT_REASONS, Store
+
+from .test_interview import CANDIDATE
+
+DOWN, ENTER, CTRL_B, CTRL_C, BACKSPACE = "\x1b[B", "\r", "\x02", "\x03", "\x7f"
+
+
+def keys_for(pack, answers: dict, order: list[str] | None = None) -> str:
+    """Keystrokes that answer the given questions on fresh prompts (the cursor starts on the first option)."""
+    out = []
+    for name in order or [q.id for q in pack.asked if q.id in answers]:
+        out.append(key(pack.questions[name], answers[name]))
+    return "".join(out)
+
+
+def key(question, value) -> str:
+    if question.type == "yesno":
+        options = [True, False] + ([None] if not question.required else [])
+        return DOWN * options.index(value) + ENTER
+    if question.type == "choice":
+        options = list(question.choice_values) + ([None] if not question.required else [])
+        return DOWN * options.index(value) + ENTER
+    return ("" if value is None else str(value)) + ENTER
+
+
+def drive(keys: str, func):
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        pipe.close()
+        with create_app_session(input=pipe, output=DummyOutput()):
+            return func()
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "records" / "intakes.sqlite3")
+
+
+def intake(db, keys, resume=False, record=None):
+    report = io.StringIO()
+    code = drive(keys, lambda: run_intake(resume, record, None, db, console=Console(file=report, width=100)))
+    return code, report.getvalue()
+
+
+def stored(db):
+    with Store.open(db) as store:
+        return store.list()
+
+
+ACCEPT = ENTER  # placement: as recommended is the first option
+
+
+def test_a_whole_intake_is_recorded_with_its_report(pack, db, capsys):
+    code, report = intake(db, keys_for(pack, CANDIDATE) + ENTER + ACCEPT)
+    assert code == Exit.OK
+    assert "Intensive outpatient program" in report
+    assert "supports clinical judgment" in report
+    [record] = stored(db)
+    assert record.status == "complete"
+    assert record.answers == CANDIDATE
+    assert record.recommended_level == record.actual_level == "iop"
+    assert record.report["rule"] == "iop_mild_moderate"
+    assert record.pack_hash == pack.hash
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    assert f"Saved as record {record.id}" in capsys.readouterr().out
+
+
+def test_branching_asks_cows_for_opioids_and_skips_home_questions_when_homeless(pack, db):
+    answers = {**CANDIDATE, "primary_substance": "opioids", "cows": 30, "housing": "homeless"}
+    del answers["ciwa_ar"], answers["household_substance_use"], answers["home_supportive"]
+    code, report = intake(db, keys_for(pack, answers) + ENTER + ACCEPT)
+    assert code == Exit.OK
+    [record] = stored(db)
+    assert record.answers == answers
+    assert record.recommended_level == "inpatient"  # cows >= 25
+
+
+def test_a_bad_number_is_refused_and_asked_again(pack, db):
+    keys = "A-1" + ENTER + "200" + ENTER + BACKSPACE * 3 + "abc" + ENTER + BACKSPACE * 3 + "34" + ENTER
+    rest = {k: v for k, v in CANDIDATE.items() if k not in ("client_id", "age")}
+    code, _ = intake(db, keys + keys_for(pack, rest) + ENTER + ACCEPT)
+    assert code == Exit.OK
+    assert stored(db)[0].answers["age"] == 34
+
+
+def test_back_changes_an_earlier_answer(pack, db):
+    # Answer client id and age, go back from the substance question, change the age, then go on.
+    keys = "A-1" + ENTER + "40" + ENTER + CTRL_B + BACKSPACE * 2 + "52" + ENTER
+    rest = {k: v for k, v in CANDIDATE.items() if k not in ("client_id", "age")}
+    code, _ = intake(db, keys + keys_for(pack, rest) + ENTER + ACCEPT)
+    assert code == Exit.OK
+    assert stored(db)[0].answers["age"] == 52
+
+
+def test_back_is_also_a_choice_in_lists(pack, db):
+    question = pack.questions["primary_substance"]
+    back_choice = DOWN * len(question.choices) + ENTER  # the separator is skipped by the cursor
+    keys = "A-1" + ENTER + "40" + ENTER + back_choice + BACKSPACE * 2 + "41" + ENTER
+    rest = {k: v for k, v in CANDIDATE.items() if k not in ("client_id", "age")}
+    code, _ = intake(db, keys + keys_for(pack, rest) + ENTER + ACCEPT)
+    assert code == Exit.OK
+    assert stored(db)[0].answers["age"] == 41
+
+
+def test_review_change_re_evaluates_branching_before_submit(pack, db):
+    # In review, move to housing and make it homeless: the two home questions go away; the level becomes
+    # residential (a disorder and homeless).
+    reviewed = [q.id for q in pack.asked if q.id in CANDIDATE]
+    to_housing = DOWN * (reviewed.index("housing") + 1) + ENTER  # the first row is Submit
+    homeless = DOWN * 2 + ENTER
+    code, report = intake(db, keys_for(pack, CANDIDATE) + to_housing + homeless + ENTER + ACCEPT)
+    assert code == Exit.OK
+    [record] = stored(db)
+    assert record.answers["housing"] == "homeless"
+    assert "household_substance_use" not in record.answers and "home_supportive" not in record.answers
+    assert record.recommended_level == "residential"
+    assert "Residential" in report
+
+
+def test_ctrl_c_keeps_a_draft_that_resumes_where_it_stopped(pack, db, capsys):
+    first = ["client_id", "age", "primary_substance", "use_frequency"]
+    code, _ = intake(db, keys_for(pack, CANDIDATE, first) + CTRL_C)
+    assert code == Exit.INTERRUPTED
+    [draft] = stored(db)
+    assert draft.status == "draft" and draft.cursor == "dsm5_criteria_count"
+    assert draft.answers == {k: CANDIDATE[k] for k in first}
+    assert f"iop intake --resume {draft.id}" in capsys.readouterr().err
+
+    rest = {k: v for k, v in CANDIDATE.items() if k not in first}
+    code, _ = intake(db, keys_for(pack, rest) + ENTER + ACCEPT, resume=True)
+    assert code == Exit.OK
+    [record] = stored(db)
+    assert record.id == draft.id and record.status == "complete"
+    assert record.answers == CANDIDATE
+
+
+def test_ctrl_d_pauses_like_ctrl_c(pack, db):
+    code, _ = intake(db, "A-1" + ENTER + "\x04")
+    assert code == Exit.INTERRUPTED
+    assert stored(db)[0].cursor == "age"
+
+
+def test_ctrl_c_before_any_answer_saves_nothing(db, capsys):
+    code, _ = intake(db, CTRL_C)
+    assert code == Exit.INTERRUPTED
+    assert stored(db) == []
+    assert "nothing was saved" in capsys.readouterr().err
+
+
+def test_ctrl_c_at_placement_keeps_every_answer_for_review(pack, db):
+    code, report = intake(db, keys_for(pack, CANDIDATE) + ENTER + CTRL_C)
+    assert code == Exit.INTERRUPTED
+    [draft] = stored(db)
+    assert draft.status == "draft" and draft.cursor is None and draft.answers == CANDIDATE
+    # Resuming opens the review; submit and place.
+    code, _ = intake(db, ENTER + ACCEPT, resume=True, record=draft.id)
+    assert code == Exit.OK
+    assert stored(db)[0].status == "complete"
+
+
+def test_placement_override_records_level_reason_and_note(pack, db):
+    levels = [lvl for lvl in pack.levels if lvl != "iop"]
+    to_outpatient = DOWN * (levels.index("outpatient") + 1) + ENTER
+    reason = DOWN * list(PLACEMENT_REASONS).index("transportation") + ENTER
+    note = "evening groups only" + ENTER
+    code, _ = intake(db, keys_for(pack, CANDIDATE) + ENTER + to_outpatient + reason + note)
+    assert code == Exit.OK
+    [record] = stored(db)
+    assert (record.recommended_level, record.actual_level) == ("iop", "outpatient")
+    assert record.placement_reason == "transportation"
+    assert record.placement_note == "evening groups only"
+    assert record.overridden
+
+
+def test_help_key_does_not_answer(pack, db):
+    code, _ = intake(db, "?" + "A-1" + ENTER + "?" + "34" + ENTER + CTRL_C)
+    assert code == Exit.INTERRUPTED
+    assert stored(db)[0].answers == {"client_id": "A-1", "age": 34}
+
+
+def test_resume_without_a_draft_says_so(db, capsys):
+    code, _ = intake(db, "", resume=True)
+    assert code == Exit.INPUT_ERROR
+    assert "no paused intake" in capsys.readouterr().err
+
+
+def test_resume_of_a_completed_record_is_refused(pack, db, capsys):
+    intake(db, keys_for(pack, CANDIDATE) + ENTER + ACCEPT)
+    record = stored(db)[0]
+    code, _ = intake(db, "", resume=True, record=record.id)
+    assert code == Exit.INPUT_ERROR
+    assert "already complete" in capsys.readouterr().err

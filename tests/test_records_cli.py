@@ -1,0 +1,186 @@
+"""`iop records ...` and the non-interactive edges of `iop intake`, through the installed command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+
+import pytest
+
+from iop_cli.engine import decide
+from iop_cli.report import decision_dict
+from iop_cli.store import Store
+
+from .conftest import run_iop
+from .test_interview import CANDIDATE
+
+
+@pytest.fixture
+def db(tmp_path, pack):
+    """A records database with one completed intake (placed elsewhere than recommended) and one draft."""
+    path = tmp_path / "intakes.sqlite3"
+    with Store.open(path) as store:
+        report = decision_dict(decide(pack, CANDIDATE), pack)
+        store.complete(None, pack, None, CANDIDATE, report, "outpatient", "payer", "<b>auth</b> pending")
+        store.save_draft(None, pack, None, {"client_id": "B-7", "age": 50}, "primary_substance")
+    return path
+
+
+def iop(db, *args, **kw):
+    return run_iop(*args, env={"IOP_DB": str(db)}, **kw)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_database_is_private(db):
+    assert mode(db) == 0o600
+
+
+def test_list_shows_completed_and_draft(db):
+    result = iop(db, "records", "list")
+    assert result.returncode == 0, result.stderr
+    assert "A-1" in result.stdout and "B-7" in result.stdout
+    assert "outpatient" in result.stdout and "draft" in result.stdout
+    assert "iop intake --resume 2" in result.stdout
+
+
+def test_list_json_and_status_filter(db):
+    rows = json.loads(iop(db, "records", "list", "--json", "--status", "complete").stdout)
+    assert [(r["id"], r["recommended"], r["actual"]) for r in rows] == [(1, "iop", "outpatient")]
+
+
+def test_show_gives_the_report_and_placement(db):
+    result = iop(db, "records", "show", "1")
+    assert result.returncode == 0, result.stderr
+    assert "Intensive outpatient program" in result.stdout
+    assert "Actual: Standard outpatient treatment" in result.stdout
+    assert "Reason: Payer or insurance" in result.stdout
+    assert "supports clinical judgment" in result.stdout
+
+
+def test_show_a_draft_says_how_to_continue(db):
+    result = iop(db, "records", "show", "2")
+    assert result.returncode == 0
+    assert "iop intake --resume 2" in result.stdout
+
+
+def test_export_json_contract(db):
+    data = json.loads(iop(db, "records", "export", "1").stdout)
+    assert set(data) == {"schema_version", "record", "placement", "answers", "report"}
+    assert data["placement"] == {
+        "recommended": "iop",
+        "recommended_name": "Intensive outpatient program (IOP)",
+        "actual": "outpatient",
+        "actual_name": "Standard outpatient treatment",
+        "overridden": True,
+        "reason": "payer",
+        "reason_text": "Payer or insurance",
+        "note": "<b>auth</b> pending",
+    }
+    assert data["report"]["rule"] == "iop_mild_moderate"
+    assert data["record"]["pack"]["name"] == "iop-default"
+
+
+def test_export_html_is_one_private_printable_page(db, tmp_path):
+    out = tmp_path / "record.html"
+    result = iop(db, "records", "export", "1", "--format", "html", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert mode(out) == 0o600
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "<style>" in page and "@media print" in page
+    assert "<script" not in page and "http" not in page and "<link" not in page  # self-contained
+    assert "&lt;b&gt;auth&lt;/b&gt; pending" in page  # the note is escaped
+    assert "Standard outpatient treatment" in page and "supports clinical judgment" in page
+
+
+def test_export_markdown_replaces_an_old_export_privately(db, tmp_path):
+    out = tmp_path / "record.md"
+    out.write_text("old")
+    out.chmod(0o644)
+    assert iop(db, "records", "export", "1", "-f", "markdown", "-o", str(out)).returncode == 0
+    assert out.read_text().startswith("# Intake record 1") and mode(out) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_export_refuses_to_overwrite_the_database(db):
+    result = iop(db, "records", "export", "1", "-o", str(db))
+    assert result.returncode == 1
+    assert "is an input of this command" in result.stderr
+    with Store.open(db) as store:
+        assert len(store.list()) == 2
+
+
+def test_export_of_a_draft_as_a_report_is_refused(db):
+    result = iop(db, "records", "export", "2", "-f", "html")
+    assert result.returncode == 1 and "is a draft" in result.stderr
+
+
+def test_unknown_record_is_one_line(db):
+    result = iop(db, "records", "show", "99")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: record 99: no such record (`iop records list` shows the ids)"
+
+
+def test_delete_asks_first_and_refuses_without_a_terminal(db):
+    result = iop(db, "records", "delete", "1", input="")
+    assert result.returncode == 2 and "--yes" in result.stderr
+    assert iop(db, "records", "delete", "1", "--yes").returncode == 0
+    assert iop(db, "records", "show", "1").returncode == 1
+    assert iop(db, "records", "show", "2").returncode == 0
+
+
+def test_purge_removes_only_old_records(db):
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE intakes SET updated_at = '2020-01-01T00:00:00+00:00' WHERE id = 1")
+    result = iop(db, "records", "purge", "--older-than", "30", "--yes")
+    assert result.returncode == 0 and "Deleted 1 record" in result.stderr
+    rows = json.loads(iop(db, "records", "list", "--json").stdout)
+    assert [r["id"] for r in rows] == [2]
+
+
+def test_deleted_answers_are_not_left_in_the_file(db):
+    assert b"B-7" in db.read_bytes()
+    iop(db, "records", "delete", "2", "--yes")
+    assert b"B-7" not in db.read_bytes()  # secure_delete overwrites the freed page
+
+
+def test_records_without_a_database_do_not_create_one(tmp_path):
+    missing = tmp_path / "none.sqlite3"
+    result = iop(missing, "records", "list")
+    assert result.returncode == 1 and "no records database here yet" in result.stderr
+    assert not missing.exists()
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path):
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("this is not sqlite\n" * 100)
+    result = iop(bogus, "records", "list")
+    assert result.returncode == 1
+    assert "not a usable records database" in result.stderr and "Traceback" not in result.stderr
+    assert bogus.read_text().startswith("this is not sqlite")  # left as it was
+
+
+def test_intake_refuses_without_a_terminal(tmp_path):
+    result = iop(tmp_path / "x.sqlite3", "intake", input="")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "iop check --answers" in result.stderr
+    assert result.stdout == ""
+    assert not (tmp_path / "x.sqlite3").exists()
+
+
+def test_intake_id_needs_resume(tmp_path):
+    result = iop(tmp_path / "x.sqlite3", "intake", "3", input="")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: to continue draft 3, use: iop intake --resume 3"
+
+
+def test_new_database_folder_is_private(tmp_path, pack):
+    path = tmp_path / "new" / "deeper" / "intakes.sqlite3"
+    with Store.open(path):
+        pass
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700
