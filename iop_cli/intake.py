@@ -60,13 +60,15 @@ def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str |
             answers = session.interview(interview)
             report = _show_report(pack, answers, console)
             saved = session.place(answers, report)
-        except Paused as paused:
-            if paused.record_id is None:
+        except (Paused, KeyboardInterrupt) as stop:
+            # Every answer is already saved; Ctrl-C while the report is drawn is a pause like any other.
+            record_id = stop.record_id if isinstance(stop, Paused) else session.record_id
+            if record_id is None:
                 typer.echo("Stopped before the first answer; nothing was saved.", err=True)
             else:
                 typer.echo(
-                    f"Paused. The answers so far are saved as draft {paused.record_id}. "
-                    f"Continue with: iop intake --resume {paused.record_id}",
+                    f"Paused. The answers so far are saved as draft {record_id}. "
+                    f"Continue with: iop intake --resume {record_id}",
                     err=True,
                 )
             return Exit.INTERRUPTED

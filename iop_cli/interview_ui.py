@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import questionary
-from prompt_toolkit.application.current import get_app
+from prompt_toolkit.application.current import get_app, get_app_session
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
@@ -153,17 +153,24 @@ def ask_current(interview: Interview) -> str | None:
     return None
 
 
+def _review_row(question: Question, value: Any, width: int) -> str:
+    """`label: answer` on one line: a long label is shortened so the answer always shows."""
+    answer = _shown(question, value)
+    room = max(width - len(answer) - 8, 16)
+    label = question.label if len(question.label) <= room else question.label[: room - 1].rstrip() + "…"
+    return f"{label}: {answer}"
+
+
 def review(interview: Interview) -> str:
     """The review screen: every answer, any of which can be changed; returns SUBMIT, BACK, or a question id."""
     options: list[Any] = [Choice("Submit these answers", value=SUBMIT), Separator()]
+    width = get_app_session().output.get_size().columns
     for question, value in interview.answered():
-        options.append(Choice(f"{question.label}: {_shown(question, value)}", value=question.id))
+        options.append(Choice(_review_row(question, value, width), value=question.id))
 
     def prompt() -> questionary.Question:
-        message = "Review the answers. Pick one to change, or submit."
-        return _with_keys(
-            questionary.select(message, options, instruction="(↑↓ Enter · Ctrl-B back · ? help)"), back=True
-        )
+        hint = "(pick one to change it, or Submit · Ctrl-B back · ? help)"
+        return _with_keys(questionary.select("Review the answers", options, instruction=hint), back=True)
 
     return _ask(prompt, REVIEW_HELP)
 

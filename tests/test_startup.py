@@ -38,3 +38,15 @@ def test_help_and_version_import_no_heavy_library(args):
     loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
     assert "iop_cli" in loaded and "typer" in loaded  # the probe really ran the app
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_the_core_imports_no_edge():
+    """The pure core (pack, expressions, engine, interview state machine) loads no terminal, CLI or storage code."""
+    probe = (
+        "import json, sys; import iop_cli.interview, iop_cli.engine, iop_cli.pack; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    loaded = set(json.loads(result.stdout))
+    assert "iop_cli" in loaded
+    assert not loaded & {"typer", "rich", "questionary", "prompt_toolkit", "sqlite3", "click"}
