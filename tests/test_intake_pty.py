@@ -17,7 +17,8 @@ DOWN = "\x1b[B"
 
 def spawn(db, *args):
     command = iop_command()
-    env = {**os.environ, "IOP_DB": str(db), "NO_COLOR": "1", "TERM": "xterm"}
+    # The pty answers no cursor-position requests; without this prompt_toolkit waits for each reply.
+    env = {**os.environ, "IOP_DB": str(db), "NO_COLOR": "1", "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
     env.pop("IOP_RULES", None)
     return pexpect.spawn(
         command[0], [*command[1:], "intake", *args], env=env, dimensions=(40, 120), timeout=20, encoding="utf-8"
