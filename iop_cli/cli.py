@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import sys
 from typing import NoReturn, Optional
 
@@ -10,7 +9,7 @@ import typer
 
 from . import __version__
 from .exit_codes import Exit
-from .records import DB_HELP
+from .options import ReportFormat, db_option, rules_option
 from .records import app as records_app
 
 app = typer.Typer(
@@ -22,12 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class ReportFormat(str, enum.Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
 
 
 def _version(value: bool) -> None:
@@ -52,9 +45,6 @@ def fail(problems, code: Exit = Exit.INPUT_ERROR) -> NoReturn:
     raise typer.Exit(int(code))
 
 
-RULES_HELP = "Rule-pack folder to use instead of the bundled default pack."
-
-
 def load_pack_or_fail(rules: Optional[str]):
     from .pack import load_pack
     from .problems import PackError
@@ -71,7 +61,7 @@ def check(
         ..., "--answers", "-a", metavar="FILE", help="Answers file (YAML or JSON); - reads stdin."
     ),
     format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format."),
-    rules: Optional[str] = typer.Option(None, "--rules", metavar="DIR", envvar="IOP_RULES", help=RULES_HELP),
+    rules: Optional[str] = rules_option(),
 ) -> None:
     """Recommend a level of care from an answers file, without the interview.
 
@@ -127,8 +117,8 @@ def open_store_or_fail(db: Optional[str], create: bool = True):
 def intake(
     resume: bool = typer.Option(False, "--resume", help="Continue a paused intake: the latest draft, or draft ID."),
     record: Optional[int] = typer.Argument(None, metavar="ID", help="The draft to resume (with --resume)."),
-    rules: Optional[str] = typer.Option(None, "--rules", metavar="DIR", envvar="IOP_RULES", help=RULES_HELP),
-    db: Optional[str] = typer.Option(None, "--db", metavar="FILE", envvar="IOP_DB", help=DB_HELP),
+    rules: Optional[str] = rules_option(),
+    db: Optional[str] = db_option(),
 ) -> None:
     """Interview a client, show the recommendation, and record the placement.
 

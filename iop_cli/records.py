@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from .exit_codes import Exit
+from .options import ReportFormat, db_option
 
 app = typer.Typer(
     name="records",
@@ -16,12 +17,6 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class ShowFormat(str, enum.Enum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
 
 
 class ExportFormat(str, enum.Enum):
@@ -33,16 +28,6 @@ class ExportFormat(str, enum.Enum):
 class Status(str, enum.Enum):
     draft = "draft"
     complete = "complete"
-
-
-DB_HELP = (
-    "Records database (SQLite). Default: intakes.sqlite3 in your user data folder: ~/.local/share/iop-cli/ on Linux, "
-    "~/Library/Application Support/iop-cli/ on macOS, %LOCALAPPDATA%\\iop-cli\\ on Windows."
-)
-
-
-def _db_option():
-    return typer.Option(None, "--db", metavar="FILE", envvar="IOP_DB", help=DB_HELP)
 
 
 def _store(db: Optional[str]):
@@ -84,7 +69,7 @@ def list_records(
     status: Optional[Status] = typer.Option(None, "--status", help="Only drafts or only completed intakes."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many, newest first."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    db: Optional[str] = _db_option(),
+    db: Optional[str] = db_option(),
 ) -> None:
     """List stored intakes, newest first.
 
@@ -140,8 +125,8 @@ def list_records(
 @app.command()
 def show(
     record_id: int = typer.Argument(..., metavar="ID", help="The record's id (see iop records list)."),
-    format: ShowFormat = typer.Option(ShowFormat.text, "--format", "-f", help="Output format."),
-    db: Optional[str] = _db_option(),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format."),
+    db: Optional[str] = db_option(),
 ) -> None:
     """Show one intake: the report as it was given and the placement recorded.
 
@@ -150,12 +135,12 @@ def show(
     with _store(db) as store:
         record = _get(store, record_id)
     data = _data(record)
-    if format is ShowFormat.json:
+    if format is ReportFormat.json:
         import json
 
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    if format is ShowFormat.markdown:
+    if format is ReportFormat.markdown:
         from .report import record_markdown
 
         typer.echo(record_markdown(data), nl=False)
@@ -185,7 +170,7 @@ def export(
     output: str = typer.Option(
         "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
     ),
-    db: Optional[str] = _db_option(),
+    db: Optional[str] = db_option(),
 ) -> None:
     """Export one intake for the chart: JSON, Markdown, or one self-contained printable HTML page.
 
@@ -225,7 +210,7 @@ def export(
 def delete(
     record_id: int = typer.Argument(..., metavar="ID", help="The record's id (see iop records list)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    db: Optional[str] = _db_option(),
+    db: Optional[str] = db_option(),
 ) -> None:
     """Delete one intake for good (its data is overwritten on disk).
 
@@ -244,7 +229,7 @@ def purge(
         ..., "--older-than", metavar="DAYS", min=0, help="Delete records last saved more than DAYS days ago."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    db: Optional[str] = _db_option(),
+    db: Optional[str] = db_option(),
 ) -> None:
     """Delete every intake (drafts too) last saved more than DAYS days ago: for a retention policy.
 
