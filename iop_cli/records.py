@@ -99,10 +99,10 @@ def list_records(
     from rich.table import Table
 
     table = Table(title=f"Intakes in {path}", title_justify="left", show_lines=False)
-    for column in ("ID", "Status", "Last saved (UTC)", "Client id", "Recommended", "Actual", "Pack"):
-        table.add_column(column, no_wrap=column.startswith("Last"))
+    for column in ("ID", "Status", "Saved (UTC)", "Client id", "Recommended", "Actual", "Pack"):
+        table.add_column(column, no_wrap=column != "Client id")
     for r in records:
-        actual = "" if r.actual_level is None else (r.actual_level if r.overridden else "as recommended")
+        actual = "" if r.actual_level is None else (r.actual_level if r.overridden else "same")
         table.add_row(
             str(r.id),
             r.status,

@@ -234,12 +234,22 @@ def _record_head(data: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _answer_lines(data: dict[str, Any]) -> list[str]:
+    def shown(value: Any) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return "(skipped)" if value is None else str(value)
+
+    return [f"{name}: {shown(value)}" for name, value in data["answers"].items()]
+
+
 def record_markdown(data: dict[str, Any]) -> str:
     out = [f"# Intake record {data['record']['id']}", ""]
     out += [f"- **{name}:** {value}" for name, value in _record_head(data)] + [""]
     out += ["## Placement", ""] + [f"- {line}" for line in placement_lines(data)] + [""]
     if data["report"]:
         out.append(markdown(data["report"]).removeprefix("# Placement recommendation\n\n"))
+    out += ["## Answers", ""] + [f"- {line}" for line in _answer_lines(data)] + [""]
     return "\n".join(out)
 
 
@@ -306,6 +316,8 @@ def record_html(data: dict[str, Any]) -> str:
         ):
             if lines:
                 out += [f"<h3>{escape(title)}</h3>", items(lines)]
+    out += ["<h2>Answers</h2>", items(_answer_lines(data))]
+    if report:
         out += [f'<p class="muted">{escape(_pack_line(report))}</p>']
         out += [f'<p class="disclaimer">{escape(report["disclaimer"])}</p>']
     out.append("</body></html>")

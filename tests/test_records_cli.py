@@ -95,6 +95,7 @@ def test_export_html_is_one_private_printable_page(db, tmp_path):
     assert "<script" not in page and "http" not in page and "<link" not in page  # self-contained
     assert "&lt;b&gt;auth&lt;/b&gt; pending" in page  # the note is escaped
     assert "Standard outpatient treatment" in page and "supports clinical judgment" in page
+    assert "<li>suicidal_ideation: none</li>" in page and "<li>home_supportive: yes</li>" in page
 
 
 def test_export_markdown_replaces_an_old_export_privately(db, tmp_path):
@@ -103,6 +104,7 @@ def test_export_markdown_replaces_an_old_export_privately(db, tmp_path):
     out.chmod(0o644)
     assert iop(db, "records", "export", "1", "-f", "markdown", "-o", str(out)).returncode == 0
     assert out.read_text().startswith("# Intake record 1") and mode(out) == 0o600
+    assert "## Answers" in out.read_text() and "- dsm5_criteria_count: 3" in out.read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 
 
