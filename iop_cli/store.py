@@ -115,8 +115,10 @@ class Store:
                 # Create the file 0600 ourselves: SQLite would use the umask, and its journal copies the file's mode.
                 os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
             except OSError as exc:
+                blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+                why = f"{blocker} is a file, not a folder" if blocker else exc.strerror
                 raise ProblemsError(
-                    [Problem(str(target), f"cannot create the records database: {exc.strerror}", "pass --db PATH")]
+                    [Problem(str(target), f"cannot create the records database: {why}", "pass --db PATH")]
                 ) from None
         elif target.is_dir():
             raise ProblemsError([Problem(str(target), "is a folder, not a database file", "pass --db FILE")])

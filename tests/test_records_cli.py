@@ -10,6 +10,7 @@ import stat
 import pytest
 
 from iop_cli.engine import decide
+from iop_cli.problems import ProblemsError
 from iop_cli.report import decision_dict
 from iop_cli.store import Store
 
@@ -186,3 +187,12 @@ def test_new_database_folder_is_private(tmp_path, pack):
     with Store.open(path):
         pass
     assert mode(path) == 0o600 and mode(path.parent) == 0o700
+
+
+def test_a_database_path_under_a_file_is_one_clear_line(tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    with pytest.raises(ProblemsError) as caught:
+        Store.open(blocker / "intakes.sqlite3")
+    assert "notes.txt is a file, not a folder" in str(caught.value.problems[0])
+    assert blocker.read_text() == "keep me"
