@@ -119,7 +119,7 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
     return _with_keys(
         questionary.text(
             label,
-            default="" if default is None else str(default),
+            default="" if default in (None, SKIP) else str(default),
             validate=check,
             instruction=f"({allowed}{skip})",
         ),
@@ -143,7 +143,9 @@ def ask_current(interview: Interview) -> str | None:
     number, total = interview.progress()
     say(f"Question {number} of about {total} · {KEYS_HINT}", "fg:ansibrightblack")
     help_text = question.help or "No further help for this question."
-    reply = _ask(lambda: _prompt(question, interview.default(), interview.can_go_back()), help_text)
+    # An earlier "skip" is offered again as the skip choice, not as the first option.
+    default = SKIP if question.id in interview.answers and interview.default() is None else interview.default()
+    reply = _ask(lambda: _prompt(question, default, interview.can_go_back()), help_text)
     if reply == BACK:
         return BACK
     dropped = interview.answer(None if reply == SKIP else reply)

@@ -210,3 +210,21 @@ def test_resume_of_a_completed_record_is_refused(pack, db, capsys):
     code, _ = intake(db, "", resume=True, record=record.id)
     assert code == Exit.INPUT_ERROR
     assert "already complete" in capsys.readouterr().err
+
+
+def test_resume_uses_the_drafts_own_rule_pack_as_it_is_now(pack, pack_copy, db):
+    """A draft started with --rules resumes with that pack; an edited pack is used as it is now."""
+    first = ["client_id", "age"]
+    code = drive(
+        keys_for(pack, CANDIDATE, first) + CTRL_C,
+        lambda: run_intake(False, None, str(pack_copy), db, console=Console(file=io.StringIO())),
+    )
+    assert code == Exit.INTERRUPTED
+    meta = pack_copy / "pack.yaml"
+    meta.write_text(meta.read_text().replace('version: "1.0.0"', 'version: "1.0.1"'))
+    rest = {k: v for k, v in CANDIDATE.items() if k not in first}
+    code, _ = intake(db, keys_for(pack, rest) + ENTER + ACCEPT, resume=True)  # no --rules: the draft's pack
+    assert code == Exit.OK
+    [record] = stored(db)
+    assert record.pack_version == "1.0.1" and record.rules_dir == str(pack_copy.resolve())
+    assert record.answers == CANDIDATE
