@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from iop_cli.answers import BadValue
+from iop_cli.answers import BadValue, clean_answers
 from iop_cli.interview import Interview
 
 CANDIDATE = {
@@ -174,3 +176,39 @@ def test_resume_of_a_finished_draft_opens_the_review(pack):
     walk(interview, CANDIDATE)
     resumed, _ = Interview.resume(pack, interview.answers, None)
     assert resumed.in_review
+
+
+def _values(question):
+    if question.type == "yesno":
+        options = [True, False]
+    elif question.type == "choice":
+        options = list(question.choice_values)
+    elif question.type == "integer":
+        options = sorted({int(question.min), int(question.max), int((question.min + question.max) // 2)})
+    else:
+        options = ["X-1"]
+    return options + ([None] if not question.required else [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(moves=st.lists(st.tuples(st.sampled_from(["answer", "back", "change"]), st.integers(0, 1000)), max_size=80))
+def test_any_sequence_of_moves_keeps_the_interview_consistent(pack, moves):
+    """Whatever the counselor does, no answer survives for a question that does not apply, the review opens only
+    when every question on the path is answered, and the final answers are valid for the engine."""
+    interview = Interview.start(pack)
+    for move, pick in moves:
+        if move == "answer" and not interview.in_review:
+            options = _values(interview.current)
+            interview.answer(options[pick % len(options)])
+        elif move == "back":
+            interview.back()
+        elif move == "change" and interview.in_review:
+            answered = interview.answered()
+            interview.change(answered[pick % len(answered)][0].id)
+        path = {q.id for q in interview.path()}
+        assert set(interview.answers) <= path
+        if interview.in_review:
+            assert path <= set(interview.answers)
+        else:
+            assert interview.cursor in path
+    assert clean_answers(pack, interview.final_answers()) == interview.final_answers()
