@@ -211,34 +211,43 @@ def ask_placement(pack: Pack, recommended: str) -> Placement:
     rec = pack.levels[recommended]
     options: list[Any] = [Choice(f"As recommended: {rec.name}", value=recommended), Separator("── or another level ──")]
     options += [Choice(level.name, value=level.id) for level in pack.levels.values() if level.id != recommended]
-    level = _ask(
-        lambda: _with_keys(
-            questionary.select(
-                "Placement: where will this person actually go?", options, instruction="(↑↓ Enter · ? help)"
-            ),
-            back=False,
-        ),
-        PLACEMENT_HELP,
-    )
-    if level == recommended:
-        return Placement(recommended, None, None)
     reasons = [Choice(text, value=code) for code, text in PLACEMENT_REASONS.items()]
-    reason = _ask(
-        lambda: _with_keys(
-            questionary.select("Why a different level than recommended?", reasons, instruction="(↑↓ Enter)"),
-            back=False,
-        ),
-        PLACEMENT_HELP,
-    )
-    note = _with_keys(
-        questionary.text(
-            "Note (optional; no names or birth dates)",
-            validate=lambda t: len(t) <= MAX_NOTE or f"At most {MAX_NOTE} characters.",
-            instruction="(Enter to skip)",
-        ),
-        back=False,
-    ).unsafe_ask()
-    return Placement(level, reason, (note or "").strip() or None)
+    while True:
+        level = _ask(
+            lambda: _with_keys(
+                questionary.select(
+                    "Placement: where will this person actually go?", options, instruction="(↑↓ Enter · ? help)"
+                ),
+                back=False,
+            ),
+            PLACEMENT_HELP,
+        )
+        if level == recommended:
+            return Placement(recommended, None, None)
+        reason = _ask(
+            lambda: _with_keys(
+                questionary.select(
+                    "Why a different level than recommended?", reasons, instruction="(↑↓ Enter · Ctrl-B back)"
+                ),
+                back=True,
+            ),
+            PLACEMENT_HELP,
+        )
+        if reason == BACK:
+            continue
+        note = _ask(
+            lambda: _with_keys(
+                questionary.text(
+                    "Note (optional; no names or birth dates)",
+                    validate=lambda t: len(t) <= MAX_NOTE or f"At most {MAX_NOTE} characters.",
+                    instruction="(Enter to skip · Ctrl-B back)",
+                ),
+                back=True,
+            ),
+            PLACEMENT_HELP,
+        )
+        if note != BACK:
+            return Placement(level, reason, (note or "").strip() or None)
 
 
 class IntakeSession:

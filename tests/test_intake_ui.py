@@ -228,3 +228,16 @@ def test_resume_uses_the_drafts_own_rule_pack_as_it_is_now(pack, pack_copy, db):
     [record] = stored(db)
     assert record.pack_version == "1.0.1" and record.rules_dir == str(pack_copy.resolve())
     assert record.answers == CANDIDATE
+
+
+def test_placement_can_go_back_from_the_reason_and_help_is_not_a_note(pack, db):
+    levels = [lvl for lvl in pack.levels if lvl != "iop"]
+    to_php = DOWN * (levels.index("php") + 1) + ENTER
+    to_outpatient = DOWN * (levels.index("outpatient") + 1) + ENTER
+    keys = keys_for(pack, CANDIDATE) + ENTER + to_php + CTRL_B + to_outpatient + ENTER + "?" + ENTER
+    code, _ = intake(db, keys)
+    assert code == Exit.OK
+    [record] = stored(db)
+    assert record.actual_level == "outpatient"
+    assert record.placement_reason == "program_full"  # the first reason
+    assert record.placement_note is None
