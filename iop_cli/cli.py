@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from typing import NoReturn, Optional
 
@@ -140,6 +141,37 @@ def intake(
     from .intake import run_intake
 
     raise typer.Exit(int(run_intake(resume, record, rules, db)))
+
+
+class ScoreFormat(str, enum.Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+@app.command()
+def score(
+    input: str = typer.Argument(..., metavar="INPUT", help="CSV of intakes with a header row; - reads stdin."),
+    output: str = typer.Option(
+        "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
+    ),
+    rules: Optional[str] = rules_option(),
+    map: Optional[str] = typer.Option(
+        None, "--map", metavar="MAP.yaml", help="Column and code mapping for this export."
+    ),
+    format: ScoreFormat = typer.Option(ScoreFormat.csv, "--format", "-f", help="Output format."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row, writing nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
+    summary_json: Optional[str] = typer.Option(
+        None, "--summary-json", metavar="FILE", help="Also write the summary as JSON."
+    ),
+) -> None:
+    """Score a CSV of intakes: every input row, then level, rule, reason, alerts, status and error.
+
+    Example: iop score intakes.csv -o scored.csv --map my-export.map.yaml
+    """
+    from .score import run_score
+
+    raise typer.Exit(int(run_score(input, output, rules, map, format.value, strict, quiet, summary_json)))
 
 
 app.add_typer(records_app)

@@ -1,0 +1,154 @@
+"""Parity: batch scoring (the pack compiled to Polars) and the engine behind `iop check` agree on every row.
+
+The rows enumerate the default pack's domain: every choice, every yes/no, each integer at and around every constant
+the pack's conditions use (and the ends of its range), and unanswered values; first one field at a time around
+each fixture, then random combinations, about 13,000 rows in all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pytest
+
+from iop_cli import batch
+from iop_cli.answers import clean_answers
+from iop_cli.engine import decide
+from iop_cli.expr import Node
+from iop_cli.problems import AnswersError
+
+UNANSWERED = ""
+
+
+def _constants(node: Node, field: str, out: set) -> None:
+    """Numeric literals compared with `field` anywhere in a condition tree."""
+    names = {child.name for child in node.children}
+    if field in names:
+        out.update(c.literal for c in node.children if c.is_literal and isinstance(c.literal, (int, float)))
+    for child in node.children:
+        _constants(child, field, out)
+
+
+def domain(pack) -> dict[str, list[str]]:
+    trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
+    trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
+    for q in pack.computed:
+        trees += [c.root for c, _ in q.compute.cases] + ([q.compute.expression.root] if q.compute.expression else [])
+    values: dict[str, list[str]] = {}
+    for q in pack.asked:
+        if q.type == "choice":
+            options = list(q.choice_values)
+        elif q.type == "yesno":
+            options = ["yes", "no"]
+        elif q.type == "integer":
+            found: set = set()
+            for tree in trees:
+                _constants(tree, q.id, found)
+            # Computed fields (severity) read dsm5_criteria_count through cases: their constants count too.
+            points = {int(q.min), int(q.max)} | {int(c) + d for c in found for d in (-1, 0, 1)}
+            options = [str(p) for p in sorted(points) if q.min <= p <= q.max]
+        else:
+            options = ["A-1"]
+        values[q.id] = options + [UNANSWERED]
+    return values
+
+
+def enumerate_rows(pack, total: int = 13_000) -> list[dict[str, str]]:
+    values = domain(pack)
+    fixtures = []
+    for case in pack.tests:
+        start = {k: ("yes" if v is True else "no" if v is False else str(v)) for k, v in case.given.items()}
+        if start not in fixtures:
+            fixtures.append(start)
+    rows = []
+    for base in fixtures:
+        for field, options in values.items():
+            for option in options:
+                rows.append({**base, field: option})
+    rng = random.Random(20261128)
+    while len(rows) < total:
+        rows.append({field: rng.choice(options) for field, options in values.items()})
+    return rows
+
+
+def score_rows(pack, rows: list[dict[str, str]], tmp_path) -> list[dict[str, str]]:
+    fields = [q.id for q in pack.asked]
+    source = tmp_path / "rows.csv"
+    with open(source, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows([{f: row.get(f, "") for f in fields} for row in rows])
+    out = io.BytesIO()
+    summary = batch.score_file(str(source), "rows.csv", out, pack, None, chunk_size=4096)
+    assert summary.rows == len(rows)
+    return list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8"))))
+
+
+@pytest.fixture(scope="module")
+def parity(pack, tmp_path_factory):
+    rows = enumerate_rows(pack)
+    return rows, score_rows(pack, rows, tmp_path_factory.mktemp("parity"))
+
+
+def test_enough_rows_and_every_value_is_used(pack, parity):
+    rows, scored = parity
+    assert len(rows) >= 10_000 and len(scored) == len(rows)
+    for field, options in domain(pack).items():
+        seen = {row.get(field, "") for row in rows}
+        assert set(options) <= seen, field
+    # Thresholds are among the integers tried, e.g. CIWA-Ar 9/10/11 and 19/20/21.
+    assert {"9", "10", "11", "19", "20", "21"} <= set(domain(pack)["ciwa_ar"])
+
+
+def test_batch_and_engine_agree_on_every_row(pack, parity):
+    rows, scored = parity
+    mismatches = []
+    for number, (row, got) in enumerate(zip(rows, scored, strict=True), start=1):
+        answers = {k: v for k, v in row.items() if v != UNANSWERED}
+        decision = decide(pack, clean_answers(pack, answers))
+        want = (decision.level.id, decision.rule or "", ";".join(a.id for a in decision.alerts))
+        have = (got["level"], got["rule"], got["alerts"])
+        if want != have or got["status"] == "error":
+            mismatches.append((number, row, want, have, got["status"], got["error"]))
+    assert not mismatches, f"{len(mismatches)} rows differ; first: {mismatches[:3]}"
+
+
+def test_status_and_reason_follow_the_engine(pack, parity):
+    rows, scored = parity
+    for row, got in list(zip(rows, scored, strict=True))[:3000]:
+        answers = {k: v for k, v in row.items() if v != UNANSWERED}
+        decision = decide(pack, clean_answers(pack, answers))
+        assert got["reason"] == decision.reason
+        assert got["status"] == ("review" if decision.level.id == pack.otherwise.level else "ok")
+
+
+def test_every_level_and_alert_is_reached(pack, parity):
+    _, scored = parity
+    assert {row["level"] for row in scored} == set(pack.levels)
+    alerts = {a for row in scored for a in row["alerts"].split(";") if a}
+    assert alerts == {a.id for a in pack.alerts}
+
+
+def test_bad_values_are_errors_in_both(pack, tmp_path):
+    """Values the engine refuses are row errors in batch, naming the column, and the other rows still score."""
+    base = {k: ("yes" if v is True else "no" if v is False else str(v)) for k, v in pack.tests[0].given.items()}
+    bad = [
+        ("age", "11"),
+        ("age", "34.5"),
+        ("age", "abc"),
+        ("dsm5_criteria_count", "12"),
+        ("primary_substance", "kava"),
+        ("pregnant", "maybe"),
+        ("ciwa_ar", "-1"),
+        ("client_id", "x" * 201),
+    ]
+    rows = [base] + [{**base, field: value} for field, value in bad] + [base]
+    scored = score_rows(pack, rows, tmp_path)
+    assert scored[0]["status"] == scored[-1]["status"] == "ok"
+    for (field, value), got in zip(bad, scored[1:-1], strict=True):
+        with pytest.raises(AnswersError):
+            clean_answers(pack, {field: value})
+        assert got["status"] == "error" and got["level"] == ""
+        assert got["error"].startswith(f"{field}: "), got["error"]
