@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -23,15 +24,14 @@ from typing import Any
 import polars as pl
 
 from . import polars_rules as pr
-from .answers import MAX_TEXT, NO, YES, allowed_text
-from .mapping import Derived, Mapping
+from .answers import MAX_TEXT, BadValue, allowed_text, coerce
+from .mapping import Derived, Mapping, code_key
 from .pack import Pack, Question
 from .problems import Problem, ProblemsError
 
 OUTPUT_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error")
-ERROR = "__e_{}"
-KIND = "__k_{}"
 _SPREADSHEET_FORMULA = r"^[=+\-@\t\r]"  # cells a spreadsheet would run as a formula
+_FORMULA = re.compile(_SPREADSHEET_FORMULA)
 
 
 @dataclass
@@ -192,13 +192,6 @@ def _cell(index: int) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
-def _code(text: pl.Expr) -> pl.Expr:
-    """The cell as a code, numbers written one way (as mapping.code_key): "5.0" and "5" are both "5"."""
-    number = text.cast(pl.Float64, strict=False)
-    whole = number.cast(pl.Int64, strict=False)
-    return pl.when(whole.is_not_null() & (number == whole)).then(whole.cast(pl.String)).otherwise(text)
-
-
 def _as_text(value: Any) -> str | None:
     if value is None:
         return None
@@ -207,27 +200,8 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
-def raw_answer(fid: str, source: Source, mapping: Mapping, header: list[str]) -> pl.Expr:
-    """A field's answer as stripped text (null when empty or unanswered), after codes and derivations."""
-    if source.kind == "absent":
-        return pl.lit(None, dtype=pl.String)
-    if source.kind == "derive":
-        return _derive(source.derived, header)
-    text = _cell(source.index)
-    codes = mapping.values.get(fid)
-    if mapping.missing or codes:
-        key = _code(text)
-        if mapping.missing:
-            text = pl.when(key.is_in(list(mapping.missing))).then(None).otherwise(text)
-        if codes:
-            recoded = key.replace_strict(
-                list(codes), [_as_text(v) for v in codes.values()], default=text, return_dtype=pl.String
-            )
-            text = pl.when(text.is_null()).then(None).otherwise(recoded)
-    return text
-
-
 def _derive(derived: Derived, header: list[str]) -> pl.Expr:
+    """A derived field's answer as text, from its cases over input columns read as numbers."""
     by_name = {_fold(h): i for i, h in reversed(list(enumerate(header)))}
 
     def column(name: str) -> pl.Expr:
@@ -241,54 +215,113 @@ def _derive(derived: Derived, header: list[str]) -> pl.Expr:
     return chain.otherwise(pl.lit(_as_text(derived.otherwise), dtype=pl.String))
 
 
-def typed_answer(question: Question, text: pl.Expr, label: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(typed value, error with the value, error without it) for one field; the errors are null when all is well.
-    The checks match answers.coerce, so batch and `iop check` accept and refuse the same answers."""
-    allowed = allowed_text(question)
-    kind = question.type
-    if kind in ("integer", "number"):
-        number = text.cast(pl.Float64, strict=False)
-        bad = number.is_null() | ~number.is_finite()
-        if kind == "integer":
-            bad = bad | (number != number.floor())
-        out = pl.lit(False)
-        if question.min is not None:
-            out = out | (number < question.min)
-        if question.max is not None:
-            out = out | (number > question.max)
-        problem = (
-            pl.when(text.is_null())
-            .then(None)
-            .when(bad)
-            .then(pl.lit("is not a whole number" if kind == "integer" else "is not a number"))
-            .when(out)
-            .then(pl.lit("is outside the allowed range"))
-        )
-        value = number.cast(pl.Int64, strict=False) if kind == "integer" else number
-    elif kind == "yesno":
-        word = text.str.to_lowercase()
-        value = pl.when(word.is_in(sorted(YES))).then(True).when(word.is_in(sorted(NO))).then(False)
-        problem = pl.when(text.is_not_null() & value.is_null()).then(pl.lit("is not yes or no"))
-    elif kind == "choice":
-        folded = {c.lower(): c for c in question.choice_values}
-        value = text.str.to_lowercase().replace_strict(
-            list(folded), list(folded.values()), default=None, return_dtype=pl.String
-        )
-        problem = pl.when(text.is_not_null() & value.is_null()).then(pl.lit("is not one of the choices"))
-    else:
-        value = text
-        problem = pl.when(text.str.len_chars() > MAX_TEXT).then(pl.lit(f"is longer than {MAX_TEXT} characters"))
-    value = pl.when(problem.is_null()).then(value).otherwise(None)
-    shown = text.str.slice(0, 40)
-    with_value = pl.concat_str([pl.lit(f"{label}: '"), shown, pl.lit("' "), problem, pl.lit(f" (allowed: {allowed})")])
-    without_value = pl.concat_str([pl.lit(f"{label}: "), problem])
-    return value, with_value, without_value
-
-
 def _label(fid: str, source: Source) -> str:
     if source.kind == "column" and _fold(source.header) != fid:
         return f"{source.header.strip() or f'column {source.index + 1}'} ({fid})"
     return fid if source.kind == "column" else source.header
+
+
+_DTYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String, "text": pl.String}
+
+
+class Converter:
+    """Raw cells to typed answers. A first pass collects each column's distinct cells; each goes once through the
+    mapping and then through `answers.coerce`, the very function `iop check` uses, so batch and engine accept and
+    refuse the same values. The scoring pass then spreads the results over the rows with `replace_strict`."""
+
+    def __init__(self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None):
+        self.pack = pack
+        self.sources = sources
+        self.mapping = mapping or Mapping()
+        self.seen: dict[str, dict[str, tuple[Any, str | None]]] = {q.id: {} for q in pack.asked}
+
+    def answer(self, question: Question, cell: str) -> tuple[Any, str | None]:
+        """(typed value, problem) for one distinct cell, after stripping, missing codes and recoding; remembered,
+        so each distinct cell is checked once per run."""
+        known = self.seen[question.id]
+        if cell not in known:
+            known[cell] = self._answer(question, cell)
+        return known[cell]
+
+    def _answer(self, question: Question, cell: str) -> tuple[Any, str | None]:
+        text = cell.strip()
+        if not text:
+            return None, None
+        if self.sources[question.id].kind == "column" and (self.mapping.missing or question.id in self.mapping.values):
+            key = code_key(text)
+            if key in self.mapping.missing:
+                return None, None
+            codes = self.mapping.values.get(question.id, {})
+            if key in codes:
+                text = _as_text(codes[key])
+                if text is None:
+                    return None, None
+        try:
+            return coerce(question, text), None
+        except BadValue as exc:
+            return None, f"{exc.message} (allowed: {exc.allowed})"
+
+    def convert_all(self, cells: pl.Series, labels: dict[str, str]) -> pl.Series:
+        """A batch of raw coded cells (a struct with one field per field id) -> typed values and error texts."""
+        frame = cells.struct.unnest()
+        distinct = frame.select(pl.all().unique().drop_nulls().implode()).row(0)
+        values, errors, kinds = [], [], []
+        for column, found in zip(frame.columns, distinct, strict=True):
+            if not column.startswith("__f_"):  # a raw input column, passed through for the output
+                risky = any(_FORMULA.match(cell) for cell in found)
+                values.append(_neutral(pl.col(column)).alias(column) if risky else pl.col(column))
+                continue
+            fid = column[len("__f_") :]
+            value, error, kind = self.column(self.pack.questions[fid], pl.col(column), found, labels[fid])
+            values.append(value.alias(pr.VALUE.format(fid)))
+            if error is not None:
+                errors.append(error)
+                kinds.append(kind)
+        text = pl.lit(None, dtype=pl.String)
+        return frame.select(
+            *values,
+            (pl.concat_str(errors, separator="; ", ignore_nulls=True) if errors else text).alias("__cell_errors"),
+            (pl.concat_str(kinds, separator="; ", ignore_nulls=True) if kinds else text).alias("__cell_kinds"),
+        ).to_struct("__converted")
+
+    def column(self, question: Question, cells: pl.Expr, distinct: list[str], label: str):
+        """(typed value, errors with the cell, errors without it) as expressions; errors are None when no cell of
+        the column is bad."""
+        answers = [self.answer(question, c) for c in distinct]
+        found = [a[0] for a in answers]
+        # Fast paths for clean exports, where every cell already is its own value.
+        if question.type == "choice" and found == distinct:
+            value = cells
+        elif question.type == "integer" and all(
+            v is not None and str(v) == c for v, c in zip(found, distinct, strict=True)
+        ):
+            value = cells.cast(pl.Int64)
+        elif question.type == "yesno" and set(distinct) <= {"yes", "no"}:
+            value = cells == "yes"
+        else:
+            value = cells.replace_strict(distinct, found, default=None, return_dtype=_DTYPES[question.type])
+        bad = {c: a[1] for c, a in zip(distinct, answers, strict=True) if a[1]}
+        if not bad:
+            return value, None, None
+        with_cell = [f"{label}: '{c.strip()[:40]}' {problem}" for c, problem in bad.items()]
+        without = [f"{label}: {problem}" for problem in bad.values()]
+        return (
+            value,
+            cells.replace_strict(list(bad), with_cell, default=None, return_dtype=pl.String),
+            cells.replace_strict(list(bad), without, default=None, return_dtype=pl.String),
+        )
+
+
+def _text_answer(question: Question, cells: pl.Expr, label: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """A free-text field, checked in Polars (it has too many distinct values for the cache): value, errors."""
+    stripped = cells.str.strip_chars()
+    too_long = stripped.str.len_chars() > MAX_TEXT
+    problem = f"is longer than {MAX_TEXT} characters (allowed: {allowed_text(question)})"
+    value = pl.when(too_long | (stripped == "")).then(None).otherwise(stripped)
+    with_value = pl.when(too_long).then(
+        pl.concat_str([pl.lit(f"{label}: '"), stripped.str.slice(0, 40), pl.lit(f"' {problem}")])
+    )
+    return value, with_value, pl.when(too_long).then(pl.lit(f"{label}: {problem}"))
 
 
 def _neutral(column: pl.Expr) -> pl.Expr:
@@ -296,73 +329,158 @@ def _neutral(column: pl.Expr) -> pl.Expr:
     return pl.when(column.str.contains(_SPREADSHEET_FORMULA)).then(pl.lit("'") + column).otherwise(column)
 
 
-def scored_frame(
-    frame: pl.LazyFrame, pack: Pack, sources: dict[str, Source], mapping: Mapping | None, header: list[str]
+class Tally:
+    """Counts rows, statuses, levels, errors and review reasons as batches stream past. Polars calls it from its own
+    threads with small integer codes; the texts are looked up once per distinct code at the end."""
+
+    def __init__(self, summary: Summary, pack: Pack, progress: Callable[[int], None] | None):
+        import threading
+
+        self.summary = summary
+        self.outcome = pr.Outcome(pack)
+        self.review_level = pack.otherwise.level
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.codes: Counter = Counter()
+
+    def __call__(self, rows: pl.Series) -> pl.Series:
+        frame = rows.struct.unnest()
+        failed = frame["kinds"].is_not_null()
+        codes = frame.filter(~failed)["code"].value_counts().rows()
+        kinds = frame["kinds"].drop_nulls()
+        errors = kinds.str.split("; ").explode().value_counts().rows() if len(kinds) else []
+        with self.lock:
+            self.summary.rows += len(frame)
+            self.summary.status["error"] += len(kinds)
+            for code, n in codes:
+                self.codes[code] += n
+            for kind, n in errors:
+                self.summary.errors[kind] += n
+            if self.progress:
+                self.progress(len(frame))
+        return frame["code"]
+
+    def finish(self) -> None:
+        for code, n in self.codes.items():
+            level, _, reason = self.outcome.texts(code)
+            self.summary.levels[level] += n
+            review = level == self.review_level
+            self.summary.status["review" if review else "ok"] += n
+            if review:
+                self.summary.review_reasons[reason] += n
+        if not self.summary.status["error"]:
+            del self.summary.status["error"]
+
+
+def scored_plan(
+    frame: pl.LazyFrame,
+    pack: Pack,
+    sources: dict[str, Source],
+    mapping: Mapping | None,
+    header: list[str],
+    tally: Tally | None = None,
 ) -> pl.LazyFrame:
-    """Every input column, then level, rule, reason, alerts, status and error (internal `__out_*` names), plus
-    `__kinds` (the errors without values, for the summary)."""
-    mapping = mapping or Mapping()
-    inputs = [f"c{i}" for i in range(len(header))]
-    raw = {fid: raw_answer(fid, src, mapping, header) for fid, src in sources.items()}
+    """The whole scoring as one lazy query: every input column (neutralized), then `__out_level`, `__out_rule`,
+    `__out_reason`, `__out_alerts`, `__out_status` and `__out_error`."""
+    converter = Converter(pack, sources, mapping)
+    outcome = pr.Outcome(pack)
+    cells_of: dict[str, pl.Expr] = {}
+    passed: list[str] = []  # input columns neutralized inside the conversion, from their distinct cells
     typed, errors, kinds = [], [], []
     for question in pack.asked:
-        value, error, kind = typed_answer(question, raw[question.id], _label(question.id, sources[question.id]))
-        typed.append(value.alias(pr.VALUE.format(question.id)))
-        errors.append(error.alias(ERROR.format(question.id)))
-        kinds.append(kind.alias(KIND.format(question.id)))
-
-    used = [f"c{s.index}" for s in sources.values() if s.kind == "column"]
-    used += [f"c{i}" for s in sources.values() if s.kind == "derive" for i in _derived_indexes(s.derived, header)]
-    blank = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in inputs])
-    unanswered = pl.all_horizontal([pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in used or inputs])
+        source = sources[question.id]
+        name = pr.VALUE.format(question.id)
+        if source.kind == "absent":
+            typed.append(pl.lit(None, dtype=_DTYPES[question.type]).alias(name))
+        elif source.kind == "column" and question.type == "text":
+            value, error, kind = _text_answer(question, pl.col(f"c{source.index}"), _label(question.id, source))
+            typed.append(value.alias(name))
+            errors.append(error)
+            kinds.append(kind)
+        else:
+            cells_of[question.id] = (
+                _derive(source.derived, header) if source.kind == "derive" else pl.col(f"c{source.index}")
+            )
+    if cells_of:
+        # One call per streamed batch converts every coded column (see Converter.convert_all).
+        labels = {f: _label(f, sources[f]) for f in cells_of}
+        passed = [f"c{sources[f].index}" for f in cells_of if sources[f].kind == "column"]
+        shape = pl.Struct(
+            {
+                **{c: pl.String for c in passed},
+                **{pr.VALUE.format(f): _DTYPES[pack.questions[f].type] for f in cells_of},
+                "__cell_errors": pl.String,
+                "__cell_kinds": pl.String,
+            }
+        )
+        raw_cells = [pl.col(c) for c in passed] + [e.alias(f"__f_{f}") for f, e in cells_of.items()]
+        converted = pl.struct(raw_cells).map_batches(
+            lambda cells: converter.convert_all(cells, labels), shape, is_elementwise=True
+        )
+        frame = frame.with_columns(converted.alias("__converted")).drop(passed).unnest("__converted")
+        errors.append(pl.col("__cell_errors"))
+        kinds.append(pl.col("__cell_kinds"))
+    inputs = [f"c{i}" for i in range(len(header))]
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in inputs])
+    unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
     row_problem = (
         pl.when(blank).then(pl.lit("blank row")).when(unanswered).then(pl.lit("no intake answers in this row"))
     )
 
-    frame = frame.with_columns(*typed, *errors, *kinds, row_problem.alias("__row_problem"))
+    frame = frame.with_columns(typed)
     for stage in pr.value_stages(pack):
         frame = frame.with_columns(stage)
     frame = frame.with_columns(pr.missing_columns(pack))
-    first, second = pr.decision_columns(pack)
-    frame = frame.with_columns(first)
-    if second:
-        frame = frame.with_columns(second)
-    else:
-        frame = frame.with_columns(pl.lit("").alias(pr.ALERTS))
+    for stage in pr.decision_stages(pack):
+        frame = frame.with_columns(stage)
 
-    error_ids = [ERROR.format(q.id) for q in pack.asked]
-    kind_ids = [KIND.format(q.id) for q in pack.asked]
-    error_text = pl.concat_str([pl.col("__row_problem"), *map(pl.col, error_ids)], separator="; ", ignore_nulls=True)
-    kind_text = pl.concat_str([pl.col("__row_problem"), *map(pl.col, kind_ids)], separator="; ", ignore_nulls=True)
-    failed = error_text != ""
-    review = pl.col(pr.LEVEL) == pack.otherwise.level
-    outputs = {
-        "level": pl.col(pr.LEVEL),
-        "rule": pl.col(pr.RULE),
-        "reason": pl.col(pr.REASON),
-        "alerts": pl.when(pl.col(pr.ALERTS) != "").then(pl.col(pr.ALERTS)),
-    }
-    return frame.select(
-        *[_neutral(pl.col(c)).alias(c) for c in inputs],
-        *[pl.when(failed).then(None).otherwise(e).alias(f"__out_{n}") for n, e in outputs.items()],
+    def texts(position: int) -> Callable[[pl.Series], pl.Series]:
+        def spread(codes: pl.Series) -> pl.Series:
+            distinct = codes.unique().to_list()
+            return codes.replace_strict(
+                distinct, [outcome.texts(c)[position] for c in distinct], return_dtype=pl.String
+            )
+
+        return spread
+
+    def alert_texts(masks: pl.Series) -> pl.Series:
+        distinct = masks.unique().to_list()
+        return masks.replace_strict(distinct, [outcome.alert_text(m) for m in distinct], return_dtype=pl.String)
+
+    error_text = pl.concat_str([row_problem, *errors], separator="; ", ignore_nulls=True)
+    kind_text = pl.concat_str([row_problem, *kinds], separator="; ", ignore_nulls=True)
+    frame = frame.with_columns(
+        pl.when(error_text != "").then(error_text).alias("__error"),
+        pl.when(error_text != "").then(kind_text).alias("__kinds"),
+    )
+    code = pl.col(pr.OUTCOME)
+    if tally is not None:
+        # The tally sees every row once and hands the code back unchanged, so counting costs no extra pass.
+        tallied = pl.struct(code.alias("code"), pl.col("__kinds").alias("kinds"))
+        frame = frame.with_columns(tallied.map_batches(tally, pl.Int64, is_elementwise=True).alias(pr.OUTCOME))
+    frame = frame.with_columns(
+        code.map_batches(texts(0), pl.String, is_elementwise=True).alias("__t_level"),
+        code.map_batches(texts(1), pl.String, is_elementwise=True).alias("__t_rule"),
+        code.map_batches(texts(2), pl.String, is_elementwise=True).alias("__t_reason"),
+        pl.col(pr.ALERTS).map_batches(alert_texts, pl.String, is_elementwise=True).alias("__t_alerts"),
+    )
+    failed = pl.col("__error").is_not_null()
+    status = (
         pl.when(failed)
         .then(pl.lit("error"))
-        .when(review)
+        .when(pl.col("__t_level") == pack.otherwise.level)
         .then(pl.lit("review"))
         .otherwise(pl.lit("ok"))
-        .alias("__out_status"),
-        _neutral(pl.when(failed).then(error_text)).alias("__out_error"),
-        pl.when(failed).then(kind_text).alias("__kinds"),
     )
-
-
-def _derived_indexes(derived: Derived, header: list[str]) -> list[int]:
-    by_name = {_fold(h): i for i, h in reversed(list(enumerate(header)))}
-    return [by_name[_fold(c)] for c in derived.columns if _fold(c) in by_name]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Running it
+    return frame.select(
+        *[pl.col(c) if c in passed else _neutral(pl.col(c)).alias(c) for c in inputs],
+        *[
+            pl.when(failed).then(None).otherwise(pl.col(f"__t_{n}")).alias(f"__out_{n}")
+            for n in ("level", "rule", "reason", "alerts")
+        ],
+        status.alias("__out_status"),
+        _neutral(pl.col("__error")).alias("__out_error"),
+    )
 
 
 def _encoding_problem(path: str, name: str) -> Problem:
@@ -446,10 +564,9 @@ def score_file(
     fmt: str = "csv",
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
-    chunk_size: int = 50_000,
 ) -> Summary:
     """Score the CSV at `path` into the open binary file `out`; return the summary. Raises ProblemsError for input
-    that cannot be scored and StrictStop for the first bad row under --strict."""
+    that cannot be scored and StrictStop for the first bad row under --strict (before anything is written)."""
     started = time.perf_counter()
     header = read_header(path, name)
     sources = plan_sources(pack, header, mapping, name)
@@ -462,28 +579,34 @@ def score_file(
         new_columns=[f"c{i}" for i in range(len(header))],
         raise_if_empty=False,
     )
-    scored = scored_frame(frame, pack, sources, mapping, header)
     names = output_names(header, fmt)
     internal = [f"c{i}" for i in range(len(header))] + [f"__out_{c}" for c in OUTPUT_COLUMNS]
-    if fmt == "csv":
-        line = _csv_line(names)
-        out.write(line.encode("utf-8"))
     try:
-        for batch in scored.collect_batches(chunk_size=chunk_size):
-            _count(summary, batch)
-            if strict and summary.status["error"]:
-                bad = batch.with_row_index("__n").filter(pl.col("__out_status") == "error").row(0, named=True)
-                number = summary.rows - batch.height + bad["__n"] + 1
-                raise StrictStop(Problem(f"{name}: data row {number}", bad["__out_error"], "fix it, or drop --strict"))
-            rows = batch.select(internal)
-            if fmt == "csv":
-                rows.write_csv(out, include_header=False)
-            else:
-                rows.rename(dict(zip(internal, names, strict=True))).write_ndjson(out)
-            if progress:
-                progress(batch.height)
+        if strict:
+            first = (
+                scored_plan(frame, pack, sources, mapping, header)
+                .select("__out_error")
+                .with_row_index("__n")
+                .filter(pl.col("__out_error").is_not_null())
+                .head(1)
+                .collect(engine="streaming")
+            )
+            if first.height:
+                row = first.row(0, named=True)
+                raise StrictStop(
+                    Problem(f"{name}: data row {row['__n'] + 1}", row["__out_error"], "fix it, or drop --strict")
+                )
+        tally = Tally(summary, pack, progress)
+        scored = scored_plan(frame, pack, sources, mapping, header, tally).select(internal)
+        if fmt == "csv":
+            out.write(_csv_line(names).encode("utf-8"))
+            out.flush()
+            scored.sink_csv(out, include_header=False)
+        else:
+            scored.rename(dict(zip(internal, names, strict=True))).sink_ndjson(out)
     except pl.exceptions.PolarsError as exc:
         raise ProblemsError([_polars_problem(exc, path, name, len(header))]) from None
+    tally.finish()
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -494,22 +617,6 @@ def _csv_line(cells: list[str]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue()
-
-
-def _count(summary: Summary, batch: pl.DataFrame) -> None:
-    summary.rows += batch.height
-    for status, n in batch["__out_status"].value_counts().iter_rows():
-        summary.status[status] += n
-    placed = batch.filter(pl.col("__out_status") != "error")
-    for level, n in placed["__out_level"].value_counts().iter_rows():
-        summary.levels[level] += n
-    errors = batch["__kinds"].drop_nulls()
-    if len(errors):
-        for kind, n in errors.str.split("; ").explode().value_counts().iter_rows():
-            summary.errors[kind] += n
-    review = batch.filter(pl.col("__out_status") == "review")["__out_reason"]
-    for reason, n in review.value_counts().iter_rows():
-        summary.review_reasons[reason] += n
 
 
 # ----------------------------------------------------------------------------------------------------------------

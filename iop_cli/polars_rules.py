@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import reduce
 
 import polars as pl
@@ -30,7 +31,7 @@ _COMPARE = {
 VALUE = "__v_{}"
 APPLIES = "__applies_{}"
 MISSING = "__missing_{}"
-LEVEL, RULE, REASON, ALERTS = "__level", "__rule", "__reason", "__alerts"
+LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
 
 
 def compile_node(node: Node, column: Callable[[str], pl.Expr]) -> pl.Expr:
@@ -119,54 +120,49 @@ def missing_columns(pack: Pack) -> list[pl.Expr]:
     ]
 
 
-def decision_columns(pack: Pack) -> tuple[list[pl.Expr], list[pl.Expr]]:
-    """(level, rule, reason) and then alerts, as two stages: alerts may read the chosen level."""
+def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
+    """What engine.decide does, as column stages: each rule's verdict, the first that holds, whether a missing
+    answer blocked an earlier rule, then level, rule and reason, then the alerts (which may read the level).
+    Verdicts are materialized once so the later stages only read small columns."""
     required = [q.id for q in pack.asked if q.required]
     rules = pack.rules
-    results = [compile_expr(rule.when, value_col) for rule in rules]
+    verdict = [pl.col(f"__r{i}") for i in range(len(rules))]
+    stage_verdicts = [compile_expr(rule.when, value_col).alias(f"__r{i}") for i, rule in enumerate(rules)]
+
     blocked = []
-    for rule, result in zip(rules, results, strict=True):
+    for rule, result in zip(rules, verdict, strict=True):
         sources = {s for name in rule.when.names if name in pack.questions for s in pack.sources(name)}
         guards = [pl.col(MISSING.format(s)) for s in required if s in sources]
         blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else pl.lit(False))
-
-    fired = pl.when(results[0]).then(pl.lit(0))
-    for index, result in enumerate(results[1:], start=1):
+    fired = pl.when(verdict[0]).then(pl.lit(0))
+    for index, result in enumerate(verdict[1:], start=1):
         fired = fired.when(result).then(pl.lit(index))
-    fired = fired.otherwise(None)
-
     # Whether a rule before the one that fired was blocked by a missing answer (all rules when none fired).
-    blocked_before = pl.when(fired.is_null()).then(reduce(operator.or_, blocked))
-    for index in range(len(rules)):
-        before = reduce(operator.or_, blocked[:index]) if index else pl.lit(False)
-        blocked_before = blocked_before.when(fired == index).then(before)
-    urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
-    fired_urgent = fired.is_in(urgent) if urgent else pl.lit(False)
-
+    before = [reduce(operator.or_, blocked[:i]) if i else pl.lit(False) for i in range(len(rules) + 1)]
     missing_any = reduce(operator.or_, [pl.col(MISSING.format(s)) for s in required]) if required else pl.lit(False)
-    to_review = missing_any & (fired.is_null() | blocked_before | ~fired_urgent.fill_null(False))
-    missing_list = pl.concat_str(
-        [pl.when(pl.col(MISSING.format(s))).then(pl.lit(s)) for s in required], separator=", ", ignore_nulls=True
+    stage_fired = [
+        fired.otherwise(None).alias("__fired"),
+        *[b.alias(f"__before{i}") for i, b in enumerate(before)],
+        missing_any.alias("__missing_any"),
+    ]
+
+    fired_col = pl.col("__fired")
+    blocked_before = pl.when(fired_col.is_null()).then(pl.col(f"__before{len(rules)}"))
+    for index in range(len(rules)):
+        blocked_before = blocked_before.when(fired_col == index).then(pl.col(f"__before{index}"))
+    urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
+    fired_urgent = fired_col.is_in(urgent).fill_null(False) if urgent else pl.lit(False)
+    to_review = pl.col("__missing_any") & (fired_col.is_null() | blocked_before | ~fired_urgent)
+    # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
+    # __outcome: the index of the rule that fired, len(rules) for `otherwise`, or -1 - (bitmask of the missing
+    # required answers) when missing answers send the row to review.
+    missing_mask = reduce(
+        operator.add,
+        [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
+        pl.lit(0, dtype=pl.Int64),
     )
-    missing_reason = pl.concat_str(
-        [
-            pl.lit("Required answers are missing: "),
-            missing_list,
-            pl.lit(". A clinician decides until they are given."),
-        ]
-    )
-    index = list(range(len(rules)))
-    by_rule = {
-        LEVEL: [rule.level for rule in rules],
-        RULE: [rule.id for rule in rules],
-        REASON: [rule.because for rule in rules],
-    }
-    fallback = {LEVEL: pack.otherwise.level, RULE: None, REASON: pack.otherwise.because}
-    on_review = {LEVEL: pl.lit(pack.otherwise.level), RULE: pl.lit(None, dtype=pl.String), REASON: missing_reason}
-    first = []
-    for name, values in by_rule.items():
-        chosen = fired.replace_strict(index, values, default=pl.lit(fallback[name], dtype=pl.String))
-        first.append(pl.when(to_review).then(on_review[name]).otherwise(chosen).alias(name))
+    outcome = pl.when(to_review).then(-1 - missing_mask).otherwise(fired_col.fill_null(len(rules)).cast(pl.Int64))
+    stage_outcome = [outcome.alias(OUTCOME)]
 
     order = {"safety": 0, "caution": 1, "info": 2}
     alerts = sorted(pack.alerts, key=lambda a: order.get(a.severity, 3))  # stable: pack order within a severity
@@ -174,6 +170,47 @@ def decision_columns(pack: Pack) -> tuple[list[pl.Expr], list[pl.Expr]]:
     def alert_column(name: str) -> pl.Expr:
         return pl.col(LEVEL) if name == "level" else value_col(name)
 
-    shown = [pl.when(compile_expr(a.when, alert_column)).then(pl.lit(a.id)) for a in alerts]
-    second = [pl.concat_str(shown, separator=";", ignore_nulls=True).alias(ALERTS)] if shown else []
-    return first, second
+    level_names = [rule.level for rule in rules] + [pack.otherwise.level]
+    level_of = (
+        pl.when(pl.col(OUTCOME) < 0)
+        .then(pl.lit(pack.otherwise.level))
+        .otherwise(pl.col(OUTCOME).replace_strict(list(range(len(level_names))), level_names, default=None))
+    )
+    bits = [
+        pl.when(compile_expr(a.when, alert_column)).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
+        for bit, a in enumerate(alerts)
+    ]
+    stage_level = [level_of.alias(LEVEL)]
+    stage_alerts = [reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
+    return [stage_verdicts, stage_fired, stage_outcome, stage_level, stage_alerts]
+
+
+@dataclass
+class Outcome:
+    """Turns the integer codes of `decision_stages` into the texts of the output, once per distinct code."""
+
+    pack: Pack
+
+    def __post_init__(self) -> None:
+        order = {"safety": 0, "caution": 1, "info": 2}
+        self.alerts = [a.id for a in sorted(self.pack.alerts, key=lambda a: order.get(a.severity, 3))]
+        self.required = [q.id for q in self.pack.asked if q.required]
+
+    def texts(self, code: int) -> tuple[str, str | None, str]:
+        """(level, rule, reason) for an __outcome code."""
+        rules = self.pack.rules
+        if code < 0:
+            mask = -1 - code
+            missing = [name for bit, name in enumerate(self.required) if mask >> bit & 1]
+            reason = (
+                "Required answers are missing: " + ", ".join(missing) + ". A clinician decides until they are given."
+            )
+            return self.pack.otherwise.level, None, reason
+        if code == len(rules):
+            return self.pack.otherwise.level, None, self.pack.otherwise.because
+        rule = rules[code]
+        return rule.level, rule.id, rule.because
+
+    def alert_text(self, mask: int) -> str | None:
+        shown = [name for bit, name in enumerate(self.alerts) if mask >> bit & 1]
+        return ";".join(shown) or None

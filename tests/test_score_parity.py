@@ -81,7 +81,7 @@ def score_rows(pack, rows: list[dict[str, str]], tmp_path) -> list[dict[str, str
         writer.writeheader()
         writer.writerows([{f: row.get(f, "") for f in fields} for row in rows])
     out = io.BytesIO()
-    summary = batch.score_file(str(source), "rows.csv", out, pack, None, chunk_size=4096)
+    summary = batch.score_file(str(source), "rows.csv", out, pack, None)
     assert summary.rows == len(rows)
     return list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8"))))
 

@@ -1,0 +1,116 @@
+"""Batch scoring speed and memory: `iop score` on a generated standard-intake CSV against Polars' own scan-to-CSV of
+the same file, measured in the same run.
+
+Targets (issue 3): wall time ratio at most 2.0; peak memory under 500 MB; peak memory on 2,000,000 rows no more than
+10% above that on 1,000,000. Each command runs in its own child process; its peak memory is that child's maximum
+resident set size (getrusage), its time the wall time around it.
+Run: python benchmarks/score_1m.py [--rows 1000000] [--runs 3] [--no-double]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Runs a command as a child and prints its wall time and peak memory: one measurement per fresh process.
+MEASURE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+seconds = time.perf_counter() - start
+if done.returncode:
+    sys.exit(done.stderr.decode()[-2000:])
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
+"""
+
+BASELINE = "import polars as pl, sys; pl.scan_csv(sys.argv[1]).sink_csv(sys.argv[2])"
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """A standard-intake CSV: every field of the default pack, random valid values, a few unanswered cells."""
+    import polars as pl
+
+    from iop_cli.pack import load_pack
+
+    pack = load_pack()
+    rng = random.Random(seed)
+    columns = {}
+    for q in pack.asked:
+        if q.type == "choice":
+            options = list(q.choice_values)
+        elif q.type == "yesno":
+            options = ["yes", "no"]
+        elif q.type == "integer":
+            options = [str(v) for v in range(int(q.min), int(q.max) + 1)]
+        else:
+            options = [f"C-{i}" for i in range(1000)]
+        if not q.required:
+            options = options + [""] * max(1, len(options) // 4)
+        columns[q.id] = rng.choices(options, k=rows)
+    pl.DataFrame(columns).write_csv(path)
+
+
+def measure(command: list[str]) -> dict[str, float]:
+    done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def compare(rows: int, runs: int, folder: Path) -> dict[str, dict[str, float]]:
+    source = folder / f"intakes-{rows}.csv"
+    generate(source, rows)
+    size_mb = source.stat().st_size / 1e6
+    iop = str(Path(sys.executable).with_name("iop"))
+    commands = {
+        "polars scan->csv": [sys.executable, "-c", BASELINE, str(source), str(folder / "baseline.csv")],
+        "iop score": [iop, "score", str(source), "-o", str(folder / "scored.csv"), "--quiet"],
+    }
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+    for _ in range(runs):  # interleaved, so drift hits both alike
+        for name, command in commands.items():
+            samples[name].append(measure(command))
+    result = {}
+    print(f"{rows:,} rows ({size_mb:.0f} MB CSV), median of {runs} runs:")
+    for name, values in samples.items():
+        seconds = statistics.median(v["seconds"] for v in values)
+        peak = max(v["peak_mb"] for v in values)
+        result[name] = {"seconds": seconds, "peak_mb": peak}
+        print(f"  {name:18s} {seconds:6.2f} s   peak {peak:6.0f} MB   {rows / seconds:,.0f} rows/s")
+    ratio = result["iop score"]["seconds"] / result["polars scan->csv"]["seconds"]
+    print(f"  ratio iop score / polars: {ratio:.2f} (target <= 2.00) -> {'OK' if ratio <= 2 else 'OVER'}")
+    peak = result["iop score"]["peak_mb"]
+    print(f"  iop score peak memory: {peak:.0f} MB (target < 500) -> {'OK' if peak < 500 else 'OVER'}")
+    for path in folder.iterdir():
+        path.unlink()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-double", action="store_true", help="skip the run on twice the rows")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        one = compare(args.rows, args.runs, folder)
+        if not args.no_double:
+            two = compare(2 * args.rows, args.runs, folder)
+            growth = two["iop score"]["peak_mb"] / one["iop score"]["peak_mb"]
+            verdict = "OK" if growth <= 1.10 else "OVER"
+            print(f"peak memory {2 * args.rows:,} / {args.rows:,} rows: {growth:.2f} (target <= 1.10) -> {verdict}")
+
+
+if __name__ == "__main__":
+    main()
