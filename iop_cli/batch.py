@@ -261,24 +261,26 @@ class Converter:
         except BadValue as exc:
             return None, f"{exc.message} (allowed: {exc.allowed})"
 
-    def convert_all(self, cells: pl.Series, labels: dict[str, str]) -> pl.Series:
-        """A batch of raw coded cells (a struct with one field per field id) -> typed values and error texts."""
+    def convert_all(self, cells: pl.Series, feeds: dict[str, list[str]], labels: dict[str, str]) -> pl.Series:
+        """One streamed batch: a struct of raw cells (input columns `cN`, derived fields `__f_ID`) -> the input
+        columns neutralized for spreadsheets, the typed values, and the error texts. Each column's distinct cells
+        are found once and serve both its checks and the formula test."""
         frame = cells.struct.unnest()
         distinct = frame.select(pl.all().unique().drop_nulls().implode()).row(0)
-        values, errors, kinds = [], [], []
+        passed, values, errors, kinds = [], [], [], []
         for column, found in zip(frame.columns, distinct, strict=True):
-            if not column.startswith("__f_"):  # a raw input column, passed through for the output
+            if column.startswith("c"):  # an input column: passed through for the output
                 risky = any(_FORMULA.match(cell) for cell in found)
-                values.append(_neutral(pl.col(column)).alias(column) if risky else pl.col(column))
-                continue
-            fid = column[len("__f_") :]
-            value, error, kind = self.column(self.pack.questions[fid], pl.col(column), found, labels[fid])
-            values.append(value.alias(pr.VALUE.format(fid)))
-            if error is not None:
-                errors.append(error)
-                kinds.append(kind)
+                passed.append(_neutral(pl.col(column)).alias(column) if risky else pl.col(column))
+            for fid in feeds[column]:
+                value, error, kind = self.column(self.pack.questions[fid], pl.col(column), found, labels[fid])
+                values.append(value.alias(pr.VALUE.format(fid)))
+                if error is not None:
+                    errors.append(error)
+                    kinds.append(kind)
         text = pl.lit(None, dtype=pl.String)
         return frame.select(
+            *passed,
             *values,
             (pl.concat_str(errors, separator="; ", ignore_nulls=True) if errors else text).alias("__cell_errors"),
             (pl.concat_str(kinds, separator="; ", ignore_nulls=True) if kinds else text).alias("__cell_kinds"),
@@ -329,17 +331,26 @@ def _neutral(column: pl.Expr) -> pl.Expr:
     return pl.when(column.str.contains(_SPREADSHEET_FORMULA)).then(pl.lit("'") + column).otherwise(column)
 
 
+class ScoringPlan:
+    """Scores one batch at a time with the same query; the converter remembers distinct cells across batches."""
+
+    def __init__(self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None, header, tally=None):
+        self.args = (pack, sources, mapping, header, tally, Converter(pack, sources, mapping))
+
+    def score(self, raw: pl.DataFrame) -> pl.DataFrame:
+        return scored_plan(raw.lazy(), *self.args).collect()
+
+
 class Tally:
     """Counts rows, statuses, levels, errors and review reasons as batches stream past. Polars calls it from its own
     threads with small integer codes; the texts are looked up once per distinct code at the end."""
 
-    def __init__(self, summary: Summary, pack: Pack, progress: Callable[[int], None] | None):
+    def __init__(self, summary: Summary, pack: Pack):
         import threading
 
         self.summary = summary
         self.outcome = pr.Outcome(pack)
         self.review_level = pack.otherwise.level
-        self.progress = progress
         self.lock = threading.Lock()
         self.codes: Counter = Counter()
 
@@ -356,8 +367,6 @@ class Tally:
                 self.codes[code] += n
             for kind, n in errors:
                 self.summary.errors[kind] += n
-            if self.progress:
-                self.progress(len(frame))
         return frame["code"]
 
     def finish(self) -> None:
@@ -372,6 +381,10 @@ class Tally:
             del self.summary.status["error"]
 
 
+def feeds_order(feeds: dict[str, list[str]]) -> list[str]:
+    return [fid for fids in feeds.values() for fid in fids]
+
+
 def scored_plan(
     frame: pl.LazyFrame,
     pack: Pack,
@@ -379,10 +392,11 @@ def scored_plan(
     mapping: Mapping | None,
     header: list[str],
     tally: Tally | None = None,
+    converter: Converter | None = None,
 ) -> pl.LazyFrame:
     """The whole scoring as one lazy query: every input column (neutralized), then `__out_level`, `__out_rule`,
     `__out_reason`, `__out_alerts`, `__out_status` and `__out_error`."""
-    converter = Converter(pack, sources, mapping)
+    converter = converter or Converter(pack, sources, mapping)
     outcome = pr.Outcome(pack)
     cells_of: dict[str, pl.Expr] = {}
     passed: list[str] = []  # input columns neutralized inside the conversion, from their distinct cells
@@ -404,18 +418,23 @@ def scored_plan(
     if cells_of:
         # One call per streamed batch converts every coded column (see Converter.convert_all).
         labels = {f: _label(f, sources[f]) for f in cells_of}
-        passed = [f"c{sources[f].index}" for f in cells_of if sources[f].kind == "column"]
+        feeds: dict[str, list[str]] = {}
+        raw_cells: dict[str, pl.Expr] = {}
+        for fid, cells in cells_of.items():
+            column = f"c{sources[fid].index}" if sources[fid].kind == "column" else f"__f_{fid}"
+            feeds.setdefault(column, []).append(fid)
+            raw_cells[column] = cells.alias(column)
+        passed = [c for c in raw_cells if c.startswith("c")]
         shape = pl.Struct(
             {
                 **{c: pl.String for c in passed},
-                **{pr.VALUE.format(f): _DTYPES[pack.questions[f].type] for f in cells_of},
+                **{pr.VALUE.format(f): _DTYPES[pack.questions[f].type] for f in feeds_order(feeds)},
                 "__cell_errors": pl.String,
                 "__cell_kinds": pl.String,
             }
         )
-        raw_cells = [pl.col(c) for c in passed] + [e.alias(f"__f_{f}") for f, e in cells_of.items()]
-        converted = pl.struct(raw_cells).map_batches(
-            lambda cells: converter.convert_all(cells, labels), shape, is_elementwise=True
+        converted = pl.struct(list(raw_cells.values())).map_batches(
+            lambda cells: converter.convert_all(cells, feeds, labels), shape, is_elementwise=True
         )
         frame = frame.with_columns(converted.alias("__converted")).drop(passed).unnest("__converted")
         errors.append(pl.col("__cell_errors"))
@@ -555,6 +574,144 @@ class StrictStop(Exception):
         self.problem = problem
 
 
+CHUNK_BYTES = 8 << 20  # one batch of input: memory stays bounded whatever the file's size
+
+
+def _record_end(buffer: bytes, start: int = 0) -> int:
+    """The last newline in `buffer` that ends a record: an even number of quotes before it, so it is not inside a
+    quoted cell (doubled quotes inside cells keep the count even). -1 when there is none."""
+    position = buffer.rfind(b"\n", start)
+    while position >= start:
+        if buffer.count(b'"', start, position) % 2 == 0:
+            return position
+        position = buffer.rfind(b"\n", start, position)
+    return -1
+
+
+def _first_record_end(handle) -> int:
+    """The offset just after the header record (which may itself hold quoted newlines)."""
+    seen = b""
+    while True:
+        block = handle.read(1 << 16)
+        if not block:
+            return len(seen)
+        start = len(seen)
+        seen += block
+        position = seen.find(b"\n", start)
+        while position >= 0:
+            if seen.count(b'"', 0, position) % 2 == 0:
+                return position + 1
+            position = seen.find(b"\n", position + 1)
+
+
+def read_chunks(path: str, chunk_bytes: int = CHUNK_BYTES):
+    """The data rows as byte chunks that each end at a record boundary."""
+    with open(path, "rb") as handle:
+        handle.seek(_first_record_end(handle))
+        left = b""
+        while True:
+            block = handle.read(chunk_bytes)
+            if not block:
+                if left:
+                    yield left
+                return
+            buffer = left + block
+            cut = _record_end(buffer)
+            if cut < 0:
+                left = buffer
+                continue
+            yield buffer[: cut + 1]
+            left = buffer[cut + 1 :]
+
+
+class _Pipeline:
+    """Reading and writing run in their own threads beside the scoring (Polars releases the GIL while it works),
+    with at most one batch waiting at each hand-over, so memory does not grow with the file."""
+
+    def __init__(self, path: str, header: list[str], out, fmt: str, names: list[str], internal: list[str]):
+        import queue
+        import threading
+
+        self.parsed: queue.Queue = queue.Queue(maxsize=2)
+        self.scored: queue.Queue = queue.Queue(maxsize=1)
+        self.failure: BaseException | None = None
+        self.stop = threading.Event()
+        columns = [f"c{i}" for i in range(len(header))]
+        self.columns = columns
+        self.reader = threading.Thread(target=self._read, args=(path, columns), daemon=True)
+        self.writer = threading.Thread(target=self._write, args=(out, fmt, names, internal), daemon=True)
+        self.reader.start()
+        self.writer.start()
+
+    def _read(self, path: str, columns: list[str]) -> None:
+        # Only bytes wait here: a parsed batch takes several times the memory of its text.
+        try:
+            for chunk in read_chunks(path):
+                if self.stop.is_set():
+                    break
+                self.parsed.put(chunk)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self.failure = self.failure or exc
+        self.parsed.put(None)
+
+    def _write(self, out, fmt: str, names: list[str], internal: list[str]) -> None:
+        try:
+            while (frame := self.scored.get()) is not None:
+                rows = frame.select(internal)
+                if fmt == "csv":
+                    rows.write_csv(out, include_header=False)
+                else:
+                    rows.rename(dict(zip(internal, names, strict=True))).write_ndjson(out)
+        except BaseException as exc:
+            self.failure = self.failure or exc
+            self.stop.set()
+            while self.scored.get() is not None:  # let the main thread finish handing over
+                pass
+
+    def batches(self):
+        import io
+
+        while (chunk := self.parsed.get()) is not None:
+            if self.failure is not None:
+                break
+            yield pl.read_csv(
+                io.BytesIO(chunk), has_header=False, new_columns=self.columns, infer_schema=False, encoding="utf8"
+            )
+        self.check()
+
+    def put(self, frame: pl.DataFrame) -> None:
+        self.scored.put(frame)
+
+    def close(self) -> None:
+        """Stop both threads and wait for the writer to finish what it was given."""
+        self.stop.set()
+        while self.reader.is_alive():
+            try:
+                self.parsed.get_nowait()
+            except Exception:
+                self.reader.join(0.01)
+        self.scored.put(None)
+        self.writer.join()
+        self.check()
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def abort(self) -> None:
+        """After a failure or a --strict stop: release both threads without waiting for the rest of the file."""
+        import queue
+
+        self.stop.set()
+        for hand_over, done in ((self.parsed, self.reader), (self.scored, self.writer)):
+            while done.is_alive():
+                try:
+                    hand_over.get_nowait() if hand_over is self.parsed else hand_over.put(None, timeout=0.01)
+                except (queue.Empty, queue.Full):
+                    pass
+                done.join(0.01)
+
+
 def score_file(
     path: str,
     name: str,
@@ -565,47 +722,38 @@ def score_file(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Summary:
-    """Score the CSV at `path` into the open binary file `out`; return the summary. Raises ProblemsError for input
-    that cannot be scored and StrictStop for the first bad row under --strict (before anything is written)."""
+    """Score the CSV at `path` into the open binary file `out`, batch by batch; return the summary. Raises
+    ProblemsError for input that cannot be scored and StrictStop for the first bad row under --strict."""
     started = time.perf_counter()
     header = read_header(path, name)
     sources = plan_sources(pack, header, mapping, name)
     summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
-    frame = pl.scan_csv(
-        path,
-        has_header=True,
-        infer_schema=False,
-        encoding="utf8",
-        new_columns=[f"c{i}" for i in range(len(header))],
-        raise_if_empty=False,
-    )
+    tally = Tally(summary, pack)
     names = output_names(header, fmt)
     internal = [f"c{i}" for i in range(len(header))] + [f"__out_{c}" for c in OUTPUT_COLUMNS]
+    if fmt == "csv":
+        out.write(_csv_line(names).encode("utf-8"))
+        out.flush()
+    plan = ScoringPlan(pack, sources, mapping, header, tally)
+    pipeline = _Pipeline(path, header, out, fmt, names, internal)
     try:
-        if strict:
-            first = (
-                scored_plan(frame, pack, sources, mapping, header)
-                .select("__out_error")
-                .with_row_index("__n")
-                .filter(pl.col("__out_error").is_not_null())
-                .head(1)
-                .collect(engine="streaming")
-            )
-            if first.height:
-                row = first.row(0, named=True)
-                raise StrictStop(
-                    Problem(f"{name}: data row {row['__n'] + 1}", row["__out_error"], "fix it, or drop --strict")
+        for raw in pipeline.batches():
+            before = summary.rows
+            scored = plan.score(raw)
+            if strict and summary.status["error"]:
+                bad = scored.with_row_index("__n").filter(pl.col("__out_status") == "error").row(0, named=True)
+                problem = Problem(
+                    f"{name}: data row {before + bad['__n'] + 1}", bad["__out_error"], "fix it, or drop --strict"
                 )
-        tally = Tally(summary, pack, progress)
-        scored = scored_plan(frame, pack, sources, mapping, header, tally).select(internal)
-        if fmt == "csv":
-            out.write(_csv_line(names).encode("utf-8"))
-            out.flush()
-            scored.sink_csv(out, include_header=False)
-        else:
-            scored.rename(dict(zip(internal, names, strict=True))).sink_ndjson(out)
+                raise StrictStop(problem)
+            pipeline.put(scored)
+            if progress:
+                progress(scored.height)
+        pipeline.close()
     except pl.exceptions.PolarsError as exc:
         raise ProblemsError([_polars_problem(exc, path, name, len(header))]) from None
+    finally:
+        pipeline.abort()
     tally.finish()
     summary.seconds = time.perf_counter() - started
     return summary
