@@ -375,7 +375,11 @@ class Tally:
             self.summary.levels[level] += n
             review = level == self.review_level
             self.summary.status["review" if review else "ok"] += n
-            if review:
+            if review and code < 0:
+                # Missing answers: count each missing field, which says what to collect; the full reason is long.
+                for name in self.outcome.missing(code):
+                    self.summary.review_reasons[f"missing answer: {name}"] += n
+            elif review:
                 self.summary.review_reasons[reason] += n
         if not self.summary.status["error"]:
             del self.summary.status["error"]
@@ -518,7 +522,7 @@ def _encoding_problem(path: str, name: str) -> Problem:
                 return Problem(
                     f"{name}:{line}",
                     f"not UTF-8 text (byte 0x{bad:02x} at offset {offset + exc.start})",
-                    "save the file as UTF-8 (in a spreadsheet: CSV UTF-8)",
+                    "save it as UTF-8; in a spreadsheet, choose CSV UTF-8",
                 )
             line += chunk.count(b"\n")
             offset += len(chunk)
@@ -725,6 +729,9 @@ def score_file(
     """Score the CSV at `path` into the open binary file `out`, batch by batch; return the summary. Raises
     ProblemsError for input that cannot be scored and StrictStop for the first bad row under --strict."""
     started = time.perf_counter()
+    if sum(q.required for q in pack.asked) > 62 or len(pack.alerts) > 62:
+        # Missing answers and alerts travel as bits of one 64-bit integer per row.
+        raise ProblemsError([Problem(str(pack.path), "iop score handles at most 62 required questions and 62 alerts")])
     header = read_header(path, name)
     sources = plan_sources(pack, header, mapping, name)
     summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])

@@ -200,8 +200,7 @@ class Outcome:
         """(level, rule, reason) for an __outcome code."""
         rules = self.pack.rules
         if code < 0:
-            mask = -1 - code
-            missing = [name for bit, name in enumerate(self.required) if mask >> bit & 1]
+            missing = self.missing(code)
             reason = (
                 "Required answers are missing: " + ", ".join(missing) + ". A clinician decides until they are given."
             )
@@ -210,6 +209,11 @@ class Outcome:
             return self.pack.otherwise.level, None, self.pack.otherwise.because
         rule = rules[code]
         return rule.level, rule.id, rule.because
+
+    def missing(self, code: int) -> list[str]:
+        """The missing required answers encoded in a negative __outcome code."""
+        mask = -1 - code
+        return [name for bit, name in enumerate(self.required) if mask >> bit & 1]
 
     def alert_text(self, mask: int) -> str | None:
         shown = [name for bit, name in enumerate(self.alerts) if mask >> bit & 1]

@@ -64,6 +64,16 @@ def run_score(
         finished = True
     except ProblemsError as exc:
         return _fail(exc.problems)
+    except OSError as exc:
+        return _fail(
+            [
+                Problem(
+                    output if output != "-" else "<stdout>",
+                    f"cannot write: {exc.strerror}",
+                    "check the disk and folder",
+                )
+            ]
+        )
     except batch.StrictStop as stop:
         typer.echo(f"error: {stop.problem}", err=True)
         typer.echo("stopped at the first bad row (--strict); no output was written", err=True)
@@ -131,7 +141,7 @@ def _print_summary(data: dict[str, Any]) -> None:
     for title, items in (("Top errors", data["top_errors"]), ("Why rows went to review", data["top_review_reasons"])):
         if items:
             console.print(title, style="bold")
-            for item in items[:5]:
+            for item in items[:8]:
                 console.print(f"  {item['rows']:>8,}  {item['reason']}", highlight=False)
     if data["unanswered_fields"]:
         console.print("Not in the file, scored as unanswered: " + ", ".join(data["unanswered_fields"]), style="dim")

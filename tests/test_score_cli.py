@@ -1,0 +1,219 @@
+"""`iop score` through the installed command: the bad-input corpus in tests/corpus/score, output safety, options."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+
+import pytest
+
+from .conftest import ROOT, run_iop
+
+CORPUS = ROOT / "tests" / "corpus" / "score"
+
+
+def score(*args, **kw):
+    return run_iop("score", *args, **kw)
+
+
+def rows_of(path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def scored(tmp_path, name: str, *extra: str):
+    out = tmp_path / f"{name}.out.csv"
+    result = score(str(CORPUS / f"{name}.csv"), "-o", str(out), "--quiet", *extra)
+    return result, out
+
+
+def test_good_row_is_placed_with_every_output_column(tmp_path):
+    result, out = scored(tmp_path, "good")
+    assert result.returncode == 0, result.stderr
+    with open(out, newline="") as handle:
+        header = next(csv.reader(handle))
+    source_header = next(csv.reader(open(CORPUS / "good.csv", newline="")))
+    assert header == [*source_header, "level", "rule", "reason", "alerts", "status", "error"]
+    [row] = rows_of(out)
+    assert (row["level"], row["rule"], row["status"], row["error"]) == ("iop", "iop_mild_moderate", "ok", "")
+    assert row["reason"].startswith("A mild or moderate disorder")
+    assert row["alerts"] == "consider_maud"
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+
+
+@pytest.mark.parametrize("name,rows", [("bom", 1), ("crlf", 2), ("qnl", 2), ("case", 1), ("emptyname", 1)])
+def test_file_shapes_that_are_handled(tmp_path, name, rows):
+    result, out = scored(tmp_path, name)
+    assert result.returncode == 0, result.stderr
+    got = rows_of(out)
+    assert len(got) == rows
+    assert all(row["status"] == "ok" and row["level"] == "iop" for row in got)
+
+
+def test_quoted_newline_stays_in_its_cell(tmp_path):
+    _, out = scored(tmp_path, "qnl")
+    assert rows_of(out)[0]["client_id"] == "A\nB"
+
+
+def test_crlf_leaves_no_carriage_return_in_values(tmp_path):
+    _, out = scored(tmp_path, "crlf")
+    assert all("\r" not in value for row in rows_of(out) for value in row.values())
+
+
+def test_blank_rows_are_kept_as_errors_in_place(tmp_path):
+    result, out = scored(tmp_path, "blank")
+    assert result.returncode == 0
+    statuses = [(row["status"], row["error"]) for row in rows_of(out)]
+    assert statuses == [("ok", ""), ("error", "blank row"), ("ok", ""), ("error", "blank row")]
+
+
+def test_bad_values_make_only_their_row_an_error(tmp_path):
+    result, out = scored(tmp_path, "badvals")
+    assert result.returncode == 0
+    first, bad, last = rows_of(out)
+    assert first["status"] == last["status"] == "ok"
+    assert bad["status"] == "error" and bad["level"] == "" and bad["reason"] == ""
+    assert bad["error"] == (
+        "age: '200' is outside the allowed range (allowed: a whole number 12-110); "
+        "pregnant: 'maybe' is not yes or no (allowed: yes or no)"
+    )
+
+
+def test_strict_stops_at_the_first_bad_row_and_writes_nothing(tmp_path):
+    result, out = scored(tmp_path, "badvals", "--strict")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[0].startswith("error: ")
+    assert "data row 2: age: '200' is outside the allowed range" in result.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary file left either
+
+
+def test_formula_cells_are_neutralized(tmp_path):
+    _, out = scored(tmp_path, "formula")
+    [row] = rows_of(out)
+    assert row["client_id"] == "'=HYPERLINK(1)"
+    assert row["status"] == "ok"  # the text itself is a valid client id
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("latin1", "latin1.csv:2: not UTF-8 text (byte 0xe9"),
+        ("dup", "column `age` (for age) appears more than once (columns 2 and 23)"),
+        ("ragged", "ragged.csv:3: data row 2 has 24 fields but the header names 22"),
+        ("empty", "the file is empty or its first row is blank"),
+        ("missing", "missing standard columns: readiness, housing (nearest headers: readiness ~ Readyness; housing ~"),
+    ],
+)
+def test_unusable_files_get_one_clear_line(tmp_path, name, message):
+    result, out = scored(tmp_path, name)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_header_only_gives_a_header_only_output(tmp_path):
+    result, out = scored(tmp_path, "headeronly")
+    assert result.returncode == 0
+    assert out.read_text().splitlines()[0].endswith(",level,rule,reason,alerts,status,error")
+    assert rows_of(out) == []
+
+
+def test_output_never_overwrites_the_input(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes((CORPUS / "good.csv").read_bytes())
+    before = source.read_bytes()
+    result = score(str(source), "-o", str(source))
+    assert result.returncode == 1 and "is the input file" in result.stderr
+    assert source.read_bytes() == before
+
+
+def test_stdin_to_stdout_and_jsonl(tmp_path):
+    text = (CORPUS / "badvals.csv").read_text()
+    result = score("-", "--format", "jsonl", "--quiet", input=text)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["status"] for r in records] == ["ok", "error", "ok"]
+    assert records[0]["age"] == "34" and records[0]["level"] == "iop" and records[1]["level"] is None
+    csv_out = score("-", "--quiet", input=text)
+    assert len(list(csv.DictReader(io.StringIO(csv_out.stdout)))) == 3
+
+
+def test_summary_on_stderr_and_as_json(tmp_path):
+    summary = tmp_path / "summary.json"
+    result = score(str(CORPUS / "badvals.csv"), "-o", str(tmp_path / "o.csv"), "--summary-json", str(summary))
+    assert result.returncode == 0
+    assert "Scored 3 rows" in result.stderr and "age: is outside the allowed range" in result.stderr
+    data = json.loads(summary.read_text())
+    assert data["rows"] == 3 and data["status"] == {"ok": 2, "error": 1}
+    assert data["levels"] == {"iop": 2}
+    assert {"reason": "pregnant: is not yes or no (allowed: yes or no)", "rows": 1} in data["top_errors"]
+    assert stat.S_IMODE(os.stat(summary).st_mode) == 0o600
+
+
+def test_quiet_prints_nothing_and_no_progress_without_a_terminal(tmp_path):
+    quiet = score(str(CORPUS / "good.csv"), "-o", str(tmp_path / "a.csv"), "--quiet")
+    assert quiet.stderr == ""
+    loud = score(str(CORPUS / "good.csv"), "-o", str(tmp_path / "b.csv"))
+    assert "Scored 1 rows" in loud.stderr and "scoring" not in loud.stderr  # the summary, not a progress bar
+
+
+def test_huge_cell_is_an_error_for_its_row_only(tmp_path):
+    lines = (CORPUS / "good.csv").read_text().splitlines()
+    huge = "x" * 100_000
+    source = tmp_path / "huge.csv"
+    source.write_text("\n".join([lines[0], huge + lines[1][3:], lines[1]]) + "\n")
+    out = tmp_path / "o.csv"
+    result = score(str(source), "-o", str(out), "--quiet")
+    assert result.returncode == 0
+    bad, good = rows_of(out)
+    assert bad["status"] == "error" and "is longer than 200 characters" in bad["error"]
+    assert len(bad["error"]) < 300  # the cell is quoted only in part
+    assert good["status"] == "ok"
+
+
+def test_missing_input_and_bad_map_are_one_line(tmp_path):
+    result = score(str(tmp_path / "nope.csv"))
+    assert (
+        result.returncode == 1
+        and result.stderr.strip() == f"error: {tmp_path / 'nope.csv'}: no such file (check the path; - reads stdin)"
+    )
+    bad_map = tmp_path / "bad.map.yaml"
+    bad_map.write_text("colums:\n  age: AGE\nvalues:\n  housing: {1: homless}\nunanswered: [hosing]\n")
+    result = score(str(CORPUS / "good.csv"), "--map", str(bad_map))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"error: {bad_map}:1:1: unknown key `colums` (did you mean `columns`?)"
+    assert f"{bad_map}:4:16: values: housing: 'homless' is not one of the choices; did you mean `homeless`?" in lines[1]
+    assert f"{bad_map}:5:14: unknown field `hosing` (did you mean `housing`?)" == lines[2].removeprefix("error: ")
+
+
+def test_mapping_renames_recodes_and_derives(tmp_path):
+    source = tmp_path / "export.csv"
+    good = rows_of(CORPUS / "good.csv")[0]
+    header = [k for k in good if k not in ("age", "housing", "psychiatric_symptoms")] + ["AGE_Y", "LIV", "PSY"]
+    values = [good[k] for k in header[:-3]]
+    with open(source, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerow([*values, "34.0", "3.0", "2"])
+        writer.writerow([*values, "-9", "1", "1"])
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "columns: {age: AGE_Y, housing: LIV}\n"
+        "missing: [-9]\n"
+        "values: {housing: {1: homeless, 3: stable}}\n"
+        "derive:\n  psychiatric_symptoms:\n    cases:\n      - {when: PSY == 2, value: none}\n    otherwise: mild\n"
+    )
+    out = tmp_path / "o.csv"
+    result = score(str(source), "--map", str(mapping), "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    first, second = rows_of(out)
+    assert (first["level"], first["status"]) == ("iop", "ok")
+    assert second["level"] == "clinician_review"  # age -9 means unanswered; homeless would be residential
+    assert "Required answers are missing: age." in second["reason"]

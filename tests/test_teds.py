@@ -1,0 +1,71 @@
+"""The README's TEDS-A example end to end: the real export in ../shared scored through examples/teds-a.map.yaml."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from .conftest import ROOT, SHARED, run_iop
+
+SAMPLE = SHARED / "data" / "teds-a-2017" / "sample.csv"
+MAP = ROOT / "examples" / "teds-a.map.yaml"
+
+pytestmark = pytest.mark.skipif(
+    not SAMPLE.exists(), reason=f"the TEDS-A sample is not beside the checkout ({SAMPLE}); CI has it"
+)
+
+
+@pytest.fixture(scope="module")
+def teds(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("teds")
+    out, summary = folder / "scored.csv", folder / "summary.json"
+    result = run_iop("score", str(SAMPLE), "--map", str(MAP), "-o", str(out), "--summary-json", str(summary))
+    assert result.returncode == 0, result.stderr
+    with open(SAMPLE, newline="", encoding="utf-8") as handle:
+        source = list(csv.reader(handle))
+    with open(out, newline="", encoding="utf-8") as handle:
+        scored = list(csv.reader(handle))
+    return source, scored, json.loads(summary.read_text()), result.stderr
+
+
+def test_every_row_is_accounted_for_in_order(teds):
+    source, scored, summary, _ = teds
+    assert len(scored) == len(source) == 426  # the header and 425 data rows
+    assert summary["rows"] == 425
+    # The header is kept exactly, its empty name and repeated "index" included, then the six output columns.
+    assert scored[0] == [*source[0], "level", "rule", "reason", "alerts", "status", "error"]
+    width = len(source[0])
+    neutral = [0]
+    for given, got in zip(source[1:], scored[1:], strict=True):
+        # Input cells unchanged and in order, but a cell a spreadsheet would run (here negative numbers such as
+        # census migration counts) gets a leading apostrophe.
+        expected = ["'" + cell if cell[:1] in ("=", "+", "-", "@") else cell for cell in given]
+        neutral[0] += sum(a != b for a, b in zip(expected, given, strict=True))
+        assert got[:width] == expected
+        assert got[width + 4] in ("ok", "review", "error")
+    assert neutral[0] > 0  # the sample does hold such cells
+
+
+def test_summary_says_how_many_were_placed_and_why_the_rest_went_to_review(teds):
+    _, scored, summary, stderr = teds
+    assert summary["status"] == {"review": 416, "error": 9}
+    assert summary["levels"] == {"clinician_review": 416}
+    reasons = {item["reason"]: item["rows"] for item in summary["top_review_reasons"]}
+    assert reasons["missing answer: suicidal_ideation"] == 416
+    assert reasons["missing answer: dsm5_criteria_count"] == 416
+    assert summary["top_errors"] == [{"reason": "no intake answers in this row", "rows": 9}]
+    assert "Why rows went to review" in stderr and "missing answer: suicidal_ideation" in stderr
+
+
+def test_mapped_values_reach_the_engine(teds):
+    _, scored, _, _ = teds
+    header = scored[0]
+    reason = header.index("reason")
+    # A row with PSYPROB 2 has psychiatric_symptoms derived as none, so it is not named as missing.
+    psy = header.index("PSYPROB")
+    no_disorder = [row for row in scored[1:] if row[psy] == "2.0"]
+    assert no_disorder and all("psychiatric_symptoms" not in row[reason] for row in no_disorder)
+    with_disorder = [row for row in scored[1:] if row[psy] == "1.0"]
+    assert with_disorder and all("psychiatric_symptoms" in row[reason] for row in with_disorder)
