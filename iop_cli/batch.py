@@ -458,50 +458,49 @@ def scored_plan(
         frame = frame.with_columns(stage)
 
     def texts(position: int) -> Callable[[pl.Series], pl.Series]:
+        """Outcome codes -> one of level, rule, reason or status, looked up once per distinct code."""
+
         def spread(codes: pl.Series) -> pl.Series:
-            distinct = codes.unique().to_list()
-            return codes.replace_strict(
-                distinct, [outcome.texts(c)[position] for c in distinct], return_dtype=pl.String
-            )
+            distinct = codes.drop_nulls().unique().to_list()
+            found = [(*outcome.texts(c), "review" if outcome.texts(c)[0] == review else "ok") for c in distinct]
+            return codes.replace_strict(distinct, [f[position] for f in found], default=None, return_dtype=pl.String)
 
         return spread
 
     def alert_texts(masks: pl.Series) -> pl.Series:
-        distinct = masks.unique().to_list()
-        return masks.replace_strict(distinct, [outcome.alert_text(m) for m in distinct], return_dtype=pl.String)
+        distinct = masks.drop_nulls().unique().to_list()
+        texts = [outcome.alert_text(m) for m in distinct]
+        return masks.replace_strict(distinct, texts, default=None, return_dtype=pl.String)
 
+    review = pack.otherwise.level
     error_text = pl.concat_str([row_problem, *errors], separator="; ", ignore_nulls=True)
     kind_text = pl.concat_str([row_problem, *kinds], separator="; ", ignore_nulls=True)
     frame = frame.with_columns(
         pl.when(error_text != "").then(error_text).alias("__error"),
         pl.when(error_text != "").then(kind_text).alias("__kinds"),
     )
+    failed = pl.col("__error").is_not_null()
     code = pl.col(pr.OUTCOME)
     if tally is not None:
         # The tally sees every row once and hands the code back unchanged, so counting costs no extra pass.
         tallied = pl.struct(code.alias("code"), pl.col("__kinds").alias("kinds"))
         frame = frame.with_columns(tallied.map_batches(tally, pl.Int64, is_elementwise=True).alias(pr.OUTCOME))
+    # A row with an error has no level: a null code gives null texts.
     frame = frame.with_columns(
-        code.map_batches(texts(0), pl.String, is_elementwise=True).alias("__t_level"),
-        code.map_batches(texts(1), pl.String, is_elementwise=True).alias("__t_rule"),
-        code.map_batches(texts(2), pl.String, is_elementwise=True).alias("__t_reason"),
-        pl.col(pr.ALERTS).map_batches(alert_texts, pl.String, is_elementwise=True).alias("__t_alerts"),
-    )
-    failed = pl.col("__error").is_not_null()
-    status = (
-        pl.when(failed)
-        .then(pl.lit("error"))
-        .when(pl.col("__t_level") == pack.otherwise.level)
-        .then(pl.lit("review"))
-        .otherwise(pl.lit("ok"))
+        pl.when(failed).then(None).otherwise(code).alias(pr.OUTCOME),
+        pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
     )
     return frame.select(
         *[pl.col(c) if c in passed else _neutral(pl.col(c)).alias(c) for c in inputs],
         *[
-            pl.when(failed).then(None).otherwise(pl.col(f"__t_{n}")).alias(f"__out_{n}")
-            for n in ("level", "rule", "reason", "alerts")
+            code.map_batches(texts(i), pl.String, is_elementwise=True).alias(f"__out_{n}")
+            for i, n in enumerate(("level", "rule", "reason"))
         ],
-        status.alias("__out_status"),
+        pl.col(pr.ALERTS).map_batches(alert_texts, pl.String, is_elementwise=True).alias("__out_alerts"),
+        pl.when(failed)
+        .then(pl.lit("error"))
+        .otherwise(code.map_batches(texts(3), pl.String, is_elementwise=True))
+        .alias("__out_status"),
         _neutral(pl.col("__error")).alias("__out_error"),
     )
 
