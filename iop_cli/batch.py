@@ -261,31 +261,6 @@ class Converter:
         except BadValue as exc:
             return None, f"{exc.message} (allowed: {exc.allowed})"
 
-    def convert_all(self, cells: pl.Series, feeds: dict[str, list[str]], labels: dict[str, str]) -> pl.Series:
-        """One streamed batch: a struct of raw cells (input columns `cN`, derived fields `__f_ID`) -> the input
-        columns neutralized for spreadsheets, the typed values, and the error texts. Each column's distinct cells
-        are found once and serve both its checks and the formula test."""
-        frame = cells.struct.unnest()
-        distinct = frame.select(pl.all().unique().drop_nulls().implode()).row(0)
-        passed, values, errors, kinds = [], [], [], []
-        for column, found in zip(frame.columns, distinct, strict=True):
-            if column.startswith("c"):  # an input column: passed through for the output
-                risky = any(_FORMULA.match(cell) for cell in found)
-                passed.append(_neutral(pl.col(column)).alias(column) if risky else pl.col(column))
-            for fid in feeds[column]:
-                value, error, kind = self.column(self.pack.questions[fid], pl.col(column), found, labels[fid])
-                values.append(value.alias(pr.VALUE.format(fid)))
-                if error is not None:
-                    errors.append(error)
-                    kinds.append(kind)
-        text = pl.lit(None, dtype=pl.String)
-        return frame.select(
-            *passed,
-            *values,
-            (pl.concat_str(errors, separator="; ", ignore_nulls=True) if errors else text).alias("__cell_errors"),
-            (pl.concat_str(kinds, separator="; ", ignore_nulls=True) if kinds else text).alias("__cell_kinds"),
-        ).to_struct("__converted")
-
     def column(self, question: Question, cells: pl.Expr, distinct: list[str], label: str):
         """(typed value, errors with the cell, errors without it) as expressions; errors are None when no cell of
         the column is bad."""
@@ -331,178 +306,138 @@ def _neutral(column: pl.Expr) -> pl.Expr:
     return pl.when(column.str.contains(_SPREADSHEET_FORMULA)).then(pl.lit("'") + column).otherwise(column)
 
 
-class ScoringPlan:
-    """Scores one batch at a time with the same query; the converter remembers distinct cells across batches."""
+class BatchScorer:
+    """Scores one batch of raw rows at a time: distinct cells checked in Python (once per run), the pack's rules as
+    Polars expressions, and texts looked up once per distinct outcome. Also keeps the run's summary."""
 
-    def __init__(self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None, header, tally=None):
-        self.args = (pack, sources, mapping, header, tally, Converter(pack, sources, mapping))
+    def __init__(self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None, header: list[str]):
+        self.pack = pack
+        self.converter = Converter(pack, sources, mapping)
+        self.outcome = pr.Outcome(pack)
+        self.summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
+        self.codes: Counter = Counter()
+        self.inputs = [f"c{i}" for i in range(len(header))]
+        self.absent: list[pl.Expr] = []
+        self.texts: list[tuple[Question, str, str]] = []  # free-text fields, checked in Polars
+        self.coded: dict[str, list[str]] = {}  # column -> the fields it answers
+        self.derived: list[pl.Expr] = []
+        self.labels = {f: _label(f, s) for f, s in sources.items() if s.kind != "absent"}
+        for question in pack.asked:
+            source = sources[question.id]
+            if source.kind == "absent":
+                self.absent.append(pl.lit(None, dtype=_DTYPES[question.type]).alias(pr.VALUE.format(question.id)))
+            elif source.kind == "column" and question.type == "text":
+                self.texts.append((question, f"c{source.index}", self.labels[question.id]))
+            elif source.kind == "column":
+                self.coded.setdefault(f"c{source.index}", []).append(question.id)
+            else:
+                column = f"__f_{question.id}"
+                self.derived.append(_derive(source.derived, header).alias(column))
+                self.coded[column] = [question.id]
+        self.stages = [*pr.value_stages(pack), pr.missing_columns(pack), *pr.decision_stages(pack)]
+        self.unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
+        self.blank = pl.all_horizontal([pl.col(c).is_null() for c in self.inputs])
 
     def score(self, raw: pl.DataFrame) -> pl.DataFrame:
-        return scored_plan(raw.lazy(), *self.args).collect()
+        """The batch's input columns (neutralized) and `__out_*` columns, in the same row order."""
+        if self.derived:
+            raw = raw.with_columns(self.derived)
+        columns = list(self.coded)
+        distinct = raw.select(pl.col(c).unique().drop_nulls().implode() for c in columns).row(0) if columns else []
+        typed, errors, kinds, shown = list(self.absent), [], [], []
+        for column, found in zip(columns, distinct, strict=True):
+            if not column.startswith("__f_"):
+                risky = any(_FORMULA.match(cell) for cell in found)
+                shown.append(_neutral(pl.col(column)).alias(column) if risky else pl.col(column))
+            for fid in self.coded[column]:
+                value, error, kind = self.converter.column(
+                    self.pack.questions[fid], pl.col(column), found, self.labels[fid]
+                )
+                typed.append(value.alias(pr.VALUE.format(fid)))
+                if error is not None:
+                    errors.append(error)
+                    kinds.append(kind)
+        for question, column, label in self.texts:
+            value, error, kind = _text_answer(question, pl.col(column), label)
+            typed.append(value.alias(pr.VALUE.format(question.id)))
+            errors.append(error)
+            kinds.append(kind)
+        shown_names = {c for c in columns if not c.startswith("__f_")}
+        shown += [_neutral(pl.col(c)).alias(c) for c in self.inputs if c not in shown_names]
+        row_problem = (
+            pl.when(self.blank)
+            .then(pl.lit("blank row"))
+            .when(self.unanswered)
+            .then(pl.lit("no intake answers in this row"))
+        )
+        error_text = pl.concat_str([row_problem, *errors], separator="; ", ignore_nulls=True)
+        kind_text = pl.concat_str([row_problem, *kinds], separator="; ", ignore_nulls=True)
+        frame = raw.lazy().with_columns(typed)
+        for stage in self.stages:
+            frame = frame.with_columns(stage)
+        failed = error_text != ""
+        done = frame.select(
+            *shown,
+            pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
+            pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
+            pl.when(failed).then(error_text).alias("__error"),
+            pl.when(failed).then(kind_text).alias("__kinds"),
+        ).collect()
+        codes = done[pr.OUTCOME]
+        self._count(codes, done["__kinds"])
+        outcomes = codes.drop_nulls().unique().to_list()
+        found = {c: self.outcome.texts(c) for c in outcomes}
+        status = {c: "review" if found[c][0] == self.pack.otherwise.level else "ok" for c in outcomes}
 
+        def spread(position: int) -> pl.Series:
+            values = [found[c][position] for c in outcomes]
+            return codes.replace_strict(outcomes, values, default=None, return_dtype=pl.String)
 
-class Tally:
-    """Counts rows, statuses, levels, errors and review reasons as batches stream past. Polars calls it from its own
-    threads with small integer codes; the texts are looked up once per distinct code at the end."""
+        masks = done[pr.ALERTS].drop_nulls().unique().to_list()
+        alerts = done[pr.ALERTS].replace_strict(
+            masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
+        )
+        marks = codes.replace_strict(outcomes, [status[c] for c in outcomes], default="error", return_dtype=pl.String)
+        return done.select(self.inputs).with_columns(
+            spread(0).alias("__out_level"),
+            spread(1).alias("__out_rule"),
+            spread(2).alias("__out_reason"),
+            alerts.alias("__out_alerts"),
+            marks.alias("__out_status"),
+            _neutral_series(done["__error"]).alias("__out_error"),
+        )
 
-    def __init__(self, summary: Summary, pack: Pack):
-        import threading
+    def _count(self, codes: pl.Series, kinds: pl.Series) -> None:
+        summary = self.summary
+        summary.rows += len(codes)
+        for code, n in codes.drop_nulls().value_counts().rows():
+            self.codes[code] += n
+        bad = kinds.drop_nulls()
+        summary.status["error"] += len(bad)
+        if len(bad):
+            for kind, n in bad.str.split("; ").explode().value_counts().rows():
+                summary.errors[kind] += n
 
-        self.summary = summary
-        self.outcome = pr.Outcome(pack)
-        self.review_level = pack.otherwise.level
-        self.lock = threading.Lock()
-        self.codes: Counter = Counter()
-
-    def __call__(self, rows: pl.Series) -> pl.Series:
-        frame = rows.struct.unnest()
-        failed = frame["kinds"].is_not_null()
-        codes = frame.filter(~failed)["code"].value_counts().rows()
-        kinds = frame["kinds"].drop_nulls()
-        errors = kinds.str.split("; ").explode().value_counts().rows() if len(kinds) else []
-        with self.lock:
-            self.summary.rows += len(frame)
-            self.summary.status["error"] += len(kinds)
-            for code, n in codes:
-                self.codes[code] += n
-            for kind, n in errors:
-                self.summary.errors[kind] += n
-        return frame["code"]
-
-    def finish(self) -> None:
+    def finish(self) -> Summary:
+        summary = self.summary
         for code, n in self.codes.items():
             level, _, reason = self.outcome.texts(code)
-            self.summary.levels[level] += n
-            review = level == self.review_level
-            self.summary.status["review" if review else "ok"] += n
+            summary.levels[level] += n
+            review = level == self.pack.otherwise.level
+            summary.status["review" if review else "ok"] += n
             if review and code < 0:
                 # Missing answers: count each missing field, which says what to collect; the full reason is long.
                 for name in self.outcome.missing(code):
-                    self.summary.review_reasons[f"missing answer: {name}"] += n
+                    summary.review_reasons[f"missing answer: {name}"] += n
             elif review:
-                self.summary.review_reasons[reason] += n
-        if not self.summary.status["error"]:
-            del self.summary.status["error"]
+                summary.review_reasons[reason] += n
+        if not summary.status["error"]:
+            del summary.status["error"]
+        return summary
 
 
-def feeds_order(feeds: dict[str, list[str]]) -> list[str]:
-    return [fid for fids in feeds.values() for fid in fids]
-
-
-def scored_plan(
-    frame: pl.LazyFrame,
-    pack: Pack,
-    sources: dict[str, Source],
-    mapping: Mapping | None,
-    header: list[str],
-    tally: Tally | None = None,
-    converter: Converter | None = None,
-) -> pl.LazyFrame:
-    """The whole scoring as one lazy query: every input column (neutralized), then `__out_level`, `__out_rule`,
-    `__out_reason`, `__out_alerts`, `__out_status` and `__out_error`."""
-    converter = converter or Converter(pack, sources, mapping)
-    outcome = pr.Outcome(pack)
-    cells_of: dict[str, pl.Expr] = {}
-    passed: list[str] = []  # input columns neutralized inside the conversion, from their distinct cells
-    typed, errors, kinds = [], [], []
-    for question in pack.asked:
-        source = sources[question.id]
-        name = pr.VALUE.format(question.id)
-        if source.kind == "absent":
-            typed.append(pl.lit(None, dtype=_DTYPES[question.type]).alias(name))
-        elif source.kind == "column" and question.type == "text":
-            value, error, kind = _text_answer(question, pl.col(f"c{source.index}"), _label(question.id, source))
-            typed.append(value.alias(name))
-            errors.append(error)
-            kinds.append(kind)
-        else:
-            cells_of[question.id] = (
-                _derive(source.derived, header) if source.kind == "derive" else pl.col(f"c{source.index}")
-            )
-    if cells_of:
-        # One call per streamed batch converts every coded column (see Converter.convert_all).
-        labels = {f: _label(f, sources[f]) for f in cells_of}
-        feeds: dict[str, list[str]] = {}
-        raw_cells: dict[str, pl.Expr] = {}
-        for fid, cells in cells_of.items():
-            column = f"c{sources[fid].index}" if sources[fid].kind == "column" else f"__f_{fid}"
-            feeds.setdefault(column, []).append(fid)
-            raw_cells[column] = cells.alias(column)
-        passed = [c for c in raw_cells if c.startswith("c")]
-        shape = pl.Struct(
-            {
-                **{c: pl.String for c in passed},
-                **{pr.VALUE.format(f): _DTYPES[pack.questions[f].type] for f in feeds_order(feeds)},
-                "__cell_errors": pl.String,
-                "__cell_kinds": pl.String,
-            }
-        )
-        converted = pl.struct(list(raw_cells.values())).map_batches(
-            lambda cells: converter.convert_all(cells, feeds, labels), shape, is_elementwise=True
-        )
-        frame = frame.with_columns(converted.alias("__converted")).drop(passed).unnest("__converted")
-        errors.append(pl.col("__cell_errors"))
-        kinds.append(pl.col("__cell_kinds"))
-    inputs = [f"c{i}" for i in range(len(header))]
-    blank = pl.all_horizontal([pl.col(c).is_null() for c in inputs])
-    unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
-    row_problem = (
-        pl.when(blank).then(pl.lit("blank row")).when(unanswered).then(pl.lit("no intake answers in this row"))
-    )
-
-    frame = frame.with_columns(typed)
-    for stage in pr.value_stages(pack):
-        frame = frame.with_columns(stage)
-    frame = frame.with_columns(pr.missing_columns(pack))
-    for stage in pr.decision_stages(pack):
-        frame = frame.with_columns(stage)
-
-    def texts(position: int) -> Callable[[pl.Series], pl.Series]:
-        """Outcome codes -> one of level, rule, reason or status, looked up once per distinct code."""
-
-        def spread(codes: pl.Series) -> pl.Series:
-            distinct = codes.drop_nulls().unique().to_list()
-            found = [(*outcome.texts(c), "review" if outcome.texts(c)[0] == review else "ok") for c in distinct]
-            return codes.replace_strict(distinct, [f[position] for f in found], default=None, return_dtype=pl.String)
-
-        return spread
-
-    def alert_texts(masks: pl.Series) -> pl.Series:
-        distinct = masks.drop_nulls().unique().to_list()
-        texts = [outcome.alert_text(m) for m in distinct]
-        return masks.replace_strict(distinct, texts, default=None, return_dtype=pl.String)
-
-    review = pack.otherwise.level
-    error_text = pl.concat_str([row_problem, *errors], separator="; ", ignore_nulls=True)
-    kind_text = pl.concat_str([row_problem, *kinds], separator="; ", ignore_nulls=True)
-    frame = frame.with_columns(
-        pl.when(error_text != "").then(error_text).alias("__error"),
-        pl.when(error_text != "").then(kind_text).alias("__kinds"),
-    )
-    failed = pl.col("__error").is_not_null()
-    code = pl.col(pr.OUTCOME)
-    if tally is not None:
-        # The tally sees every row once and hands the code back unchanged, so counting costs no extra pass.
-        tallied = pl.struct(code.alias("code"), pl.col("__kinds").alias("kinds"))
-        frame = frame.with_columns(tallied.map_batches(tally, pl.Int64, is_elementwise=True).alias(pr.OUTCOME))
-    # A row with an error has no level: a null code gives null texts.
-    frame = frame.with_columns(
-        pl.when(failed).then(None).otherwise(code).alias(pr.OUTCOME),
-        pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
-    )
-    return frame.select(
-        *[pl.col(c) if c in passed else _neutral(pl.col(c)).alias(c) for c in inputs],
-        *[
-            code.map_batches(texts(i), pl.String, is_elementwise=True).alias(f"__out_{n}")
-            for i, n in enumerate(("level", "rule", "reason"))
-        ],
-        pl.col(pr.ALERTS).map_batches(alert_texts, pl.String, is_elementwise=True).alias("__out_alerts"),
-        pl.when(failed)
-        .then(pl.lit("error"))
-        .otherwise(code.map_batches(texts(3), pl.String, is_elementwise=True))
-        .alias("__out_status"),
-        _neutral(pl.col("__error")).alias("__out_error"),
-    )
+def _neutral_series(column: pl.Series) -> pl.Series:
+    return pl.select(_neutral(pl.lit(column))).to_series()
 
 
 def _encoding_problem(path: str, name: str) -> Problem:
@@ -733,19 +668,18 @@ def score_file(
         raise ProblemsError([Problem(str(pack.path), "iop score handles at most 62 required questions and 62 alerts")])
     header = read_header(path, name)
     sources = plan_sources(pack, header, mapping, name)
-    summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
-    tally = Tally(summary, pack)
+    scorer = BatchScorer(pack, sources, mapping, header)
+    summary = scorer.summary
     names = output_names(header, fmt)
     internal = [f"c{i}" for i in range(len(header))] + [f"__out_{c}" for c in OUTPUT_COLUMNS]
     if fmt == "csv":
         out.write(_csv_line(names).encode("utf-8"))
         out.flush()
-    plan = ScoringPlan(pack, sources, mapping, header, tally)
     pipeline = _Pipeline(path, header, out, fmt, names, internal)
     try:
         for raw in pipeline.batches():
             before = summary.rows
-            scored = plan.score(raw)
+            scored = scorer.score(raw)
             if strict and summary.status["error"]:
                 bad = scored.with_row_index("__n").filter(pl.col("__out_status") == "error").row(0, named=True)
                 problem = Problem(
@@ -760,7 +694,7 @@ def score_file(
         raise ProblemsError([_polars_problem(exc, path, name, len(header))]) from None
     finally:
         pipeline.abort()
-    tally.finish()
+    scorer.finish()
     summary.seconds = time.perf_counter() - started
     return summary
 

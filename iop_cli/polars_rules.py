@@ -91,33 +91,45 @@ def _compute(question: Question) -> pl.Expr:
 
 
 def value_stages(pack: Pack) -> list[list[pl.Expr]]:
-    """Column groups, in pack order, that turn typed answers (`__v_ID`) into the values that apply, computed fields
-    included, with `__applies_ID` per asked question. Each stage reads only columns made by earlier ones."""
+    """Column groups that turn typed answers (`__v_ID`) into the values that apply, computed fields included, with
+    `__applies_ID` for each question that has `ask_if`. A field goes in the first group after every field it reads
+    (which `ask_if` may have cleared, or which is computed), so a pack needs only a few groups."""
+    depth: dict[str, int] = {}  # the group that last writes a field's value
     stages: list[list[pl.Expr]] = []
+
+    def place(question_id: str, reads: tuple[str, ...], exprs: list[pl.Expr]) -> None:
+        level = 1 + max((depth.get(name, -1) for name in reads), default=-1)
+        while len(stages) <= level:
+            stages.append([])
+        stages[level].extend(exprs)
+        depth[question_id] = level
+
     for question in pack.questions.values():
         if question.computed:
-            stages.append([_compute(question).alias(VALUE.format(question.id))])
-            continue
-        if question.ask_if is None:
-            stages.append([pl.lit(True).alias(APPLIES.format(question.id))])
-            continue
-        shown = compile_expr(question.ask_if, value_col)
-        stages.append(
-            [
-                # Unknown counts as applying (as engine.applicable): only a definite "no" removes the answer.
-                shown.fill_null(True).alias(APPLIES.format(question.id)),
-                pl.when(shown.eq(False)).then(None).otherwise(value_col(question.id)).alias(VALUE.format(question.id)),
-            ]
-        )
-    return stages
+            place(question.id, question.compute.names, [_compute(question).alias(VALUE.format(question.id))])
+        elif question.ask_if is not None:
+            shown = compile_expr(question.ask_if, value_col)
+            place(
+                question.id,
+                question.ask_if.names,
+                [
+                    # Unknown counts as applying (as engine.applicable): only a definite "no" removes the answer.
+                    shown.fill_null(True).alias(APPLIES.format(question.id)),
+                    pl.when(shown.eq(False))
+                    .then(None)
+                    .otherwise(value_col(question.id))
+                    .alias(VALUE.format(question.id)),
+                ],
+            )
+    return [stage for stage in stages if stage]
+
+
+def applies(question: Question) -> pl.Expr:
+    return pl.lit(True) if question.ask_if is None else pl.col(APPLIES.format(question.id))
 
 
 def missing_columns(pack: Pack) -> list[pl.Expr]:
-    return [
-        (pl.col(APPLIES.format(q.id)) & value_col(q.id).is_null()).alias(MISSING.format(q.id))
-        for q in pack.asked
-        if q.required
-    ]
+    return [(applies(q) & value_col(q.id).is_null()).alias(MISSING.format(q.id)) for q in pack.asked if q.required]
 
 
 def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
