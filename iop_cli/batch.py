@@ -235,6 +235,10 @@ class Converter:
         self.mapping = mapping or Mapping()
         self.seen: dict[str, dict[str, tuple[Any, str | None]]] = {q.id: {} for q in pack.asked}
 
+    def recodes(self, field_id: str) -> bool:
+        """Whether the map changes this field's cells (missing codes or a code list)."""
+        return bool(self.mapping.missing) or field_id in self.mapping.values
+
     def answer(self, question: Question, cell: str) -> tuple[Any, str | None]:
         """(typed value, problem) for one distinct cell, after stripping, missing codes and recoding; remembered,
         so each distinct cell is checked once per run."""
@@ -247,7 +251,7 @@ class Converter:
         text = cell.strip()
         if not text:
             return None, None
-        if self.sources[question.id].kind == "column" and (self.mapping.missing or question.id in self.mapping.values):
+        if self.sources[question.id].kind == "column" and self.recodes(question.id):
             key = code_key(text)
             if key in self.mapping.missing:
                 return None, None
@@ -273,7 +277,7 @@ class Converter:
             v is not None and str(v) == c for v, c in zip(found, distinct, strict=True)
         ):
             value = cells.cast(pl.Int64)
-        elif question.type == "yesno" and set(distinct) <= {"yes", "no"}:
+        elif question.type == "yesno" and set(distinct) <= {"yes", "no"} and found == [c == "yes" for c in distinct]:
             value = cells == "yes"
         else:
             value = cells.replace_strict(distinct, found, default=None, return_dtype=_DTYPES[question.type])
@@ -326,7 +330,7 @@ class BatchScorer:
             source = sources[question.id]
             if source.kind == "absent":
                 self.absent.append(pl.lit(None, dtype=_DTYPES[question.type]).alias(pr.VALUE.format(question.id)))
-            elif source.kind == "column" and question.type == "text":
+            elif source.kind == "column" and question.type == "text" and not self.converter.recodes(question.id):
                 self.texts.append((question, f"c{source.index}", self.labels[question.id]))
             elif source.kind == "column":
                 self.coded.setdefault(f"c{source.index}", []).append(question.id)
