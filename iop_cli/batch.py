@@ -574,7 +574,7 @@ class _Pipeline:
         import queue
         import threading
 
-        self.parsed: queue.Queue = queue.Queue(maxsize=2)
+        self.parsed: queue.Queue = queue.Queue(maxsize=1)
         self.scored: queue.Queue = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.stop = threading.Event()
@@ -586,12 +586,15 @@ class _Pipeline:
         self.writer.start()
 
     def _read(self, path: str, columns: list[str]) -> None:
-        # Only bytes wait here: a parsed batch takes several times the memory of its text.
+        import io
+
         try:
             for chunk in read_chunks(path):
                 if self.stop.is_set():
                     break
-                self.parsed.put(chunk)
+                self.parsed.put(
+                    pl.read_csv(io.BytesIO(chunk), has_header=False, new_columns=columns, infer_schema=False)
+                )
         except BaseException as exc:  # handed to the main thread, which reports it
             self.failure = self.failure or exc
         self.parsed.put(None)
@@ -611,14 +614,10 @@ class _Pipeline:
                 pass
 
     def batches(self):
-        import io
-
-        while (chunk := self.parsed.get()) is not None:
+        while (frame := self.parsed.get()) is not None:
             if self.failure is not None:
                 break
-            yield pl.read_csv(
-                io.BytesIO(chunk), has_header=False, new_columns=self.columns, infer_schema=False, encoding="utf8"
-            )
+            yield frame
         self.check()
 
     def put(self, frame: pl.DataFrame) -> None:
