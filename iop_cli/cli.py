@@ -165,7 +165,7 @@ def score(
         None, "--summary-json", metavar="FILE", help="Also write the summary as JSON."
     ),
 ) -> None:
-    """Score a CSV of intakes: every input row, then level, rule, reason, alerts, status and error.
+    """Score a CSV of intakes: every input column, then level, rule, reason, alerts, status and error.
 
     Example: iop score intakes.csv -o scored.csv --map my-export.map.yaml
     """
