@@ -1,6 +1,7 @@
-"""Batch scoring for `iop score`: read a CSV lazily with Polars, map and check its columns, decide every row with the
-pack compiled to Polars expressions, and stream the result to a private temporary file that replaces the output
-only when everything went well.
+"""Batch scoring for `iop score`: read a CSV in batches that end at record boundaries, map and check its columns,
+decide every row with the pack compiled to Polars expressions, and write the result to a private temporary file
+that replaces the output only when everything went well. Reading and writing run in threads beside the scoring;
+memory is bounded by the batch size, not by the file.
 
 One output row per input row, in input order: a bad value makes its row `status=error`, never a lost row.
 """
@@ -579,7 +580,6 @@ class _Pipeline:
         self.failure: BaseException | None = None
         self.stop = threading.Event()
         columns = [f"c{i}" for i in range(len(header))]
-        self.columns = columns
         self.reader = threading.Thread(target=self._read, args=(path, columns), daemon=True)
         self.writer = threading.Thread(target=self._write, args=(out, fmt, names, internal), daemon=True)
         self.reader.start()
@@ -715,7 +715,7 @@ def _csv_line(cells: list[str]) -> str:
 
 
 def spool_stdin() -> str:
-    """Copy stdin to a private temporary file (Polars needs a file to scan); the caller removes it."""
+    """Copy stdin to a private temporary file (batches are cut from a file); the caller removes it."""
     handle, temp = tempfile.mkstemp(prefix="iop-score-", suffix=".csv")
     with os.fdopen(handle, "wb") as out:
         shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)

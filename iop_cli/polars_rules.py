@@ -1,9 +1,10 @@
 """The pack compiled to Polars expressions: the same checked condition trees as the engine, evaluated column-wise.
 
 Polars' `&`, `|` and `~` follow the same three-valued logic as `expr` (null is "unknown"), and comparisons with a null
-give null, so each node maps onto one Polars operation. `decision_columns` then does what `engine.decide` does, for
-every row at once: values that apply, missing required answers, the first rule that holds, the missing-answer guard,
-and the alerts. `tests/test_score_parity.py` holds the two to identical results.
+give null, so each node maps onto one Polars operation. `value_stages`, `missing_columns` and `decision_stages` then do
+what `engine.decide` does, for every row at once: values that apply, missing required answers, the first rule that
+holds, the missing-answer guard, and the alerts, as small integer codes that `Outcome` turns into texts.
+`tests/test_score_parity.py` holds the two to identical results.
 """
 
 from __future__ import annotations
