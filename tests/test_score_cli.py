@@ -217,3 +217,28 @@ def test_mapping_renames_recodes_and_derives(tmp_path):
     assert (first["level"], first["status"]) == ("iop", "ok")
     assert second["level"] == "clinician_review"  # age -9 means unanswered; homeless would be residential
     assert "Required answers are missing: age." in second["reason"]
+
+
+def test_progress_line_on_a_terminal(tmp_path):
+    """On a terminal, stderr shows rows and rows per second while scoring (Rich redraws it in place)."""
+    import pexpect
+
+    from .conftest import iop_command
+
+    good = (CORPUS / "good.csv").read_text().splitlines()
+    source = tmp_path / "many.csv"
+    source.write_text("\n".join([good[0], *([good[1]] * 300_000)]) + "\n")
+    command = iop_command()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    child = pexpect.spawn(
+        command[0],
+        [*command[1:], "score", str(source), "-o", str(tmp_path / "o.csv")],
+        env=env,
+        timeout=60,
+        encoding="utf-8",
+    )
+    child.expect(r"scoring [\d,]+ rows · [\d,]+ rows/s")
+    child.expect_exact("Scored 300,000 rows")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
