@@ -36,15 +36,21 @@ def run_score(
     from . import batch
     from .mapping import load_mapping
 
-    for other, what in ((output, "the output"), (summary_json, "--summary-json")):
-        if other and other != "-" and input_path != "-" and batch.same_file(input_path, other):
-            return _fail(
-                [Problem(other, f"{what} is the input file", "write to another file; the input is never overwritten")]
-            )
-    if output != "-" and summary_json and batch.same_file(output, summary_json):
-        return _fail([Problem(summary_json, "--summary-json is the output file", "choose another file")])
+    sources = [(input_path, "the input file"), (map_path, "the map")]
+    targets = [(output, "the output", sources), (summary_json, "--summary-json", [*sources, (output, "the output")])]
+    for target, what, protected in targets:
+        if not target or target == "-":
+            continue
+        if os.path.isdir(target):
+            return _fail([Problem(target, f"{what} is a folder", "give a file name")])
+        for source, role in protected:
+            if source and source != "-" and batch.same_file(source, target):
+                return _fail(
+                    [Problem(target, f"{what} is {role}", "write to another file; inputs are never overwritten")]
+                )
     if input_path != "-" and not os.path.isfile(input_path):
-        return _fail([Problem(input_path, "no such file", "check the path; - reads stdin")])
+        why = "is a folder, not a CSV file" if os.path.isdir(input_path) else "no such file"
+        return _fail([Problem(input_path, why, "check the path; - reads stdin")])
     try:
         mapping = load_mapping(map_path, pack) if map_path else None
     except ProblemsError as exc:

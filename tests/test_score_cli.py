@@ -129,7 +129,7 @@ def test_output_never_overwrites_the_input(tmp_path):
     source.write_bytes((CORPUS / "good.csv").read_bytes())
     before = source.read_bytes()
     result = score(str(source), "-o", str(source))
-    assert result.returncode == 1 and "is the input file" in result.stderr
+    assert result.returncode == 1 and "the output is the input file" in result.stderr
     assert source.read_bytes() == before
 
 
@@ -242,3 +242,13 @@ def test_progress_line_on_a_terminal(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_output_is_never_the_map_or_a_folder(tmp_path):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("columns: {}\n")
+    result = score(str(CORPUS / "good.csv"), "--map", str(mapping), "-o", str(mapping))
+    assert result.returncode == 1 and "the output is the map" in result.stderr
+    assert mapping.read_text() == "columns: {}\n"
+    result = score(str(CORPUS / "good.csv"), "-o", str(tmp_path))
+    assert result.returncode == 1 and "the output is a folder" in result.stderr
