@@ -34,6 +34,19 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
 """
 
 BASELINE = "import polars as pl, sys; pl.scan_csv(sys.argv[1]).sink_csv(sys.argv[2])"
+# For context only: Polars writing an output as wide as iop score's (the same six columns, filled with typical
+# texts), which shows how much of the gap is the size of the output rather than the scoring.
+WIDE = """
+import polars as pl, sys
+typical = {
+    "level": "crisis", "rule": "crisis_risk",
+    "reason": "Active suicidal thoughts with a plan, a recent suicide attempt, or thoughts of harming others need an "
+              "immediate safety evaluation.",
+    "alerts": "pregnancy_priority;consider_maud", "status": "ok", "error": None,
+}
+frame = pl.scan_csv(sys.argv[1], infer_schema=False)
+frame.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in typical.items()).sink_csv(sys.argv[2])
+"""
 
 
 def generate(path: Path, rows: int, seed: int = 7) -> None:
@@ -75,6 +88,7 @@ def compare(rows: int, runs: int, folder: Path) -> dict[str, dict[str, float]]:
     commands = {
         "polars scan->csv": [sys.executable, "-c", BASELINE, str(source), str(folder / "baseline.csv")],
         "iop score": [iop, "score", str(source), "-o", str(folder / "scored.csv"), "--quiet"],
+        "polars, wide output": [sys.executable, "-c", WIDE, str(source), str(folder / "wide.csv")],
     }
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
     for _ in range(runs):  # interleaved, so drift hits both alike
@@ -89,6 +103,8 @@ def compare(rows: int, runs: int, folder: Path) -> dict[str, dict[str, float]]:
         print(f"  {name:18s} {seconds:6.2f} s   peak {peak:6.0f} MB   {rows / seconds:,.0f} rows/s")
     ratio = result["iop score"]["seconds"] / result["polars scan->csv"]["seconds"]
     print(f"  ratio iop score / polars: {ratio:.2f} (target <= 2.00) -> {'OK' if ratio <= 2 else 'OVER'}")
+    wide = result["iop score"]["seconds"] / result["polars, wide output"]["seconds"]
+    print(f"  for context, iop score / polars writing an equally wide output: {wide:.2f}")
     peak = result["iop score"]["peak_mb"]
     print(f"  iop score peak memory: {peak:.0f} MB (target < 500) -> {'OK' if peak < 500 else 'OVER'}")
     for path in folder.iterdir():
