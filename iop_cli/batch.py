@@ -15,6 +15,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -321,6 +322,7 @@ class BatchScorer:
         self.outcome = pr.Outcome(pack)
         self.summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
         self.codes: Counter = Counter()
+        self.lock = threading.Lock()
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.absent: list[pl.Expr] = []
         self.texts: list[tuple[Question, str, str]] = []  # free-text fields, checked in Polars
@@ -388,39 +390,52 @@ class BatchScorer:
             pl.when(failed).then(error_text).alias("__error"),
             pl.when(failed).then(kind_text).alias("__kinds"),
         ).collect()
-        codes = done[pr.OUTCOME]
-        self._count(codes, done["__kinds"])
-        outcomes = codes.drop_nulls().unique().to_list()
+        # One pass for the distinct outcome codes (with their counts) and alert masks, then one for the texts.
+        distinct = done.select(
+            pl.col(pr.OUTCOME).value_counts().implode(),
+            pl.col(pr.ALERTS).drop_nulls().unique().implode(),
+            pl.col("__kinds").drop_nulls().str.split("; ").explode().value_counts().implode(),
+        ).row(0)
+        counts = [(item[pr.OUTCOME], item["count"]) for item in distinct[0]]
+        kinds = [(item["__kinds"], item["count"]) for item in distinct[2] if item["__kinds"] is not None]
+        self._count(counts, kinds)
+        outcomes = [code for code, _ in counts if code is not None]
         found = {c: self.outcome.texts(c) for c in outcomes}
-        status = {c: "review" if found[c][0] == self.pack.otherwise.level else "ok" for c in outcomes}
+        status = ["review" if found[c][0] == self.pack.otherwise.level else "ok" for c in outcomes]
+        masks = distinct[1]
+        code = pl.col(pr.OUTCOME)
 
-        def spread(position: int) -> pl.Series:
-            values = [found[c][position] for c in outcomes]
-            return codes.replace_strict(outcomes, values, default=None, return_dtype=pl.String)
+        def spread(values: list, default: str | None = None) -> pl.Expr:
+            return code.replace_strict(outcomes, values, default=default, return_dtype=pl.String)
 
-        masks = done[pr.ALERTS].drop_nulls().unique().to_list()
-        alerts = done[pr.ALERTS].replace_strict(
-            masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
+        return (
+            done.lazy()
+            .select(
+                *self.inputs,
+                spread([found[c][0] for c in outcomes]).alias("__out_level"),
+                spread([found[c][1] for c in outcomes]).alias("__out_rule"),
+                spread([found[c][2] for c in outcomes]).alias("__out_reason"),
+                pl.col(pr.ALERTS)
+                .replace_strict(
+                    masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
+                )
+                .alias("__out_alerts"),
+                spread(status, "error").alias("__out_status"),
+                _neutral(pl.col("__error")).alias("__out_error"),
+            )
+            .collect()
         )
-        marks = codes.replace_strict(outcomes, [status[c] for c in outcomes], default="error", return_dtype=pl.String)
-        return done.select(self.inputs).with_columns(
-            spread(0).alias("__out_level"),
-            spread(1).alias("__out_rule"),
-            spread(2).alias("__out_reason"),
-            alerts.alias("__out_alerts"),
-            marks.alias("__out_status"),
-            _neutral_series(done["__error"]).alias("__out_error"),
-        )
 
-    def _count(self, codes: pl.Series, kinds: pl.Series) -> None:
-        summary = self.summary
-        summary.rows += len(codes)
-        for code, n in codes.drop_nulls().value_counts().rows():
-            self.codes[code] += n
-        bad = kinds.drop_nulls()
-        summary.status["error"] += len(bad)
-        if len(bad):
-            for kind, n in bad.str.split("; ").explode().value_counts().rows():
+    def _count(self, counts: list[tuple[int | None, int]], kinds: list[tuple[str, int]]) -> None:
+        with self.lock:  # batches may be scored in two threads at once
+            summary = self.summary
+            for code, n in counts:
+                summary.rows += n
+                if code is None:
+                    summary.status["error"] += n
+                else:
+                    self.codes[code] += n
+            for kind, n in kinds:
                 summary.errors[kind] += n
 
     def finish(self) -> Summary:
@@ -439,10 +454,6 @@ class BatchScorer:
         if not summary.status["error"]:
             del summary.status["error"]
         return summary
-
-
-def _neutral_series(column: pl.Series) -> pl.Series:
-    return pl.select(_neutral(pl.lit(column))).to_series()
 
 
 def _encoding_problem(path: str, name: str) -> Problem:
@@ -517,7 +528,8 @@ class StrictStop(Exception):
         self.problem = problem
 
 
-CHUNK_BYTES = 8 << 20  # one batch of input: memory stays bounded whatever the file's size
+CHUNK_BYTES = 6 << 20  # one batch of input: memory stays bounded whatever the file's size
+SCORING_THREADS = 2
 
 
 def _record_end(buffer: bytes, start: int = 0) -> int:
@@ -679,23 +691,38 @@ def score_file(
         out.write(_csv_line(names).encode("utf-8"))
         out.flush()
     pipeline = _Pipeline(path, header, out, fmt, names, internal)
+    done_rows = 0
+
+    def hand_over(scored: pl.DataFrame) -> None:
+        nonlocal done_rows
+        if strict and (scored["__out_status"] == "error").any():
+            bad = scored.with_row_index("__n").filter(pl.col("__out_status") == "error").row(0, named=True)
+            where = f"{name}: data row {done_rows + bad['__n'] + 1}"
+            raise StrictStop(Problem(where, bad["__out_error"], "fix it, or drop --strict"))
+        pipeline.put(scored)
+        done_rows += scored.height
+        if progress:
+            progress(scored.height)
+
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
     try:
-        for raw in pipeline.batches():
-            before = summary.rows
-            scored = scorer.score(raw)
-            if strict and summary.status["error"]:
-                bad = scored.with_row_index("__n").filter(pl.col("__out_status") == "error").row(0, named=True)
-                problem = Problem(
-                    f"{name}: data row {before + bad['__n'] + 1}", bad["__out_error"], "fix it, or drop --strict"
-                )
-                raise StrictStop(problem)
-            pipeline.put(scored)
-            if progress:
-                progress(scored.height)
+        # Two batches are scored at a time (Polars releases the GIL), and handed over in input order.
+        with ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
+            for raw in pipeline.batches():
+                pending.append(pool.submit(scorer.score, raw))
+                if len(pending) >= SCORING_THREADS:
+                    hand_over(pending.popleft().result())
+            while pending:
+                hand_over(pending.popleft().result())
         pipeline.close()
     except pl.exceptions.PolarsError as exc:
         raise ProblemsError([_polars_problem(exc, path, name, len(header))]) from None
     finally:
+        for future in pending:
+            future.cancel()
         pipeline.abort()
     scorer.finish()
     summary.seconds = time.perf_counter() - started

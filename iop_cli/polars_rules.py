@@ -147,22 +147,25 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
         sources = {s for name in rule.when.names if name in pack.questions for s in pack.sources(name)}
         guards = [pl.col(MISSING.format(s)) for s in required if s in sources]
         blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else pl.lit(False))
-    fired = pl.when(verdict[0]).then(pl.lit(0))
-    for index, result in enumerate(verdict[1:], start=1):
-        fired = fired.when(result).then(pl.lit(index))
-    # Whether a rule before the one that fired was blocked by a missing answer (all rules when none fired).
-    before = [reduce(operator.or_, blocked[:i]) if i else pl.lit(False) for i in range(len(rules) + 1)]
+
+    def first(flags: list[pl.Expr]) -> pl.Expr:
+        """The index of the first true flag, null when none is."""
+        chain = pl.when(flags[0]).then(pl.lit(0))
+        for index, flag in enumerate(flags[1:], start=1):
+            chain = chain.when(flag).then(pl.lit(index))
+        return chain.otherwise(None)
+
     missing_any = reduce(operator.or_, [pl.col(MISSING.format(s)) for s in required]) if required else pl.lit(False)
     stage_fired = [
-        fired.otherwise(None).alias("__fired"),
-        *[b.alias(f"__before{i}") for i, b in enumerate(before)],
+        first(verdict).alias("__fired"),
+        first(blocked).alias("__first_blocked"),
         missing_any.alias("__missing_any"),
     ]
 
     fired_col = pl.col("__fired")
-    blocked_before = pl.when(fired_col.is_null()).then(pl.col(f"__before{len(rules)}"))
-    for index in range(len(rules)):
-        blocked_before = blocked_before.when(fired_col == index).then(pl.col(f"__before{index}"))
+    # Whether a missing answer blocked a rule before the one that fired (any rule, when none fired).
+    first_blocked = pl.col("__first_blocked")
+    blocked_before = first_blocked.is_not_null() & (fired_col.is_null() | (first_blocked < fired_col))
     urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
     fired_urgent = fired_col.is_in(urgent).fill_null(False) if urgent else pl.lit(False)
     to_review = pl.col("__missing_any") & (fired_col.is_null() | blocked_before | ~fired_urgent)
