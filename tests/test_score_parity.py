@@ -152,3 +152,47 @@ def test_bad_values_are_errors_in_both(pack, tmp_path):
             clean_answers(pack, {field: value})
         assert got["status"] == "error" and got["level"] == ""
         assert got["error"].startswith(f"{field}: "), got["error"]
+
+
+def _messy(value: str) -> list[str]:
+    """Ways a real export writes the same answer, and a few it gets wrong."""
+    return [value, f" {value} ", value.upper(), value.title(), f"{value}.0" if value.isdigit() else value]
+
+
+def test_messy_cells_are_accepted_and_refused_like_the_engine(pack, tmp_path):
+    """Case, spaces, "5.0", y/n/1/0 and junk: batch scoring accepts exactly what `iop check` accepts, and places the
+    accepted rows the same way."""
+    rng = random.Random(7)
+    values = domain(pack)
+    junk = ["abc", "-", "12x", "yes!", "1.5", "none of these"]
+    rows = []
+    for _ in range(3000):
+        row = {}
+        for field, options in values.items():
+            pick = rng.choice(options)
+            if pick and rng.random() < 0.3:
+                pick = rng.choice(_messy(pick))
+            if pack.questions[field].type == "yesno" and rng.random() < 0.2:
+                pick = rng.choice(["y", "n", "Y", "N", "1", "0", "true", "FALSE"])
+            if rng.random() < 0.02:
+                pick = rng.choice(junk)
+            row[field] = pick
+        rows.append(row)
+    scored = score_rows(pack, rows, tmp_path)
+    errors = 0
+    for row, got in zip(rows, scored, strict=True):
+        answers = {k: v for k, v in row.items() if v.strip()}
+        try:
+            clean = clean_answers(pack, answers)
+        except AnswersError:
+            errors += 1
+            assert got["status"] == "error", (row, got)
+            continue
+        decision = decide(pack, clean)
+        assert got["status"] != "error", (row, got["error"])
+        assert (got["level"], got["rule"], got["alerts"]) == (
+            decision.level.id,
+            decision.rule or "",
+            ";".join(a.id for a in decision.alerts),
+        ), row
+    assert 0 < errors < len(rows)  # both kinds of row were exercised
