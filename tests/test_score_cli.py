@@ -252,3 +252,24 @@ def test_output_is_never_the_map_or_a_folder(tmp_path):
     assert mapping.read_text() == "columns: {}\n"
     result = score(str(CORPUS / "good.csv"), "-o", str(tmp_path))
     assert result.returncode == 1 and "the output is a folder" in result.stderr
+
+
+def test_another_rule_pack_is_used_and_named_in_the_summary(tmp_path, pack_copy):
+    meta = pack_copy / "pack.yaml"
+    meta.write_text(meta.read_text().replace('version: "1.0.0"', 'version: "9.9.9"'))
+    summary = tmp_path / "s.json"
+    result = score(
+        str(CORPUS / "good.csv"),
+        "--rules",
+        str(pack_copy),
+        "-o",
+        str(tmp_path / "o.csv"),
+        "--summary-json",
+        str(summary),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(summary.read_text())["pack"]["version"] == "9.9.9"
+    broken = pack_copy / "rules.yaml"
+    broken.write_text(broken.read_text().replace("when: ", "wen: ", 1))
+    result = score(str(CORPUS / "good.csv"), "--rules", str(pack_copy), "--quiet")
+    assert result.returncode == 1 and "unknown key `wen`" in result.stderr and "Traceback" not in result.stderr
