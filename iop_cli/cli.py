@@ -12,6 +12,7 @@ from . import __version__
 from .exit_codes import Exit
 from .options import ReportFormat, db_option, rules_option
 from .records import app as records_app
+from .rules_cmd import app as rules_app
 
 app = typer.Typer(
     name="iop",
@@ -175,6 +176,7 @@ def score(
 
 
 app.add_typer(records_app)
+app.add_typer(rules_app)
 
 
 def run() -> None:

@@ -18,8 +18,9 @@ from .yamlsrc import Src
 
 QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
 SEVERITIES = ("safety", "caution", "info")
-TOP_KEYS = ("pack", "sections", "questions", "levels", "rules", "otherwise", "fixtures", "tests")
-SINGLE_KEYS = ("pack", "rules", "otherwise")  # their order or identity must come from one place
+TOP_KEYS = ("pack", "sections", "questions", "levels", "rules", "otherwise", "fixtures", "tests", "lint")
+SINGLE_KEYS = ("pack", "rules", "otherwise", "lint")  # their order or identity must come from one place
+LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level")
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Rule:
 class Otherwise:
     level: str
     because: str
+    mark: Mark | None = None
 
 
 @dataclass
@@ -150,6 +152,7 @@ class Pack:
     alerts: list[Rule]  # every alert that applies is shown
     otherwise: Otherwise
     tests: list[TestCase] = field(default_factory=list)
+    lint_allow: dict[str, str] = field(default_factory=dict)  # lint finding key -> why it is intended
 
     @property
     def asked(self) -> list[Question]:
@@ -386,6 +389,7 @@ class _Loader:
             alerts=alerts,
             otherwise=otherwise or Otherwise("", ""),
         )
+        pack.lint_allow = self.lint(sections["lint"], pack)
         if not self.problems:
             pack.tests = self.tests(sections["fixtures"], sections["tests"], pack)
         if self.problems:
@@ -658,8 +662,34 @@ class _Loader:
         if values is None or "level" not in values:
             return None
         return Otherwise(
-            self.level_ref(values["level"], levels, "otherwise"), self.text(values, "because", "otherwise")
+            self.level_ref(values["level"], levels, "otherwise"),
+            self.text(values, "because", "otherwise"),
+            srcs[0].mark,
         )
+
+    def lint(self, srcs: list[Src], pack: Pack) -> dict[str, str]:
+        """`lint: {allow: [{finding: unused-question:age, because: ...}]}`: findings the authors mean, each with why."""
+        if not srcs:
+            return {}
+        values = self.mapping(srcs[0], "lint", ("allow",))
+        allowed: dict[str, str] = {}
+        for item in self.listing((values or {}).get("allow"), "lint: allow"):
+            entry = self.mapping(item, "a lint allowance", ("finding", "because"), ("finding", "because"))
+            if not entry or "finding" not in entry or "because" not in entry:
+                continue
+            key = self.text(entry, "finding", "a lint allowance")
+            code, _, subject = key.partition(":")
+            if code not in LINT_CODES:
+                hint = did_you_mean(code, LINT_CODES) or "one of: " + ", ".join(LINT_CODES)
+                self.problem(entry["finding"].mark, f"unknown lint finding `{code}`", hint)
+                continue
+            known = {**pack.questions, **pack.levels, **{r.id: r for r in [*pack.rules, *pack.alerts]}}
+            if subject and subject not in known:
+                hint = did_you_mean(subject, known) or "name a rule, question or level of this pack"
+                self.problem(entry["finding"].mark, f"`{subject}` is not in this pack", hint)
+                continue
+            allowed[key] = self.text(entry, "because", "a lint allowance")
+        return allowed
 
     def check_order(self, rules: list[Rule], levels: dict[str, Level]) -> None:
         """Urgent-level rules (crisis, withdrawal) must all come first, so no other rule can ever shadow one."""

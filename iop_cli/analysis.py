@@ -1,0 +1,413 @@
+"""Checks for rule authors: lint (rules that never fire or are shadowed, gaps, unused questions and levels), test
+coverage, and the differences between two packs. Pure: takes packs, returns findings; prints nothing.
+
+Lint is exact over finite domains. Every answer set is covered by a search over the questions the rules read, in
+pack order: choices, yes/no, and whole numbers cut at the constants the pack's conditions compare them with (each
+constant, its neighbours, and the ends of the range). Conditions are evaluated three-valued on partial answers, so a
+branch is cut as soon as its outcome is certain; a finding's example lists only the answers that decide it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .engine import applicable
+from .expr import Node
+from .pack import Pack, Question, Rule
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # never-fires, shadowed, gap, skipped-question, unused-question, unused-level
+    severity: str  # error, warning, info
+    where: str  # file:line:col
+    message: str
+    example: dict[str, Any] | None = None
+    subject: str = ""  # the rule, question or level it is about ("" for gaps)
+
+    @property
+    def key(self) -> str:
+        """How a pack names this finding in `lint: allow:` to say it is intended."""
+        return f"{self.code}:{self.subject}" if self.subject else self.code
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Domains and the search
+
+
+def _constants(node: Node, name: str, out: set) -> None:
+    if any(child.name == name for child in node.children):
+        out.update(c.literal for c in node.children if c.is_literal and isinstance(c.literal, (int, float)))
+    for child in node.children:
+        _constants(child, name, out)
+
+
+def _trees(pack: Pack) -> list[Node]:
+    trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
+    trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
+    for q in pack.computed:
+        if q.compute.expression:
+            trees.append(q.compute.expression.root)
+        trees += [condition.root for condition, _ in q.compute.cases]
+    return trees
+
+
+def domain(pack: Pack, question: Question, trees: list[Node] | None = None) -> list[Any]:
+    """Representative answers: every choice, yes and no, or whole numbers at and around each constant compared with
+    the field, plus the ends of its range. Two numbers between the same cut points always decide alike."""
+    if question.type == "yesno":
+        return [True, False]
+    if question.type == "choice":
+        return list(question.choice_values)
+    if question.type in ("integer", "number"):
+        found: set = set()
+        for tree in trees if trees is not None else _trees(pack):
+            _constants(tree, question.id, found)
+        low = question.min if question.min is not None else min(found, default=0) - 1
+        high = question.max if question.max is not None else max(found, default=0) + 1
+        points = {low, high} | {c + d for c in found for d in (-1, 0, 1)}
+        values = sorted(p for p in points if low <= p <= high)
+        return [int(v) if float(v).is_integer() else v for v in values]
+    return ["text"]
+
+
+def _reads(pack: Pack, rules: list[Rule]) -> list[Question]:
+    """The asked questions these rules depend on (through computed fields and the ask_if of what they read), in pack
+    order, which is also an order where each question's ask_if reads only questions before it."""
+    names: set[str] = set()
+    pending = [n for r in rules for n in r.when.names if n in pack.questions]
+    while pending:
+        name = pending.pop()
+        if name in names:
+            continue
+        names.add(name)
+        question = pack.questions[name]
+        if question.computed:
+            pending += list(question.compute.names)
+        if question.ask_if is not None:
+            pending += list(question.ask_if.names)
+    return [q for q in pack.asked if q.id in names]
+
+
+class _Search:
+    """Depth-first search over the answers to `fields`, pruned with three-valued evaluation of the conditions."""
+
+    def __init__(self, pack: Pack, fields: list[Question], ignore_ask_if: bool = False):
+        self.pack = pack
+        self.fields = fields
+        trees = _trees(pack)
+        self.domains = {q.id: domain(pack, q, trees) for q in fields}
+        self.ignore_ask_if = ignore_ask_if
+
+    def values(self, answers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None]]:
+        if not self.ignore_ask_if:
+            values, applies, _ = applicable(self.pack, answers)
+            return values, applies
+        # As if every question were asked: shows whether a rule fails only because a question it reads is skipped.
+        values: dict[str, Any] = {}
+        for question in self.pack.questions.values():
+            if question.computed:
+                values[question.id] = question.compute.evaluate(values)
+            elif answers.get(question.id) is not None:
+                values[question.id] = answers[question.id]
+        return values, {}
+
+    def find(self, verdict: Callable[[dict[str, Any], bool], bool | None], limit: int = 1) -> list[dict[str, Any]]:
+        """Up to `limit` partial answer sets under which `verdict` is True for every completion. `verdict(values,
+        complete)` returns False to cut a branch and None when the answers so far do not decide; `complete` says
+        every relevant question is answered (or does not apply)."""
+        found: list[dict[str, Any]] = []
+
+        def walk(index: int, answers: dict[str, Any]) -> None:
+            if len(found) >= limit:
+                return
+            values, applies = self.values(answers)
+            result = verdict(values, index == len(self.fields))
+            if result is False:
+                return
+            if result is True:
+                found.append(dict(answers))
+                return
+            if index == len(self.fields):
+                return  # still undecided with every answer given: a condition reads a question that does not apply
+            question = self.fields[index]
+            if applies.get(question.id) is False:
+                walk(index + 1, answers)
+                return
+            for value in self.domains[question.id]:
+                answers[question.id] = value
+                walk(index + 1, answers)
+                del answers[question.id]
+
+        walk(0, {})
+        return found
+
+
+def _holds(rule: Rule, values: dict[str, Any], complete: bool) -> bool | None:
+    """A rule's verdict; undecided with every answer given means it reads a question that does not apply, which
+    the engine treats as not holding."""
+    result = rule.when.evaluate(values)
+    return False if result is None and complete else result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lint
+
+
+def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
+    findings: list[Finding] = []
+    findings += _rule_findings(pack)
+    findings += _gap_findings(pack, gap_examples)
+    findings += _unused_findings(pack)
+    allowed = pack_allowances(pack)
+    findings = [
+        replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if f.key in allowed else f
+        for f in findings
+    ]
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.where))
+
+
+def pack_allowances(pack: Pack) -> dict[str, str]:
+    return dict(pack.lint_allow)
+
+
+def _rule_findings(pack: Pack) -> list[Finding]:
+    findings = []
+    for index, rule in enumerate(pack.rules):
+        earlier = pack.rules[:index]
+        fields = _reads(pack, [rule, *earlier])
+        search = _Search(pack, fields)
+
+        def fires_first(values, complete, rule=rule, earlier=earlier) -> bool | None:
+            mine = _holds(rule, values, complete)
+            if mine is False:
+                return False
+            before = [_holds(e, values, complete) for e in earlier]
+            if any(b is True for b in before):
+                return False
+            if mine is True and all(b is False for b in before):
+                return True
+            return None
+
+        if search.find(fires_first):
+            continue
+        alone = _Search(pack, _reads(pack, [rule])).find(lambda v, c, rule=rule: _holds(rule, v, c))
+        if not alone:
+            findings.append(_never(pack, rule))
+            continue
+        shadows = [
+            e.id
+            for e in earlier
+            if _Search(pack, _reads(pack, [rule, e])).find(
+                lambda v, c, rule=rule, e=e: _both(_holds(rule, v, c), _holds(e, v, c))
+            )
+        ]
+        findings.append(
+            Finding(
+                "shadowed",
+                "error",
+                str(rule.mark),
+                f"rule `{rule.id}` can never decide: whenever it holds, an earlier rule already did "
+                f"({', '.join(shadows)})",
+                alone[0],
+                rule.id,
+            )
+        )
+    return findings
+
+
+def _both(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is False:
+        return False
+    if a is True and b is True:
+        return True
+    return None
+
+
+def _never(pack: Pack, rule: Rule) -> Finding:
+    """A rule whose condition is never true; say so, and whether a question it reads is never asked when it could."""
+    loose = _Search(pack, _reads(pack, [rule]), ignore_ask_if=True).find(lambda v, c: _holds(rule, v, c))
+    if loose:
+        skipped = [
+            n for n in rule.when.names if n in pack.questions and pack.questions[n].ask_if is not None and n in loose[0]
+        ]
+        if skipped:
+            name = skipped[0]
+            condition = pack.questions[name].ask_if.source
+            return Finding(
+                "skipped-question",
+                "error",
+                str(rule.mark),
+                f"rule `{rule.id}` reads `{name}`, but `{name}` is never asked when the rest of the rule holds "
+                f"(it is asked only when {condition})",
+                loose[0],
+                rule.id,
+            )
+    return Finding(
+        "never-fires",
+        "error",
+        str(rule.mark),
+        f"rule `{rule.id}` can never fire: its condition is never true",
+        None,
+        rule.id,
+    )
+
+
+def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
+    """Distinct regions of answers that no rule places, each widened to every value that still leaves it unplaced
+    and shown by the answers that decide it."""
+    fields = _reads(pack, pack.rules)
+    search = _Search(pack, fields)
+    regions: list[dict[str, list[Any]]] = []
+
+    def no_rule(values: dict[str, Any], complete: bool) -> bool | None:
+        results = [_holds(r, values, complete) for r in pack.rules]
+        if any(r is True for r in results):
+            return False
+        if all(r is False for r in results):
+            return True
+        return None
+
+    def new_region(values: dict[str, Any], complete: bool) -> bool | None:
+        if any(all(values.get(k) in allowed for k, allowed in region.items()) for region in regions):
+            return False  # inside a region already reported
+        return no_rule(values, complete)
+
+    while len(regions) < limit:
+        found = search.find(new_region)
+        if not found:
+            break
+        regions.append(_widen(search, found[0], no_rule))
+    where = str(pack.otherwise.mark or pack.path)
+    return [
+        Finding(
+            "gap",
+            "warning",
+            where,
+            f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
+            f"{_show(region, search.domains)}",
+            {name: allowed[0] for name, allowed in region.items()},
+        )
+        for region in regions
+    ]
+
+
+def _widen(search: _Search, answers: dict[str, Any], verdict) -> dict[str, list[Any]]:
+    """From one example, the widest box of answers around it that the verdict still holds for throughout: each
+    answer in turn takes every value of its domain that keeps the verdict for all combinations so far; an answer
+    whose every value does is dropped."""
+    import itertools
+
+    box: dict[str, list[Any]] = {name: [value] for name, value in answers.items()}
+
+    def holds(candidate: dict[str, list[Any]]) -> bool:
+        names = list(candidate)
+        for combo in itertools.product(*(candidate[n] for n in names)):
+            values, _ = search.values(dict(zip(names, combo, strict=True)))
+            if verdict(values, False) is not True:
+                return False
+        return True
+
+    for name in reversed(list(answers)):
+        dropped = {k: v for k, v in box.items() if k != name}
+        if holds(dropped):
+            box = dropped
+            continue
+        keep = [value for value in search.domains[name] if holds({**box, name: [value]})]
+        box[name] = keep
+    return {name: box[name] for name in answers if name in box}
+
+
+def _show(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str:
+    def text(value: Any) -> str:
+        return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+    parts = []
+    for name, allowed in region.items():
+        values = domains.get(name, [])
+        if len(allowed) == 1:
+            parts.append(f"{name}={text(allowed[0])}")
+        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            # Numbers: the representatives stand for ranges between the cut points.
+            chosen = [v for v in values if v in allowed]
+            spans, start = [], None
+            for index, value in enumerate(values):
+                if value in allowed:
+                    start = value if start is None else start
+                    last = value
+                if start is not None and (value not in allowed or index == len(values) - 1):
+                    spans.append(f"{start}-{last}" if start != last else f"{start}")
+                    start = None
+            parts.append(f"{name} in {', '.join(spans)}" if chosen else name)
+        else:
+            parts.append(f"{name} in {{{', '.join(text(v) for v in allowed)}}}")
+    return "; ".join(parts) or "any answers"
+
+
+def _unused_findings(pack: Pack) -> list[Finding]:
+    used: set[str] = set()
+    for tree in _trees(pack):
+        used |= _names(tree)
+    findings = []
+    for question in pack.asked:
+        if question.id not in used:
+            findings.append(
+                Finding(
+                    "unused-question",
+                    "warning",
+                    str(question.mark),
+                    f"question `{question.id}` is read by no rule, alert, computed field or ask_if",
+                    None,
+                    question.id,
+                )
+            )
+    placed = {r.level for r in pack.rules} | {pack.otherwise.level}
+    for level in pack.levels.values():
+        if level.id not in placed:
+            findings.append(
+                Finding(
+                    "unused-level", "warning", str(level.mark), f"no rule recommends level `{level.id}`", None, level.id
+                )
+            )
+    return findings
+
+
+def _names(node: Node) -> set[str]:
+    names = {node.name} if node.name else set()
+    for child in node.children:
+        names |= _names(child)
+    return names
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Test coverage
+
+
+@dataclass
+class Coverage:
+    rules: dict[str, list[str]] = field(default_factory=dict)  # rule or alert id -> the tests that exercise it
+
+    @property
+    def untested(self) -> list[str]:
+        return [rule for rule, tests in self.rules.items() if not tests]
+
+
+def coverage(pack: Pack, results) -> Coverage:
+    """Which rules decided, and which alerts were shown, in the pack's test cases."""
+    cover = Coverage({r.id: [] for r in [*pack.rules, *pack.alerts]})
+    for result in results:
+        decision = result.decision
+        if decision.rule:
+            cover.rules[decision.rule].append(result.case.name)
+        for alert in decision.alerts:
+            cover.rules[alert.id].append(result.case.name)
+    return cover
+
+
+def iter_findings(findings: list[Finding]) -> Iterator[str]:
+    for finding in findings:
+        yield f"{finding.where}: {finding.severity}: {finding.message} [{finding.key}]"
