@@ -15,7 +15,7 @@ from typing import Any
 
 from .engine import applicable
 from .expr import Node
-from .pack import Pack, Question, Rule
+from .pack import Allowance, Pack, Question, Rule
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -28,6 +28,7 @@ class Finding:
     message: str
     example: dict[str, Any] | None = None
     subject: str = ""  # the rule, question or level it is about ("" for gaps)
+    region: dict[str, list[Any]] | None = None  # for gaps: every answer value the gap covers
 
     @property
     def key(self) -> str:
@@ -163,16 +164,33 @@ def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
     findings += _rule_findings(pack)
     findings += _gap_findings(pack, gap_examples)
     findings += _unused_findings(pack)
-    allowed = pack_allowances(pack)
     findings = [
-        replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if f.key in allowed else f
+        replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f) else f
         for f in findings
     ]
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.where))
 
 
-def pack_allowances(pack: Pack) -> dict[str, str]:
-    return dict(pack.lint_allow)
+def allowance(pack: Pack, finding: Finding) -> Allowance | None:
+    """The pack's allowance that covers this finding: same key and, for a gap with `when`, a condition that holds
+    for every answer in the gap."""
+    for allowed in pack.lint_allow:
+        if allowed.finding != finding.key:
+            continue
+        if allowed.when is None or (finding.region is not None and _holds_throughout(pack, allowed, finding.region)):
+            return allowed
+    return None
+
+
+def _holds_throughout(pack: Pack, allowed: Allowance, region: dict[str, list[Any]]) -> bool:
+    import itertools
+
+    names = list(region)
+    for combo in itertools.product(*(region[n] for n in names)):
+        values, _, _ = applicable(pack, dict(zip(names, combo, strict=True)))
+        if allowed.when.evaluate(values) is not True:
+            return False
+    return True
 
 
 def _rule_findings(pack: Pack) -> list[Finding]:
@@ -199,13 +217,7 @@ def _rule_findings(pack: Pack) -> list[Finding]:
         if not alone:
             findings.append(_never(pack, rule))
             continue
-        shadows = [
-            e.id
-            for e in earlier
-            if _Search(pack, _reads(pack, [rule, e])).find(
-                lambda v, c, rule=rule, e=e: _both(_holds(rule, v, c), _holds(e, v, c))
-            )
-        ]
+        shadows = _smallest_cover(pack, rule, earlier)
         findings.append(
             Finding(
                 "shadowed",
@@ -220,12 +232,28 @@ def _rule_findings(pack: Pack) -> list[Finding]:
     return findings
 
 
-def _both(a: bool | None, b: bool | None) -> bool | None:
-    if a is False or b is False:
-        return False
-    if a is True and b is True:
-        return True
-    return None
+def _smallest_cover(pack: Pack, rule: Rule, earlier: list[Rule]) -> list[str]:
+    """A smallest set of earlier rules that together hold whenever `rule` does: the ones that shadow it. Starts from
+    every earlier rule and drops each one (first to last) that the others do not need."""
+
+    def covered(rules: list[Rule]) -> bool:
+        def escapes(values, complete) -> bool | None:
+            mine = _holds(rule, values, complete)
+            others = [_holds(e, values, complete) for e in rules]
+            if mine is False or any(o is True for o in others):
+                return False
+            if mine is True and all(o is False for o in others):
+                return True
+            return None
+
+        return not _Search(pack, _reads(pack, [rule, *rules])).find(escapes)
+
+    cover = list(earlier)
+    for candidate in list(earlier):
+        trial = [e for e in cover if e is not candidate]
+        if covered(trial):
+            cover = trial
+    return [e.id for e in cover]
 
 
 def _never(pack: Pack, rule: Rule) -> Finding:
@@ -291,6 +319,7 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
             f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
             f"{_show(region, search.domains)}",
             {name: allowed[0] for name, allowed in region.items()},
+            region=region,
         )
         for region in regions
     ]

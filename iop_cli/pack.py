@@ -138,6 +138,15 @@ class TestCase:
     mark: Mark
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """A lint finding the pack's authors intend: its key, why, and for gaps the answers it covers."""
+
+    finding: str
+    because: str
+    when: expr.Expr | None = None
+
+
 @dataclass
 class Pack:
     name: str
@@ -152,7 +161,7 @@ class Pack:
     alerts: list[Rule]  # every alert that applies is shown
     otherwise: Otherwise
     tests: list[TestCase] = field(default_factory=list)
-    lint_allow: dict[str, str] = field(default_factory=dict)  # lint finding key -> why it is intended
+    lint_allow: list[Allowance] = field(default_factory=list)  # lint findings the authors intend
 
     @property
     def asked(self) -> list[Question]:
@@ -667,14 +676,16 @@ class _Loader:
             srcs[0].mark,
         )
 
-    def lint(self, srcs: list[Src], pack: Pack) -> dict[str, str]:
-        """`lint: {allow: [{finding: unused-question:age, because: ...}]}`: findings the authors mean, each with why."""
+    def lint(self, srcs: list[Src], pack: Pack) -> list[Allowance]:
+        """`lint: {allow: [{finding: unused-question:age, because: ...}]}`: findings the authors mean, each with why.
+        A `gap` allowance takes `when:`, a condition every allowed gap must satisfy, so a new gap is still reported."""
         if not srcs:
-            return {}
+            return []
         values = self.mapping(srcs[0], "lint", ("allow",))
-        allowed: dict[str, str] = {}
+        allowed: list[Allowance] = []
+        known = {**pack.questions, **pack.levels, **{r.id: r for r in [*pack.rules, *pack.alerts]}}
         for item in self.listing((values or {}).get("allow"), "lint: allow"):
-            entry = self.mapping(item, "a lint allowance", ("finding", "because"), ("finding", "because"))
+            entry = self.mapping(item, "a lint allowance", ("finding", "because", "when"), ("finding", "because"))
             if not entry or "finding" not in entry or "because" not in entry:
                 continue
             key = self.text(entry, "finding", "a lint allowance")
@@ -683,12 +694,17 @@ class _Loader:
                 hint = did_you_mean(code, LINT_CODES) or "one of: " + ", ".join(LINT_CODES)
                 self.problem(entry["finding"].mark, f"unknown lint finding `{code}`", hint)
                 continue
-            known = {**pack.questions, **pack.levels, **{r.id: r for r in [*pack.rules, *pack.alerts]}}
             if subject and subject not in known:
                 hint = did_you_mean(subject, known) or "name a rule, question or level of this pack"
                 self.problem(entry["finding"].mark, f"`{subject}` is not in this pack", hint)
                 continue
-            allowed[key] = self.text(entry, "because", "a lint allowance")
+            when = None
+            if "when" in entry:
+                if code != "gap":
+                    self.problem(entry["when"].mark, "`when` applies only to a `gap` allowance")
+                    continue
+                when = self.parse_expr(entry["when"], {q.id: q.field_type for q in pack.questions.values()})
+            allowed.append(Allowance(key, self.text(entry, "because", "a lint allowance"), when))
         return allowed
 
     def check_order(self, rules: list[Rule], levels: dict[str, Level]) -> None:

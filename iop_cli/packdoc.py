@@ -108,7 +108,9 @@ def markdown(pack: Pack) -> str:
         out.append(f"- **{rule.severity}** (`{rule.id}`) when {plain(rule.when.root)}: {rule.alert}")
     if pack.lint_allow:
         out += ["", "## Lint findings the authors intend", ""]
-        out += [f"- `{key}`: {why}" for key, why in pack.lint_allow.items()]
+        for allowed in pack.lint_allow:
+            where = f" when {plain(allowed.when.root)}" if allowed.when else ""
+            out.append(f"- `{allowed.finding}`{where}: {allowed.because}")
     return "\n".join(out) + "\n"
 
 

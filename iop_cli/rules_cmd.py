@@ -96,9 +96,9 @@ def lint(
                 line += f"\n    example: {_answers(finding.example)}"
             typer.echo(line)
         shown = {f.key for f in findings if f.severity == "info"}
-        for key, why in pack.lint_allow.items():
-            if key in shown:
-                typer.echo(f"allowed {key}: {why}")
+        for allowed in pack.lint_allow:
+            if allowed.finding in shown:
+                typer.echo(f"allowed {allowed.finding}: {allowed.because}")
         typer.echo(
             f"lint: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} allowed "
             f"({pack.name} {pack.version}, {seconds:.2f} s)",
