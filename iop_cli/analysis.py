@@ -117,17 +117,16 @@ class _Search:
                 values[question.id] = answers[question.id]
         return values, {}
 
-    def find(self, verdict: Callable[[dict[str, Any], bool], bool | None], limit: int = 1) -> list[dict[str, Any]]:
+    def find(self, verdict: Callable[[dict[str, Any], dict], bool | None], limit: int = 1) -> list[dict[str, Any]]:
         """Up to `limit` partial answer sets under which `verdict` is True for every completion. `verdict(values,
-        complete)` returns False to cut a branch and None when the answers so far do not decide; `complete` says
-        every relevant question is answered (or does not apply)."""
+        applies)` returns False to cut a branch and None when the answers so far do not decide."""
         found: list[dict[str, Any]] = []
 
         def walk(index: int, answers: dict[str, Any]) -> None:
             if len(found) >= limit:
                 return
             values, applies = self.values(answers)
-            result = verdict(values, index == len(self.fields))
+            result = verdict(values, applies)
             if result is False:
                 return
             if result is True:
@@ -148,11 +147,15 @@ class _Search:
         return found
 
 
-def _holds(rule: Rule, values: dict[str, Any], complete: bool) -> bool | None:
-    """A rule's verdict; undecided with every answer given means it reads a question that does not apply, which
-    the engine treats as not holding."""
+def _holds(rule: Rule, values: dict[str, Any], applies: dict[str, bool | None], pack: Pack) -> bool | None:
+    """A rule's verdict. Undecided only because it reads a question that does not apply (its ask_if is false) is
+    not holding, as in the engine; undecided because of an answer not yet chosen stays undecided."""
     result = rule.when.evaluate(values)
-    return False if result is None and complete else result
+    if result is not None:
+        return result
+    sources = {s for n in rule.when.names if n in pack.questions for s in pack.sources(n)}
+    open_ = [s for s in sources if values.get(s) is None and applies.get(s) is not False]
+    return None if open_ else False
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -200,11 +203,11 @@ def _rule_findings(pack: Pack) -> list[Finding]:
         fields = _reads(pack, [rule, *earlier])
         search = _Search(pack, fields)
 
-        def fires_first(values, complete, rule=rule, earlier=earlier) -> bool | None:
-            mine = _holds(rule, values, complete)
+        def fires_first(values, applies, rule=rule, earlier=earlier) -> bool | None:
+            mine = _holds(rule, values, applies, pack)
             if mine is False:
                 return False
-            before = [_holds(e, values, complete) for e in earlier]
+            before = [_holds(e, values, applies, pack) for e in earlier]
             if any(b is True for b in before):
                 return False
             if mine is True and all(b is False for b in before):
@@ -213,7 +216,7 @@ def _rule_findings(pack: Pack) -> list[Finding]:
 
         if search.find(fires_first):
             continue
-        alone = _Search(pack, _reads(pack, [rule])).find(lambda v, c, rule=rule: _holds(rule, v, c))
+        alone = _Search(pack, _reads(pack, [rule])).find(lambda v, a, rule=rule: _holds(rule, v, a, pack))
         if not alone:
             findings.append(_never(pack, rule))
             continue
@@ -237,9 +240,9 @@ def _smallest_cover(pack: Pack, rule: Rule, earlier: list[Rule]) -> list[str]:
     every earlier rule and drops each one (first to last) that the others do not need."""
 
     def covered(rules: list[Rule]) -> bool:
-        def escapes(values, complete) -> bool | None:
-            mine = _holds(rule, values, complete)
-            others = [_holds(e, values, complete) for e in rules]
+        def escapes(values, applies) -> bool | None:
+            mine = _holds(rule, values, applies, pack)
+            others = [_holds(e, values, applies, pack) for e in rules]
             if mine is False or any(o is True for o in others):
                 return False
             if mine is True and all(o is False for o in others):
@@ -258,7 +261,7 @@ def _smallest_cover(pack: Pack, rule: Rule, earlier: list[Rule]) -> list[str]:
 
 def _never(pack: Pack, rule: Rule) -> Finding:
     """A rule whose condition is never true; say so, and whether a question it reads is never asked when it could."""
-    loose = _Search(pack, _reads(pack, [rule]), ignore_ask_if=True).find(lambda v, c: _holds(rule, v, c))
+    loose = _Search(pack, _reads(pack, [rule]), ignore_ask_if=True).find(lambda v, a: _holds(rule, v, a, pack))
     if loose:
         skipped = [
             n for n in rule.when.names if n in pack.questions and pack.questions[n].ask_if is not None and n in loose[0]
@@ -292,18 +295,18 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
     search = _Search(pack, fields)
     regions: list[dict[str, list[Any]]] = []
 
-    def no_rule(values: dict[str, Any], complete: bool) -> bool | None:
-        results = [_holds(r, values, complete) for r in pack.rules]
+    def no_rule(values: dict[str, Any], applies: dict) -> bool | None:
+        results = [_holds(r, values, applies, pack) for r in pack.rules]
         if any(r is True for r in results):
             return False
         if all(r is False for r in results):
             return True
         return None
 
-    def new_region(values: dict[str, Any], complete: bool) -> bool | None:
+    def new_region(values: dict[str, Any], applies: dict) -> bool | None:
         if any(all(values.get(k) in allowed for k, allowed in region.items()) for region in regions):
             return False  # inside a region already reported
-        return no_rule(values, complete)
+        return no_rule(values, applies)
 
     while len(regions) < limit:
         found = search.find(new_region)
@@ -336,8 +339,8 @@ def _widen(search: _Search, answers: dict[str, Any], verdict) -> dict[str, list[
     def holds(candidate: dict[str, list[Any]]) -> bool:
         names = list(candidate)
         for combo in itertools.product(*(candidate[n] for n in names)):
-            values, _ = search.values(dict(zip(names, combo, strict=True)))
-            if verdict(values, False) is not True:
+            values, applies = search.values(dict(zip(names, combo, strict=True)))
+            if verdict(values, applies) is not True:
                 return False
         return True
 

@@ -128,6 +128,7 @@ def pack_schema() -> dict[str, Any]:
                                 "pattern": "^(" + "|".join(LINT_CODES) + ")(:[A-Za-z_][A-Za-z0-9_]*)?$",
                             },
                             "because": text,
+                            "when": {**condition, "description": "For `gap`: the answers the allowance covers."},
                         },
                         ("finding", "because"),
                     ),

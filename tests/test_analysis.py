@@ -1,0 +1,62 @@
+"""Lint's claims checked against the engine: what it says fires, fires; what it calls a gap reaches `otherwise`."""
+
+from __future__ import annotations
+
+import itertools
+
+from iop_cli import analysis
+from iop_cli.answers import clean_answers
+from iop_cli.engine import applicable, decide
+
+
+def complete(pack, partial: dict) -> dict:
+    """Fill the questions a partial example leaves open with their first representative answer."""
+    answers = dict(partial)
+    for question in pack.asked:
+        if question.id in answers or question.type == "text":
+            continue
+        _, applies, _ = applicable(pack, answers)
+        if applies.get(question.id) is False:
+            continue
+        answers[question.id] = analysis.domain(pack, question)[0]
+    return answers
+
+
+def test_domains_cut_at_the_constants(pack):
+    assert analysis.domain(pack, pack.questions["ciwa_ar"]) == [0, 9, 10, 11, 18, 19, 20, 21, 67]
+    assert analysis.domain(pack, pack.questions["cows"]) == [0, 12, 13, 14, 23, 24, 25, 26, 48]
+    assert analysis.domain(pack, pack.questions["suicide_attempt_past_3_months"]) == [True, False]
+
+
+def test_every_rule_of_the_default_pack_can_decide_and_the_example_proves_it(pack):
+    for index, rule in enumerate(pack.rules):
+        earlier = pack.rules[:index]
+        search = analysis._Search(pack, analysis._reads(pack, [rule, *earlier]))
+
+        def first(values, applies, rule=rule, earlier=earlier):
+            mine = analysis._holds(rule, values, applies, pack)
+            before = [analysis._holds(e, values, applies, pack) for e in earlier]
+            if mine is False or any(b is True for b in before):
+                return False
+            return True if mine is True and all(b is False for b in before) else None
+
+        [example] = search.find(first)
+        decision = decide(pack, clean_answers(pack, complete(pack, example)))
+        assert decision.rule == rule.id, (rule.id, example)
+
+
+def test_every_gap_region_reaches_otherwise_throughout(pack):
+    gaps = [f for f in analysis.lint(pack, gap_examples=5) if f.code == "gap"]
+    assert gaps
+    for finding in gaps:
+        names = list(finding.region)
+        for combo in itertools.product(*(finding.region[n] for n in names)):
+            answers = complete(pack, dict(zip(names, combo, strict=True)))
+            decision = decide(pack, clean_answers(pack, answers))
+            assert decision.basis == "otherwise", (finding.message, answers)
+
+
+def test_the_default_packs_gap_allowance_covers_exactly_its_gaps(pack):
+    findings = analysis.lint(pack)
+    assert [f for f in findings if f.severity != "info"] == []
+    assert all(analysis.allowance(pack, f) is not None for f in findings)

@@ -1,0 +1,268 @@
+"""`iop rules ...` through the installed command, as a rule author meets it: planted mistakes and their reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import yaml
+
+from iop_cli.pack import default_pack_dir
+
+from .conftest import ROOT, run_iop
+
+CORPUS = ROOT / "tests" / "corpus" / "score"
+
+
+def rules(*args, **kw):
+    return run_iop("rules", *args, **kw)
+
+
+def edit(path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def insert_rule_after(pack_dir, rule_id: str, block: str) -> None:
+    """Add a rule right after another one in rules.yaml."""
+    path = pack_dir / "rules.yaml"
+    text = path.read_text()
+    start = text.index(f"  - id: {rule_id}\n")
+    end = text.index("  - id:", start + 5)
+    path.write_text(text[:end] + block + "\n" + text[end:])
+
+
+def drop_rule(pack_dir, rule_id: str) -> None:
+    """Remove a rule and the test cases that name it."""
+    path = pack_dir / "rules.yaml"
+    text = path.read_text()
+    start = text.index(f"  - id: {rule_id}\n")
+    end = text.index("  - id:", start + 5)
+    path.write_text(text[:start] + text[end:])
+    tests = pack_dir / "tests.yaml"
+    head, sep, rest = tests.read_text().partition("\ntests:\n")
+    items = rest.split("\n  - name:")
+    tests.write_text(head + sep + "\n  - name:".join([items[0], *[i for i in items[1:] if rule_id not in i]]))
+
+
+# -- validate --------------------------------------------------------------------------------------------------
+
+
+def test_validate_the_default_pack():
+    result = rules("validate")
+    assert result.returncode == 0
+    assert result.stdout.startswith("ok: iop-default 1.0.0: 22 questions, 2 computed, 8 levels, 13 rules, 10 alerts")
+
+
+def test_validate_reports_every_problem_with_position_and_suggestion(pack_copy):
+    edit(pack_copy / "rules.yaml", "    when: medical_instability\n", "    when: medical_instabilty\n")
+    edit(pack_copy / "rules.yaml", "ciwa_ar >= 20)", "ciwa_ar >= 80)")
+    result = rules("validate", str(pack_copy))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert re.match(
+        rf"error: {re.escape(str(pack_copy))}/rules\.yaml:\d+:\d+: unknown field `medical_instabilty` "
+        r"\(did you mean `medical_instability`\?\)$",
+        lines[0],
+    )
+    assert "80 is outside the range of `ciwa_ar` (0-67)" in lines[1] and "/rules.yaml:" in lines[1]
+
+
+# -- lint ------------------------------------------------------------------------------------------------------
+
+
+def test_lint_is_clean_on_the_default_pack_with_every_finding_explained():
+    result = rules("lint")
+    assert result.returncode == 0, result.stdout
+    assert "lint: 0 errors, 0 warnings," in result.stderr
+    assert all(": info: " in line for line in result.stdout.splitlines() if ": info: " in line or ": warning: " in line)
+    assert "allowed gap: By design." in result.stdout
+
+
+def test_lint_json(pack):
+    data = json.loads(rules("lint", "--format", "json").stdout)
+    assert data["counts"]["error"] == 0 and data["counts"]["warning"] == 0
+    gaps = [f for f in data["findings"] if f["code"] == "gap"]
+    assert gaps and all(f["example"] for f in gaps)
+
+
+def test_planted_shadowed_rule_gap_and_unused_level_are_reported(pack_copy):
+    insert_rule_after(
+        pack_copy,
+        "iop_mild_moderate",
+        "  - id: iop_daily_safe_home\n"
+        "    when: sud and use_frequency == 'daily' and home_supportive and not household_substance_use\n"
+        "    level: iop\n"
+        "    because: Daily use with a safe, supportive home.\n",
+    )
+    drop_rule(pack_copy, "outpatient_no_recent_use")
+    result = rules("lint", str(pack_copy))
+    assert result.returncode == 1
+    out = result.stdout
+    shadowed = re.search(r"rules\.yaml:(\d+):5: error: rule `iop_daily_safe_home` can never decide: .*\((.*)\)", out)
+    assert shadowed and shadowed.group(2) == "php_severe_safe_home, iop_mild_moderate"
+    assert "example: use_frequency=daily" in out
+    assert re.search(r"levels\.yaml:\d+:5: warning: no rule recommends level `outpatient`", out)
+    # The new gap is not one the pack allows: it is a warning, with the answers that reach it.
+    gap = [line for line in out.splitlines() if ": warning: no rule places these answers" in line]
+    assert gap and "use_frequency=none_past_month" in gap[0] and "dsm5_criteria_count in 0-5" in gap[0]
+    assert "lint: 1 errors, 2 warnings" in result.stderr
+
+
+def test_rule_reading_a_skipped_question_is_explained(pack_copy):
+    insert_rule_after(
+        pack_copy,
+        "inpatient_severe_withdrawal",
+        "  - id: inpatient_alcohol_cows\n"
+        "    when: primary_substance == 'alcohol' and cows >= 25\n"
+        "    level: inpatient\n"
+        "    because: A mistake on purpose.\n",
+    )
+    result = rules("lint", str(pack_copy))
+    assert result.returncode == 1
+    assert (
+        "rule `inpatient_alcohol_cows` reads `cows`, but `cows` is never asked when the rest of the rule holds "
+        "(it is asked only when primary_substance == 'opioids')"
+    ) in result.stdout
+
+
+def test_rule_that_can_never_be_true(pack_copy):
+    insert_rule_after(
+        pack_copy,
+        "crisis_risk",
+        "  - id: impossible\n"
+        "    when: suicidal_ideation == 'none' and suicidal_ideation == 'passive'\n"
+        "    level: crisis\n"
+        "    because: A contradiction on purpose.\n",
+    )
+    result = rules("lint", str(pack_copy))
+    assert "rule `impossible` can never fire: its condition is never true [never-fires:impossible]" in result.stdout
+
+
+def test_unknown_allowance_is_a_load_error(pack_copy):
+    edit(pack_copy / "pack.yaml", "finding: unused-question:age", "finding: unused-question:agee")
+    result = rules("lint", str(pack_copy))
+    assert result.returncode == 1
+    assert "`agee` is not in this pack (did you mean `age`?)" in result.stderr
+
+
+# -- test ------------------------------------------------------------------------------------------------------
+
+
+def test_test_passes_and_reports_full_coverage():
+    result = rules("test")
+    assert result.returncode == 0
+    assert "51 passed, 0 failed" in result.stdout
+    assert "Coverage: every rule and alert is exercised (23 of 23)" in result.stdout
+
+
+def test_a_failing_case_shows_given_expected_got_and_trace(pack_copy):
+    edit(
+        pack_copy / "tests.yaml", "expect: {level: crisis, rule: crisis_risk", "expect: {level: iop, rule: crisis_risk"
+    )
+    result = rules("test", str(pack_copy))
+    assert result.returncode == 1
+    out = result.stdout
+    assert (
+        "FAIL " in out
+        and "  given:    " in out
+        and "  expected: level=iop" in out
+        and "  got:      level=crisis" in out
+    )
+    assert "  - level: expected iop, got crisis" in out
+    assert "    crisis_risk: fired (" in out
+
+
+def test_coverage_names_what_no_test_exercises(pack_copy):
+    tests = pack_copy / "tests.yaml"
+    data = yaml.safe_load(tests.read_text())
+    kept = [t for t in data["tests"] if "early_intervention" not in json.dumps(t)]
+    tests.write_text(yaml.safe_dump({"fixtures": data["fixtures"], "tests": kept}, sort_keys=False))
+    result = rules("test", str(pack_copy))
+    assert result.returncode == 0
+    assert "Exercised by no test: early_intervention_risky_use" in result.stdout
+    assert rules("test", str(pack_copy), "--strict-coverage").returncode == 1
+
+
+# -- doc, diff, schema, new ------------------------------------------------------------------------------------
+
+
+def test_doc_markdown_and_html(tmp_path):
+    text = rules("doc").stdout
+    assert "## Placement rules, in order" in text
+    assert (
+        "3. **Medically managed inpatient care (including detox)** (`inpatient_severe_withdrawal`) when "
+        "(primary_substance is one of 'alcohol', 'sedatives' and ciwa_ar is at least 20) or "
+        "(primary_substance is 'opioids' and cows is at least 25)." in text
+    )
+    assert "- **household_substance_use**: " in text and "only when housing is not 'homeless'" in text
+    page = tmp_path / "pack.html"
+    assert rules("doc", "--format", "html", "-o", str(page)).returncode == 0
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and "<script" not in html and "&#x27;opioids&#x27;" in html
+
+
+def test_diff_lists_changes_and_measures_them_on_intakes(pack_copy):
+    edit(pack_copy / "rules.yaml", "ciwa_ar >= 20)", "ciwa_ar >= 15)")
+    edit(pack_copy / "pack.yaml", 'version: "1.0.0"', 'version: "1.1.0"')
+    result = rules("diff", str(default_pack_dir()), str(pack_copy))
+    assert result.returncode == 0
+    assert "iop-default 1.0.0 -> iop-default 1.1.0" in result.stdout
+    assert "rule inpatient_severe_withdrawal: when" in result.stdout and "ciwa_ar >= 15" in result.stdout
+    # Move the IOP rule to partial hospitalization and measure it on the corpus file.
+    edit(
+        pack_copy / "rules.yaml",
+        "    level: iop\n    because: A mild or moderate",
+        "    level: php\n    because: A mild or moderate",
+    )
+    result = rules("diff", str(default_pack_dir()), str(pack_copy), "--on", str(CORPUS / "badvals.csv"))
+    assert result.returncode == 0, result.stderr
+    assert "Placements on" in result.stdout and "(3 rows): 1 unchanged" in result.stdout
+    assert "iop -> php: 2 rows (data rows 1, 3)" in result.stdout
+
+
+def test_schema_is_the_committed_file_and_the_default_pack_follows_it():
+    jsonschema = pytest.importorskip("jsonschema")
+    printed = json.loads(rules("schema").stdout)
+    committed = json.loads((ROOT / "rules" / "pack.schema.json").read_text())
+    assert printed == committed
+    for path in sorted(default_pack_dir().glob("*.yaml")):
+        text = path.read_text()
+        assert text.startswith("# yaml-language-server: $schema=../pack.schema.json\n"), path.name
+        jsonschema.validate(yaml.safe_load(text), printed)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"rules": [{"id": "x", "wen": "a", "because": "b"}]}, printed)
+
+
+def test_new_pack_validates_lints_clean_and_passes(tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    target = tmp_path / "my-pack"
+    result = rules("new", str(target))
+    assert result.returncode == 0, result.stderr
+    assert rules("validate", str(target)).returncode == 0
+    lint = rules("lint", str(target))
+    assert lint.returncode == 0 and "lint: 0 errors, 0 warnings" in lint.stderr
+    test = rules("test", str(target), "--strict-coverage")
+    assert test.returncode == 0 and "6 passed, 0 failed" in test.stdout
+    schema = json.loads((target / "pack.schema.json").read_text())
+    for path in target.glob("*.yaml"):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    again = rules("new", str(target))
+    assert again.returncode == 1 and "exists and is not an empty folder" in again.stderr
+
+
+def test_pre_commit_hooks_name_real_commands():
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert [h["id"] for h in hooks] == ["iop-rules-validate", "iop-rules-lint", "iop-rules-test"]
+    for hook in hooks:
+        assert run_iop(*hook["entry"].split()[1:], "--help").returncode == 0
+
+
+def test_a_copy_of_the_default_pack_is_lint_clean_too(tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(default_pack_dir(), target)
+    assert rules("lint", str(target)).returncode == 0
