@@ -92,7 +92,7 @@ def lint(
     else:
         for finding in findings:
             line = f"{finding.where}: {finding.severity}: {finding.message} [{finding.key}]"
-            if finding.example and finding.code != "gap":
+            if finding.example and finding.severity != "info":
                 line += f"\n    example: {_answers(finding.example)}"
             typer.echo(line)
         shown = {f.key for f in findings if f.severity == "info"}
