@@ -171,7 +171,24 @@ def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
         replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f) else f
         for f in findings
     ]
+    findings = [_outside_example(pack, f) if f.code == "gap" and f.severity != "info" else f for f in findings]
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.where))
+
+
+def _outside_example(pack: Pack, finding: Finding) -> Finding:
+    """For a gap only partly inside the pack's allowed gaps, show an example from the part that is not."""
+    import itertools
+
+    conditions = [a.when for a in pack.lint_allow if a.finding == "gap" and a.when is not None]
+    if not conditions or finding.region is None:
+        return finding
+    names = list(finding.region)
+    for combo in itertools.product(*(finding.region[n] for n in names)):
+        answers = dict(zip(names, combo, strict=True))
+        values, _, _ = applicable(pack, answers)
+        if all(c.evaluate(values) is not True for c in conditions):
+            return replace(finding, example=answers)
+    return finding
 
 
 def allowance(pack: Pack, finding: Finding) -> Allowance | None:

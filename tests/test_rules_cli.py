@@ -110,6 +110,9 @@ def test_planted_shadowed_rule_gap_and_unused_level_are_reported(pack_copy):
     # The new gap is not one the pack allows: it is a warning, with the answers that reach it.
     gap = [line for line in out.splitlines() if ": warning: no rule places these answers" in line]
     assert gap and "use_frequency=none_past_month" in gap[0] and "dsm5_criteria_count in 0-5" in gap[0]
+    # Its example comes from the part the pack does not allow: a mild disorder with no use in the past month.
+    example = out.split(gap[0], 1)[1].splitlines()[1]
+    assert example.startswith("    example: ") and "dsm5_criteria_count=2" in example
     assert "lint: 1 errors, 2 warnings" in result.stderr
 
 
