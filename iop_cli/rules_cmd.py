@@ -190,7 +190,9 @@ def diff(
 
     before, after = _load(old), _load(new)
     lines = changes(before, after)
-    typer.echo(f"{before.name} {before.version} -> {after.name} {after.version}")
+    typer.echo(
+        f"{before.name} {before.version} ({before.hash[:12]}) -> {after.name} {after.version} ({after.hash[:12]})"
+    )
     for line in lines or ["no changes to questions, levels or rules"]:
         typer.echo(f"  {line}")
     if on:

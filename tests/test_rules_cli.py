@@ -214,7 +214,7 @@ def test_diff_lists_changes_and_measures_them_on_intakes(pack_copy):
     edit(pack_copy / "pack.yaml", 'version: "1.0.0"', 'version: "1.1.0"')
     result = rules("diff", str(default_pack_dir()), str(pack_copy))
     assert result.returncode == 0
-    assert "iop-default 1.0.0 -> iop-default 1.1.0" in result.stdout
+    assert re.match(r"iop-default 1\.0\.0 \([0-9a-f]{12}\) -> iop-default 1\.1\.0 \([0-9a-f]{12}\)", result.stdout)
     assert "rule inpatient_severe_withdrawal: when" in result.stdout and "ciwa_ar >= 15" in result.stdout
     # Move the IOP rule to partial hospitalization and measure it on the corpus file.
     edit(
