@@ -9,6 +9,7 @@ branch is cut as soon as its outcome is certain; a finding's example lists only 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -177,8 +178,6 @@ def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
 
 def _outside_example(pack: Pack, finding: Finding) -> Finding:
     """For a gap only partly inside the pack's allowed gaps, show an example from the part that is not."""
-    import itertools
-
     conditions = [a.when for a in pack.lint_allow if a.finding == "gap" and a.when is not None]
     if not conditions or finding.region is None:
         return finding
@@ -203,8 +202,6 @@ def allowance(pack: Pack, finding: Finding) -> Allowance | None:
 
 
 def _holds_throughout(pack: Pack, allowed: Allowance, region: dict[str, list[Any]]) -> bool:
-    import itertools
-
     names = list(region)
     for combo in itertools.product(*(region[n] for n in names)):
         values, _, _ = applicable(pack, dict(zip(names, combo, strict=True)))
@@ -349,8 +346,6 @@ def _widen(search: _Search, answers: dict[str, Any], verdict) -> dict[str, list[
     """From one example, the widest box of answers around it that the verdict still holds for throughout: each
     answer in turn takes every value of its domain that keeps the verdict for all combinations so far; an answer
     whose every value does is dropped."""
-    import itertools
-
     box: dict[str, list[Any]] = {name: [value] for name, value in answers.items()}
 
     def holds(candidate: dict[str, list[Any]]) -> bool:
