@@ -307,6 +307,17 @@ def _text_answer(question: Question, cells: pl.Expr, label: str) -> tuple[pl.Exp
     return value, with_value, pl.when(too_long).then(pl.lit(f"{label}: {problem}"))
 
 
+def _csv_quote(column: pl.Expr) -> pl.Expr:
+    """A cell as CSV text: quoted (inner quotes doubled) when it holds a comma, a quote or a line break."""
+    quoted = pl.concat_str([pl.lit('"'), column.str.replace_all('"', '""', literal=True), pl.lit('"')])
+    return pl.when(column.str.contains('[",\r\n]')).then(quoted).otherwise(column)
+
+
+def _csv_text(cells: list[str | None]) -> str:
+    """Cells as one line of CSV text, without the line end (empty for None)."""
+    return _csv_line(["" if cell is None else cell for cell in cells]).rstrip("\n")
+
+
 def _neutral(column: pl.Expr) -> pl.Expr:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
     return pl.when(column.str.contains(_SPREADSHEET_FORMULA)).then(pl.lit("'") + column).otherwise(column)
@@ -316,8 +327,11 @@ class BatchScorer:
     """Scores one batch of raw rows at a time: distinct cells checked in Python (once per run), the pack's rules as
     Polars expressions, and texts looked up once per distinct outcome. Also keeps the run's summary."""
 
-    def __init__(self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None, header: list[str]):
+    def __init__(
+        self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None, header: list[str], fmt: str = "csv"
+    ):
         self.pack = pack
+        self.csv = fmt == "csv"
         self.converter = Converter(pack, sources, mapping)
         self.outcome = pr.Outcome(pack)
         self.summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
@@ -354,8 +368,12 @@ class BatchScorer:
         typed, errors, kinds, shown = list(self.absent), [], [], []
         for column, found in zip(columns, distinct, strict=True):
             if not column.startswith("__f_"):
-                risky = any(_FORMULA.match(cell) for cell in found)
-                shown.append(_neutral(pl.col(column)).alias(column) if risky else pl.col(column))
+                cell = pl.col(column)
+                if any(_FORMULA.match(text) for text in found):
+                    cell = _neutral(cell)
+                if self.csv and any(mark in text for text in found for mark in ',"\r\n'):
+                    cell = _csv_quote(cell)
+                shown.append(cell.alias(column))
             for fid in self.coded[column]:
                 value, error, kind = self.converter.column(
                     self.pack.questions[fid], pl.col(column), found, self.labels[fid]
@@ -370,7 +388,9 @@ class BatchScorer:
             errors.append(error)
             kinds.append(kind)
         shown_names = {c for c in columns if not c.startswith("__f_")}
-        shown += [_neutral(pl.col(c)).alias(c) for c in self.inputs if c not in shown_names]
+        rest = [_neutral(pl.col(c)) for c in self.inputs if c not in shown_names]
+        names = [c for c in self.inputs if c not in shown_names]
+        shown += [(_csv_quote(e) if self.csv else e).alias(c) for e, c in zip(rest, names, strict=True)]
         row_problem = (
             pl.when(self.blank)
             .then(pl.lit("blank row"))
@@ -404,26 +424,44 @@ class BatchScorer:
         status = ["review" if found[c][0] == self.pack.otherwise.level else "ok" for c in outcomes]
         masks = distinct[1]
         code = pl.col(pr.OUTCOME)
+        alert_texts = [self.outcome.alert_text(m) for m in masks]
 
         def spread(values: list, default: str | None = None) -> pl.Expr:
             return code.replace_strict(outcomes, values, default=default, return_dtype=pl.String)
 
-        return (
-            done.lazy()
-            .select(
-                *self.inputs,
-                spread([found[c][0] for c in outcomes]).alias("__out_level"),
-                spread([found[c][1] for c in outcomes]).alias("__out_rule"),
-                spread([found[c][2] for c in outcomes]).alias("__out_reason"),
-                pl.col(pr.ALERTS)
-                .replace_strict(
-                    masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
+        if not self.csv:
+            return (
+                done.lazy()
+                .select(
+                    *self.inputs,
+                    spread([found[c][0] for c in outcomes]).alias("__out_level"),
+                    spread([found[c][1] for c in outcomes]).alias("__out_rule"),
+                    spread([found[c][2] for c in outcomes]).alias("__out_reason"),
+                    pl.col(pr.ALERTS)
+                    .replace_strict(masks, alert_texts, default=None, return_dtype=pl.String)
+                    .alias("__out_alerts"),
+                    spread(status, "error").alias("__out_status"),
+                    _neutral(pl.col("__error")).alias("__out_error"),
+                    "__error",
                 )
-                .alias("__out_alerts"),
-                spread(status, "error").alias("__out_status"),
-                _neutral(pl.col("__error")).alias("__out_error"),
+                .collect()
             )
-            .collect()
+        # CSV: the six output cells of a row depend only on its outcome code and alert mask, so they are rendered
+        # once per distinct value as ready CSV text, and the file is written without Polars quoting each cell.
+        before = [_csv_text([found[c][0], found[c][1], found[c][2]]) for c in outcomes]
+        after = [_csv_text([s, ""]) for s in status]
+        alerts = [_csv_text([text or ""]) for text in alert_texts]
+        rendered = pl.concat_str(
+            [
+                spread(before),
+                pl.col(pr.ALERTS).replace_strict(masks, alerts, default=None, return_dtype=pl.String),
+                spread(after),
+            ],
+            separator=",",
+        )
+        failed_row = pl.concat_str([pl.lit(",,,,error,"), _csv_quote(_neutral(pl.col("__error")))])
+        return (
+            done.lazy().select(*self.inputs, pl.coalesce(failed_row, rendered).alias("__suffix"), "__error").collect()
         )
 
     def _count(self, counts: list[tuple[int | None, int]], kinds: list[tuple[str, int]]) -> None:
@@ -616,7 +654,8 @@ class _Pipeline:
             while (frame := self.scored.get()) is not None:
                 rows = frame.select(internal)
                 if fmt == "csv":
-                    rows.write_csv(out, include_header=False)
+                    # Every cell is already CSV text (see BatchScorer.score), so nothing is quoted twice.
+                    rows.write_csv(out, include_header=False, quote_style="never")
                 else:
                     rows.rename(dict(zip(internal, names, strict=True))).write_ndjson(out)
         except BaseException as exc:
@@ -683,10 +722,11 @@ def score_file(
         raise ProblemsError([Problem(str(pack.path), "iop score handles at most 62 required questions and 62 alerts")])
     header = read_header(path, name)
     sources = plan_sources(pack, header, mapping, name)
-    scorer = BatchScorer(pack, sources, mapping, header)
+    scorer = BatchScorer(pack, sources, mapping, header, fmt)
     summary = scorer.summary
     names = output_names(header, fmt)
-    internal = [f"c{i}" for i in range(len(header))] + [f"__out_{c}" for c in OUTPUT_COLUMNS]
+    inputs = [f"c{i}" for i in range(len(header))]
+    internal = inputs + (["__suffix"] if fmt == "csv" else [f"__out_{c}" for c in OUTPUT_COLUMNS])
     if fmt == "csv":
         out.write(_csv_line(names).encode("utf-8"))
         out.flush()
@@ -695,10 +735,10 @@ def score_file(
 
     def hand_over(scored: pl.DataFrame) -> None:
         nonlocal done_rows
-        if strict and (scored["__out_status"] == "error").any():
-            bad = scored.with_row_index("__n").filter(pl.col("__out_status") == "error").row(0, named=True)
+        if strict and scored["__error"].is_not_null().any():
+            bad = scored.with_row_index("__n").filter(pl.col("__error").is_not_null()).row(0, named=True)
             where = f"{name}: data row {done_rows + bad['__n'] + 1}"
-            raise StrictStop(Problem(where, bad["__out_error"], "fix it, or drop --strict"))
+            raise StrictStop(Problem(where, bad["__error"], "fix it, or drop --strict"))
         pipeline.put(scored)
         done_rows += scored.height
         if progress:
