@@ -359,6 +359,13 @@ class BatchScorer:
         self.unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
         self.blank = pl.all_horizontal([pl.col(c).is_null() for c in self.inputs])
 
+    def score_bytes(self, chunk: bytes) -> pl.DataFrame:
+        """Parse one batch of CSV records (no header) and score it."""
+        import io
+
+        raw = pl.read_csv(io.BytesIO(chunk), has_header=False, new_columns=self.inputs, infer_schema=False)
+        return self.score(raw)
+
     def score(self, raw: pl.DataFrame) -> pl.DataFrame:
         """The batch's input columns (neutralized) and `__out_*` columns, in the same row order."""
         if self.derived:
@@ -566,7 +573,7 @@ class StrictStop(Exception):
         self.problem = problem
 
 
-CHUNK_BYTES = 6 << 20  # one batch of input: memory stays bounded whatever the file's size
+CHUNK_BYTES = 5 << 20  # one batch of input: memory stays bounded whatever the file's size
 SCORING_THREADS = 2
 
 
@@ -636,15 +643,12 @@ class _Pipeline:
         self.writer.start()
 
     def _read(self, path: str, columns: list[str]) -> None:
-        import io
-
+        # Only bytes wait here; each scoring thread parses its own batch, so few parsed batches exist at once.
         try:
             for chunk in read_chunks(path):
                 if self.stop.is_set():
                     break
-                self.parsed.put(
-                    pl.read_csv(io.BytesIO(chunk), has_header=False, new_columns=columns, infer_schema=False)
-                )
+                self.parsed.put(chunk)
         except BaseException as exc:  # handed to the main thread, which reports it
             self.failure = self.failure or exc
         self.parsed.put(None)
@@ -665,10 +669,10 @@ class _Pipeline:
                 pass
 
     def batches(self):
-        while (frame := self.parsed.get()) is not None:
+        while (chunk := self.parsed.get()) is not None:
             if self.failure is not None:
                 break
-            yield frame
+            yield chunk
         self.check()
 
     def put(self, frame: pl.DataFrame) -> None:
@@ -751,8 +755,8 @@ def score_file(
     try:
         # Two batches are scored at a time (Polars releases the GIL), and handed over in input order.
         with ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
-            for raw in pipeline.batches():
-                pending.append(pool.submit(scorer.score, raw))
+            for chunk in pipeline.batches():
+                pending.append(pool.submit(scorer.score_bytes, chunk))
                 if len(pending) >= SCORING_THREADS:
                     hand_over(pending.popleft().result())
             while pending:
