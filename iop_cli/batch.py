@@ -271,17 +271,18 @@ class Converter:
         """(typed value, errors with the cell, errors without it) as expressions; errors are None when no cell of
         the column is bad."""
         answers = [self.answer(question, c) for c in distinct]
-        found = [a[0] for a in answers]
-        # Fast paths for clean exports, where every cell already is its own value.
-        if question.type == "choice" and found == distinct:
-            value = cells
-        elif question.type == "integer" and all(
-            v is not None and str(v) == c for v, c in zip(found, distinct, strict=True)
-        ):
-            value = cells.cast(pl.Int64)
-        elif question.type == "yesno" and set(distinct) <= {"yes", "no"} and found == [c == "yes" for c in distinct]:
-            value = cells == "yes"
+        # Fast paths for clean exports, where every cell is its own value or an empty cell.
+        pairs = [(c, a[0]) for c, a in zip(distinct, answers, strict=True) if not (c == "" and a == (None, None))]
+        blank = len(pairs) < len(distinct)  # "" cells (quoted empty in the file) are unanswered
+        cells_, found_ = [c for c, _ in pairs], [v for _, v in pairs]
+        if question.type == "choice" and found_ == cells_:
+            value = pl.when(cells == "").then(None).otherwise(cells) if blank else cells
+        elif question.type == "integer" and all(v is not None and str(v) == c for c, v in pairs):
+            value = cells.cast(pl.Int64, strict=False) if blank else cells.cast(pl.Int64)
+        elif question.type == "yesno" and set(cells_) <= {"yes", "no"} and found_ == [c == "yes" for c in cells_]:
+            value = pl.when(cells == "yes").then(True).when(cells == "no").then(False) if blank else cells == "yes"
         else:
+            found = [a[0] for a in answers]
             value = cells.replace_strict(distinct, found, default=None, return_dtype=_DTYPES[question.type])
         bad = {c: a[1] for c, a in zip(distinct, answers, strict=True) if a[1]}
         if not bad:
@@ -392,8 +393,9 @@ class BatchScorer:
         for question, column, label in self.texts:
             value, error, kind = _text_answer(question, pl.col(column), label)
             typed.append(value.alias(pr.VALUE.format(question.id)))
-            errors.append(error)
-            kinds.append(kind)
+            if (raw[column].str.len_bytes().max() or 0) > MAX_TEXT:  # bytes >= characters: a quick, safe test
+                errors.append(error)
+                kinds.append(kind)
         shown_names = {c for c in columns if not c.startswith("__f_")}
         rest = [_neutral(pl.col(c)) for c in self.inputs if c not in shown_names]
         names = [c for c in self.inputs if c not in shown_names]
@@ -404,19 +406,33 @@ class BatchScorer:
             .when(self.unanswered)
             .then(pl.lit("no intake answers in this row"))
         )
-        error_text = pl.concat_str([row_problem, *errors], separator="; ", ignore_nulls=True)
-        kind_text = pl.concat_str([row_problem, *kinds], separator="; ", ignore_nulls=True)
         frame = raw.lazy().with_columns(typed)
         for stage in self.stages:
             frame = frame.with_columns(stage)
-        failed = error_text != ""
+        # Problems stay separate, mostly-null columns here; their text is joined only if a row in the batch has one.
+        pieces = [row_problem, *errors]
+        failed = pl.any_horizontal([piece.is_not_null() for piece in pieces])
         done = frame.select(
             *shown,
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
             pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
-            pl.when(failed).then(error_text).alias("__error"),
-            pl.when(failed).then(kind_text).alias("__kinds"),
+            *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
+            *[piece.alias(f"__k{i}") for i, piece in enumerate([row_problem, *kinds])],
         ).collect()
+        error_cols = [pl.col(f"__e{i}") for i in range(len(pieces))]
+        kind_cols = [pl.col(f"__k{i}") for i in range(len(pieces))]
+        if done.select(pl.any_horizontal([c.is_not_null() for c in error_cols]).any()).item():
+            joined = [
+                pl.concat_str(error_cols, separator="; ", ignore_nulls=True),
+                pl.concat_str(kind_cols, separator="; ", ignore_nulls=True),
+            ]
+            done = done.with_columns(
+                pl.when(j != "").then(j).alias(n) for j, n in zip(joined, ("__error", "__kinds"), strict=True)
+            )
+        else:
+            done = done.with_columns(
+                pl.lit(None, dtype=pl.String).alias("__error"), pl.lit(None, dtype=pl.String).alias("__kinds")
+            )
         # One pass for the distinct outcome codes (with their counts) and alert masks, then one for the texts.
         distinct = done.select(
             pl.col(pr.OUTCOME).value_counts().implode(),

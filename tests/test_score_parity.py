@@ -73,11 +73,11 @@ def enumerate_rows(pack, total: int = 13_000) -> list[dict[str, str]]:
     return rows
 
 
-def score_rows(pack, rows: list[dict[str, str]], tmp_path) -> list[dict[str, str]]:
+def score_rows(pack, rows: list[dict[str, str]], tmp_path, quoting=csv.QUOTE_MINIMAL) -> list[dict[str, str]]:
     fields = [q.id for q in pack.asked]
     source = tmp_path / "rows.csv"
     with open(source, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer = csv.DictWriter(handle, fieldnames=fields, quoting=quoting)
         writer.writeheader()
         writer.writerows([{f: row.get(f, "") for f in fields} for row in rows])
     out = io.BytesIO()
@@ -196,3 +196,13 @@ def test_messy_cells_are_accepted_and_refused_like_the_engine(pack, tmp_path):
             ";".join(a.id for a in decision.alerts),
         ), row
     assert 0 < errors < len(rows)  # both kinds of row were exercised
+
+
+def test_quoted_empty_cells_are_unanswered_like_empty_ones(pack, parity, tmp_path):
+    """An export that quotes every cell writes unanswered as "" rather than nothing; the result is the same."""
+    rows, scored = parity
+    quoted = score_rows(pack, rows[:4000], tmp_path, quoting=csv.QUOTE_ALL)
+    for plain, everything_quoted in zip(scored[:4000], quoted, strict=True):
+        assert {k: plain[k] for k in ("level", "rule", "alerts", "status")} == {
+            k: everything_quoted[k] for k in ("level", "rule", "alerts", "status")
+        }
