@@ -471,17 +471,35 @@ class BatchScorer:
             )
         # CSV: the six output cells of a row depend only on its outcome code and alert mask, so they are rendered
         # once per distinct value as ready CSV text, and the file is written without Polars quoting each cell.
-        before = [_csv_text([found[c][0], found[c][1], found[c][2]]) for c in outcomes]
-        after = [_csv_text([s, ""]) for s in status]
-        alerts = [_csv_text([text or ""]) for text in alert_texts]
-        rendered = pl.concat_str(
-            [
-                spread(before),
-                pl.col(pr.ALERTS).replace_strict(masks, alerts, default=None, return_dtype=pl.String),
-                spread(after),
-            ],
-            separator=",",
-        )
+        texts = {c: (*found[c][:3], s) for c, s in zip(outcomes, status, strict=True)}
+        alerts = dict(zip(masks, alert_texts, strict=True))
+        width = len(self.pack.alerts)
+        if len(self.outcome.required) + width < 60:
+            # One lookup per row: each (outcome, alerts) pair present in the batch, as one integer key.
+            pairs = done.select(
+                (pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).drop_nulls().unique()
+            ).to_series()
+            keys = pairs.to_list()
+            lines = []
+            for key in keys:
+                code, mask = key >> width, key & ((1 << width) - 1)
+                level, rule, reason, mark = texts[code]
+                lines.append(_csv_text([level, rule, reason, alerts[mask] or "", mark, ""]))
+            key = pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)
+            rendered = key.replace_strict(keys, lines, default=None, return_dtype=pl.String)
+        else:
+            before = [_csv_text(list(texts[c][:3])) for c in outcomes]
+            after = [_csv_text([texts[c][3], ""]) for c in outcomes]
+            rendered = pl.concat_str(
+                [
+                    spread(before),
+                    pl.col(pr.ALERTS).replace_strict(
+                        masks, [_csv_text([alerts[m] or ""]) for m in masks], default=None, return_dtype=pl.String
+                    ),
+                    spread(after),
+                ],
+                separator=",",
+            )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), _csv_quote(_neutral(pl.col("__error")))])
         return (
             done.lazy().select(*self.inputs, pl.coalesce(failed_row, rendered).alias("__suffix"), "__error").collect()
