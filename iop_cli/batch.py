@@ -607,7 +607,7 @@ class StrictStop(Exception):
         self.problem = problem
 
 
-CHUNK_BYTES = 5 << 20  # one batch of input: memory stays bounded whatever the file's size
+CHUNK_BYTES = 6 << 20  # one batch of input: memory stays bounded whatever the file's size
 SCORING_THREADS = 2
 
 
