@@ -10,7 +10,7 @@ branch is cut as soon as its outcome is certain; a finding's example lists only 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -450,8 +450,3 @@ def coverage(pack: Pack, results) -> Coverage:
         for alert in decision.alerts:
             cover.rules[alert.id].append(result.case.name)
     return cover
-
-
-def iter_findings(findings: list[Finding]) -> Iterator[str]:
-    for finding in findings:
-        yield f"{finding.where}: {finding.severity}: {finding.message} [{finding.key}]"

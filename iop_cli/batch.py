@@ -662,21 +662,20 @@ class _Pipeline:
     """Reading and writing run in their own threads beside the scoring (Polars releases the GIL while it works),
     with at most one batch waiting at each hand-over, so memory does not grow with the file."""
 
-    def __init__(self, path: str, header: list[str], out, fmt: str, names: list[str], internal: list[str]):
+    def __init__(self, path: str, out, fmt: str, names: list[str], internal: list[str]):
         import queue
         import threading
 
-        self.parsed: queue.Queue = queue.Queue(maxsize=1)
+        self.parsed: queue.Queue = queue.Queue(maxsize=1)  # raw batches (bytes), read ahead
         self.scored: queue.Queue = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.stop = threading.Event()
-        columns = [f"c{i}" for i in range(len(header))]
-        self.reader = threading.Thread(target=self._read, args=(path, columns), daemon=True)
+        self.reader = threading.Thread(target=self._read, args=(path,), daemon=True)
         self.writer = threading.Thread(target=self._write, args=(out, fmt, names, internal), daemon=True)
         self.reader.start()
         self.writer.start()
 
-    def _read(self, path: str, columns: list[str]) -> None:
+    def _read(self, path: str) -> None:
         # Only bytes wait here; each scoring thread parses its own batch, so few parsed batches exist at once.
         try:
             for chunk in read_chunks(path):
@@ -768,7 +767,7 @@ def score_file(
     if fmt == "csv":
         out.write(_csv_line(names).encode("utf-8"))
         out.flush()
-    pipeline = _Pipeline(path, header, out, fmt, names, internal)
+    pipeline = _Pipeline(path, out, fmt, names, internal)
     done_rows = 0
 
     def hand_over(scored: pl.DataFrame) -> None:
