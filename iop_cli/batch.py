@@ -666,7 +666,7 @@ class _Pipeline:
         import queue
         import threading
 
-        self.parsed: queue.Queue = queue.Queue(maxsize=1)  # raw batches (bytes), read ahead
+        self.pending_chunks: queue.Queue = queue.Queue(maxsize=1)  # raw batches (bytes), read ahead
         self.scored: queue.Queue = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.stop = threading.Event()
@@ -681,10 +681,10 @@ class _Pipeline:
             for chunk in read_chunks(path):
                 if self.stop.is_set():
                     break
-                self.parsed.put(chunk)
+                self.pending_chunks.put(chunk)
         except BaseException as exc:  # handed to the main thread, which reports it
             self.failure = self.failure or exc
-        self.parsed.put(None)
+        self.pending_chunks.put(None)
 
     def _write(self, out, fmt: str, names: list[str], internal: list[str]) -> None:
         try:
@@ -702,7 +702,7 @@ class _Pipeline:
                 pass
 
     def batches(self):
-        while (chunk := self.parsed.get()) is not None:
+        while (chunk := self.pending_chunks.get()) is not None:
             if self.failure is not None:
                 break
             yield chunk
@@ -716,7 +716,7 @@ class _Pipeline:
         self.stop.set()
         while self.reader.is_alive():
             try:
-                self.parsed.get_nowait()
+                self.pending_chunks.get_nowait()
             except Exception:
                 self.reader.join(0.01)
         self.scored.put(None)
@@ -732,10 +732,10 @@ class _Pipeline:
         import queue
 
         self.stop.set()
-        for hand_over, done in ((self.parsed, self.reader), (self.scored, self.writer)):
+        for hand_over, done in ((self.pending_chunks, self.reader), (self.scored, self.writer)):
             while done.is_alive():
                 try:
-                    hand_over.get_nowait() if hand_over is self.parsed else hand_over.put(None, timeout=0.01)
+                    hand_over.get_nowait() if hand_over is self.pending_chunks else hand_over.put(None, timeout=0.01)
                 except (queue.Empty, queue.Full):
                     pass
                 done.join(0.01)
