@@ -337,6 +337,8 @@ class BatchScorer:
         self.outcome = pr.Outcome(pack)
         self.summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
         self.codes: Counter = Counter()
+        self.csv_outcomes: dict[int, tuple[str, str]] = {}
+        self.csv_alerts: dict[int, str] = {}
         self.lock = threading.Lock()
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.absent: list[pl.Expr] = []
@@ -357,31 +359,52 @@ class BatchScorer:
                 self.derived.append(_derive(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
         self.stages = [*pr.value_stages(pack), pr.missing_columns(pack), *pr.decision_stages(pack)]
+        self.missing = [pl.col(pr.MISSING.format(q.id)) for q in pack.asked if q.required]
+        self.review_codes = pr.review_codes(pack)
         self.unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
         self.blank = pl.all_horizontal([pl.col(c).is_null() for c in self.inputs])
+        # A row's input cells written anew: neutralized, quoted where needed (see _input_text).
+        self.rewrite = pl.concat_str(
+            [_csv_quote(_neutral(pl.col(c))).fill_null("") for c in self.inputs], separator=","
+        )
 
     def score_bytes(self, chunk: bytes) -> pl.DataFrame:
-        """Parse one batch of CSV records (no header) and score it."""
+        """Parse one batch of CSV records (no header) and score it. For CSV output the batch is also read as plain
+        lines, so each row's input cells can be copied to the output as they were, without writing them anew."""
         import io
 
         raw = pl.read_csv(io.BytesIO(chunk), has_header=False, new_columns=self.inputs, infer_schema=False)
-        return self.score(raw)
+        lines = None
+        if self.csv and b"\x00" not in chunk:
+            lines = pl.read_csv(
+                io.BytesIO(chunk),
+                has_header=False,
+                new_columns=["__line"],
+                infer_schema=False,
+                separator="\x00",  # a byte the batch does not hold: one field per line
+                quote_char=None,
+            ).to_series()
+            if lines.len() != raw.height:  # a quoted line break: lines are not rows
+                lines = None
+        return self.score(raw, lines)
 
-    def score(self, raw: pl.DataFrame) -> pl.DataFrame:
-        """The batch's input columns (neutralized) and `__out_*` columns, in the same row order."""
+    def score(self, raw: pl.DataFrame, lines: pl.Series | None = None) -> pl.DataFrame:
+        """The batch scored, in the same row order. CSV: `__line` (the input cells as CSV text) and `__suffix` (the
+        six output cells as CSV text); JSON lines: the input columns (neutralized) and `__out_*` columns."""
         if self.derived:
             raw = raw.with_columns(self.derived)
         columns = list(self.coded)
         distinct = raw.select(pl.col(c).unique().drop_nulls().implode() for c in columns).row(0) if columns else []
-        typed, errors, kinds, shown = list(self.absent), [], [], []
+        typed, errors, kinds = list(self.absent), [], []
+        shown: list[pl.Expr] = []  # JSON lines: the input columns, formula cells neutralized
+        formula: list[pl.Expr] = []  # CSV: whether a row has a cell to neutralize
         for column, found in zip(columns, distinct, strict=True):
             if not column.startswith("__f_"):
-                cell = pl.col(column)
-                if any(_FORMULA.match(text) for text in found):
-                    cell = _neutral(cell)
-                if self.csv and any(mark in text for text in found for mark in ',"\r\n'):
-                    cell = _csv_quote(cell)
-                shown.append(cell.alias(column))
+                risky = [text for text in found if _FORMULA.match(text)]
+                if self.csv and risky:
+                    formula.append(pl.col(column).is_in(risky))
+                elif not self.csv:
+                    shown.append((_neutral(pl.col(column)) if risky else pl.col(column)).alias(column))
             for fid in self.coded[column]:
                 value, error, kind = self.converter.column(
                     self.pack.questions[fid], pl.col(column), found, self.labels[fid]
@@ -396,10 +419,14 @@ class BatchScorer:
             if (raw[column].str.len_bytes().max() or 0) > MAX_TEXT:  # bytes >= characters: a quick, safe test
                 errors.append(error)
                 kinds.append(kind)
-        shown_names = {c for c in columns if not c.startswith("__f_")}
-        rest = [_neutral(pl.col(c)) for c in self.inputs if c not in shown_names]
-        names = [c for c in self.inputs if c not in shown_names]
-        shown += [(_csv_quote(e) if self.csv else e).alias(c) for e, c in zip(rest, names, strict=True)]
+        coded_inputs = {c for c in columns if not c.startswith("__f_")}
+        for column in (c for c in self.inputs if c not in coded_inputs):
+            if self.csv:
+                formula.append(pl.col(column).str.contains(_SPREADSHEET_FORMULA).fill_null(False))
+            else:
+                shown.append(_neutral(pl.col(column)).alias(column))
+        if self.csv:
+            shown = [*self.inputs, pl.any_horizontal(formula).alias("__formula") if formula else pl.lit(False)]
         row_problem = (
             pl.when(self.blank)
             .then(pl.lit("blank row"))
@@ -412,58 +439,66 @@ class BatchScorer:
         # Problems stay separate, mostly-null columns here; their text is joined only if a row in the batch has one.
         pieces = [row_problem, *errors]
         failed = pl.any_horizontal([piece.is_not_null() for piece in pieces])
+        width = len(self.pack.alerts)
+        # An (outcome, alerts) pair as one integer key, when both fit in 63 bits (as in every pack so far).
+        keyed = len(self.outcome.required) + width < 60
         done = frame.select(
             *shown,
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
             pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
+            *self.missing,
             *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
             *[piece.alias(f"__k{i}") for i, piece in enumerate([row_problem, *kinds])],
         ).collect()
-        error_cols = [pl.col(f"__e{i}") for i in range(len(pieces))]
-        kind_cols = [pl.col(f"__k{i}") for i in range(len(pieces))]
-        if done.select(pl.any_horizontal([c.is_not_null() for c in error_cols]).any()).item():
+        if (done[pr.OUTCOME] == pr.REVIEW_PENDING).any():
+            done = done.with_columns(self.review_codes)
+        if keyed:
+            done = done.with_columns((pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).alias("__key"))
+        kinds_found: list[tuple[str, int]] = []
+        if any(done[f"__e{i}"].null_count() < done.height for i in range(len(pieces))):
             joined = [
-                pl.concat_str(error_cols, separator="; ", ignore_nulls=True),
-                pl.concat_str(kind_cols, separator="; ", ignore_nulls=True),
+                pl.concat_str([pl.col(f"__{x}{i}") for i in range(len(pieces))], separator="; ", ignore_nulls=True)
+                for x in "ek"
             ]
             done = done.with_columns(
                 pl.when(j != "").then(j).alias(n) for j, n in zip(joined, ("__error", "__kinds"), strict=True)
             )
+            found_kinds = done.select(pl.col("__kinds").drop_nulls().str.split("; ").explode().value_counts())
+            kinds_found = [(item["__kinds"], item["count"]) for item in found_kinds.to_series().to_list()]
         else:
-            done = done.with_columns(
-                pl.lit(None, dtype=pl.String).alias("__error"), pl.lit(None, dtype=pl.String).alias("__kinds")
-            )
-        # One pass for the distinct outcome codes (with their counts) and alert masks, then one for the texts.
-        distinct = done.select(
-            pl.col(pr.OUTCOME).value_counts().implode(),
-            pl.col(pr.ALERTS).drop_nulls().unique().implode(),
-            pl.col("__kinds").drop_nulls().str.split("; ").explode().value_counts().implode(),
-        ).row(0)
-        counts = [(item[pr.OUTCOME], item["count"]) for item in distinct[0]]
-        kinds = [(item["__kinds"], item["count"]) for item in distinct[2] if item["__kinds"] is not None]
-        self._count(counts, kinds)
-        outcomes = [code for code, _ in counts if code is not None]
-        found = {c: self.outcome.texts(c) for c in outcomes}
-        status = ["review" if found[c][0] == self.pack.otherwise.level else "ok" for c in outcomes]
-        masks = distinct[1]
+            done = done.with_columns(pl.lit(None, dtype=pl.String).alias("__error"))
+        # Each distinct (outcome, alerts) pair with its count, in one pass; texts are made once per pair.
+        if keyed:
+            low = (1 << width) - 1
+            pairs = [
+                (None, None, n) if k is None else (k >> width, k & low, n)
+                for k, n in done["__key"].value_counts().rows()
+            ]
+        else:
+            pairs = done.group_by(pr.OUTCOME, pr.ALERTS).len().rows()
+        self._count(pairs, kinds_found)
+        outcomes = sorted({code for code, _, _ in pairs if code is not None})
+        masks = sorted({mask for _, mask, _ in pairs if mask is not None})
         code = pl.col(pr.OUTCOME)
-        alert_texts = [self.outcome.alert_text(m) for m in masks]
 
         def spread(values: list, default: str | None = None) -> pl.Expr:
             return code.replace_strict(outcomes, values, default=default, return_dtype=pl.String)
 
         if not self.csv:
+            found = [self.outcome.texts(c) for c in outcomes]
             return (
                 done.lazy()
                 .select(
                     *self.inputs,
-                    spread([found[c][0] for c in outcomes]).alias("__out_level"),
-                    spread([found[c][1] for c in outcomes]).alias("__out_rule"),
-                    spread([found[c][2] for c in outcomes]).alias("__out_reason"),
+                    spread([f[0] for f in found]).alias("__out_level"),
+                    spread([f[1] for f in found]).alias("__out_rule"),
+                    spread([f[2] for f in found]).alias("__out_reason"),
                     pl.col(pr.ALERTS)
-                    .replace_strict(masks, alert_texts, default=None, return_dtype=pl.String)
+                    .replace_strict(
+                        masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
+                    )
                     .alias("__out_alerts"),
-                    spread(status, "error").alias("__out_status"),
+                    spread([self._status(c) for c in outcomes], "error").alias("__out_status"),
                     _neutral(pl.col("__error")).alias("__out_error"),
                     "__error",
                 )
@@ -471,44 +506,71 @@ class BatchScorer:
             )
         # CSV: the six output cells of a row depend only on its outcome code and alert mask, so they are rendered
         # once per distinct value as ready CSV text, and the file is written without Polars quoting each cell.
-        texts = {c: (*found[c][:3], s) for c, s in zip(outcomes, status, strict=True)}
-        alerts = dict(zip(masks, alert_texts, strict=True))
-        width = len(self.pack.alerts)
-        if len(self.outcome.required) + width < 60:
-            # One lookup per row: each (outcome, alerts) pair present in the batch, as one integer key.
-            pairs = done.select(
-                (pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).drop_nulls().unique()
-            ).to_series()
-            keys = pairs.to_list()
-            lines = []
-            for key in keys:
-                code, mask = key >> width, key & ((1 << width) - 1)
-                level, rule, reason, mark = texts[code]
-                lines.append(_csv_text([level, rule, reason, alerts[mask] or "", mark, ""]))
-            key = pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)
-            rendered = key.replace_strict(keys, lines, default=None, return_dtype=pl.String)
+        if keyed:
+            # One lookup per row.
+            present = [(o, m) for o, m, _ in pairs if o is not None]
+            rendered = pl.col("__key").replace_strict(
+                [(o << width) + m for o, m in present],
+                [f"{self._csv_outcome(o)[0]},{self._csv_alerts(m)},{self._status(o)}," for o, m in present],
+                default=None,
+                return_dtype=pl.String,
+            )
         else:
-            before = [_csv_text(list(texts[c][:3])) for c in outcomes]
-            after = [_csv_text([texts[c][3], ""]) for c in outcomes]
             rendered = pl.concat_str(
                 [
-                    spread(before),
+                    spread([self._csv_outcome(c)[0] for c in outcomes]),
                     pl.col(pr.ALERTS).replace_strict(
-                        masks, [_csv_text([alerts[m] or ""]) for m in masks], default=None, return_dtype=pl.String
+                        masks, [self._csv_alerts(m) for m in masks], default=None, return_dtype=pl.String
                     ),
-                    spread(after),
+                    spread([f"{self._status(c)}," for c in outcomes]),
                 ],
                 separator=",",
             )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), _csv_quote(_neutral(pl.col("__error")))])
-        return (
-            done.lazy().select(*self.inputs, pl.coalesce(failed_row, rendered).alias("__suffix"), "__error").collect()
-        )
+        scored = done.select(pl.coalesce(failed_row, rendered).alias("__suffix"), "__error")
+        return scored.insert_column(0, self._input_text(done, lines).alias("__line"))
 
-    def _count(self, counts: list[tuple[int | None, int]], kinds: list[tuple[str, int]]) -> None:
+    def _status(self, outcome: int) -> str:
+        return self._csv_outcome(outcome)[1]
+
+    def _csv_outcome(self, outcome: int) -> tuple[str, str]:
+        """The level, rule and reason cells of an outcome code as CSV text, and its status (remembered: batches
+        repeat them)."""
+        if outcome not in self.csv_outcomes:
+            level, rule, reason = self.outcome.texts(outcome)
+            status = "review" if level == self.pack.otherwise.level else "ok"
+            self.csv_outcomes[outcome] = (_csv_text([level, rule, reason]), status)
+        return self.csv_outcomes[outcome]
+
+    def _csv_alerts(self, mask: int) -> str:
+        if mask not in self.csv_alerts:
+            self.csv_alerts[mask] = _csv_text([self.outcome.alert_text(mask)])
+        return self.csv_alerts[mask]
+
+    def _input_text(self, done: pl.DataFrame, lines: pl.Series | None) -> pl.Series:
+        """Each row's input cells as CSV text: its input line as it was, except that a row with a cell to neutralize,
+        a row with fewer cells than the header, or every row of a batch whose lines are not its rows, is written
+        anew from its cells (neutralized, and quoted where needed)."""
+        cells = self.rewrite
+        if lines is None:
+            return done.select(cells).to_series()
+        rows = done["__formula"].arg_true()
+        # A full row reaches the last column; a row whose last cell is empty may be short: count its commas outside
+        # quotes.
+        open_end = done[self.inputs[-1]].is_null().arg_true()
+        if open_end.len():
+            outside = lines.gather(open_end).str.replace_all('"[^"]*"', "")
+            commas = outside.str.count_matches(",", literal=True)
+            short = open_end.filter((commas != len(self.inputs) - 1).fill_null(True))
+            rows = pl.concat([rows, short]).unique().sort()
+        if rows.len():
+            lines = lines.scatter(rows, done[rows].select(cells).to_series())
+        return lines
+
+    def _count(self, pairs: list[tuple[int | None, int | None, int]], kinds: list[tuple[str, int]]) -> None:
         with self.lock:  # batches may be scored in two threads at once
             summary = self.summary
-            for code, n in counts:
+            for code, _, n in pairs:
                 summary.rows += n
                 if code is None:
                     summary.status["error"] += n
@@ -763,7 +825,7 @@ def score_file(
     summary = scorer.summary
     names = output_names(header, fmt)
     inputs = [f"c{i}" for i in range(len(header))]
-    internal = inputs + (["__suffix"] if fmt == "csv" else [f"__out_{c}" for c in OUTPUT_COLUMNS])
+    internal = ["__line", "__suffix"] if fmt == "csv" else inputs + [f"__out_{c}" for c in OUTPUT_COLUMNS]
     if fmt == "csv":
         out.write(_csv_line(names).encode("utf-8"))
         out.flush()

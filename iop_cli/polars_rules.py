@@ -33,6 +33,7 @@ VALUE = "__v_{}"
 APPLIES = "__applies_{}"
 MISSING = "__missing_{}"
 LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
+REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
 
 
 def compile_node(node: Node, column: Callable[[str], pl.Expr]) -> pl.Expr:
@@ -170,35 +171,41 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     fired_urgent = fired_col.is_in(urgent).fill_null(False) if urgent else pl.lit(False)
     to_review = pl.col("__missing_any") & (fired_col.is_null() | blocked_before | ~fired_urgent)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
-    # __outcome: the index of the rule that fired, len(rules) for `otherwise`, or -1 - (bitmask of the missing
-    # required answers) when missing answers send the row to review.
-    missing_mask = reduce(
-        operator.add,
-        [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
-        pl.lit(0, dtype=pl.Int64),
-    )
-    outcome = pl.when(to_review).then(-1 - missing_mask).otherwise(fired_col.fill_null(len(rules)).cast(pl.Int64))
+    # __outcome: the index of the rule that fired, len(rules) for `otherwise`, or REVIEW_PENDING when missing answers
+    # send the row to review; `review_codes` then names the missing answers, for those rows only.
+    outcome = pl.when(to_review).then(REVIEW_PENDING).otherwise(fired_col.fill_null(len(rules))).cast(pl.Int64)
     stage_outcome = [outcome.alias(OUTCOME)]
-
     order = {"safety": 0, "caution": 1, "info": 2}
     alerts = sorted(pack.alerts, key=lambda a: order.get(a.severity, 3))  # stable: pack order within a severity
 
     def alert_column(name: str) -> pl.Expr:
         return pl.col(LEVEL) if name == "level" else value_col(name)
 
-    level_names = [rule.level for rule in rules] + [pack.otherwise.level]
-    level_of = (
-        pl.when(pl.col(OUTCOME) < 0)
-        .then(pl.lit(pack.otherwise.level))
-        .otherwise(pl.col(OUTCOME).replace_strict(list(range(len(level_names))), level_names, default=None))
+    # The level, for alerts that read it: an Enum, so their comparisons with level ids compare small codes.
+    level_names = [pack.otherwise.level] + [rule.level for rule in rules] + [pack.otherwise.level]
+    level_of = pl.col(OUTCOME).replace_strict(
+        [REVIEW_PENDING, *range(len(rules) + 1)], level_names, return_dtype=pl.Enum(list(pack.levels))
     )
     bits = [
         pl.when(compile_expr(a.when, alert_column)).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
         for bit, a in enumerate(alerts)
     ]
-    stage_level = [level_of.alias(LEVEL)]
+    reads_level = any("level" in a.when.names for a in alerts)
+    stage_level = [level_of.alias(LEVEL)] if reads_level else []
     stage_alerts = [reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
-    return [stage_verdicts, stage_fired, stage_outcome, stage_level, stage_alerts]
+    return [stage for stage in (stage_verdicts, stage_fired, stage_outcome, stage_level, stage_alerts) if stage]
+
+
+def review_codes(pack: Pack) -> pl.Expr:
+    """__outcome with each REVIEW_PENDING made -1 - (bitmask of the missing required answers), read from the
+    `__missing_ID` columns; `Outcome.missing` reads the names back."""
+    required = [q.id for q in pack.asked if q.required]
+    mask = reduce(
+        operator.add,
+        [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
+        pl.lit(0, dtype=pl.Int64),
+    )
+    return pl.when(pl.col(OUTCOME) == REVIEW_PENDING).then(-1 - mask).otherwise(pl.col(OUTCOME)).alias(OUTCOME)
 
 
 @dataclass

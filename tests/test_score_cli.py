@@ -98,6 +98,50 @@ def test_formula_cells_are_neutralized(tmp_path):
     assert row["status"] == "ok"  # the text itself is a valid client id
 
 
+GOOD_TAIL = "34,alcohol,some_days,3,0,4,,no,no,no,none,no,no,none,ready,stable,no,yes,no,yes,yes"
+QUOTED_TAIL = GOOD_TAIL.replace(",,", ',"",')
+
+
+def test_input_cells_are_copied_as_given_unless_a_row_needs_writing_anew(tmp_path):
+    header = (CORPUS / "good.csv").read_text().splitlines()[0]
+    lines = [
+        f'"A-1",{QUOTED_TAIL}',  # needless quotes: kept byte for byte
+        f"=1+2,{GOOD_TAIL}",  # a formula: this row is written anew, neutralized
+        "A-3,34,alcohol",  # a short row: padded to the header's width
+        f'"A,4",{GOOD_TAIL.rsplit(",", 1)[0]}',  # short by one, with a quoted comma
+        f'"A-5",{GOOD_TAIL}',
+    ]
+    source = tmp_path / "mixed.csv"
+    source.write_text("\n".join([header, *lines]) + "\n")
+    out = tmp_path / "mixed.out.csv"
+    result = score(str(source), "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    written = out.read_text().splitlines()
+    assert written[1].startswith(lines[0] + ",iop,iop_mild_moderate,")
+    assert written[5].startswith(lines[4] + ",iop,")
+    assert written[2].startswith("'=1+2,34,alcohol,some_days,3,0,4,,no,")
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert {len(row) for row in rows} == {28}
+    got = rows_of(out)
+    assert [row["client_id"] for row in got] == ["A-1", "'=1+2", "A-3", "A,4", "A-5"]
+    assert [row["status"] for row in got] == ["ok", "ok", "review", "review", "ok"]
+    assert got[3]["can_attend_iop_schedule"] == "" and "can_attend_iop_schedule" in got[3]["reason"]
+
+
+def test_a_batch_whose_lines_are_not_its_rows_is_written_anew(tmp_path):
+    header = (CORPUS / "good.csv").read_text().splitlines()[0]
+    source = tmp_path / "odd.csv"
+    # A NUL byte and a quoted line break: the batch cannot be copied line by line.
+    source.write_bytes(f'{header}\n"A\x00B",{GOOD_TAIL}\n"C\nD",{GOOD_TAIL}\n"E",{GOOD_TAIL}\n'.encode())
+    out = tmp_path / "odd.out.csv"
+    result = score(str(source), "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    got = rows_of(out)
+    assert [row["client_id"] for row in got] == ["A\x00B", "C\nD", "E"]
+    assert {row["status"] for row in got} == {"ok"}
+    assert out.read_text().splitlines()[-1].startswith("E,34,")  # written anew: no needless quotes
+
+
 @pytest.mark.parametrize(
     "name,message",
     [
