@@ -449,7 +449,7 @@ class BatchScorer:
             *self.missing,
             *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
             *[piece.alias(f"__k{i}") for i, piece in enumerate([row_problem, *kinds])],
-        ).collect()
+        ).collect(engine="in-memory")
         if (done[pr.OUTCOME] == pr.REVIEW_PENDING).any():
             done = done.with_columns(self.review_codes)
         if keyed:
@@ -701,23 +701,22 @@ def _first_record_end(handle) -> int:
 
 
 def read_chunks(path: str, chunk_bytes: int = CHUNK_BYTES):
-    """The data rows as byte chunks that each end at a record boundary."""
+    """The data rows as byte chunks that each end at a record boundary. The part of a block after its last record
+    end is read again with the next block (a seek back), rather than copied onto it."""
     with open(path, "rb") as handle:
         handle.seek(_first_record_end(handle))
-        left = b""
-        while True:
-            block = handle.read(chunk_bytes)
-            if not block:
-                if left:
-                    yield left
-                return
-            buffer = left + block
-            cut = _record_end(buffer)
-            if cut < 0:
-                left = buffer
-                continue
-            yield buffer[: cut + 1]
-            left = buffer[cut + 1 :]
+        block = b""
+        while more := handle.read(chunk_bytes):
+            block = block + more if block else more  # grows only when one record is longer than a block
+            if len(more) < chunk_bytes:
+                break  # the end of the file: the rest is the last chunk
+            cut = _record_end(block)
+            if cut >= 0:
+                handle.seek(cut + 1 - len(block), os.SEEK_CUR)
+                yield block if cut + 1 == len(block) else block[: cut + 1]
+                block = b""
+        if block:
+            yield block
 
 
 class _Pipeline:
