@@ -749,6 +749,11 @@ class _Pipeline:
 
     def _write(self, out, fmt: str, names: list[str], internal: list[str]) -> None:
         try:
+            out.fileno()
+            on_disk = True
+        except (AttributeError, OSError):  # an in-memory output (tests, rules diff)
+            on_disk = False
+        try:
             while (frame := self.scored.get()) is not None:
                 rows = frame.select(internal)
                 if fmt == "csv":
@@ -756,6 +761,10 @@ class _Pipeline:
                     rows.write_csv(out, include_header=False, quote_style="never")
                 else:
                     rows.rename(dict(zip(internal, names, strict=True))).write_ndjson(out)
+                if on_disk:
+                    # Each batch goes to disk while the next ones are scored: the final fsync has little left to do.
+                    out.flush()
+                    os.fdatasync(out.fileno())
         except BaseException as exc:
             self.failure = self.failure or exc
             self.stop.set()
