@@ -425,14 +425,20 @@ class BatchScorer:
                 formula.append(pl.col(column).str.contains(_SPREADSHEET_FORMULA).fill_null(False))
             else:
                 shown.append(_neutral(pl.col(column)).alias(column))
-        if self.csv:
-            shown = [*self.inputs, pl.any_horizontal(formula).alias("__formula") if formula else pl.lit(False)]
-        row_problem = (
-            pl.when(self.blank)
-            .then(pl.lit("blank row"))
-            .when(self.unanswered)
-            .then(pl.lit("no intake answers in this row"))
-        )
+        if self.csv:  # the input cells stay in `raw`; only rows that need writing anew read them (_input_text)
+            shown = [
+                pl.col(self.inputs[-1]).is_null().alias("__open_end"),
+                (pl.any_horizontal(formula) if formula else pl.lit(False)).alias("__formula"),
+            ]
+        if self._every_row_answers(raw, columns, distinct):
+            row_problem = pl.lit(None, dtype=pl.String)  # no blank row, no row without answers: skip both tests
+        else:
+            row_problem = (
+                pl.when(self.blank)
+                .then(pl.lit("blank row"))
+                .when(self.unanswered)
+                .then(pl.lit("no intake answers in this row"))
+            )
         frame = raw.lazy().with_columns(typed)
         for stage in self.stages:
             frame = frame.with_columns(stage)
@@ -528,7 +534,20 @@ class BatchScorer:
             )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), _csv_quote(_neutral(pl.col("__error")))])
         scored = done.select(pl.coalesce(failed_row, rendered).alias("__suffix"), "__error")
-        return scored.insert_column(0, self._input_text(done, lines).alias("__line"))
+        return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
+
+    def _every_row_answers(self, raw: pl.DataFrame, columns: list[str], distinct: list) -> bool:
+        """Whether one column alone shows that every row of the batch has an answer: it has no empty cell, every
+        distinct cell in it is a valid answer, and its question is always asked. Then no row is blank or without
+        answers, and those two row tests are skipped."""
+        for column, found in zip(columns, distinct, strict=True):
+            if column.startswith("__f_") or raw[column].null_count():
+                continue
+            for fid in self.coded[column]:
+                question = self.pack.questions[fid]
+                if question.ask_if is None and all(self.converter.answer(question, c)[0] is not None for c in found):
+                    return True
+        return False
 
     def _status(self, outcome: int) -> str:
         return self._csv_outcome(outcome)[1]
@@ -547,24 +566,24 @@ class BatchScorer:
             self.csv_alerts[mask] = _csv_text([self.outcome.alert_text(mask)])
         return self.csv_alerts[mask]
 
-    def _input_text(self, done: pl.DataFrame, lines: pl.Series | None) -> pl.Series:
+    def _input_text(self, raw: pl.DataFrame, done: pl.DataFrame, lines: pl.Series | None) -> pl.Series:
         """Each row's input cells as CSV text: its input line as it was, except that a row with a cell to neutralize,
         a row with fewer cells than the header, or every row of a batch whose lines are not its rows, is written
         anew from its cells (neutralized, and quoted where needed)."""
         cells = self.rewrite
         if lines is None:
-            return done.select(cells).to_series()
+            return raw.select(cells).to_series()
         rows = done["__formula"].arg_true()
         # A full row reaches the last column; a row whose last cell is empty may be short: count its commas outside
         # quotes.
-        open_end = done[self.inputs[-1]].is_null().arg_true()
+        open_end = done["__open_end"].arg_true()
         if open_end.len():
             outside = lines.gather(open_end).str.replace_all('"[^"]*"', "")
             commas = outside.str.count_matches(",", literal=True)
             short = open_end.filter((commas != len(self.inputs) - 1).fill_null(True))
             rows = pl.concat([rows, short]).unique().sort()
         if rows.len():
-            lines = lines.scatter(rows, done[rows].select(cells).to_series())
+            lines = lines.scatter(rows, raw[rows].select(cells).to_series())
         return lines
 
     def _count(self, pairs: list[tuple[int | None, int | None, int]], kinds: list[tuple[str, int]]) -> None:

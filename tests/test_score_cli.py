@@ -128,6 +128,21 @@ def test_input_cells_are_copied_as_given_unless_a_row_needs_writing_anew(tmp_pat
     assert got[3]["can_attend_iop_schedule"] == "" and "can_attend_iop_schedule" in got[3]["reason"]
 
 
+def test_a_row_of_quoted_empty_cells_has_no_answers(tmp_path):
+    # No cell is missing from the file, yet the second row answers nothing: it must still be reported.
+    header = (CORPUS / "good.csv").read_text().splitlines()[0]
+    empty = ",".join(['""'] * len(header.split(",")))
+    source = tmp_path / "quoted-empty.csv"
+    source.write_text(f"{header}\nA-1,{GOOD_TAIL}\n{empty}\n")
+    out = tmp_path / "quoted-empty.out.csv"
+    result = score(str(source), "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [(row["status"], row["error"]) for row in rows_of(out)] == [
+        ("ok", ""),
+        ("error", "no intake answers in this row"),
+    ]
+
+
 def test_a_batch_whose_lines_are_not_its_rows_is_written_anew(tmp_path):
     header = (CORPUS / "good.csv").read_text().splitlines()[0]
     source = tmp_path / "odd.csv"
