@@ -36,13 +36,18 @@ LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
 REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
 
 
-def compile_node(node: Node, column: Callable[[str], pl.Expr]) -> pl.Expr:
-    """One checked expression node as a Polars expression; `column(name)` gives a field's typed column."""
+def compile_node(
+    node: Node, column: Callable[[str], pl.Expr], special: Callable[[Node], pl.Expr | None] | None = None
+) -> pl.Expr:
+    """One checked expression node as a Polars expression; `column(name)` gives a field's typed column, and
+    `special`, when given, may compile a node its own way (returning None to leave it to the general rules)."""
+    if special is not None and (done := special(node)) is not None:
+        return done
     if node.is_literal:
         return pl.lit(node.literal)
     if node.name is not None and not node.op:
         return column(node.name)
-    kids = [compile_node(child, column) for child in node.children]
+    kids = [compile_node(child, column, special) for child in node.children]
     op = node.op
     if op == "and":
         return reduce(operator.and_, kids)
@@ -71,8 +76,10 @@ def compile_node(node: Node, column: Callable[[str], pl.Expr]) -> pl.Expr:
     raise ValueError(f"no Polars form for operator {op!r}")  # the checker allows no other node
 
 
-def compile_expr(expression: Expr, column: Callable[[str], pl.Expr]) -> pl.Expr:
-    return compile_node(expression.root, column)
+def compile_expr(
+    expression: Expr, column: Callable[[str], pl.Expr], special: Callable[[Node], pl.Expr | None] | None = None
+) -> pl.Expr:
+    return compile_node(expression.root, column, special)
 
 
 def value_col(name: str) -> pl.Expr:
@@ -178,20 +185,39 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     order = {"safety": 0, "caution": 1, "info": 2}
     alerts = sorted(pack.alerts, key=lambda a: order.get(a.severity, 3))  # stable: pack order within a severity
 
-    def alert_column(name: str) -> pl.Expr:
-        return pl.col(LEVEL) if name == "level" else value_col(name)
-
-    # The level, for alerts that read it: an Enum, so their comparisons with level ids compare small codes.
+    # The level of a row, for alerts that read it, follows from its outcome code.
     level_names = [pack.otherwise.level] + [rule.level for rule in rules] + [pack.otherwise.level]
-    level_of = pl.col(OUTCOME).replace_strict(
-        [REVIEW_PENDING, *range(len(rules) + 1)], level_names, return_dtype=pl.Enum(list(pack.levels))
-    )
+    level_codes = [REVIEW_PENDING, *range(len(rules) + 1)]
+    reads_level_column = []
+
+    def alert_column(name: str) -> pl.Expr:
+        if name == "level":
+            reads_level_column.append(name)
+            return pl.col(LEVEL)
+        return value_col(name)
+
+    def level_test(node: Node) -> pl.Expr | None:
+        """`level == 'x'`, `!=`, `in` and `not in` as a test of the outcome code, with no level column."""
+        if node.op in ("==", "!=") and len(node.children) == 2:
+            named, other = node.children if node.children[0].name == "level" else node.children[::-1]
+            wanted = [other.literal] if other.is_literal else None
+        elif node.op in ("in", "not in"):
+            named, wanted = node.children[0], list(node.literal)
+        else:
+            return None
+        if named.name != "level" or named.op or wanted is None:
+            return None
+        codes = [code for code, level in zip(level_codes, level_names, strict=True) if level in wanted]
+        inside = pl.col(OUTCOME).is_in(codes)
+        return ~inside if node.op in ("!=", "not in") else inside
+
     bits = [
-        pl.when(compile_expr(a.when, alert_column)).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
+        pl.when(compile_expr(a.when, alert_column, level_test)).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
         for bit, a in enumerate(alerts)
     ]
-    reads_level = any("level" in a.when.names for a in alerts)
-    stage_level = [level_of.alias(LEVEL)] if reads_level else []
+    # Any other use of the level reads it as a column: an Enum, so comparisons with level ids compare small codes.
+    level_of = pl.col(OUTCOME).replace_strict(level_codes, level_names, return_dtype=pl.Enum(list(pack.levels)))
+    stage_level = [level_of.alias(LEVEL)] if reads_level_column else []
     stage_alerts = [reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
     return [stage for stage in (stage_verdicts, stage_fired, stage_outcome, stage_level, stage_alerts) if stage]
 

@@ -206,3 +206,26 @@ def test_quoted_empty_cells_are_unanswered_like_empty_ones(pack, parity, tmp_pat
         assert {k: plain[k] for k in ("level", "rule", "alerts", "status")} == {
             k: everything_quoted[k] for k in ("level", "rule", "alerts", "status")
         }
+
+
+def test_alerts_that_read_the_level_in_other_ways_agree_too(pack_copy, tmp_path):
+    """Level comparisons with ids become tests of the outcome code; any other use of `level` reads a level column.
+    Both ways give the engine's alerts."""
+    from iop_cli.pack import load_pack
+
+    rules = pack_copy / "rules.yaml"
+    text = rules.read_text()
+    old = "when: level == 'iop' and not can_attend_iop_schedule"
+    assert old in text
+    rules.write_text(
+        text.replace(old, "when: level is not missing and level in ['iop'] and not can_attend_iop_schedule")
+    )
+    other = load_pack(pack_copy)
+    rows = enumerate_rows(other, total=4000)
+    scored = score_rows(other, rows, tmp_path)
+    reached = set()
+    for row, got in zip(rows, scored, strict=True):
+        decision = decide(other, clean_answers(other, {k: v for k, v in row.items() if v != UNANSWERED}))
+        assert got["alerts"] == ";".join(a.id for a in decision.alerts), row
+        reached.update(got["alerts"].split(";"))
+    assert {"iop_schedule_barrier", "residential_obligations"} <= reached
