@@ -9,3 +9,4 @@ class Exit(IntEnum):
     USAGE = 2  # wrong options or arguments (Typer's own usage errors use it too)
     INTERNAL = 70  # a bug in iop-cli itself (EX_SOFTWARE); please report it
     INTERRUPTED = 130  # Ctrl-C
+    PIPE_CLOSED = 141  # the reader of stdout went away early (what a shell reports for a process ended by SIGPIPE)

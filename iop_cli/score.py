@@ -71,6 +71,8 @@ def run_score(
     except ProblemsError as exc:
         return _fail(exc.problems)
     except OSError as exc:
+        if output == "-" and isinstance(exc, BrokenPipeError):
+            return Exit.PIPE_CLOSED  # e.g. `iop score big.csv -o - | head`: the reader has all it wanted
         return _fail(
             [
                 Problem(

@@ -332,3 +332,22 @@ def test_another_rule_pack_is_used_and_named_in_the_summary(tmp_path, pack_copy)
     broken.write_text(broken.read_text().replace("when: ", "wen: ", 1))
     result = score(str(CORPUS / "good.csv"), "--rules", str(pack_copy), "--quiet")
     assert result.returncode == 1 and "unknown key `wen`" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_error(tmp_path):
+    """`iop score big.csv -o - | head`: when stdout closes early the command stops quietly (exit 141, no message)."""
+    import subprocess
+
+    from .conftest import iop_command
+
+    header = (CORPUS / "good.csv").read_text().splitlines()[0]
+    source = tmp_path / "big.csv"
+    source.write_text(header + "\n" + "".join(f"A-{i},{GOOD_TAIL}\n" for i in range(20_000)))
+    reader = subprocess.Popen(
+        [*iop_command(), "score", str(source), "-o", "-", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert reader.stdout.read(100).startswith(b"client_id,")
+    reader.stdout.close()
+    _, stderr = reader.communicate(timeout=60)
+    assert reader.returncode == 141
+    assert stderr == b""
