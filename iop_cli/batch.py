@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import os
 import re
-import shutil
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from . import polars_rules as pr
 from .answers import MAX_TEXT, BadValue, allowed_text, coerce
+from .files import InputFile
 from .mapping import Derived, Mapping, code_key
 from .pack import Pack, Question
 from .problems import Problem, ProblemsError
@@ -75,22 +73,54 @@ class Summary:
 # The header and the plan of where each field comes from
 
 
-def read_header(path: str, name: str) -> list[str]:
-    """The header row, read with Python's csv module (quotes, BOM and CRLF handled), or one clear problem."""
+MAX_HEADER_BYTES = 16 << 20
+
+
+def read_header(source: InputFile) -> tuple[list[str], int]:
+    """The header row and the offset where the data rows start. Line ends follow the one rule the batches follow
+    too: a record ends at a line feed outside quotes (CRLF included); a lone carriage return does not end one."""
+    name = source.name
+    with source.open() as handle:
+        end = _first_record_end(handle, MAX_HEADER_BYTES)
+    if end < 0:
+        raise ProblemsError(
+            [Problem(f"{name}:1", "the header row is longer than 16 MiB", "check that this is a CSV file")]
+        )
+    data = source.read_at(0, end)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            header = next(csv.reader(handle), None)
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ProblemsError([_encoding_problem(path, name)]) from None
-    except OSError as exc:
-        raise ProblemsError([Problem(name, f"cannot read the file: {exc.strerror}", "check the path")]) from None
-    except csv.Error as exc:
-        raise ProblemsError([Problem(f"{name}:1", f"the header row is not valid CSV ({exc})")]) from None
+        raise ProblemsError([_encoding_problem(source)]) from None
+    text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+    if _bare_carriage_return(text):
+        raise ProblemsError(
+            [
+                Problem(
+                    f"{name}:1",
+                    "the lines end with a carriage return alone (old Mac style), which iop score does not read",
+                    "save the file with LF or CRLF line ends, e.g. tr '\\r' '\\n' < in.csv > fixed.csv",
+                )
+            ]
+        )
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), strict=True), None)
+    except csv.Error:
+        raise ProblemsError(
+            [Problem(f"{name}:1", "the header row is not valid CSV", "quote names that hold commas or quotes")]
+        ) from None
     if not header or not any(cell.strip() for cell in header):
         raise ProblemsError(
             [Problem(name, "the file is empty or its first row is blank", "the first row must name the columns")]
         )
-    return header
+    return header, end
+
+
+def _bare_carriage_return(text: str) -> bool:
+    """Whether a carriage return stands outside quotes (a quoted one is part of a cell)."""
+    if "\r" not in text:
+        return False
+    outside = re.sub(r'"[^"]*"', "", text)
+    return "\r" in outside
 
 
 def _fold(text: str) -> str:
@@ -319,6 +349,10 @@ def _csv_text(cells: list[str | None]) -> str:
     return _csv_line(["" if cell is None else cell for cell in cells]).rstrip("\n")
 
 
+def _neutral_text(text: str) -> str:
+    return "'" + text if _FORMULA.match(text) else text
+
+
 def _neutral(column: pl.Expr) -> pl.Expr:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
     return pl.when(column.str.contains(_SPREADSHEET_FORMULA)).then(pl.lit("'") + column).otherwise(column)
@@ -341,6 +375,7 @@ class BatchScorer:
         self.csv_alerts: dict[int, str] = {}
         self.lock = threading.Lock()
         self.inputs = [f"c{i}" for i in range(len(header))]
+        self.full_row = b",".join([b'""'] * len(header)) + b"\n"
         self.absent: list[pl.Expr] = []
         self.texts: list[tuple[Question, str, str]] = []  # free-text fields, checked in Polars
         self.coded: dict[str, list[str]] = {}  # column -> the fields it answers
@@ -371,9 +406,11 @@ class BatchScorer:
     def score_bytes(self, chunk: bytes) -> pl.DataFrame:
         """Parse one batch of CSV records (no header) and score it. For CSV output the batch is also read as plain
         lines, so each row's input cells can be copied to the output as they were, without writing them anew."""
-        import io
-
-        raw = pl.read_csv(io.BytesIO(chunk), has_header=False, new_columns=self.inputs, infer_schema=False)
+        # Polars takes the number of fields from the first row it sees, so a full-width row of empty cells goes
+        # first and is dropped: a short, blank or whitespace-only row then reads the same at the start as anywhere.
+        raw = pl.read_csv(
+            io.BytesIO(self.full_row + chunk), has_header=False, new_columns=self.inputs, infer_schema=False
+        ).slice(1)
         lines = None
         if self.csv and b"\x00" not in chunk:
             lines = pl.read_csv(
@@ -616,13 +653,16 @@ class BatchScorer:
         return summary
 
 
-def _encoding_problem(path: str, name: str) -> Problem:
+_UTF8_HINT = "save it as UTF-8; in a spreadsheet, choose CSV UTF-8"
+
+
+def _encoding_problem(source: InputFile) -> Problem:
     """Where the first byte that is not UTF-8 is, found by reading the file again in Python (error path only)."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")()
-    line, offset = 1, 0
-    with open(path, "rb") as handle:
+    line, offset, name = 1, 0, source.name
+    with source.open() as handle:
         while chunk := handle.read(1 << 20):
             try:
                 decoder.decode(chunk)
@@ -632,40 +672,79 @@ def _encoding_problem(path: str, name: str) -> Problem:
                 return Problem(
                     f"{name}:{line}",
                     f"not UTF-8 text (byte 0x{bad:02x} at offset {offset + exc.start})",
-                    "save it as UTF-8; in a spreadsheet, choose CSV UTF-8",
+                    _UTF8_HINT,
                 )
             line += chunk.count(b"\n")
             offset += len(chunk)
     return Problem(name, "not UTF-8 text", "save the file as UTF-8")
 
 
-def _ragged_problem(path: str, name: str, width: int) -> Problem:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for number, row in enumerate(reader, start=1):
-            if len(row) > width:
-                return Problem(
-                    f"{name}:{reader.line_num}",
-                    f"data row {number} has {len(row)} fields but the header names {width}",
-                    "quote cells that contain commas, or add the missing header names",
-                )
-    return Problem(name, "a row has more fields than the header", "check the file's quoting")
+def _unreadable(chunk: bytes, first_line: int, name: str, width: int) -> Problem:
+    """Why Polars could not read a batch, found by reading it again in Python (error path only): the first line with
+    a quote out of place, a quote never closed, or more fields than the header. Names the line, never its cells."""
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + chunk[: exc.start].count(b"\n")
+        return Problem(f"{name}:{line}", f"not UTF-8 text (byte 0x{chunk[exc.start]:02x})", _UTF8_HINT)
+    line, record_line, fields, at_start, quoted, opened = first_line, first_line, 1, True, False, first_line
+    n, i = len(text), 0
+    quote_hint = 'quote the whole cell and double the quotes inside it, e.g. "5\'10""" for 5\'10"'
+    while i < n:
+        char = text[i]
+        if quoted:
+            if char == '"':
+                if i + 1 < n and text[i + 1] == '"':
+                    i += 1
+                else:
+                    quoted = False
+                    following = text[i + 1] if i + 1 < n else "\n"
+                    if following not in ",\r\n":
+                        return Problem(f"{name}:{line}", "text follows a closing quote in a cell", quote_hint)
+            elif char == "\n":
+                line += 1
+        elif char == '"':
+            if not at_start:
+                return Problem(f"{name}:{line}", "a double quote inside a cell that is not quoted", quote_hint)
+            quoted, opened = True, line
+        elif char == ",":
+            fields += 1
+            at_start = True
+            i += 1
+            continue
+        elif char == "\n":
+            if fields > width:
+                return _too_many(name, record_line, fields, width)
+            line += 1
+            record_line, fields = line, 1
+            at_start = True
+            i += 1
+            continue
+        at_start = False
+        i += 1
+    if quoted:
+        return Problem(f"{name}:{opened}", "a quoted cell starts here and is never closed", quote_hint)
+    if fields > width:
+        return _too_many(name, record_line, fields, width)
+    last = first_line + max(chunk.count(b"\n") - 1, 0)
+    return Problem(
+        f"{name}:{first_line}-{last}", "these lines cannot be read as CSV", "check the quoting and the delimiter"
+    )
 
 
-def _polars_problem(exc: Exception, path: str, name: str, width: int) -> Problem:
-    text = str(exc)
-    if "utf-8" in text.lower() or "utf8" in text.lower():
-        return _encoding_problem(path, name)
-    if "more fields" in text:
-        return _ragged_problem(path, name, width)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return Problem(name, f"cannot read the CSV: {first}", "check that it is a comma-separated file with a header row")
+def _too_many(name: str, line: int, fields: int, width: int) -> Problem:
+    return Problem(
+        f"{name}:{line}",
+        f"this row has {fields} fields but the header names {width}",
+        "quote cells that contain commas, or add the missing header names",
+    )
 
 
 def output_names(header: list[str], fmt: str) -> list[str]:
-    """Column names as written. CSV keeps the input header exactly; JSON keys must be unique, so a repeated or empty
-    input name gets a suffix, and an input column named like an output column is kept as `input_NAME`."""
+    """Column names as written. CSV keeps the input header as it is, except that a name a spreadsheet would run as
+    a formula gets a leading apostrophe (as cells do); JSON keys must be unique, so a repeated or empty input name
+    gets a suffix, and an input column named like an output column is kept as `input_NAME`."""
+    header = [_neutral_text(title) for title in header]
     if fmt == "csv":
         return [*header, *OUTPUT_COLUMNS]
     names: list[str] = []
@@ -692,21 +771,31 @@ CHUNK_BYTES = 6 << 20  # one batch of input: memory stays bounded whatever the f
 SCORING_THREADS = 2
 
 
-def _record_end(buffer: bytes, start: int = 0) -> int:
-    """The last newline in `buffer` that ends a record: an even number of quotes before it, so it is not inside a
-    quoted cell (doubled quotes inside cells keep the count even). -1 when there is none."""
+MAX_RECORD_BYTES = 128 << 20  # one record (a row with its quoted line breaks) may be this long, no longer
+
+
+def _record_end(buffer: bytes, start: int = 0, quotes_before: int = 0) -> int:
+    """The last line feed in `buffer[start:]` that ends a record: an even number of quotes before it, so it is not
+    inside a quoted cell (doubled quotes keep the count even). `quotes_before` is the count in `buffer[:start]`.
+    One pass: each part of the buffer is counted once. -1 when there is none."""
     position = buffer.rfind(b"\n", start)
-    while position >= start:
-        if buffer.count(b'"', start, position) % 2 == 0:
-            return position
-        position = buffer.rfind(b"\n", start, position)
-    return -1
+    if position < 0:
+        return -1
+    quotes = quotes_before + buffer.count(b'"', start, position)
+    while quotes % 2:
+        earlier = buffer.rfind(b"\n", start, position)
+        if earlier < 0:
+            return -1
+        quotes -= buffer.count(b'"', earlier, position)
+        position = earlier
+    return position
 
 
-def _first_record_end(handle) -> int:
-    """The offset just after the header record (which may itself hold quoted newlines)."""
+def _first_record_end(handle, limit: int) -> int:
+    """The offset just after the header record (which may itself hold quoted newlines); -1 past `limit` bytes."""
     seen = b""
-    while True:
+    quotes = 0
+    while len(seen) <= limit:
         block = handle.read(1 << 16)
         if not block:
             return len(seen)
@@ -714,35 +803,69 @@ def _first_record_end(handle) -> int:
         seen += block
         position = seen.find(b"\n", start)
         while position >= 0:
-            if seen.count(b'"', 0, position) % 2 == 0:
+            quotes += seen.count(b'"', start, position)
+            if quotes % 2 == 0:
                 return position + 1
+            start = position
             position = seen.find(b"\n", position + 1)
+        quotes += seen.count(b'"', start)
+    return -1
 
 
-def read_chunks(path: str, chunk_bytes: int = CHUNK_BYTES):
-    """The data rows as byte chunks that each end at a record boundary. The part of a block after its last record
-    end is read again with the next block (a seek back), rather than copied onto it."""
-    with open(path, "rb") as handle:
-        handle.seek(_first_record_end(handle))
+def read_chunks(source: InputFile | str, chunk_bytes: int = CHUNK_BYTES, start: int | None = None):
+    """The data rows as (first line number, bytes) chunks that each end at a record boundary. A chunk grows past
+    `chunk_bytes` only to finish a long record, and never past MAX_RECORD_BYTES more: a quote that is never closed
+    is reported at the line where its record starts, in one linear pass."""
+    if isinstance(source, str):
+        with InputFile(source) as opened:
+            yield from read_chunks(opened, chunk_bytes, start)
+        return
+    if start is None:
+        with source.open() as handle:
+            start = _first_record_end(handle, MAX_HEADER_BYTES)
+    line = 1 + source.read_at(0, start).count(b"\n") if start > 0 else 1
+    offset = start
+    block = b""
+    scanned = quotes = 0  # how much of `block` has been searched for a record end, and its quotes
+    while more := source.read_at(offset, chunk_bytes):
+        offset += len(more)
+        block = block + more if block else more
+        if len(more) < chunk_bytes:
+            break  # the end of the file: the rest is the last chunk
+        cut = _record_end(block, scanned, quotes)
+        if cut < 0:
+            quotes += block.count(b'"', scanned)
+            scanned = len(block)
+            if len(block) > chunk_bytes + MAX_RECORD_BYTES:
+                raise ProblemsError([_runaway(source.name, line)])
+            continue
+        offset -= len(block) - cut - 1  # the part after the record end is read again with the next chunk
+        chunk = block[: cut + 1]
+        yield line, chunk
+        line += chunk.count(b"\n")
         block = b""
-        while more := handle.read(chunk_bytes):
-            block = block + more if block else more  # grows only when one record is longer than a block
-            if len(more) < chunk_bytes:
-                break  # the end of the file: the rest is the last chunk
+        scanned = quotes = 0
+    if block:
+        if block.count(b'"') % 2:
             cut = _record_end(block)
-            if cut >= 0:
-                handle.seek(cut + 1 - len(block), os.SEEK_CUR)
-                yield block if cut + 1 == len(block) else block[: cut + 1]
-                block = b""
-        if block:
-            yield block
+            raise ProblemsError([_runaway(source.name, line + block.count(b"\n", 0, cut + 1), at_end=True)])
+        yield line, block
+
+
+def _runaway(name: str, line: int, at_end: bool = False) -> Problem:
+    where = "runs to the end of the file" if at_end else f"runs past {MAX_RECORD_BYTES >> 20} MiB"
+    return Problem(
+        f"{name}:{line}",
+        f"the row that starts here {where}: a double quote in it is never closed",
+        'quote the whole cell and double the quotes inside it, e.g. "5\'10""" for 5\'10"',
+    )
 
 
 class _Pipeline:
     """Reading and writing run in their own threads beside the scoring (Polars releases the GIL while it works),
     with at most one batch waiting at each hand-over, so memory does not grow with the file."""
 
-    def __init__(self, path: str, out, fmt: str, names: list[str], internal: list[str]):
+    def __init__(self, source: InputFile, start: int, out, fmt: str, names: list[str], internal: list[str]):
         import queue
         import threading
 
@@ -750,15 +873,15 @@ class _Pipeline:
         self.scored: queue.Queue = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.stop = threading.Event()
-        self.reader = threading.Thread(target=self._read, args=(path,), daemon=True)
+        self.reader = threading.Thread(target=self._read, args=(source, start), daemon=True)
         self.writer = threading.Thread(target=self._write, args=(out, fmt, names, internal), daemon=True)
         self.reader.start()
         self.writer.start()
 
-    def _read(self, path: str) -> None:
+    def _read(self, source: InputFile, start: int) -> None:
         # Only bytes wait here; each scoring thread parses its own batch, so few parsed batches exist at once.
         try:
-            for chunk in read_chunks(path):
+            for chunk in read_chunks(source, start=start):
                 if self.stop.is_set():
                     break
                 self.pending_chunks.put(chunk)
@@ -767,10 +890,11 @@ class _Pipeline:
         self.pending_chunks.put(None)
 
     def _write(self, out, fmt: str, names: list[str], internal: list[str]) -> None:
+        import stat
+
         try:
-            out.fileno()
-            on_disk = True
-        except (AttributeError, OSError):  # an in-memory output (tests, rules diff)
+            on_disk = stat.S_ISREG(os.fstat(out.fileno()).st_mode)  # not a pipe or a device: those cannot sync
+        except (AttributeError, OSError, io.UnsupportedOperation):  # an in-memory output (tests, rules diff)
             on_disk = False
         try:
             while (frame := self.scored.get()) is not None:
@@ -831,8 +955,7 @@ class _Pipeline:
 
 
 def score_file(
-    path: str,
-    name: str,
+    source: InputFile | str,
     out,
     pack: Pack,
     mapping: Mapping | None,
@@ -840,13 +963,18 @@ def score_file(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Summary:
-    """Score the CSV at `path` into the open binary file `out`, batch by batch; return the summary. Raises
-    ProblemsError for input that cannot be scored and StrictStop for the first bad row under --strict."""
+    """Score the CSV `source` (an open input, or a path) into the open binary file `out`, batch by batch; return
+    the summary. Raises ProblemsError for input that cannot be scored and StrictStop for the first bad row under
+    --strict."""
+    if isinstance(source, str):
+        with InputFile(source) as opened:
+            return score_file(opened, out, pack, mapping, fmt, strict, progress)
+    name = source.name
     started = time.perf_counter()
     if sum(q.required for q in pack.asked) > 62 or len(pack.alerts) > 62:
         # Missing answers and alerts travel as bits of one 64-bit integer per row.
         raise ProblemsError([Problem(str(pack.path), "iop score handles at most 62 required questions and 62 alerts")])
-    header = read_header(path, name)
+    header, start = read_header(source)
     sources = plan_sources(pack, header, mapping, name)
     scorer = BatchScorer(pack, sources, mapping, header, fmt)
     summary = scorer.summary
@@ -856,7 +984,7 @@ def score_file(
     if fmt == "csv":
         out.write(_csv_line(names).encode("utf-8"))
         out.flush()
-    pipeline = _Pipeline(path, out, fmt, names, internal)
+    pipeline = _Pipeline(source, start, out, fmt, names, internal)
     done_rows = 0
 
     def hand_over(scored: pl.DataFrame) -> None:
@@ -873,19 +1001,23 @@ def score_file(
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    def read_batch(line: int, chunk: bytes) -> pl.DataFrame:
+        try:
+            return scorer.score_bytes(chunk)
+        except pl.exceptions.PolarsError:  # its message quotes the cells: say where instead, in our own words
+            raise ProblemsError([_unreadable(chunk, line, name, len(header))]) from None
+
     pending: deque = deque()
     try:
         # Two batches are scored at a time (Polars releases the GIL), and handed over in input order.
         with ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
-            for chunk in pipeline.batches():
-                pending.append(pool.submit(scorer.score_bytes, chunk))
+            for line, chunk in pipeline.batches():
+                pending.append(pool.submit(read_batch, line, chunk))
                 if len(pending) >= SCORING_THREADS:
                     hand_over(pending.popleft().result())
             while pending:
                 hand_over(pending.popleft().result())
         pipeline.close()
-    except pl.exceptions.PolarsError as exc:
-        raise ProblemsError([_polars_problem(exc, path, name, len(header))]) from None
     finally:
         for future in pending:
             future.cancel()
@@ -901,43 +1033,3 @@ def _csv_line(cells: list[str]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(cells)
     return buffer.getvalue()
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Files: stdin, the private temporary output, the atomic rename
-
-
-def spool_stdin() -> str:
-    """Copy stdin to a private temporary file (batches are cut from a file); the caller removes it."""
-    handle, temp = tempfile.mkstemp(prefix="iop-score-", suffix=".csv")
-    with os.fdopen(handle, "wb") as out:
-        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
-    return temp
-
-
-def same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def private_output(target: str) -> tuple[Any, str]:
-    """An open 0600 temporary file beside `target` (or in the temp folder for stdout) and its path."""
-    folder = tempfile.gettempdir() if target == "-" else (str(Path(target).parent) or ".")
-    try:
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=".iop-score-", suffix=".part")
-    except OSError as exc:
-        raise ProblemsError([Problem(target, f"cannot write here: {exc.strerror}", "choose another output")]) from None
-    return os.fdopen(handle, "wb"), temp
-
-
-def publish(temp: str, target: str) -> None:
-    """Move the finished temporary file into place (stdout: copy it out), so a failed run leaves no half file."""
-    if target == "-":
-        with open(temp, "rb") as source:
-            shutil.copyfileobj(source, sys.stdout.buffer, 1 << 20)
-        sys.stdout.buffer.flush()
-        os.unlink(temp)
-    else:
-        os.replace(temp, target)

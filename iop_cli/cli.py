@@ -40,10 +40,17 @@ def main(
     """Place people in the right level of care."""
 
 
+def echo_problems(problems) -> None:
+    """One line per problem on stderr, control characters made visible (a cell or a path could hold some)."""
+    from .safe_text import visible
+
+    for problem in problems:
+        typer.echo(f"error: {visible(str(problem))}", err=True)
+
+
 def fail(problems, code: Exit = Exit.INPUT_ERROR) -> NoReturn:
     """Print one line per problem on stderr and exit; never a traceback for a user's mistake."""
-    for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
+    echo_problems(problems)
     raise typer.Exit(int(code))
 
 
@@ -180,15 +187,29 @@ app.add_typer(rules_app)
 
 
 def run() -> None:
-    """Console-script entry point: Ctrl-C exits 130, and a bug shows one line, never a traceback or an answer."""
+    """Console-script entry point: Ctrl-C, SIGTERM and SIGHUP stop the command the same way (temporary files removed,
+    exit 128 + the signal's number); a user's mistake or an I/O failure that reaches here is one line and exit 1; a
+    bug shows one line, never a traceback or an answer."""
     import os
 
+    from .problems import ProblemsError
+
+    _stop_on_signals()
     try:
         try:
             app()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             typer.echo("interrupted", err=True)
-            sys.exit(int(Exit.INTERRUPTED))
+            sys.exit(128 + getattr(stop, "signal", 2))
+        except ProblemsError as exc:
+            echo_problems(exc.problems)
+            sys.exit(int(Exit.INPUT_ERROR))
+        except OSError as exc:
+            from .files import reason
+
+            where = f"{exc.filename}: " if exc.filename else ""
+            echo_problems([f"{where}{reason(exc)}"])
+            sys.exit(int(Exit.INPUT_ERROR))
         except Exception as exc:
             if os.environ.get("IOP_DEBUG"):
                 raise
@@ -199,6 +220,25 @@ def run() -> None:
         if "polars" in sys.modules:
             _exit_now(done.code)
         raise
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so the same clean-up runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signal = signum
+
+
+def _stop_on_signals() -> None:
+    import signal
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
 
 
 def _exit_now(code: object) -> None:

@@ -1,10 +1,17 @@
-"""Reading inputs for the commands: answers files (YAML or JSON, or `-` for stdin)."""
+"""Files for the commands: reading inputs (answers files, CSV input, `-` for stdin) and writing outputs.
+
+Two rules live here, so every command keeps them: no command writes onto a file it read (each read is noted, each
+write checked), and PHI never stays on disk unasked (outputs go through a temporary file that is renamed into place
+or removed; a killed run's leftovers are swept by the next run; a spooled stdin is unlinked as soon as it exists).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
+import threading
 from typing import Any
 
 from .problems import AnswersError, Problem, ProblemsError
@@ -18,9 +25,10 @@ def read_text(path: str) -> tuple[str, str]:
     else:
         try:
             with open(path, "rb") as handle:
+                note_read(handle.fileno())
                 data = handle.read()
         except OSError as exc:
-            raise ProblemsError([Problem(path, f"cannot read the file: {exc.strerror}", "check the path")]) from None
+            raise ProblemsError([Problem(path, f"cannot read the file: {reason(exc)}", "check the path")]) from None
         name = path
     try:
         return data.decode("utf-8-sig"), name
@@ -54,34 +62,324 @@ def read_answers(path: str) -> tuple[dict[str, Any], dict[str, str], str]:
     return doc.plain(), {k: str(m) for k, m in doc.keys.items()}, name
 
 
-def write_private(path: str, text: str, protect: tuple[str | os.PathLike, ...] = ()) -> None:
-    """Write `text` to `path` atomically and 0600 (temp file in the same folder, then rename); `-` is stdout.
-    Refuses to write onto any of `protect` (inputs, the records database)."""
-    import tempfile
-    from pathlib import Path
+# ----------------------------------------------------------------------------------------------------------------
+# What this process read, so that no output lands on it
 
+
+_read: set[tuple[int, int]] = set()
+
+
+def note_read(fd: int) -> None:
+    """Remember an open input (by device and inode, so links and other spellings of its path count too)."""
+    info = os.fstat(fd)
+    _read.add((info.st_dev, info.st_ino))
+
+
+def was_read(path: str | os.PathLike) -> bool:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) in _read
+
+
+def reason(exc: OSError) -> str:
+    """The operating system's words for an I/O failure, without the file's contents."""
+    import errno
+
+    if exc.strerror:
+        return exc.strerror
+    if exc.errno:
+        return os.strerror(exc.errno) if exc.errno in errno.errorcode else f"error {exc.errno}"
+    return type(exc).__name__
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Temporary files: named so that only iop's own are ever swept
+
+
+def _host_tag() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _temp_prefix() -> str:
+    return f".iop-tmp-{_host_tag()}-{os.getpid()}-"
+
+
+def _stale(name: str, host: str) -> bool:
+    """A temporary file of an iop process on this host that is no longer running."""
+    import re
+
+    match = re.fullmatch(r"\.iop-tmp-([0-9a-f]{8})-(\d+)-[A-Za-z0-9_]+\.part", name)
+    if not match or match.group(1) != host:
+        return False
+    pid = int(match.group(2))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError, OverflowError):
+        return False
+    return False
+
+
+def sweep_stale(folder: str | os.PathLike) -> None:
+    """Remove what a killed iop run (SIGKILL, power loss) left in `folder`: only our own, only the dead's."""
+    host = _host_tag()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(".iop-tmp-") and _stale(name, host):
+            path = os.path.join(folder, name)
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_uid == os.getuid():
+                    os.unlink(path)
+
+
+def anonymous_temp() -> Any:
+    """A 0600 read-write binary file in the temp folder that has no name on disk: nothing to leave behind."""
+    import tempfile
+
+    handle, temp = tempfile.mkstemp(prefix=_temp_prefix(), suffix=".part")
+    os.unlink(temp)
+    return os.fdopen(handle, "w+b")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+def _refuse(path: str, message: str, hint: str) -> ProblemsError:
+    return ProblemsError([Problem(path, message, hint)])
+
+
+def check_target(target: str, protect: tuple[str | os.PathLike, ...] = ()) -> os.stat_result | None:
+    """Refuse, before any work, an output that is a folder, lies in a missing folder, or is a file this process read
+    or one of `protect`. The target's status when it exists."""
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise _refuse(target, f"cannot write here: {reason(exc)}", "choose another output file") from None
+    if info is None:
+        folder = os.path.dirname(target) or "."
+        if not os.path.isdir(folder):
+            raise _refuse(target, f"the folder {folder} does not exist", "create it, or choose another output")
+        return None
+    import stat
+
+    if stat.S_ISDIR(info.st_mode):
+        raise _refuse(target, "is a folder", "give a file name")
+    if (info.st_dev, info.st_ino) in _read or any(_same(target, p) for p in protect):
+        raise _refuse(target, "is an input of this command", "write to another file; inputs are never overwritten")
+    return info
+
+
+class Output:
+    """Where a command's result goes. A regular file (new or existing) is written to a 0600 temporary file beside it
+    and renamed into place by `commit`, so a failed run leaves nothing half-written. A pipe, a terminal or a device
+    (`/dev/null`, `>(cmd)`) is written through as it is: it cannot be replaced. `-` is stdout, through an unnamed
+    spool, so a failed run writes nothing there either.
+
+    Refused before any work: a folder, a missing folder, and any file this process read (see `note_read`) or listed
+    in `protect`."""
+
+    def __init__(self, target: str, protect: tuple[str | os.PathLike, ...] = ()):
+        import stat
+        import tempfile
+
+        self.target = target
+        self.temp: str | None = None
+        self.spooled = False
+        if target == "-":
+            self.file = anonymous_temp()
+            self.spooled = True
+            return
+        info = check_target(target, protect)
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            try:
+                self.file = open(target, "wb")  # noqa: SIM115 - closed by commit/discard
+            except OSError as exc:
+                raise _refuse(target, f"cannot write: {reason(exc)}", "check the target") from None
+            return
+        folder = os.path.dirname(target) or "."
+        sweep_stale(folder)
+        try:
+            handle, self.temp = tempfile.mkstemp(dir=folder, prefix=_temp_prefix(), suffix=".part")  # 0600
+        except OSError as exc:
+            raise _refuse(target, f"cannot write here: {reason(exc)}", "check the folder's permissions") from None
+        self.file = os.fdopen(handle, "wb")
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether flushing to stable storage means anything (not for pipes, devices or the stdout spool)."""
+        return self.temp is not None
+
+    def commit(self) -> None:
+        """Put the finished output in place. Raises OSError when that fails; nothing is then left behind."""
+        try:
+            self.file.flush()
+            if self.temp is not None:
+                os.fsync(self.file.fileno())
+                self.file.close()
+                os.replace(self.temp, self.target)
+                self.temp = None
+            elif self.spooled:
+                import shutil
+
+                self.file.seek(0)
+                shutil.copyfileobj(self.file, sys.stdout.buffer, 1 << 20)
+                sys.stdout.buffer.flush()
+                self.file.close()
+            else:
+                self.file.close()
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop an unfinished output: the temporary file goes; a pipe or device keeps what reached it."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+        if self.temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.temp)
+            self.temp = None
+
+
+def _same(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def write_private(path: str, text: str, protect: tuple[str | os.PathLike, ...] = ()) -> None:
+    """Write `text` to `path` (see `Output`): atomically and 0600 for a file, through for a pipe or device, `-` is
+    stdout. Raises ProblemsError, naming the file, when it cannot be written."""
     if path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = Path(path)
-    for other in protect:
-        if target.exists() and Path(other).exists() and os.path.samefile(target, other):
-            raise ProblemsError([Problem(path, "is an input of this command", "choose another output file")])
-    if target.is_dir():
-        raise ProblemsError([Problem(path, "is a folder", "give a file name")])
-    folder = target.parent if str(target.parent) else Path(".")
+    output = Output(path, protect)
     try:
-        handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")  # mkstemp is 0600
+        output.file.write(text.encode("utf-8"))
+        output.commit()
     except OSError as exc:
-        raise ProblemsError([Problem(path, f"cannot write here: {exc.strerror}", "check the folder")]) from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+        raise _refuse(path, f"cannot write: {reason(exc)}", "check the disk and the folder") from None
+    finally:
+        output.discard()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inputs read in parts (the CSV of `iop score`)
+
+
+_seek_lock = threading.Lock()
+
+
+class InputFile:
+    """An input read by position (`pread`), so the header, the batches and the error messages each read it their
+    own way without sharing a file offset. A regular file is read in place; stdin, a pipe or `<(cmd)` is first
+    copied to an unnamed temporary file (batches are cut by position)."""
+
+    def __init__(self, path: str):
+        import stat
+
+        self.name = "<stdin>" if path == "-" else path
+        if path == "-":
+            self._spool(sys.stdin.buffer)
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            why = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read it: {reason(exc)}"
+            raise ProblemsError([Problem(path, why, "check the path; - reads stdin")]) from None
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            os.close(fd)
+            raise ProblemsError([Problem(path, "is a folder, not a CSV file", "give the CSV file's path")])
+        note_read(fd)
+        if stat.S_ISREG(info.st_mode):
+            self.fd = fd
+            self._keep: Any = None
+        else:
+            with os.fdopen(fd, "rb") as stream:
+                self._spool(stream)
+
+    def _spool(self, stream) -> None:
+        import shutil
+
+        spool = anonymous_temp()
+        try:
+            shutil.copyfileobj(stream, spool, 1 << 20)
+            spool.flush()
+        except OSError as exc:
+            spool.close()
+            raise ProblemsError([Problem(self.name, f"cannot read: {reason(exc)}", "check the input")]) from None
+        self._keep = spool
+        self.fd = spool.fileno()
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        if hasattr(os, "pread"):
+            return os.pread(self.fd, size, offset)
+        with _seek_lock:  # Windows has no pread: one reader at a time moves the shared offset
+            os.lseek(self.fd, offset, os.SEEK_SET)
+            return os.read(self.fd, size)
+
+    def open(self):
+        """A new binary stream over the whole input, with its own position."""
+        return io.BufferedReader(_View(self), 1 << 16)
+
+    def open_text(self):
+        return io.TextIOWrapper(self.open(), encoding="utf-8-sig", newline="")
+
+    def close(self) -> None:
+        if self._keep is not None:
+            self._keep.close()
+        else:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+
+    def __enter__(self) -> InputFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _View(io.RawIOBase):
+    def __init__(self, source: InputFile):
+        self.source = source
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.source.read_at(self.position, len(buffer))
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            self.position = offset
+        elif whence == 1:
+            self.position += offset
+        else:
+            self.position = os.fstat(self.source.fd).st_size + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position

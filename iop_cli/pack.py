@@ -342,6 +342,7 @@ class _Loader:
 
     def load(self) -> Pack:
         from . import yamlsrc
+        from .files import note_read
 
         sections: dict[str, list[Src]] = {key: [] for key in TOP_KEYS}
         where: dict[str, Mark] = {}
@@ -349,7 +350,9 @@ class _Loader:
         for path in self.files:
             name = str(path)
             try:
-                raw = path.read_bytes()
+                with open(path, "rb") as handle:
+                    note_read(handle.fileno())  # outputs of this command must not land on the pack
+                    raw = handle.read()
                 text = raw.decode("utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
                 self.problem(name, f"cannot read the file: {exc}", "save it as UTF-8 text")

@@ -88,7 +88,7 @@ def placement_matrix(old: Pack, new: Pack, intakes: str, map_path: str | None, e
     for pack in (old, new):
         mapping = load_mapping(map_path, pack) if map_path else None
         out = io.BytesIO()
-        batch.score_file(intakes, intakes, out, pack, mapping)
+        batch.score_file(intakes, out, pack, mapping)
         out.seek(0)
         frame = pl.read_csv(out, infer_schema=False, columns=["level", "status"], raise_if_empty=False)
         outcomes.append(frame)

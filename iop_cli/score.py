@@ -15,8 +15,9 @@ from .problems import Problem, ProblemsError
 
 
 def _fail(problems) -> Exit:
-    for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
+    from .cli import echo_problems
+
+    echo_problems(problems)
     return Exit.INPUT_ERROR
 
 
@@ -32,75 +33,67 @@ def run_score(
 ) -> Exit:
     from .cli import load_pack_or_fail
 
-    pack = load_pack_or_fail(rules)
+    pack = load_pack_or_fail(rules)  # every file read from here on is noted, and no output may land on one
     from . import batch
+    from .files import InputFile, Output, check_target, reason, write_private
     from .mapping import load_mapping
 
-    sources = [(input_path, "the input file"), (map_path, "the map")]
-    targets = [(output, "the output", sources), (summary_json, "--summary-json", [*sources, (output, "the output")])]
-    for target, what, protected in targets:
-        if not target or target == "-":
-            continue
-        if os.path.isdir(target):
-            return _fail([Problem(target, f"{what} is a folder", "give a file name")])
-        for source, role in protected:
-            if source and source != "-" and batch.same_file(source, target):
-                return _fail(
-                    [Problem(target, f"{what} is {role}", "write to another file; inputs are never overwritten")]
-                )
-    if input_path != "-" and not os.path.isfile(input_path):
-        why = "is a folder, not a CSV file" if os.path.isdir(input_path) else "no such file"
-        return _fail([Problem(input_path, why, "check the path; - reads stdin")])
     try:
         mapping = load_mapping(map_path, pack) if map_path else None
+        if summary_json and summary_json != "-" and output != "-" and _same_place(summary_json, output):
+            raise ProblemsError([Problem(summary_json, "--summary-json is the output", "give it its own file")])
+        for target in (output, summary_json):
+            if target and target != "-":
+                check_target(target)
+        source = InputFile(input_path)
     except ProblemsError as exc:
         return _fail(exc.problems)
+    shown_output = output if output != "-" else "<stdout>"
+    with source:
+        try:
+            if summary_json and summary_json != "-":
+                check_target(summary_json)  # a file named by the input's path (a FIFO read above, say)
+            out = Output(output)
+        except ProblemsError as exc:
+            return _fail(exc.problems)
+        try:
+            with _progress(quiet) as advance:
+                summary = batch.score_file(source, out.file, pack, mapping, fmt, strict, advance)
+            out.commit()
+        except ProblemsError as exc:
+            return _fail(exc.problems)
+        except OSError as exc:
+            if output == "-" and isinstance(exc, BrokenPipeError):
+                return Exit.PIPE_CLOSED  # e.g. `iop score big.csv -o - | head`: the reader has all it wanted
+            return _fail([Problem(shown_output, f"cannot write: {reason(exc)}", "check the disk and the folder")])
+        except batch.StrictStop as stop:
+            from .cli import echo_problems
 
-    spooled = batch.spool_stdin() if input_path == "-" else None
-    path = spooled or input_path
-    name = "<stdin>" if spooled else input_path
-    out, temp = batch.private_output(output)
-    finished = False
-    try:
-        with out, _progress(quiet) as advance:
-            summary = batch.score_file(path, name, out, pack, mapping, fmt, strict, advance)
-            out.flush()
-            os.fsync(out.fileno())
-        batch.publish(temp, output)
-        finished = True
-    except ProblemsError as exc:
-        return _fail(exc.problems)
-    except OSError as exc:
-        if output == "-" and isinstance(exc, BrokenPipeError):
-            return Exit.PIPE_CLOSED  # e.g. `iop score big.csv -o - | head`: the reader has all it wanted
-        return _fail(
-            [
-                Problem(
-                    output if output != "-" else "<stdout>",
-                    f"cannot write: {exc.strerror}",
-                    "check the disk and folder",
-                )
-            ]
-        )
-    except batch.StrictStop as stop:
-        typer.echo(f"error: {stop.problem}", err=True)
-        typer.echo("stopped at the first bad row (--strict); no output was written", err=True)
-        return Exit.INPUT_ERROR
-    finally:
-        if not finished:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-        if spooled:
-            os.unlink(spooled)
+            echo_problems([stop.problem])
+            typer.echo("stopped at the first bad row (--strict); no output was written", err=True)
+            return Exit.INPUT_ERROR
+        finally:
+            out.discard()
 
-    data = summary.as_dict(pack, name, output if output != "-" else "<stdout>")
+    data = summary.as_dict(pack, source.name, shown_output)
     if summary_json:
-        from .files import write_private
-
-        write_private(summary_json, json.dumps(data, indent=2, ensure_ascii=False) + "\n", protect=(path,))
+        try:
+            write_private(summary_json, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        except ProblemsError as exc:
+            written = (
+                f"the scored rows were written to {shown_output}" if output != "-" else "the scored rows went to stdout"
+            )
+            return _fail([*exc.problems, Problem(summary_json, f"not written; {written}")])
     if not quiet:
         _print_summary(data)
     return Exit.OK
+
+
+def _same_place(a: str, b: str) -> bool:
+    """Whether two output paths name one file, whether or not it exists yet."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 @contextlib.contextmanager

@@ -81,7 +81,7 @@ def score_rows(pack, rows: list[dict[str, str]], tmp_path, quoting=csv.QUOTE_MIN
         writer.writeheader()
         writer.writerows([{f: row.get(f, "") for f in fields} for row in rows])
     out = io.BytesIO()
-    summary = batch.score_file(str(source), "rows.csv", out, pack, None)
+    summary = batch.score_file(str(source), out, pack, None)
     assert summary.rows == len(rows)
     return list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8"))))
 
