@@ -1027,9 +1027,10 @@ def score_file(
     return summary
 
 
-def _csv_line(cells: list[str]) -> str:
-    import io
+_NEEDS_QUOTES = re.compile('[",\r\n]')
 
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(cells)
-    return buffer.getvalue()
+
+def _csv_line(cells: list[str]) -> str:
+    """Cells as one CSV line, quoted by the rule `_csv_quote` follows (Python's csv leaves a lone CR unquoted)."""
+    quoted = ['"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES.search(c) else c for c in cells]
+    return ",".join(quoted) + "\n"

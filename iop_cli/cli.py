@@ -188,7 +188,7 @@ app.add_typer(rules_app)
 
 def run() -> None:
     """Console-script entry point: Ctrl-C, SIGTERM and SIGHUP stop the command the same way (temporary files removed,
-    exit 128 + the signal's number); a user's mistake or an I/O failure that reaches here is one line and exit 1; a
+    exit 130); a user's mistake or an I/O failure that reaches here is one line and exit 1; a
     bug shows one line, never a traceback or an answer."""
     import os
 
@@ -198,9 +198,9 @@ def run() -> None:
     try:
         try:
             app()
-        except KeyboardInterrupt as stop:
+        except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
-            sys.exit(128 + getattr(stop, "signal", 2))
+            sys.exit(int(Exit.INTERRUPTED))
         except ProblemsError as exc:
             echo_problems(exc.problems)
             sys.exit(int(Exit.INPUT_ERROR))
@@ -222,19 +222,13 @@ def run() -> None:
         raise
 
 
-class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where Ctrl-C would be, so the same clean-up runs."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signal = signum
-
-
 def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt where Ctrl-C would, so the same clean-up runs (every temporary
+    file holding answers is removed) and the command exits 130, as Typer does for Ctrl-C."""
     import signal
 
     def stop(signum, frame):
-        raise Stopped(signum)
+        raise KeyboardInterrupt
 
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):

@@ -89,9 +89,15 @@ def reason(exc: OSError) -> str:
 
     if exc.strerror:
         return exc.strerror
-    if exc.errno:
-        return os.strerror(exc.errno) if exc.errno in errno.errorcode else f"error {exc.errno}"
-    return type(exc).__name__
+    code = exc.errno
+    if not code:  # Polars raises OSError("... (os error 28)") without an errno
+        import re
+
+        found = re.search(r"os error (\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+    if code:
+        return os.strerror(code) if code in errno.errorcode else f"error {code}"
+    return "input/output error"
 
 
 # ----------------------------------------------------------------------------------------------------------------
