@@ -128,6 +128,8 @@ def _print_summary(data: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .safe_text import visible
+
     console = Console(stderr=True)
     rows = max(data["rows"], 1)
     table = Table(title=f"Scored {data['rows']:,} rows in {data['seconds']:.1f} s", title_justify="left")
@@ -143,6 +145,6 @@ def _print_summary(data: dict[str, Any]) -> None:
         if items:
             console.print(title, style="bold")
             for item in items[:8]:
-                console.print(f"  {item['rows']:>8,}  {item['reason']}", highlight=False)
+                console.print(f"  {item['rows']:>8,}  {visible(item['reason'])}", highlight=False, markup=False)
     if data["unanswered_fields"]:
         console.print("Not in the file, scored as unanswered: " + ", ".join(data["unanswered_fields"]), style="dim")
