@@ -372,3 +372,20 @@ def test_header_formulas_are_neutralized_in_csv_and_jsonl(tmp_path):
     as_jsonl = run_iop("score", str(source), "-q", "-f", "jsonl")
     keys = list(json.loads(as_jsonl.stdout.splitlines()[0]))
     assert keys[0] == '\'=HYPERLINK("http://x")' and "'@cmd" in keys and "=HYPERLINK" not in keys[0][:1]
+
+
+def test_a_folder_that_refuses_writes_is_one_problem(tmp_path, monkeypatch):
+    """What a read-only folder does (root ignores the mode bits, so the refusal is simulated where it happens)."""
+    import tempfile
+
+    from iop_cli import files
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(files.ProblemsError) as caught:
+        files.Output(str(tmp_path / "out.csv"))
+    assert str(caught.value.problems[0]) == (
+        f"{tmp_path / 'out.csv'}: cannot write here: Permission denied (check the folder's permissions)"
+    )
