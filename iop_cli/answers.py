@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,14 @@ from .problems import AnswersError, Problem, did_you_mean
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
 MAX_TEXT = 200
+MAX_NUMBER = 30  # characters in a written number; longer is a mistake (and Python's int() stops at 4,300 digits)
+SHOWN = 40  # characters of a refused answer repeated in a message
+
+# A number as a person writes it: ASCII digits, an optional sign, point and exponent. Python's int() and float()
+# also take `3_5`, fullwidth `３５`, Arabic-Indic `٣`, `nan` and `infinity`, none of which a person would mean.
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NOT_FINITE = re.compile(r"[+-]?\.?(?:nan|inf|infinity)", re.IGNORECASE)
+NAN_OR_INFINITY = "is not a number: NaN and infinity are refused"
 
 
 class BadValue(ValueError):
@@ -44,9 +53,9 @@ def coerce(question: Question, value: Any) -> Any:
     """The typed value of one answer, None for unanswered; raise BadValue when it does not fit."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
     allowed = allowed_text(question)
+    if isinstance(value, float) and not math.isfinite(value):  # YAML .nan and .inf, like JSON NaN and Infinity
+        raise BadValue(NAN_OR_INFINITY, allowed)
     if question.type == "yesno":
         if isinstance(value, bool):
             return value
@@ -70,9 +79,7 @@ def coerce(question: Question, value: Any) -> Any:
         hint = did_you_mean(word.lower(), question.choice_values)
         raise BadValue(f"is not one of the choices{'; ' + hint if hint else ''}", allowed)
     if question.type in ("integer", "number"):
-        number = _number(value, question.type == "integer")
-        if number is None:
-            raise BadValue(f"is not {'a whole number' if question.type == 'integer' else 'a number'}", allowed)
+        number = _number(value, question.type == "integer", allowed)
         if (question.min is not None and number < question.min) or (question.max is not None and number > question.max):
             raise BadValue("is outside the allowed range", allowed)
         return number
@@ -82,23 +89,41 @@ def coerce(question: Question, value: Any) -> Any:
     return text
 
 
-def _number(value: Any, whole: bool) -> int | float | None:
-    if isinstance(value, bool):
-        return None
+def _number(value: Any, whole: bool, allowed: str) -> int | float:
+    """The number in an int, a float or text in plain ASCII decimal; BadValue for anything else."""
+    kind = "a whole number" if whole else "a number"
     if isinstance(value, str):
-        try:
-            value = float(value.strip()) if not whole or "." in value or "e" in value.lower() else int(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    if whole:
-        if isinstance(value, float):
-            if not value.is_integer():
-                return None
-            value = int(value)
-        return value
+        text = value.strip()
+        if len(text) > MAX_NUMBER:
+            raise BadValue(f"is too long to be {kind}", allowed)
+        if not DECIMAL.fullmatch(text):
+            if NOT_FINITE.fullmatch(text):
+                raise BadValue(NAN_OR_INFINITY, allowed)
+            if any(ch.isdigit() or ch.isnumeric() for ch in text):  # 3_5, 0x22, 1:30, ３５, ٣
+                raise BadValue("is not a plain decimal number; write it with the digits 0-9", allowed)
+            raise BadValue(f"is not {kind}", allowed)
+        value = float(text) if "." in text or "e" in text or "E" in text else int(text)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadValue(f"is not {kind}", allowed)
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999 read as text
+        raise BadValue(f"is too large to be {kind}", allowed)
+    if whole and isinstance(value, float):
+        if not value.is_integer():
+            raise BadValue("is not a whole number", allowed)
+        value = int(value)
     return value
+
+
+def shown(value: Any) -> str:
+    """A refused answer as a message repeats it: quoted, cut to SHOWN characters."""
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, (int, float, bool)):
+        text = repr(value)
+    else:
+        return type(value).__name__
+    cut = text if len(text) <= SHOWN else text[:SHOWN] + "…"
+    return repr(cut) if isinstance(value, str) else cut
 
 
 def clean_answers(pack: Pack, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,8 +143,7 @@ def clean_answers(pack: Pack, raw: Mapping[str, Any]) -> dict[str, Any]:
         try:
             clean[name] = coerce(question, value)
         except BadValue as exc:
-            shown = value if isinstance(value, (str, int, float, bool)) else type(value).__name__
-            problems.append(Problem(name, f"{shown!r} {exc.message}", f"allowed: {exc.allowed}"))
+            problems.append(Problem(name, f"{shown(value)} {exc.message}", f"allowed: {exc.allowed}"))
     if problems:
         raise AnswersError(problems)
     return {k: v for k, v in clean.items() if v is not None}
