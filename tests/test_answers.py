@@ -27,9 +27,17 @@ def test_no_forms(raw):
     assert coerce(YESNO, raw) is False
 
 
-@pytest.mark.parametrize("raw", [None, "", "   ", float("nan")])
+@pytest.mark.parametrize("raw", [None, "", "   "])
 def test_blank_is_unanswered(raw):
     assert coerce(YESNO, raw) is None and coerce(INTEGER, raw) is None
+
+
+@pytest.mark.parametrize("question", [YESNO, CHOICE, INTEGER, NUMBER, TEXT])
+@pytest.mark.parametrize("raw", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_are_refused_not_unanswered(question, raw):
+    # YAML .nan used to read as unanswered while JSON NaN was an error: both are refused now, for every type.
+    with pytest.raises(BadValue, match="NaN and infinity are refused"):
+        coerce(question, raw)
 
 
 @pytest.mark.parametrize("raw, value", [("5", 5), (5, 5), ("5.0", 5), (5.0, 5), (" 11 ", 11), (0, 0)])
@@ -43,6 +51,43 @@ def test_integer_refusals(raw):
     with pytest.raises(BadValue) as info:
         coerce(INTEGER, raw)
     assert info.value.allowed == "a whole number 0-11"
+
+
+@pytest.mark.parametrize("raw", ["3_5", "\uff13\uff15", "\u0663", "0x22", "0o42", "0b11", "1:30", "1_0.5", "5\u00b2"])
+@pytest.mark.parametrize("question", [INTEGER, NUMBER])
+def test_only_ascii_decimal_is_a_number(question, raw):
+    # Python's int() and float() read 3_5, fullwidth and Arabic-Indic digits; a person would not mean them.
+    with pytest.raises(BadValue, match="is not a plain decimal number; write it with the digits 0-9"):
+        coerce(question, raw)
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", " inf ", "-Infinity", "+inf", ".nan"])
+@pytest.mark.parametrize("question", [INTEGER, NUMBER])
+def test_nan_and_infinity_text_is_refused(question, raw):
+    with pytest.raises(BadValue, match="NaN and infinity are refused"):
+        coerce(question, raw)
+
+
+def test_huge_numbers_are_refused_with_a_message():
+    with pytest.raises(BadValue, match="too long to be a whole number"):
+        coerce(INTEGER, "1" * 4301)  # int() itself raises ValueError past 4,300 digits
+    with pytest.raises(BadValue, match="too large to be a number"):
+        coerce(NUMBER, "1e999")
+    with pytest.raises(BadValue, match="outside"):
+        coerce(INTEGER, 10**100)
+
+
+@pytest.mark.parametrize("raw, value", [("+5", 5), (" 5 ", 5), ("5.", 5), ("1e1", 10), ("05", 5), ("-0", 0)])
+def test_plain_decimal_forms_still_accepted(raw, value):
+    assert coerce(INTEGER, raw) == value
+
+
+def test_refused_values_are_cut_in_messages(pack):
+    with pytest.raises(AnswersError) as info:
+        clean_answers(pack, {"client_id": "x" * 500, "age": "9" * 4301})
+    messages = [p.message for p in info.value.problems]
+    assert messages[0].startswith("'" + "x" * 40 + "…' is longer than")
+    assert messages[1].startswith("'" + "9" * 40 + "…' is too long")
 
 
 def test_number_and_choice_and_text():
