@@ -209,7 +209,7 @@ class _Builder:
             raise _Stop(
                 Problem(
                     str(_mark(self.file, event.start_mark)),
-                    f"{ALIAS_MESSAGE} ({shown[:44]})",
+                    f"{ALIAS_MESSAGE}; found {shown[:44]}",
                     "write the value out in full where it is used",
                 )
             )
