@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import sys
+from collections.abc import Iterator
 from typing import Optional
 
 import typer
@@ -30,20 +32,69 @@ class Status(str, enum.Enum):
     complete = "complete"
 
 
-def _store(db: Optional[str]):
-    from .cli import open_store_or_fail
-
-    return open_store_or_fail(db, create=False)
+MAX_DAYS = 100_000  # about 274 years: a longer retention period is a typo
 
 
-def _get(store, record_id: int):
-    from .cli import fail
+def _store(db: Optional[str], readonly: bool):
+    """The records database; `list`, `show` and `export` open it read-only, so they never write or lock it."""
+    from .store import Store
+
+    with _failing():
+        return Store.open(db, create=False, readonly=readonly)
+
+
+@contextlib.contextmanager
+def _failing() -> Iterator[None]:
+    """A problem from the store (no such record, busy, damaged) as one line on stderr and exit 1."""
     from .problems import ProblemsError
 
     try:
-        return store.get(record_id)
+        yield
     except ProblemsError as exc:
+        from .cli import fail
+
         fail(exc.problems)
+
+
+def _get(store, record_id: int):
+    with _failing():
+        return store.get(record_id)
+
+
+def _one_line(value) -> str:
+    """A stored value for one terminal line: control characters (line breaks too) shown, never obeyed."""
+    from .safe_text import visible
+
+    return visible("" if value is None else str(value))
+
+
+def _lines(text: str) -> str:
+    """Text that may span lines: line breaks kept, every other control character shown."""
+    from .safe_text import visible
+
+    return "\n".join(visible(part) for part in text.split("\n"))
+
+
+def _shown_tree(value):
+    """Every string in a JSON-like value made safe for a terminal (see `_lines`), for reports and Markdown."""
+    if isinstance(value, str):
+        return _lines(value)
+    if isinstance(value, dict):
+        return {_lines(key) if isinstance(key, str) else key: _shown_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shown_tree(item) for item in value]
+    return value
+
+
+def _json(data) -> str:
+    """JSON with non-ASCII text kept readable and every control character escaped: the same data, safe to print.
+    JSON escapes C0 controls itself; with ensure_ascii=False it leaves DEL, C1 (such as the one-byte CSI) and lone
+    surrogates raw, so those are escaped here."""
+    import json
+    import re
+
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _data(record) -> dict:
@@ -64,6 +115,13 @@ def _confirm(question: str, yes: bool) -> None:
         raise typer.Exit(int(Exit.OK))
 
 
+def _cell(value) -> object:
+    """A table cell: plain text (never Rich markup), control characters shown."""
+    from rich.text import Text
+
+    return Text(_one_line(value))
+
+
 @app.command("list")
 def list_records(
     status: Optional[Status] = typer.Option(None, "--status", help="Only drafts or only completed intakes."),
@@ -75,12 +133,10 @@ def list_records(
 
     Example: iop records list --status draft
     """
-    with _store(db) as store:
+    with _store(db, readonly=True) as store, _failing():
         records = store.list(status.value if status else None, limit)
         path = store.path
     if json_out:
-        import json
-
         rows = [
             {
                 "id": r.id,
@@ -90,36 +146,56 @@ def list_records(
                 "recommended": r.recommended_level,
                 "actual": r.actual_level,
                 "pack_version": r.pack_version,
+                "damaged": r.damage is not None,
             }
             for r in records
         ]
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        typer.echo(_json(rows))
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"Intakes in {path}", title_justify="left", show_lines=False)
+    console = Console()
+    if not records:
+        console.print(Text(f"No intakes stored in {_one_line(path)}."))
+        return
+    table = Table(title=Text(f"Intakes in {_one_line(path)}"), title_justify="left", show_lines=False)
     for column in ("ID", "Status", "Saved (UTC)", "Client id", "Recommended", "Actual", "Pack"):
         table.add_column(column, no_wrap=column != "Client id")
     for r in records:
         actual = "" if r.actual_level is None else (r.actual_level if r.overridden else "same")
         table.add_row(
-            str(r.id),
-            r.status,
-            r.updated_at.replace("T", " ")[:16],
-            r.client_id or "",
-            r.recommended_level or "",
-            actual,
-            r.pack_version,
+            _cell(r.id),
+            _cell(f"{r.status} (damaged)" if r.damage else r.status),
+            _cell(r.updated_at.replace("T", " ")[:16]),
+            _cell(r.client_id or ""),
+            _cell(r.recommended_level or ""),
+            _cell(actual),
+            _cell(r.pack_version),
         )
-    console = Console()
-    if not records:
-        console.print(f"No intakes stored in {path}.")
-        return
     console.print(table)
-    drafts = [r.id for r in records if r.status == "draft"]
+    damaged = [r.id for r in records if r.damage]
+    if damaged:
+        console.print(Text(f"Damaged records cannot be shown; remove one with: iop records delete {damaged[0]}"))
+    drafts = [r.id for r in records if r.status == "draft" and not r.damage]
     if drafts:
-        console.print(f"Continue a draft with: iop intake --resume {drafts[0]}", style="dim")
+        console.print(Text(f"Continue a draft with: iop intake --resume {drafts[0]}", style="dim"))
+
+
+def _damaged_report(record_id: int):
+    from .cli import fail
+    from .problems import Problem
+
+    fail(
+        [
+            Problem(
+                f"record {record_id}",
+                "damaged: its stored report cannot be read",
+                f"delete it with `iop records delete {record_id}`",
+            )
+        ]
+    )
 
 
 @app.command()
@@ -132,35 +208,49 @@ def show(
 
     Example: iop records show 12
     """
-    with _store(db) as store:
+    from .store import claim_is_live, where_open
+
+    with _store(db, readonly=True) as store:
         record = _get(store, record_id)
     data = _data(record)
     if format is ReportFormat.json:
-        import json
-
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        typer.echo(_json(data))
         return
+    shown = _shown_tree(data)
     if format is ReportFormat.markdown:
         from .report import record_markdown
 
-        typer.echo(record_markdown(data), nl=False)
+        try:
+            text = record_markdown(shown)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            _damaged_report(record.id)
+        typer.echo(text, nl=False)
         return
     from rich.console import Console
+    from rich.errors import MarkupError
     from rich.text import Text
 
     from .report import placement_lines, render
 
     console = Console()
     head = Text(f"Intake record {record.id}", style="bold")
-    head.append(f"  {record.status} · client id {record.client_id or '(none)'} · last saved {record.updated_at}")
+    head.append(
+        f"  {_one_line(record.status)} · client id {_one_line(record.client_id or '(none)')} · "
+        f"last saved {_one_line(record.updated_at)}"
+    )
     console.print(head)
     if record.report is None:
-        console.print(f"{len(record.answers)} answers so far. Continue with: iop intake --resume {record.id}")
+        console.print(Text(f"{len(record.answers)} answers so far. Continue with: iop intake --resume {record.id}"))
+        if claim_is_live(record):
+            console.print(Text(f"Open in an iop intake now ({_one_line(where_open(record))}).", style="yellow"))
         return
-    render(record.report, console)
+    try:
+        render(shown["report"], console)
+    except (KeyError, TypeError, AttributeError, ValueError, MarkupError):
+        _damaged_report(record.id)
     console.print(Text("Placement", style="bold"))
-    for line in placement_lines(data):
-        console.print(f"  {line}")
+    for line in placement_lines(shown):
+        console.print(Text(f"  {line}"))
 
 
 @app.command()
@@ -178,32 +268,28 @@ def export(
     """
     from .cli import fail
     from .files import write_private
-    from .problems import Problem, ProblemsError
+    from .problems import Problem
 
-    with _store(db) as store:
+    with _store(db, readonly=True) as store:
         record = _get(store, record_id)
         db_path = store.path
     data = _data(record)
     if format is ExportFormat.json:
-        import json
-
-        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        text = _json(data) + "\n"
     elif record.report is None:
         fail([Problem(f"record {record.id}", "is a draft with no report yet", "finish it with iop intake --resume")])
-    elif format is ExportFormat.markdown:
-        from .report import record_markdown
-
-        text = record_markdown(data)
     else:
-        from .report import record_html
+        # A page for people: stored text with its control characters shown (the JSON export keeps them exactly).
+        from .report import record_html, record_markdown
 
-        text = record_html(data)
-    try:
+        try:
+            text = (record_markdown if format is ExportFormat.markdown else record_html)(_shown_tree(data))
+        except (KeyError, TypeError, AttributeError, ValueError):
+            _damaged_report(record.id)
+    with _failing():
         write_private(output, text, protect=(db_path,))
-    except ProblemsError as exc:
-        fail(exc.problems)
     if output != "-":
-        typer.echo(f"Wrote record {record.id} to {output}", err=True)
+        typer.echo(f"Wrote record {record.id} to {_one_line(output)}", err=True)
 
 
 @app.command()
@@ -212,15 +298,35 @@ def delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     db: Optional[str] = db_option(),
 ) -> None:
-    """Delete one intake for good (its data is overwritten on disk).
+    """Delete one intake for good (its data is overwritten on disk). A damaged record can be deleted too.
 
     Example: iop records delete 12
     """
-    with _store(db) as store:
-        record = _get(store, record_id)
-        _confirm(f"Delete {record.status} record {record.id} for good?", yes)
-        store.delete(record.id)
+    with _store(db, readonly=False) as store, _failing():
+        status = store.status_of(record_id)
+        _confirm(f"Delete {_one_line(status)} record {record_id} for good?", yes)
+        store.delete(record_id)
     typer.echo(f"Deleted record {record_id}.", err=True)
+
+
+def _days(value: float) -> float:
+    import math
+
+    from .cli import fail
+    from .problems import Problem
+
+    if not math.isfinite(value) or value > MAX_DAYS:
+        shown = "not a number" if math.isnan(value) else f"{value:g} days"
+        fail(
+            [
+                Problem(
+                    "--older-than",
+                    f"{shown} is not a retention period",
+                    f"give a number of days up to {MAX_DAYS}, e.g. 365",
+                )
+            ]
+        )
+    return value
 
 
 @app.command()
@@ -235,11 +341,12 @@ def purge(
 
     Example: iop records purge --older-than 365
     """
-    with _store(db) as store:
-        ids = store.older_than(older_than)
+    days = _days(older_than)
+    with _store(db, readonly=False) as store, _failing():
+        ids = store.older_than(days)
         if not ids:
-            typer.echo(f"No records older than {older_than:g} days.", err=True)
+            typer.echo(f"No records older than {days:g} days.", err=True)
             return
-        _confirm(f"Delete {len(ids)} record(s) older than {older_than:g} days for good?", yes)
+        _confirm(f"Delete {len(ids)} record(s) older than {days:g} days for good?", yes)
         count = store.purge(ids)
-    typer.echo(f"Deleted {count} record(s) older than {older_than:g} days.", err=True)
+    typer.echo(f"Deleted {count} record(s) older than {days:g} days.", err=True)
