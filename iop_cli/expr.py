@@ -10,7 +10,14 @@ way SQL's NULL does, so a condition over a missing answer is never silently fals
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Mapping
+import io
+import math
+import re
+import sys
+import tokenize
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +32,12 @@ MISSING_WORD = "missing"
 RESERVED = set(BOOL_WORDS) | {MISSING_WORD, "level", "and", "or", "not", "in", "is", "None"}
 
 NUMERIC = ("integer", "number")
+
+# Whole numbers are 64-bit integers in batch scoring (Polars Int64, which wraps on overflow), and decimals are 64-bit
+# floats, so every whole value a condition can produce, intermediate ones included, must fit in an int64 and every
+# decimal must stay finite (infinity minus infinity is NaN, which Python and Polars compare differently).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT_MAX = sys.float_info.max
 
 _FORBIDDEN = {
     ast.Call: "function calls are not allowed",
@@ -69,6 +82,49 @@ class ExprError(Exception):
         self.hint = hint
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric node can take, given the fields' declared ranges; `whole` for integer arithmetic."""
+
+    lo: int | float
+    hi: int | float
+    whole: bool
+
+
+def _float(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def field_bounds(ftype: FieldType) -> Bounds | None:
+    """A numeric field's range as the checker assumes it: its declared min and max, else everything the batch
+    back end can hold (int64 for whole numbers, finite floats for decimals)."""
+    if ftype.kind == "integer":
+        lo = INT64_MIN if ftype.min is None else math.ceil(ftype.min)
+        hi = INT64_MAX if ftype.max is None else math.floor(ftype.max)
+        return Bounds(lo, hi, True)
+    if ftype.kind == "number":
+        lo = -FLOAT_MAX if ftype.min is None else _float(ftype.min)
+        hi = FLOAT_MAX if ftype.max is None else _float(ftype.max)
+        return Bounds(lo, hi, False)
+    return None
+
+
+class AnyNumber(Mapping):
+    """Fields for conditions over input columns (`--map` derive): every name is a number with no declared range."""
+
+    def __getitem__(self, name: str) -> FieldType:
+        return FieldType("number")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Checked tree. Every node knows its kind and its source text; `ev` is its compiled closure.
 
@@ -85,6 +141,24 @@ class Node:
     is_literal: bool = False
     children: tuple[Node, ...] = ()
     op: str = ""  # the operator, so explanations (and later back ends) can walk the checked tree
+    bounds: Bounds | None = None  # numeric nodes: the values they can take
+
+
+def float_membership(node: Node) -> bool:
+    """Whether an `in` / `not in` node compares as decimals: its left side or one of its values is not whole.
+    (Both back ends then turn whole numbers into floats first, as Polars does when it compares Int64 with Float64.)"""
+    left = node.children[0]
+    if left.kind != "number":
+        return False
+    return not (left.bounds is not None and left.bounds.whole and all(type(x) is int for x in node.literal))
+
+
+def _as_float(e: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
+    def ev(v):
+        value = e(v)
+        return None if value is None else _float(value)
+
+    return ev
 
 
 def _kleene(values, dominant: bool):
@@ -159,10 +233,16 @@ class _Checker:
         self.origin = origin
         self.fields = fields
         self.names: list[str] = []
+        # ast counts columns in UTF-8 bytes; a quoted word may hold other characters, so map bytes to characters.
+        self.char_at: list[int] = []
+        for index, ch in enumerate(source):
+            self.char_at += [index] * len(ch.encode("utf-8", "surrogatepass"))
+        self.char_at.append(len(source))
 
     def col(self, node: ast.AST) -> int:
         offset = getattr(node, "col_offset", 0)
-        return self.origin[min(offset, len(self.origin) - 1)]
+        char = self.char_at[min(offset, len(self.char_at) - 1)]
+        return self.origin[min(char, len(self.origin) - 1)]
 
     def fail(self, node: ast.AST, message: str, hint: str = "") -> ExprError:
         return ExprError(message, self.col(node), hint)
@@ -188,18 +268,48 @@ class _Checker:
         if isinstance(value, bool):
             return self._literal(node, "bool", value)
         if isinstance(value, (int, float)):
-            return self._literal(node, "number", value)
+            return self._number(node, value)
         if isinstance(value, str):
+            bad = next((ch for ch in value if 0xD800 <= ord(ch) <= 0xDFFF), None)
+            if bad is not None:
+                raise self.fail(
+                    node,
+                    f"the quoted word holds a lone surrogate (U+{ord(bad):04X}), which is not a character",
+                    "remove the \\u escape, or write the character itself",
+                )
             return self._literal(node, "string", value)
         raise self.fail(
             node, f"the value `{self.text(node)}` is not allowed", "use a number, a quoted word or true/false"
         )
+
+    def _number(self, node: ast.AST, value: int | float) -> Node:
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            digits = len(str(abs(value)))
+            raise self.fail(
+                node,
+                f"the whole number `{_cut(self.text(node))}` ({digits} digits) is too large: whole numbers must lie "
+                f"within +/-{INT64_MAX}",
+                "use a smaller number",
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(
+                node,
+                f"the number `{_cut(self.text(node))}` is too large: it reads as infinity",
+                f"use a number within +/-{FLOAT_MAX:.4g}",
+            )
+        literal = self._literal(node, "number", value)
+        literal.bounds = Bounds(value, value, isinstance(value, int))
+        return literal
 
     def _literal(self, node: ast.AST, kind: str, value: Any) -> Node:
         return Node(kind, self.text(node), self.col(node), lambda v, value=value: value, literal=value, is_literal=True)
 
     def visit_Name(self, node: ast.Name, depth: int) -> Node:
         name = node.id
+        written = self.text(node)
+        if written != name or not (name.isascii() and name.isidentifier()):
+            # Python folds look-alike letters (NFKC): `ａｇｅ` and `ᵃge` would silently read `age`.
+            raise self.fail(node, f"`{written}` is not a plain name", _spoof_hint(written, self.fields))
         if name in BOOL_WORDS:
             return self._literal(node, "bool", BOOL_WORDS[name])
         if name == MISSING_WORD:
@@ -214,7 +324,12 @@ class _Checker:
             raise self.fail(node, f"unknown field `{name}`", hint)
         self.names.append(name)
         kind = {"yesno": "bool", "integer": "number", "number": "number"}.get(ftype.kind, ftype.kind)
-        return Node(kind, name, self.col(node), lambda v, name=name: v.get(name), field_type=ftype, name=name)
+        ev: Callable[[Mapping[str, Any]], Any] = lambda v, name=name: v.get(name)  # noqa: E731
+        if ftype.kind == "number":
+            ev = _as_float(ev)  # decimals are floats in both back ends, however the answer was written
+        ref = Node(kind, name, self.col(node), ev, field_type=ftype, name=name)
+        ref.bounds = field_bounds(ftype)
+        return ref
 
     # -- logic -------------------------------------------------------------------------------------------------
 
@@ -242,19 +357,24 @@ class _Checker:
             return Node("bool", self.text(node), self.col(node), ev, children=(inner,), op="not")
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             self.want_number(inner, node.operand)
+            negative = isinstance(node.op, ast.USub)
             if inner.is_literal:
-                value = -inner.literal if isinstance(node.op, ast.USub) else inner.literal
-                return self._literal(node, "number", value)
+                if isinstance(node.operand, ast.Constant):  # -9223372036854775808 is a whole number of its own
+                    return self._number(node, -node.operand.value if negative else node.operand.value)
+                return self._number(node, -inner.literal if negative else inner.literal)
             e = inner.ev
-            sign = -1 if isinstance(node.op, ast.USub) else 1
+            sign = -1 if negative else 1
 
             def neg(v):
                 value = e(v)
                 return None if value is None else sign * value
 
-            return Node(
-                "number", self.text(node), self.col(node), neg, children=(inner,), op="neg" if sign < 0 else "pos"
+            result = Node(
+                "number", self.text(node), self.col(node), neg, children=(inner,), op="neg" if negative else "pos"
             )
+            b = inner.bounds
+            result.bounds = self.within(node, Bounds(-b.hi, -b.lo, b.whole) if negative else b, result)
+            return result
         raise self.fail(node, f"the operator in `{self.text(node)}` is not allowed")
 
     def visit_BinOp(self, node: ast.BinOp, depth: int) -> Node:
@@ -274,7 +394,40 @@ class _Checker:
                 return None
             return a + b if add else a - b
 
-        return Node("number", self.text(node), self.col(node), ev, children=(left, right), op="+" if add else "-")
+        result = Node("number", self.text(node), self.col(node), ev, children=(left, right), op="+" if add else "-")
+        a, b = left.bounds, right.bounds
+        if a.whole and b.whole:
+            lo, hi = (a.lo + b.lo, a.hi + b.hi) if add else (a.lo - b.hi, a.hi - b.lo)
+        else:  # Python and Polars both turn the whole side into a float first, rounding the same way
+            alo, ahi, blo, bhi = _float(a.lo), _float(a.hi), _float(b.lo), _float(b.hi)
+            lo, hi = (alo + blo, ahi + bhi) if add else (alo - bhi, ahi - blo)
+        result.bounds = self.within(node, Bounds(lo, hi, a.whole and b.whole), result)
+        return result
+
+    def within(self, src: ast.AST, bounds: Bounds, node: Node) -> Bounds:
+        """Refuse arithmetic whose result can leave int64 (whole numbers) or the finite floats (decimals)."""
+        fields = sorted(_field_names(node))
+        hint = (
+            "narrow the `min`/`max` of " + ", ".join(f"`{f}`" for f in fields) + ", or use smaller numbers"
+            if fields
+            else "use smaller numbers"
+        )
+        if fields:
+            given = " given the range of " + ", ".join(f"`{f}`" for f in fields)
+        else:
+            given = ""
+        if bounds.whole:
+            if bounds.lo < INT64_MIN or bounds.hi > INT64_MAX:
+                extreme = bounds.hi if bounds.hi > INT64_MAX else bounds.lo
+                raise self.fail(
+                    src,
+                    f"`{_cut(node.text)}` can reach {extreme}{given}, beyond the whole numbers batch scoring holds "
+                    f"(+/-{INT64_MAX})",
+                    hint,
+                )
+        elif not (math.isfinite(bounds.lo) and math.isfinite(bounds.hi)):
+            raise self.fail(src, f"`{_cut(node.text)}` can overflow to infinity{given}", hint)
+        return bounds
 
     def visit_Compare(self, node: ast.Compare, depth: int) -> Node:
         operands = [node.left, *node.comparators]
@@ -316,6 +469,9 @@ class _Checker:
             if a.field_type is not None and b.is_literal:
                 self.check_value(a, b, bnode)
         le, re_ = left.ev, right.ev
+        if left.bounds is not None and right.bounds is not None and left.bounds.whole != right.bounds.whole:
+            # A whole number against a decimal compares as two floats, as Polars compares Int64 with Float64.
+            le, re_ = (_as_float(le), re_) if left.bounds.whole else (le, _as_float(re_))
 
         def ev(v):
             a, b = le(v), re_(v)
@@ -340,8 +496,14 @@ class _Checker:
             self.same_kind(left, item, lnode, elt)
             if left.field_type is not None:
                 self.check_value(left, item, elt)
-        values = frozenset(item.literal for item in items)
+        op = "not in" if negate else "in"
+        text = f"{left.text} {op} [{', '.join(i.text for i in items)}]"
+        literal = tuple(item.literal for item in items)
+        result = Node("bool", text, left.col, children=(left,), op=op, literal=literal)
         le = left.ev
+        values = frozenset(literal)
+        if float_membership(result):
+            le, values = _as_float(le), frozenset(_float(x) for x in literal)
 
         def ev(v):
             a = le(v)
@@ -349,10 +511,8 @@ class _Checker:
                 return None
             return (a in values) != negate
 
-        op = "not in" if negate else "in"
-        text = f"{left.text} {op} [{', '.join(i.text for i in items)}]"
-        literal = tuple(item.literal for item in items)
-        return Node("bool", text, left.col, ev, children=(left,), op=op, literal=literal)
+        result.ev = ev
+        return result
 
     def is_missing(self, node: ast.Compare, depth: int) -> Node:
         left, right = node.left, node.comparators[0]
@@ -423,6 +583,31 @@ class _Checker:
                 )
 
 
+def _field_names(node: Node) -> set[str]:
+    names = {node.name} if node.name and not node.op else set()
+    for child in node.children:
+        names |= _field_names(child)
+    return names
+
+
+def _cut(text: str, size: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _describe(ch: str) -> str:
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}"
+
+
+def _spoof_hint(word: str, fields: Mapping[str, FieldType]) -> str:
+    odd = next((ch for ch in word if not (ch.isascii() and (ch.isalnum() or ch == "_"))), None)
+    plain = unicodedata.normalize("NFKC", word)
+    what = f"`{odd}` is {_describe(odd)}; " if odd else ""
+    if plain != word and plain.isascii() and (plain in fields or plain in BOOL_WORDS):
+        return f"{what}retype it as `{plain}`: names use only the plain letters a-z, A-Z, digits and _"
+    return f"{what}names use only the plain letters a-z, A-Z, digits and _"
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "?"
@@ -450,23 +635,95 @@ class Expr:
         return self.root.kind
 
 
+_SYNTAX_HINTS = (
+    ("invalid decimal literal", "put a space between a number and a word, as in `34 and sud`"),
+    ("invalid hexadecimal literal", "put a space between a number and a word"),
+    ("invalid octal literal", "put a space between a number and a word"),
+    ("invalid binary literal", "put a space between a number and a word"),
+    ("invalid escape sequence", "inside quotes, write a backslash as \\\\"),
+)
+
+
+# The only number spellings: 34, 2.5, 1e3 (no 0x22, 0o7, 1_000, 3j), as YAML answers are read (`answers.coerce`).
+_DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _scan(text: str, fields: Mapping[str, FieldType]) -> None:
+    """Checks on the author's own text, before Python's parser folds or drops anything: no lone surrogates, only
+    plain ASCII outside quotes (Python would read `ａｇｅ` or `ᵃge` as `age`), no `#` (Python would ignore the rest),
+    and only plain quotes. Columns are those of `text`."""
+    for index, ch in enumerate(text):
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise ExprError(
+                f"the condition holds a lone surrogate (U+{ord(ch):04X}), which is not a character",
+                index,
+                "remove it, or write the character itself",
+            )
+        if ch == "\0":
+            raise ExprError("the condition holds a NUL character", index, "remove it")
+    # Newlines of a YAML block become spaces (one character each), so token columns are columns of `text`.
+    flat = text.replace("\r", " ").replace("\n", " ")
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(flat).readline):
+            kind, word, col = token.type, token.string, token.start[1]
+            if kind == tokenize.COMMENT:
+                raise ExprError(
+                    "`#` is not allowed in a condition: Python would ignore everything after it",
+                    col,
+                    "a YAML comment goes outside the condition: after a plain (unquoted) one, or on its own line",
+                )
+            if kind == tokenize.STRING:
+                if word[0] not in "'\"":
+                    what = "f-strings are" if "f" in word[:2].lower() else "a letter before a quote is"
+                    raise ExprError(f"`{_cut(word)}`: {what} not allowed", col, "write a plain 'word'")
+                if word[:3] in ("'''", '"""'):
+                    raise ExprError("triple quotes are not allowed", col, "write a plain 'word'")
+                continue
+            if kind == tokenize.NUMBER and not _DECIMAL.fullmatch(word):
+                raise ExprError(
+                    f"`{_cut(word)}` is not a plain decimal number",
+                    col,
+                    "write numbers with the digits 0-9 and at most one point, as in 34 or 2.5",
+                )
+            if kind == tokenize.ERRORTOKEN and word[:1] in "'\"":
+                return  # an unclosed quote: the parser says so
+            odd = next((i for i, ch in enumerate(word) if not ch.isascii()), None)
+            if odd is not None:
+                ch = word[odd]
+                if kind == tokenize.NAME:
+                    raise ExprError(f"`{word}` is not a plain name", col, _spoof_hint(word, fields))
+                raise ExprError(
+                    f"`{ch}` ({_describe(ch)}) is not allowed outside quotes",
+                    col + odd,
+                    "retype it with a plain keyboard character",
+                )
+    except (tokenize.TokenError, SyntaxError):
+        return  # the parser reports what is wrong
+
+
 def parse(text: str, fields: Mapping[str, FieldType], want: str | None = "bool") -> Expr:
     """Parse and check `text` against `fields`; raise ExprError with a column on any problem."""
     if not isinstance(text, str) or not text.strip():
         raise ExprError("the condition is empty")
     if len(text) > MAX_LENGTH:
         raise ExprError(f"the condition is longer than {MAX_LENGTH} characters", 0, "split it into rules")
+    _scan(text, fields)
     source, origin = normalize(text)
     # YAML block text may carry newlines and indentation; the language has no statements, so fold them away.
-    flat = source.replace("\n", " ")
+    flat = source.replace("\r", " ").replace("\n", " ")
     lead = len(flat) - len(flat.lstrip())
     flat, origin = flat[lead:], origin[lead:]
     try:
-        tree = ast.parse(flat, mode="eval")
+        # Python's warnings (SyntaxWarning for `34and`, invalid escapes) become errors here: none reaches stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tree = ast.parse(flat, mode="eval")
     except SyntaxError as exc:
         col = origin[min(max((exc.offset or 1) - 1, 0), len(origin) - 1)]
-        raise ExprError(f"cannot read the condition: {exc.msg}", col, "check brackets, quotes and operators") from None
-    except (RecursionError, MemoryError, ValueError):
+        message = str(exc.msg)
+        hint = next((h for key, h in _SYNTAX_HINTS if key in message), "check brackets, quotes and operators")
+        raise ExprError(f"cannot read the condition: {message}", col, hint) from None
+    except (RecursionError, MemoryError, ValueError, Warning):
         raise ExprError("the condition is too complex to read", 0, "split it into rules") from None
     checker = _Checker(flat, origin, fields)
     try:
@@ -475,8 +732,8 @@ def parse(text: str, fields: Mapping[str, FieldType], want: str | None = "bool")
         raise ExprError("the condition is too complex to read", 0, "split it into rules") from None
     if want == "bool" and root.kind != "bool":
         raise ExprError(
-            f"`{text.strip()}` is not a yes/no condition", root.col, "compare it with something, e.g. `== 'x'`"
+            f"`{_cut(text.strip())}` is not a yes/no condition", root.col, "compare it with something, e.g. `== 'x'`"
         )
     if want == "number" and root.kind != "number":
-        raise ExprError(f"`{text.strip()}` is not a number", root.col)
+        raise ExprError(f"`{_cut(text.strip())}` is not a number", root.col)
     return Expr(text, root, tuple(dict.fromkeys(checker.names)))
