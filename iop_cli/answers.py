@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .expr import DECIMAL
 from .pack import Pack, Question
 from .problems import AnswersError, Problem, did_you_mean
 
@@ -16,9 +17,6 @@ MAX_TEXT = 200
 MAX_NUMBER = 30  # characters in a written number; longer is a mistake (and Python's int() stops at 4,300 digits)
 SHOWN = 40  # characters of a refused answer repeated in a message
 
-# A number as a person writes it: ASCII digits, an optional sign, point and exponent. Python's int() and float()
-# also take `3_5`, fullwidth `３５`, Arabic-Indic `٣`, `nan` and `infinity`, none of which a person would mean.
-DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 NOT_FINITE = re.compile(r"[+-]?\.?(?:nan|inf|infinity)", re.IGNORECASE)
 NAN_OR_INFINITY = "is not a number: NaN and infinity are refused"
 

@@ -24,6 +24,7 @@ import polars as pl
 
 from . import polars_rules as pr
 from .answers import MAX_TEXT, BadValue, allowed_text, coerce
+from .expr import CODE_LIMIT, DECIMAL
 from .files import InputFile
 from .mapping import Derived, Mapping, code_key
 from .pack import Pack, Question
@@ -232,12 +233,18 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
+_CODE = f"^(?:{DECIMAL.pattern})$"
+
+
 def _derive(derived: Derived, header: list[str]) -> pl.Expr:
     """A derived field's answer as text, from its cases over input columns read as numbers."""
     by_name = {_fold(h): i for i, h in reversed(list(enumerate(header)))}
 
     def column(name: str) -> pl.Expr:
-        return _cell(by_name[_fold(name)]).cast(pl.Float64, strict=False)
+        # A code is a plain decimal within +/-CODE_LIMIT; anything else (text, NaN, inf, `３５`) is unknown here.
+        cell = _cell(by_name[_fold(name)])
+        number = pl.when(cell.str.contains(_CODE)).then(cell.cast(pl.Float64, strict=False))
+        return pl.when(number.abs() <= CODE_LIMIT).then(number)
 
     chain = None
     for condition, value in derived.cases:

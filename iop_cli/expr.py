@@ -33,6 +33,11 @@ RESERVED = set(BOOL_WORDS) | {MISSING_WORD, "level", "and", "or", "not", "in", "
 
 NUMERIC = ("integer", "number")
 
+# A number as a person writes it, in a condition, an answer or a mapped cell: ASCII digits, an optional sign, point
+# and exponent. Python's int() and float() also take `3_5`, fullwidth `３５`, Arabic-Indic `٣`, `nan` and
+# `infinity`, and its parser `0x22`, `0o7` and `3j`, none of which a person would mean.
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
 # Whole numbers are 64-bit integers in batch scoring (Polars Int64, which wraps on overflow), and decimals are 64-bit
 # floats, so every whole value a condition can produce, intermediate ones included, must fit in an int64 and every
 # decimal must stay finite (infinity minus infinity is NaN, which Python and Polars compare differently).
@@ -112,11 +117,17 @@ def field_bounds(ftype: FieldType) -> Bounds | None:
     return None
 
 
+# A mapped input column holds codes: batch scoring reads a cell as a number only within this range (exact in a
+# float), so a map's arithmetic has bounds to check.
+CODE_LIMIT = 10**15
+
+
 class AnyNumber(Mapping):
-    """Fields for conditions over input columns (`--map` derive): every name is a number with no declared range."""
+    """Fields for conditions over input columns (`--map` derive): every name is a code, a number within
+    +/-CODE_LIMIT."""
 
     def __getitem__(self, name: str) -> FieldType:
-        return FieldType("number")
+        return FieldType("number", min=-CODE_LIMIT, max=CODE_LIMIT)
 
     def __iter__(self) -> Iterator[str]:
         return iter(())
@@ -644,10 +655,6 @@ _SYNTAX_HINTS = (
 )
 
 
-# The only number spellings: 34, 2.5, 1e3 (no 0x22, 0o7, 1_000, 3j), as YAML answers are read (`answers.coerce`).
-_DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
 def _scan(text: str, fields: Mapping[str, FieldType]) -> None:
     """Checks on the author's own text, before Python's parser folds or drops anything: no lone surrogates, only
     plain ASCII outside quotes (Python would read `ａｇｅ` or `ᵃge` as `age`), no `#` (Python would ignore the rest),
@@ -679,7 +686,7 @@ def _scan(text: str, fields: Mapping[str, FieldType]) -> None:
                 if word[:3] in ("'''", '"""'):
                     raise ExprError("triple quotes are not allowed", col, "write a plain 'word'")
                 continue
-            if kind == tokenize.NUMBER and not _DECIMAL.fullmatch(word):
+            if kind == tokenize.NUMBER and not DECIMAL.fullmatch(word):
                 raise ExprError(
                     f"`{_cut(word)}` is not a plain decimal number",
                     col,

@@ -200,21 +200,10 @@ class _MapLoader:
             return BadValue
 
     def condition(self, src: Src) -> expr.Expr | None:
-        # Input columns are read as numbers (codes); any name is accepted here and checked against the header later.
-        names = _names(src.value)
-        fields = {n: expr.FieldType("number", (), None, None) for n in names}
+        # The pack's parser and limits. Input columns are read as numbers (codes); any name is accepted here and
+        # checked against the header when a file is scored.
         try:
-            return expr.parse(src.value, fields, want="bool")
+            return expr.parse(src.value, expr.AnyNumber(), want="bool")
         except expr.ExprError as exc:
             self.problem(f"{src.mark.file}:{src.mark.line}:{src.mark.col + exc.col}", exc.message, exc.hint)
             return None
-
-
-def _names(text: str) -> set[str]:
-    import ast
-
-    try:
-        tree = ast.parse(text.replace("<>", "!=").strip(), mode="eval")
-    except SyntaxError:
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(expr.RESERVED)

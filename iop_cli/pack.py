@@ -375,6 +375,10 @@ class _Loader:
                     continue
                 where[key] = doc.keys[key]
                 sections[key].append(value)
+        if self.problems:
+            # A file that cannot be read or parsed is missing its sections; checking the rest would report their
+            # absence (no `otherwise`, unknown fields) as further problems that are not there.
+            raise PackError(self.problems)
 
         meta = self.pack_meta(sections["pack"])
         ids: dict[str, Mark] = {}

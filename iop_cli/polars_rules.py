@@ -16,7 +16,7 @@ from functools import reduce
 
 import polars as pl
 
-from .expr import Expr, Node
+from .expr import Expr, Node, float_membership
 from .pack import Pack, Question
 
 _COMPARE = {
@@ -44,7 +44,7 @@ def compile_node(
     if special is not None and (done := special(node)) is not None:
         return done
     if node.is_literal:
-        return pl.lit(node.literal)
+        return _literal(node.literal)
     if node.name is not None and not node.op:
         return column(node.name)
     kids = [compile_node(child, column, special) for child in node.children]
@@ -66,7 +66,10 @@ def compile_node(
     if op in _COMPARE:
         return _COMPARE[op](kids[0], kids[1])
     if op in ("in", "not in"):
-        inside = kids[0].is_in(list(node.literal))
+        values = list(node.literal)
+        if float_membership(node):  # as the engine: whole numbers meet decimals as floats (Polars will not mix them)
+            kids[0], values = kids[0].cast(pl.Float64), [float(x) for x in values]
+        inside = kids[0].is_in(values)
         inside = pl.when(kids[0].is_null()).then(None).otherwise(inside)
         return ~inside if op == "not in" else inside
     if op == "is missing":
@@ -74,6 +77,13 @@ def compile_node(
     if op == "is not missing":
         return kids[0].is_not_null()
     raise ValueError(f"no Polars form for operator {op!r}")  # the checker allows no other node
+
+
+def _literal(value: object) -> pl.Expr:
+    """Numbers as Int64 or Float64, the types the checker's bounds assume, whatever Polars would infer for a literal."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return pl.lit(value)
+    return pl.lit(value, dtype=pl.Int64 if isinstance(value, int) else pl.Float64)
 
 
 def compile_expr(
