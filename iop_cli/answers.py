@@ -10,12 +10,12 @@ from typing import Any
 from .expr import DECIMAL
 from .pack import Pack, Question
 from .problems import AnswersError, Problem, did_you_mean
+from .safe_text import cut
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
 MAX_TEXT = 200
 MAX_NUMBER = 30  # characters in a written number; longer is a mistake (and Python's int() stops at 4,300 digits)
-SHOWN = 40  # characters of a refused answer repeated in a message
 
 NOT_FINITE = re.compile(r"[+-]?\.?(?:nan|inf|infinity)", re.IGNORECASE)
 NAN_OR_INFINITY = "is not a number: NaN and infinity are refused"
@@ -120,8 +120,8 @@ def shown(value: Any) -> str:
         text = repr(value)
     else:
         return type(value).__name__
-    cut = text if len(text) <= SHOWN else text[:SHOWN] + "…"
-    return repr(cut) if isinstance(value, str) else cut
+    short = cut(text)
+    return repr(short) if isinstance(value, str) else short
 
 
 def clean_answers(pack: Pack, raw: Mapping[str, Any]) -> dict[str, Any]:

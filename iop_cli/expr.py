@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .problems import did_you_mean
+from .safe_text import cut
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
@@ -601,9 +602,8 @@ def _field_names(node: Node) -> set[str]:
     return names
 
 
-def _cut(text: str, size: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 1] + "…"
+def _cut(text: str) -> str:
+    return cut(" ".join(text.split()))
 
 
 def _describe(ch: str) -> str:

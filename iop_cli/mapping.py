@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import expr
-from .answers import BadValue, coerce
+from .answers import BadValue, coerce, shown
 from .pack import Pack
 from .problems import Problem, ProblemsError, did_you_mean
 from .yamlsrc import Src
@@ -152,7 +152,9 @@ class _MapLoader:
                 try:
                     coerce(question, value.value)
                 except BadValue as exc:
-                    self.problem(value.mark, f"values: {key}: {value.value!r} {exc.message}", f"allowed: {exc.allowed}")
+                    self.problem(
+                        value.mark, f"values: {key}: {shown(value.value)} {exc.message}", f"allowed: {exc.allowed}"
+                    )
                     continue
             normal = code_key(code)
             if normal in codes:
@@ -196,7 +198,7 @@ class _MapLoader:
         try:
             return coerce(question, src.value)
         except BadValue as exc:
-            self.problem(src.mark, f"{src.value!r} {exc.message}", f"allowed: {exc.allowed}")
+            self.problem(src.mark, f"{shown(src.value)} {exc.message}", f"allowed: {exc.allowed}")
             return BadValue
 
     def condition(self, src: Src) -> expr.Expr | None:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls and DEL, except the tab, and lone surrogates (which a terminal cannot print either).
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 and C1 controls and DEL, except the tab; the bidirectional overrides and isolates, which reorder what follows
+# on the line (so a message could be made to read as another); and lone surrogates, which a terminal cannot print.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+SHOWN = 40  # characters of a value a message repeats
+
+
+def cut(text: str, size: int = SHOWN) -> str:
+    """The first `size` characters of `text`, and an ellipsis when something was cut."""
+    return text if len(text) <= size else text[:size] + "…"
 
 
 def visible(text: str) -> str:

@@ -204,3 +204,16 @@ def test_the_teds_map_still_loads_and_derives():
     derived = mapping.derive["psychiatric_symptoms"]
     assert derived.columns == ("PSYPROB",)
     assert derived.cases[0][0].evaluate({"PSYPROB": 2.0}) is True
+
+
+def test_a_huge_value_in_a_map_is_cut_in_the_message(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("values:\n  readiness:\n    '1': " + "x" * 100_000 + "\n", encoding="utf-8")
+    error = one_error(iop("score", str(GOOD_CSV), "--map", str(path), "-o", str(tmp_path / "out.csv")))
+    assert f"{path}:3:" in error and len(error) < 400 + len(str(path)), error[:500]
+
+
+def test_bidirectional_overrides_are_shown_not_obeyed():
+    from iop_cli.safe_text import visible
+
+    assert visible("a\u202eb\u2066c\td") == "a\\u202eb\\u2066c\td"
