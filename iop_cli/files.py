@@ -16,20 +16,28 @@ from typing import Any
 
 from .problems import AnswersError, Problem, ProblemsError
 
+# An answers file or a map is small; reading stops past this, so `/dev/zero` or a mistaken 10 GB file is refused
+# at once instead of filling memory (the YAML reader's own limit, 10 million characters, is at most 40 MB of UTF-8).
+MAX_TEXT_BYTES = 40_000_000
+
 
 def read_text(path: str) -> tuple[str, str]:
     """The text of a file or of stdin (`-`), and the name to show in messages."""
     if path == "-":
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
         name = "<stdin>"
     else:
         try:
             with open(path, "rb") as handle:
                 note_read(handle.fileno())
-                data = handle.read()
+                data = handle.read(MAX_TEXT_BYTES + 1)
         except OSError as exc:
             raise ProblemsError([Problem(path, f"cannot read the file: {reason(exc)}", "check the path")]) from None
         name = path
+    if len(data) > MAX_TEXT_BYTES:
+        raise ProblemsError(
+            [Problem(name, f"the file is too large (over {MAX_TEXT_BYTES // 1_000_000} MB)", "check the path")]
+        )
     try:
         return data.decode("utf-8-sig"), name
     except UnicodeDecodeError as exc:

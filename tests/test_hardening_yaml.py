@@ -259,3 +259,11 @@ def test_yes_no_answers_keep_working(tmp_path, word):
     assert result.returncode == 0, result.stderr
     expected = word.strip("'").lower() in ("yes", "true", "y", "1")
     assert json.loads(result.stdout)["answers"]["medical_instability"] is expected
+
+
+def test_an_endless_answers_file_is_refused_without_reading_it_all():
+    from iop_cli.files import MAX_TEXT_BYTES, read_text
+
+    with pytest.raises(ProblemsError) as info:
+        read_text("/dev/zero")
+    assert f"over {MAX_TEXT_BYTES // 1_000_000} MB" in str(info.value.problems[0])
