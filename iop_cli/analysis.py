@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import policy
 from .engine import applicable
 from .expr import Node
 from .pack import Allowance, Pack, Question, Rule
@@ -154,9 +155,7 @@ def _holds(rule: Rule, values: dict[str, Any], applies: dict[str, bool | None], 
     result = rule.when.evaluate(values)
     if result is not None:
         return result
-    sources = {s for n in rule.when.names if n in pack.questions for s in pack.sources(n)}
-    open_ = [s for s in sources if values.get(s) is None and applies.get(s) is not False]
-    return None if open_ else False
+    return None if policy.open_sources(pack, rule, values, applies) else False
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import policy
 from .pack import Level, Pack, Rule
 
 SCHEMA_VERSION = 1
@@ -90,7 +91,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     blocked: list[Rule] = []
     for rule in pack.rules:
         result = rule.when.evaluate(values)
-        unknown = _unknown_sources(pack, rule, values, applies)
+        unknown = policy.open_sources(pack, rule, values, applies)
         if result is True:
             outcome = "fired"
         elif result is False:
@@ -107,12 +108,11 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
             break
 
     would_be = None
-    if missing and (fired is None or blocked or not pack.levels[fired.level].urgent):
-        # A missing required answer never lets a less intensive level through: only a clinician decides then.
-        # An urgent level (crisis, withdrawal) stands only when no missing answer could have led elsewhere first.
+    fired_urgent = fired is not None and pack.levels[fired.level].urgent
+    if policy.needs_review(policy.PYTHON, bool(missing), fired is None, bool(blocked), fired_urgent):
         would_be = fired.id if fired else None
         level = pack.levels[pack.otherwise.level]
-        reason = "Required answers are missing: " + ", ".join(missing) + ". A clinician decides until they are given."
+        reason = policy.review_reason(missing)
         rule_id, basis = None, "missing_answers"
     elif fired is not None:
         level, reason, rule_id, basis = pack.levels[fired.level], fired.because, fired.id, "rule"
@@ -124,14 +124,13 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     for rule in pack.alerts:
         result = rule.when.evaluate(alert_values)
         if result is None:
-            unknown = _unknown_sources(pack, rule, alert_values, applies)
+            unknown = policy.open_sources(pack, rule, alert_values, applies)
             not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
         if result is True:
             alerts.append(AlertHit(rule.id, rule.severity, rule.alert or "", rule.because))
         outcome = {True: "shown", False: "not_shown", None: "undecided"}[result]
         trace.append(_trace(rule, "alert", result, alert_values, outcome))
-    order = {"safety": 0, "caution": 1, "info": 2}
-    alerts.sort(key=lambda a: order.get(a.severity, 3))
+    alerts = policy.in_alert_order(alerts, lambda a: a.severity)
 
     return Decision(
         level=level,
@@ -149,14 +148,6 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         pack_hash=pack.hash,
         would_be=would_be,
     )
-
-
-def _unknown_sources(pack: Pack, rule: Rule, values: Mapping[str, Any], applies: Mapping[str, Any]) -> set[str]:
-    """The unanswered questions a rule reads, directly or through computed fields; a question that does not apply
-    to this person (its ask_if is false) is absent by design, not a gap."""
-    names = [n for n in rule.when.names if n in pack.questions]
-    sources = {s for name in names for s in pack.sources(name)}
-    return {s for s in sources if values.get(s) is None and applies.get(s) is not False}
 
 
 def _trace(rule: Rule, kind: str, result, values: Mapping[str, Any], outcome: str) -> RuleTrace:

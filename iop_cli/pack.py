@@ -340,6 +340,23 @@ class _Loader:
 
     # -- the pack ----------------------------------------------------------------------------------------------
 
+    def check_limits(self, questions: dict[str, Question], alerts: list[Rule]) -> None:
+        from .policy import MAX_ALERTS, MAX_REQUIRED
+
+        required = sum(1 for q in questions.values() if q.required and not q.computed)
+        if required > MAX_REQUIRED:
+            self.problem(
+                self.folder,
+                f"the pack has {required} required questions; at most {MAX_REQUIRED} are allowed",
+                "make some questions optional (`required: false`), or split the pack",
+            )
+        if len(alerts) > MAX_ALERTS:
+            self.problem(
+                self.folder,
+                f"the pack has {len(alerts)} alerts; at most {MAX_ALERTS} are allowed",
+                "merge alerts that say the same thing, or split the pack",
+            )
+
     def load(self) -> Pack:
         from . import yamlsrc
         from .files import note_read
@@ -392,6 +409,7 @@ class _Loader:
                 self.folder, "the pack has no `otherwise`", "add `otherwise: {level: clinician_review, because: ...}`"
             )
         self.check_order(rules, levels)
+        self.check_limits(questions, alerts)
         pack = Pack(
             name=meta.get("name", self.folder.name),
             version=meta.get("version", "0"),

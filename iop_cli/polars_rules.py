@@ -16,6 +16,7 @@ from functools import reduce
 
 import polars as pl
 
+from . import policy
 from .expr import Expr, Node, float_membership
 from .pack import Pack, Question
 
@@ -33,6 +34,7 @@ VALUE = "__v_{}"
 APPLIES = "__applies_{}"
 MISSING = "__missing_{}"
 LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
+COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
 REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
 
 
@@ -162,7 +164,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
 
     blocked = []
     for rule, result in zip(rules, verdict, strict=True):
-        sources = {s for name in rule.when.names if name in pack.questions for s in pack.sources(name)}
+        sources = policy.rule_sources(pack, rule)
         guards = [pl.col(MISSING.format(s)) for s in required if s in sources]
         blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else pl.lit(False))
 
@@ -186,14 +188,13 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     blocked_before = first_blocked.is_not_null() & (fired_col.is_null() | (first_blocked < fired_col))
     urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
     fired_urgent = fired_col.is_in(urgent).fill_null(False) if urgent else pl.lit(False)
-    to_review = pl.col("__missing_any") & (fired_col.is_null() | blocked_before | ~fired_urgent)
+    to_review = policy.needs_review(COLUMNS, pl.col("__missing_any"), fired_col.is_null(), blocked_before, fired_urgent)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, len(rules) for `otherwise`, or REVIEW_PENDING when missing answers
     # send the row to review; `review_codes` then names the missing answers, for those rows only.
     outcome = pl.when(to_review).then(REVIEW_PENDING).otherwise(fired_col.fill_null(len(rules))).cast(pl.Int64)
     stage_outcome = [outcome.alias(OUTCOME)]
-    order = {"safety": 0, "caution": 1, "info": 2}
-    alerts = sorted(pack.alerts, key=lambda a: order.get(a.severity, 3))  # stable: pack order within a severity
+    alerts = policy.in_alert_order(pack.alerts, lambda a: a.severity)
 
     # The level of a row, for alerts that read it, follows from its outcome code.
     level_names = [pack.otherwise.level] + [rule.level for rule in rules] + [pack.otherwise.level]
@@ -251,8 +252,7 @@ class Outcome:
     pack: Pack
 
     def __post_init__(self) -> None:
-        order = {"safety": 0, "caution": 1, "info": 2}
-        self.alerts = [a.id for a in sorted(self.pack.alerts, key=lambda a: order.get(a.severity, 3))]
+        self.alerts = [a.id for a in policy.in_alert_order(self.pack.alerts, lambda a: a.severity)]
         self.required = [q.id for q in self.pack.asked if q.required]
 
     def texts(self, code: int) -> tuple[str, str | None, str]:
@@ -260,10 +260,7 @@ class Outcome:
         rules = self.pack.rules
         if code < 0:
             missing = self.missing(code)
-            reason = (
-                "Required answers are missing: " + ", ".join(missing) + ". A clinician decides until they are given."
-            )
-            return self.pack.otherwise.level, None, reason
+            return self.pack.otherwise.level, None, policy.review_reason(missing)
         if code == len(rules):
             return self.pack.otherwise.level, None, self.pack.otherwise.because
         rule = rules[code]

@@ -1,0 +1,71 @@
+"""The decision policy is written once (`iop_cli/policy.py`) and used by check, score and lint: its review rule
+gives the same answer over Python booleans and over Polars columns, and its limits apply to every command."""
+
+from __future__ import annotations
+
+import itertools
+
+import polars as pl
+from typer.testing import CliRunner
+
+from iop_cli import policy
+from iop_cli.cli import app
+from iop_cli.exit_codes import Exit
+from iop_cli.polars_rules import COLUMNS
+
+from .conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "answers" / "iop-candidate.yaml"
+GOOD_CSV = ROOT / "tests" / "corpus" / "score" / "good.csv"
+
+
+def test_needs_review_is_the_same_for_one_person_and_for_a_batch():
+    combos = list(itertools.product([False, True], repeat=4))
+    frame = pl.DataFrame([dict(zip("mnbu", c, strict=True)) for c in combos])
+    batch = frame.select(policy.needs_review(COLUMNS, *(pl.col(c) for c in "mnbu")).alias("r"))["r"].to_list()
+    one = [policy.needs_review(policy.PYTHON, *c) for c in combos]
+    assert batch == one
+    # The safety reading: with nothing missing there is never a review; an urgent level stands when nothing was
+    # blocked before it, and a non-urgent one never stands over a missing answer.
+    assert not any(r for c, r in zip(combos, one, strict=True) if not c[0])
+    assert policy.needs_review(policy.PYTHON, True, False, False, True) is False
+    assert policy.needs_review(policy.PYTHON, True, False, True, True) is True
+    assert policy.needs_review(policy.PYTHON, True, False, False, False) is True
+
+
+def test_alert_order_is_severity_then_pack_order():
+    alerts = [("a", "info"), ("b", "safety"), ("c", "caution"), ("d", "safety"), ("e", "odd")]
+    assert [a for a, _ in policy.in_alert_order(alerts, lambda a: a[1])] == ["b", "d", "c", "a", "e"]
+
+
+def _with_alerts(pack_dir, count: int) -> None:
+    rules = pack_dir / "rules.yaml"
+    head, tail = rules.read_text(encoding="utf-8").split("\notherwise:", 1)
+    extra = "".join(
+        f"\n  - id: extra_{i}\n    when: pregnant\n    alert: Extra.\n    severity: info\n    because: Extra.\n"
+        for i in range(count)
+    )
+    rules.write_text(head + extra + "\notherwise:" + tail, encoding="utf-8")
+
+
+def test_the_alert_limit_applies_to_every_command(pack_copy, tmp_path):
+    from iop_cli.pack import load_pack
+
+    existing = len(load_pack(pack_copy).alerts)
+    _with_alerts(pack_copy, policy.MAX_ALERTS + 1 - existing)
+    runner = CliRunner()
+    for args in (
+        ["check", "--answers", str(EXAMPLE), "--rules", str(pack_copy)],
+        ["score", str(GOOD_CSV), "-o", str(tmp_path / "out.csv"), "--rules", str(pack_copy)],
+        ["rules", "lint", str(pack_copy)],
+    ):
+        result = runner.invoke(app, args, env={"NO_COLOR": "1", "IOP_RULES": ""})
+        assert result.exit_code == Exit.INPUT_ERROR, (args, result.stdout, result.stderr)
+        assert f"at most {policy.MAX_ALERTS} are allowed" in result.stderr
+
+
+def test_a_pack_at_the_limit_loads(pack_copy):
+    from iop_cli.pack import load_pack
+
+    _with_alerts(pack_copy, policy.MAX_ALERTS - len(load_pack(pack_copy).alerts))
+    assert len(load_pack(pack_copy).alerts) == policy.MAX_ALERTS
