@@ -10,7 +10,7 @@ branch is cut as soon as its outcome is certain; a finding's example lists only 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -52,7 +52,9 @@ def _constants(node: Node, name: str, out: set) -> None:
 def _trees(pack: Pack) -> list[Node]:
     trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
     trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
-    for q in pack.computed:
+    for q in pack.questions.values():
+        if q.compute is None:
+            continue
         if q.compute.expression:
             trees.append(q.compute.expression.root)
         trees += [condition.root for condition, _ in q.compute.cases]
@@ -78,7 +80,7 @@ def domain(pack: Pack, question: Question, trees: list[Node] | None = None) -> l
     return ["text"]
 
 
-def _reads(pack: Pack, rules: list[Rule]) -> list[Question]:
+def _reads(pack: Pack, rules: Sequence[Rule]) -> list[Question]:
     """The asked questions these rules depend on (through computed fields and the ask_if of what they read), in pack
     order, which is also an order where each question's ask_if reads only questions before it."""
     names: set[str] = set()
@@ -89,7 +91,7 @@ def _reads(pack: Pack, rules: list[Rule]) -> list[Question]:
             continue
         names.add(name)
         question = pack.questions[name]
-        if question.computed:
+        if question.compute is not None:
             pending += list(question.compute.names)
         if question.ask_if is not None:
             pending += list(question.ask_if.names)
@@ -111,13 +113,13 @@ class _Search:
             values, applies, _ = applicable(self.pack, answers)
             return values, applies
         # As if every question were asked: shows whether a rule fails only because a question it reads is skipped.
-        values: dict[str, Any] = {}
+        as_if: dict[str, Any] = {}
         for question in self.pack.questions.values():
-            if question.computed:
-                values[question.id] = question.compute.evaluate(values)
+            if question.compute is not None:
+                as_if[question.id] = question.compute.evaluate(as_if)
             elif answers.get(question.id) is not None:
-                values[question.id] = answers[question.id]
-        return values, {}
+                as_if[question.id] = answers[question.id]
+        return as_if, {}
 
     def find(self, verdict: Callable[[dict[str, Any], dict], bool | None], limit: int = 1) -> list[dict[str, Any]]:
         """Up to `limit` partial answer sets under which `verdict` is True for every completion. `verdict(values,
@@ -204,7 +206,7 @@ def _holds_throughout(pack: Pack, allowed: Allowance, region: dict[str, list[Any
     names = list(region)
     for combo in itertools.product(*(region[n] for n in names)):
         values, _, _ = applicable(pack, dict(zip(names, combo, strict=True)))
-        if allowed.when.evaluate(values) is not True:
+        if allowed.when is None or allowed.when.evaluate(values) is not True:
             return False
     return True
 
@@ -229,7 +231,11 @@ def _rule_findings(pack: Pack) -> list[Finding]:
 
         if search.find(fires_first):
             continue
-        alone = _Search(pack, _reads(pack, [rule])).find(lambda v, a, rule=rule: _holds(rule, v, a, pack))
+
+        def holds(values, applies, rule=rule) -> bool | None:
+            return _holds(rule, values, applies, pack)
+
+        alone = _Search(pack, _reads(pack, [rule])).find(holds)
         if not alone:
             findings.append(_never(pack, rule))
             continue
@@ -248,7 +254,7 @@ def _rule_findings(pack: Pack) -> list[Finding]:
     return findings
 
 
-def _smallest_cover(pack: Pack, rule: Rule, earlier: list[Rule]) -> list[str]:
+def _smallest_cover(pack: Pack, rule: Rule, earlier: Sequence[Rule]) -> list[str]:
     """A smallest set of earlier rules that together hold whenever `rule` does: the ones that shadow it. Starts from
     every earlier rule and drops each one (first to last) that the others do not need."""
 
@@ -281,7 +287,7 @@ def _never(pack: Pack, rule: Rule) -> Finding:
         ]
         if skipped:
             name = skipped[0]
-            condition = pack.questions[name].ask_if.source
+            condition = getattr(pack.questions[name].ask_if, "source", "")
             return Finding(
                 "skipped-question",
                 "error",

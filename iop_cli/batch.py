@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,7 +246,7 @@ def _derive(derived: Derived, header: list[str]) -> pl.Expr:
         number = pl.when(cell.str.contains(_CODE)).then(cell.cast(pl.Float64, strict=False))
         return pl.when(number.abs() <= CODE_LIMIT).then(number)
 
-    chain = None
+    chain: Any = None  # pl.when(...).then(...) chains change type as they grow
     for condition, value in derived.cases:
         test = pr.compile_expr(condition, column)
         chain = (pl.when(test.is_null()) if chain is None else chain.when(test.is_null())).then(None)
@@ -256,7 +256,7 @@ def _derive(derived: Derived, header: list[str]) -> pl.Expr:
 
 def _label(fid: str, source: Source) -> str:
     if source.kind == "column" and _fold(source.header) != fid:
-        return f"{source.header.strip() or f'column {source.index + 1}'} ({fid})"
+        return f"{source.header.strip() or f'column {(source.index or 0) + 1}'} ({fid})"
     return fid if source.kind == "column" else source.header
 
 
@@ -296,9 +296,10 @@ class Converter:
                 return None, None
             codes = self.mapping.values.get(question.id, {})
             if key in codes:
-                text = _as_text(codes[key])
-                if text is None:
+                recoded = _as_text(codes[key])
+                if recoded is None:
                     return None, None
+                text = recoded
         try:
             return coerce(question, text), None
         except BadValue as exc:
@@ -397,6 +398,7 @@ class BatchScorer:
             elif source.kind == "column":
                 self.coded.setdefault(f"c{source.index}", []).append(question.id)
             else:
+                assert source.derived is not None  # a derive source always carries its cases
                 column = f"__f_{question.id}"
                 self.derived.append(_derive(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
@@ -460,7 +462,8 @@ class BatchScorer:
         for question, column, label in self.texts:
             value, error, kind = _text_answer(question, pl.col(column), label)
             typed.append(value.alias(pr.VALUE.format(question.id)))
-            if (raw[column].str.len_bytes().max() or 0) > MAX_TEXT:  # bytes >= characters: a quick, safe test
+            longest: Any = raw[column].str.len_bytes().max()
+            if (longest or 0) > MAX_TEXT:  # bytes >= characters: a quick, safe test
                 errors.append(error)
                 kinds.append(kind)
         coded_inputs = {c for c in columns if not c.startswith("__f_")}
@@ -558,7 +561,7 @@ class BatchScorer:
         # once per distinct value as ready CSV text, and the file is written without Polars quoting each cell.
         if keyed:
             # One lookup per row.
-            present = [(o, m) for o, m, _ in pairs if o is not None]
+            present = [(o, m) for o, m, _ in pairs if o is not None and m is not None]
             rendered = pl.col("__key").replace_strict(
                 [(o << width) + m for o, m in present],
                 [f"{self._csv_outcome(o)[0]},{self._csv_alerts(m)},{self._status(o)}," for o, m in present],
@@ -580,7 +583,7 @@ class BatchScorer:
         scored = done.select(pl.coalesce(failed_row, rendered).alias("__suffix"), "__error")
         return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
 
-    def _every_row_answers(self, raw: pl.DataFrame, columns: list[str], distinct: list) -> bool:
+    def _every_row_answers(self, raw: pl.DataFrame, columns: list[str], distinct: Sequence[Any]) -> bool:
         """Whether one column alone shows that every row of the batch has an answer: it has no empty cell, every
         distinct cell in it is a valid answer, and its question is always asked. Then no row is blank or without
         answers, and those two row tests are skipped."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import policy
-from .pack import Level, Pack, Rule
+from .pack import Level, Pack, Placement, Rule
 
 SCHEMA_VERSION = 1
 DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
@@ -63,7 +63,7 @@ def applicable(pack: Pack, answers: Mapping[str, Any]) -> tuple[dict[str, Any], 
     applies: dict[str, bool | None] = {}
     ignored: list[str] = []
     for question in pack.questions.values():
-        if question.computed:
+        if question.compute is not None:
             values[question.id] = question.compute.evaluate(values)
             continue
         shown = True if question.ask_if is None else question.ask_if.evaluate(values)
@@ -87,8 +87,8 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     missing_set = set(missing)
     trace: list[RuleTrace] = []
     not_assessed: list[NotAssessed] = []
-    fired: Rule | None = None
-    blocked: list[Rule] = []
+    fired: Placement | None = None
+    blocked: list[Placement] = []
     for rule in pack.rules:
         result = rule.when.evaluate(values)
         unknown = policy.open_sources(pack, rule, values, applies)
@@ -121,15 +121,15 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
 
     alert_values = {**values, "level": level.id}
     alerts: list[AlertHit] = []
-    for rule in pack.alerts:
-        result = rule.when.evaluate(alert_values)
+    for alert in pack.alerts:
+        result = alert.when.evaluate(alert_values)
         if result is None:
-            unknown = policy.open_sources(pack, rule, alert_values, applies)
-            not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
+            unknown = policy.open_sources(pack, alert, alert_values, applies)
+            not_assessed.append(NotAssessed(alert.id, tuple(sorted(unknown))))
         if result is True:
-            alerts.append(AlertHit(rule.id, rule.severity, rule.alert or "", rule.because))
+            alerts.append(AlertHit(alert.id, alert.severity, alert.alert, alert.because))
         outcome = {True: "shown", False: "not_shown", None: "undecided"}[result]
-        trace.append(_trace(rule, "alert", result, alert_values, outcome))
+        trace.append(_trace(alert, "alert", result, alert_values, outcome))
     alerts = policy.in_alert_order(alerts, lambda a: a.severity)
 
     return Decision(

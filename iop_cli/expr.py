@@ -108,9 +108,9 @@ def field_bounds(ftype: FieldType) -> Bounds | None:
     """A numeric field's range as the checker assumes it: its declared min and max, else everything the batch
     back end can hold (int64 for whole numbers, finite floats for decimals)."""
     if ftype.kind == "integer":
-        lo = INT64_MIN if ftype.min is None else math.ceil(ftype.min)
-        hi = INT64_MAX if ftype.max is None else math.floor(ftype.max)
-        return Bounds(lo, hi, True)
+        low = INT64_MIN if ftype.min is None else math.ceil(ftype.min)
+        high = INT64_MAX if ftype.max is None else math.floor(ftype.max)
+        return Bounds(low, high, True)
     if ftype.kind == "number":
         lo = -FLOAT_MAX if ftype.min is None else _float(ftype.min)
         hi = FLOAT_MAX if ftype.max is None else _float(ftype.max)
@@ -314,7 +314,10 @@ class _Checker:
         return literal
 
     def _literal(self, node: ast.AST, kind: str, value: Any) -> Node:
-        return Node(kind, self.text(node), self.col(node), lambda v, value=value: value, literal=value, is_literal=True)
+        def constant(v: Mapping[str, Any]) -> Any:
+            return value
+
+        return Node(kind, self.text(node), self.col(node), constant, literal=value, is_literal=True)
 
     def visit_Name(self, node: ast.Name, depth: int) -> Node:
         name = node.id
@@ -336,10 +339,14 @@ class _Checker:
             raise self.fail(node, f"unknown field `{name}`", hint)
         self.names.append(name)
         kind = {"yesno": "bool", "integer": "number", "number": "number"}.get(ftype.kind, ftype.kind)
-        ev: Callable[[Mapping[str, Any]], Any] = lambda v, name=name: v.get(name)  # noqa: E731
+
+        def ev(v: Mapping[str, Any]) -> Any:
+            return v.get(name)
+
         if ftype.kind == "number":
-            ev = _as_float(ev)  # decimals are floats in both back ends, however the answer was written
-        ref = Node(kind, name, self.col(node), ev, field_type=ftype, name=name)
+            ref = Node(kind, name, self.col(node), _as_float(ev), field_type=ftype, name=name)
+        else:  # decimals are floats in both back ends, however the answer was written; others as given
+            ref = Node(kind, name, self.col(node), ev, field_type=ftype, name=name)
         ref.bounds = field_bounds(ftype)
         return ref
 
@@ -371,8 +378,10 @@ class _Checker:
             self.want_number(inner, node.operand)
             negative = isinstance(node.op, ast.USub)
             if inner.is_literal:
-                if isinstance(node.operand, ast.Constant):  # -9223372036854775808 is a whole number of its own
-                    return self._number(node, -node.operand.value if negative else node.operand.value)
+                operand = node.operand
+                if isinstance(operand, ast.Constant) and isinstance(operand.value, (int, float)):
+                    # -9223372036854775808 is a whole number of its own
+                    return self._number(node, -operand.value if negative else operand.value)
                 return self._number(node, -inner.literal if negative else inner.literal)
             e = inner.ev
             sign = -1 if negative else 1
@@ -384,7 +393,7 @@ class _Checker:
             result = Node(
                 "number", self.text(node), self.col(node), neg, children=(inner,), op="neg" if negative else "pos"
             )
-            b = inner.bounds
+            b = _bounds(inner)
             result.bounds = self.within(node, Bounds(-b.hi, -b.lo, b.whole) if negative else b, result)
             return result
         raise self.fail(node, f"the operator in `{self.text(node)}` is not allowed")
@@ -407,7 +416,7 @@ class _Checker:
             return a + b if add else a - b
 
         result = Node("number", self.text(node), self.col(node), ev, children=(left, right), op="+" if add else "-")
-        a, b = left.bounds, right.bounds
+        a, b = _bounds(left), _bounds(right)
         if a.whole and b.whole:
             lo, hi = (a.lo + b.lo, a.hi + b.hi) if add else (a.lo - b.hi, a.hi - b.lo)
         else:  # Python and Polars both turn the whole side into a float first, rounding the same way
@@ -593,6 +602,12 @@ class _Checker:
                     f"{value} is outside the range of `{ref.name}` ({_fmt(ftype.min)}-{_fmt(ftype.max)})",
                     "use a value inside the range, or widen the field's range",
                 )
+
+
+def _bounds(node: Node) -> Bounds:
+    """A numeric node's bounds: every number literal and numeric field has them (`want_number` came first)."""
+    assert node.bounds is not None, node.text
+    return node.bounds
 
 
 def _field_names(node: Node) -> set[str]:

@@ -194,6 +194,7 @@ def run_interview(interview: Interview, save) -> dict[str, Any]:
             section = None
             continue
         question = interview.current
+        assert question is not None  # not in review, so a question is current
         if question.section != section and question.section in interview.pack.sections:
             heading = interview.pack.sections[question.section]
             say("")

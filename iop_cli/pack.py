@@ -110,17 +110,31 @@ class Level:
 
 @dataclass
 class Rule:
+    """What placement rules and alerts share: an id, a condition, the reason shown when it holds, and its place."""
+
     id: str
     when: expr.Expr
     because: str
     mark: Mark
-    level: str | None = None
-    alert: str | None = None
-    severity: str = "info"
 
     @property
     def is_alert(self) -> bool:
-        return self.alert is not None
+        return isinstance(self, Alert)
+
+
+@dataclass
+class Placement(Rule):
+    """A level rule: the first that holds decides the level."""
+
+    level: str = ""
+
+
+@dataclass
+class Alert(Rule):
+    """An alert: every one that holds is shown, whatever the level."""
+
+    alert: str = ""
+    severity: str = "info"
 
 
 @dataclass
@@ -157,8 +171,8 @@ class Pack:
     sections: dict[str, Section]
     questions: dict[str, Question]
     levels: dict[str, Level]
-    rules: list[Rule]  # level rules, first match wins
-    alerts: list[Rule]  # every alert that applies is shown
+    rules: list[Placement]  # level rules, first match wins
+    alerts: list[Alert]  # every alert that applies is shown
     otherwise: Otherwise
     tests: list[TestCase] = field(default_factory=list)
     lint_allow: list[Allowance] = field(default_factory=list)  # lint findings the authors intend
@@ -177,7 +191,7 @@ class Pack:
     def sources(self, name: str) -> tuple[str, ...]:
         """The asked questions a field rests on: itself, or a computed field's inputs, recursively."""
         question = self.questions.get(name)
-        if question is None or not question.computed:
+        if question is None or question.compute is None:
             return (name,)
         return tuple(dict.fromkeys(s for n in question.compute.names for s in self.sources(n)))
 
@@ -215,7 +229,7 @@ class _Loader:
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
-    def problem(self, mark: Mark | str, message: str, hint: str = "") -> None:
+    def problem(self, mark: Mark | Path | str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(str(mark), message, hint))
 
     def mapping(self, src: Src, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict | None:
@@ -340,7 +354,7 @@ class _Loader:
 
     # -- the pack ----------------------------------------------------------------------------------------------
 
-    def check_limits(self, questions: dict[str, Question], alerts: list[Rule]) -> None:
+    def check_limits(self, questions: dict[str, Question], alerts: list[Alert]) -> None:
         from .policy import MAX_ALERTS, MAX_REQUIRED
 
         required = sum(1 for q in questions.values() if q.required and not q.computed)
@@ -649,11 +663,11 @@ class _Loader:
 
     def rules(
         self, srcs: list[Src], questions: dict[str, Question], levels: dict[str, Level], ids: dict[str, Mark]
-    ) -> tuple[list[Rule], list[Rule]]:
+    ) -> tuple[list[Placement], list[Alert]]:
         fields = {q.id: q.field_type for q in questions.values()}
         alert_fields = {**fields, "level": expr.FieldType("level", tuple(levels))}
-        level_rules: list[Rule] = []
-        alert_rules: list[Rule] = []
+        level_rules: list[Placement] = []
+        alert_rules: list[Alert] = []
         required = ("id", "when", "because")
         for item, values, ident in self.entries(srcs, "rules", "a rule", self.RULE_KEYS, required, ids):
             what = f"rule `{ident}`"
@@ -664,22 +678,23 @@ class _Loader:
             if "when" not in values:
                 continue
             when = self.parse_expr(values["when"], alert_fields if has_alert else fields)
-            rule = Rule(ident, when, self.text(values, "because", what), item.mark)
+            because = self.text(values, "because", what)
             if has_level:
-                rule.level = self.level_ref(values["level"], levels, what)
+                level = self.level_ref(values["level"], levels, what)
                 if "severity" in values:
                     self.problem(values["severity"].mark, f"`severity` applies to alerts, not to level {what}")
-            else:
-                rule.alert = self.text(values, "alert", what)
-                rule.severity = self.text(values, "severity", what, "info")
-                if rule.severity not in SEVERITIES:
-                    self.problem(
-                        values["severity"].mark,
-                        f"unknown severity `{rule.severity}` in {what}",
-                        did_you_mean(rule.severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES),
-                    )
+                if when is not None:
+                    level_rules.append(Placement(ident, when, because, item.mark, level=level))
+                continue
+            severity = self.text(values, "severity", what, "info")
+            if severity not in SEVERITIES:
+                self.problem(
+                    values["severity"].mark,
+                    f"unknown severity `{severity}` in {what}",
+                    did_you_mean(severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES),
+                )
             if when is not None:
-                (alert_rules if has_alert else level_rules).append(rule)
+                alert_rules.append(Alert(ident, when, because, item.mark, self.text(values, "alert", what), severity))
         return level_rules, alert_rules
 
     def level_ref(self, src: Src, levels: dict[str, Level], what: str) -> str:
@@ -732,11 +747,11 @@ class _Loader:
             allowed.append(Allowance(key, self.text(entry, "because", "a lint allowance"), when))
         return allowed
 
-    def check_order(self, rules: list[Rule], levels: dict[str, Level]) -> None:
+    def check_order(self, rules: list[Placement], levels: dict[str, Level]) -> None:
         """Urgent-level rules (crisis, withdrawal) must all come first, so no other rule can ever shadow one."""
-        calm: Rule | None = None
+        calm: Placement | None = None
         for rule in rules:
-            level = levels.get(rule.level or "")
+            level = levels.get(rule.level)
             if level is None:
                 continue
             if not level.urgent:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .pack import Pack, Question, Rule
+from .pack import Alert, Pack, Placement, Question, Rule
 
 
 def _question_facts(question: Question) -> dict[str, str]:
@@ -18,9 +18,9 @@ def _question_facts(question: Question) -> dict[str, str]:
 
 
 def _compute_text(question: Question) -> str:
-    if not question.computed:
-        return ""
     compute = question.compute
+    if compute is None:
+        return ""
     if compute.expression is not None:
         return compute.expression.source
     return "; ".join(f"{c.source} -> {v}" for c, v in compute.cases) + f"; otherwise {compute.otherwise}"
@@ -29,9 +29,9 @@ def _compute_text(question: Question) -> str:
 def _rule_facts(rule: Rule, position: int) -> dict[str, str]:
     return {
         "when": " ".join(rule.when.source.split()),
-        "level": rule.level or "",
-        "alert": rule.alert or "",
-        "severity": rule.severity if rule.alert else "",
+        "level": rule.level if isinstance(rule, Placement) else "",
+        "alert": rule.alert if isinstance(rule, Alert) else "",
+        "severity": rule.severity if isinstance(rule, Alert) else "",
         "because": rule.because,
         "position": str(position),
     }

@@ -74,8 +74,8 @@ def _values(question: Question) -> str:
 
 
 def _asked(question: Question) -> str:
-    if question.computed:
-        compute = question.compute
+    compute = question.compute
+    if compute is not None:
         if compute.expression is not None:
             return f"computed: {plain(compute.expression.root)}"
         cases = "; ".join(f"{value} when {plain(condition.root)}" for condition, value in compute.cases)
@@ -104,8 +104,8 @@ def markdown(pack: Pack) -> str:
         "## Alerts (every one that holds is shown)",
         "",
     ]
-    for rule in pack.alerts:
-        out.append(f"- **{rule.severity}** (`{rule.id}`) when {plain(rule.when.root)}: {rule.alert}")
+    for alert in pack.alerts:
+        out.append(f"- **{alert.severity}** (`{alert.id}`) when {plain(alert.when.root)}: {alert.alert}")
     if pack.lint_allow:
         out += ["", "## Lint findings the authors intend", ""]
         for allowed in pack.lint_allow:
@@ -138,10 +138,10 @@ def html(pack: Pack) -> str:
     otherwise = pack.levels[pack.otherwise.level].name
     body.append(f"<li>Otherwise: <b>{escape(otherwise)}</b>.<br>{escape(pack.otherwise.because)}</li></ol>")
     body.append("<h2>Alerts (every one that holds is shown)</h2><ul>")
-    for rule in pack.alerts:
+    for alert in pack.alerts:
         body.append(
-            f"<li><b>{escape(rule.severity)}</b> (<code>{escape(rule.id)}</code>) when "
-            f"{escape(plain(rule.when.root))}: {escape(rule.alert or '')}</li>"
+            f"<li><b>{escape(alert.severity)}</b> (<code>{escape(alert.id)}</code>) when "
+            f"{escape(plain(alert.when.root))}: {escape(alert.alert)}</li>"
         )
     body.append("</ul>")
     style = (

@@ -13,12 +13,13 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
 import polars as pl
 
 from . import policy
 from .expr import Expr, Node, float_membership
-from .pack import Pack, Question
+from .pack import Compute, Pack, Question
 
 _COMPARE = {
     "==": operator.eq,
@@ -98,11 +99,10 @@ def value_col(name: str) -> pl.Expr:
     return pl.col(VALUE.format(name))
 
 
-def _compute(question: Question) -> pl.Expr:
-    compute = question.compute
+def _compute(compute: Compute) -> pl.Expr:
     if compute.expression is not None:
         return compile_expr(compute.expression, value_col)
-    chain = None
+    chain: Any = None  # pl.when(...).then(...) chains change type as they grow
     for condition, value in compute.cases:
         test = compile_expr(condition, value_col)
         # An undecidable case makes the value unknown, never a later case's value (as Compute.evaluate).
@@ -126,8 +126,8 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
         depth[question_id] = level
 
     for question in pack.questions.values():
-        if question.computed:
-            place(question.id, question.compute.names, [_compute(question).alias(VALUE.format(question.id))])
+        if question.compute is not None:
+            place(question.id, question.compute.names, [_compute(question.compute).alias(VALUE.format(question.id))])
         elif question.ask_if is not None:
             shown = compile_expr(question.ask_if, value_col)
             place(
@@ -170,7 +170,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
 
     def first(flags: list[pl.Expr]) -> pl.Expr:
         """The index of the first true flag, null when none is."""
-        chain = pl.when(flags[0]).then(pl.lit(0))
+        chain: Any = pl.when(flags[0]).then(pl.lit(0))
         for index, flag in enumerate(flags[1:], start=1):
             chain = chain.when(flag).then(pl.lit(index))
         return chain.otherwise(None)

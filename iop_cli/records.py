@@ -6,12 +6,15 @@ import contextlib
 import enum
 import sys
 from collections.abc import Iterator
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from .exit_codes import Exit
 from .options import ReportFormat, db_option
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 app = typer.Typer(
     name="records",
@@ -115,7 +118,7 @@ def _confirm(question: str, yes: bool) -> None:
         raise typer.Exit(int(Exit.OK))
 
 
-def _cell(value) -> object:
+def _cell(value) -> Text:
     """A table cell: plain text (never Rich markup), control characters shown."""
     from rich.text import Text
 

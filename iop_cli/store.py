@@ -21,6 +21,7 @@ a row can always be deleted.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import math
@@ -437,7 +438,8 @@ class Store:
                     (now, now, client_id, pack.name, pack.version, pack.hash, rules_dir, payload, cursor)
                     + (self.token, os.getpid(), _host(), now),
                 )
-                record_id = int(cur.lastrowid)
+                assert cur.lastrowid is not None  # set by every successful INSERT
+                record_id = cur.lastrowid
                 self.held.add(record_id)
                 return record_id
             cur = self.db.execute(
@@ -566,7 +568,7 @@ class Store:
         if cur.rowcount != 1:
             raise _no_such(record_id)
 
-    def older_than(self, days: float) -> list[int]:
+    def older_than(self, days: float) -> builtins.list[int]:  # `list` here is Store.list
         """Ids of records last saved more than `days` days ago. `days` must be a finite number >= 0."""
         if not (isinstance(days, (int, float)) and math.isfinite(days) and days >= 0):
             raise ValueError(f"days must be a finite number >= 0, not {days!r}")
@@ -581,7 +583,7 @@ class Store:
                 row[0] for row in self.db.execute("SELECT id FROM intakes WHERE updated_at < ? ORDER BY id", (cutoff,))
             ]
 
-    def purge(self, ids: list[int]) -> int:
+    def purge(self, ids: builtins.list[int]) -> int:
         """Delete the given records in one transaction; returns how many rows were deleted."""
         count = 0
         with self._guard(), self._write():
