@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .expr import DECIMAL
-from .pack import Pack, Question
 from .problems import AnswersError, Problem, did_you_mean
 from .safe_text import cut
+
+if TYPE_CHECKING:
+    from .pack import Pack, Question
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import sys
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
 
 from . import __version__
+from .commands_common import echo_problems, fail, load_pack_or_fail
 from .exit_codes import Exit
 from .options import ReportFormat, db_option, rules_option
 from .records import app as records_app
@@ -38,30 +39,6 @@ def main(
     ),
 ) -> None:
     """Place people in the right level of care."""
-
-
-def echo_problems(problems) -> None:
-    """One line per problem on stderr, control characters made visible (a cell or a path could hold some)."""
-    from .safe_text import visible
-
-    for problem in problems:
-        typer.echo(f"error: {visible(str(problem))}", err=True)
-
-
-def fail(problems, code: Exit = Exit.INPUT_ERROR) -> NoReturn:
-    """Print one line per problem on stderr and exit; never a traceback for a user's mistake."""
-    echo_problems(problems)
-    raise typer.Exit(int(code))
-
-
-def load_pack_or_fail(rules: Optional[str]):
-    from .pack import load_pack
-    from .problems import PackError
-
-    try:
-        return load_pack(rules)
-    except PackError as exc:
-        fail(exc.problems)
 
 
 @app.command()
@@ -110,16 +87,6 @@ def check(
         from .report import render
 
         render(data, Console())
-
-
-def open_store_or_fail(db: Optional[str], create: bool = True):
-    from .problems import ProblemsError
-    from .store import Store
-
-    try:
-        return Store.open(db, create=create)
-    except ProblemsError as exc:
-        fail(exc.problems)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from .problems import ProblemsError
 
 
 def _fail(problems) -> Exit:
-    from .cli import echo_problems
+    from .commands_common import echo_problems
 
     echo_problems(problems)
     return Exit.INPUT_ERROR
@@ -23,7 +23,7 @@ def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str |
     The draft is claimed while the interview runs (see `store`): a second intake of the same draft is refused, and
     a save that finds its draft deleted, completed or taken over elsewhere stops the intake with one line, so
     nothing is ever reported as saved that was not."""
-    from .cli import open_store_or_fail
+    from .commands_common import open_store_or_fail
 
     store = open_store_or_fail(db)
     with store:
@@ -34,7 +34,7 @@ def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str |
 
 
 def _run(store, resume: bool, record_id: int | None, rules: str | None, console) -> Exit:
-    from .cli import load_pack_or_fail
+    from .commands_common import load_pack_or_fail
     from .interview import Interview
     from .interview_ui import IntakeSession, Paused, say
     from .safe_text import visible

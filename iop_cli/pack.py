@@ -19,6 +19,23 @@ from .yamlsrc import Src
 QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
 SEVERITIES = ("safety", "caution", "info")
 TOP_KEYS = ("pack", "sections", "questions", "levels", "rules", "otherwise", "fixtures", "tests", "lint")
+# The keys each entry may have (`schema.py` checks its JSON Schema against these).
+QUESTION_KEYS = (
+    "id",
+    "type",
+    "label",
+    "help",
+    "choices",
+    "min",
+    "max",
+    "required",
+    "ask_if",
+    "compute",
+    "aliases",
+    "section",
+)
+LEVEL_KEYS = ("id", "name", "code", "intensity", "rank", "urgent", "summary", "involves", "next_steps")
+RULE_KEYS = ("id", "when", "level", "alert", "severity", "because")
 SINGLE_KEYS = ("pack", "rules", "otherwise", "lint")  # their order or identity must come from one place
 LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level")
 
@@ -464,26 +481,11 @@ class _Loader:
 
     # -- questions ---------------------------------------------------------------------------------------------
 
-    QUESTION_KEYS = (
-        "id",
-        "type",
-        "label",
-        "help",
-        "choices",
-        "min",
-        "max",
-        "required",
-        "ask_if",
-        "compute",
-        "aliases",
-        "section",
-    )
-
     def questions(self, srcs: list[Src], sections: dict[str, Section], ids: dict[str, Mark]) -> dict[str, Question]:
         result: dict[str, Question] = {}
         raw: dict[str, dict] = {}
         required = ("id", "type", "label")
-        for item, values, ident in self.entries(srcs, "questions", "a question", self.QUESTION_KEYS, required, ids):
+        for item, values, ident in self.entries(srcs, "questions", "a question", QUESTION_KEYS, required, ids):
             question = self.question(ident, item, values, sections)
             if question is not None:
                 result[ident] = question
@@ -629,11 +631,9 @@ class _Loader:
 
     # -- levels and rules --------------------------------------------------------------------------------------
 
-    LEVEL_KEYS = ("id", "name", "code", "intensity", "rank", "urgent", "summary", "involves", "next_steps")
-
     def levels(self, srcs: list[Src], ids: dict[str, Mark]) -> dict[str, Level]:
         result: dict[str, Level] = {}
-        for item, values, ident in self.entries(srcs, "levels", "a level", self.LEVEL_KEYS, ("id", "name"), ids):
+        for item, values, ident in self.entries(srcs, "levels", "a level", LEVEL_KEYS, ("id", "name"), ids):
             what = f"level `{ident}`"
             level = Level(
                 ident,
@@ -659,8 +659,6 @@ class _Loader:
             self.problem(self.folder, "the pack has no levels", "add a `levels:` list")
         return result
 
-    RULE_KEYS = ("id", "when", "level", "alert", "severity", "because")
-
     def rules(
         self, srcs: list[Src], questions: dict[str, Question], levels: dict[str, Level], ids: dict[str, Mark]
     ) -> tuple[list[Placement], list[Alert]]:
@@ -669,7 +667,7 @@ class _Loader:
         level_rules: list[Placement] = []
         alert_rules: list[Alert] = []
         required = ("id", "when", "because")
-        for item, values, ident in self.entries(srcs, "rules", "a rule", self.RULE_KEYS, required, ids):
+        for item, values, ident in self.entries(srcs, "rules", "a rule", RULE_KEYS, required, ids):
             what = f"rule `{ident}`"
             has_level, has_alert = "level" in values, "alert" in values
             if has_level == has_alert:

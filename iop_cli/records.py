@@ -54,7 +54,7 @@ def _failing() -> Iterator[None]:
     try:
         yield
     except ProblemsError as exc:
-        from .cli import fail
+        from .commands_common import fail
 
         fail(exc.problems)
 
@@ -187,7 +187,7 @@ def list_records(
 
 
 def _damaged_report(record_id: int):
-    from .cli import fail
+    from .commands_common import fail
     from .problems import Problem
 
     fail(
@@ -269,7 +269,7 @@ def export(
 
     Example: iop records export 12 --format html -o intake-12.html
     """
-    from .cli import fail
+    from .commands_common import fail
     from .files import write_private
     from .problems import Problem
 
@@ -315,7 +315,7 @@ def delete(
 def _days(value: float) -> float:
     import math
 
-    from .cli import fail
+    from .commands_common import fail
     from .problems import Problem
 
     if not math.isfinite(value) or value > MAX_DAYS:

@@ -35,7 +35,7 @@ def _pack_dir() -> Optional[str]:
 
 
 def _load(folder: Optional[str]):
-    from .cli import load_pack_or_fail
+    from .commands_common import load_pack_or_fail
 
     return load_pack_or_fail(folder)
 
@@ -196,7 +196,7 @@ def diff(
     for line in lines or ["no changes to questions, levels or rules"]:
         typer.echo(f"  {line}")
     if on:
-        from .cli import fail
+        from .commands_common import fail
         from .problems import ProblemsError
 
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .pack import LINT_CODES, QUESTION_TYPES, SEVERITIES, TOP_KEYS, _Loader
+from .pack import LEVEL_KEYS, LINT_CODES, QUESTION_KEYS, QUESTION_TYPES, RULE_KEYS, SEVERITIES, TOP_KEYS
 
 SCHEMA_ID = "urn:iop-cli:rule-pack:1"
 
@@ -69,7 +69,7 @@ def pack_schema() -> dict[str, Any]:
         "aliases": lines,
         "section": ident,
     }
-    assert set(question_properties) == set(_Loader.QUESTION_KEYS)
+    assert set(question_properties) == set(QUESTION_KEYS)
     level_properties = {
         "id": ident,
         "name": text,
@@ -81,7 +81,7 @@ def pack_schema() -> dict[str, Any]:
         "involves": lines,
         "next_steps": lines,
     }
-    assert set(level_properties) == set(_Loader.LEVEL_KEYS)
+    assert set(level_properties) == set(LEVEL_KEYS)
     rule_properties = {
         "id": ident,
         "when": condition,
@@ -90,7 +90,7 @@ def pack_schema() -> dict[str, Any]:
         "severity": {"enum": list(SEVERITIES)},
         "because": text,
     }
-    assert set(rule_properties) == set(_Loader.RULE_KEYS)
+    assert set(rule_properties) == set(RULE_KEYS)
     properties = {
         "pack": _object({"name": text, "version": text, "description": text}, ("name", "version")),
         "sections": {"type": "array", "items": _object({"id": ident, "title": text, "help": text}, ("id", "title"))},

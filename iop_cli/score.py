@@ -15,7 +15,7 @@ from .problems import Problem, ProblemsError
 
 
 def _fail(problems) -> Exit:
-    from .cli import echo_problems
+    from .commands_common import echo_problems
 
     echo_problems(problems)
     return Exit.INPUT_ERROR
@@ -31,7 +31,7 @@ def run_score(
     quiet: bool,
     summary_json: str | None,
 ) -> Exit:
-    from .cli import load_pack_or_fail
+    from .commands_common import load_pack_or_fail
 
     pack = load_pack_or_fail(rules)  # every file read from here on is noted, and no output may land on one
     from . import batch
@@ -67,7 +67,7 @@ def run_score(
                 return Exit.PIPE_CLOSED  # e.g. `iop score big.csv -o - | head`: the reader has all it wanted
             return _fail([Problem(shown_output, f"cannot write: {reason(exc)}", "check the disk and the folder")])
         except batch.StrictStop as stop:
-            from .cli import echo_problems
+            from .commands_common import echo_problems
 
             echo_problems([stop.problem])
             typer.echo("stopped at the first bad row (--strict); no output was written", err=True)
