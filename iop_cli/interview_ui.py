@@ -214,26 +214,10 @@ def ask_placement(pack: Pack, recommended: str) -> Placement:
     options += [Choice(level.name, value=level.id) for level in pack.levels.values() if level.id != recommended]
     reasons = [Choice(text, value=code) for code, text in PLACEMENT_REASONS.items()]
     while True:
-        level = _ask(
-            lambda: _with_keys(
-                questionary.select(
-                    "Placement: where will this person actually go?", options, instruction="(↑↓ Enter · ? help)"
-                ),
-                back=False,
-            ),
-            PLACEMENT_HELP,
-        )
+        level = _placement_select("Placement: where will this person actually go?", options, back=False)
         if level == recommended:
             return Placement(recommended, None, None)
-        reason = _ask(
-            lambda: _with_keys(
-                questionary.select(
-                    "Why a different level than recommended?", reasons, instruction="(↑↓ Enter · Ctrl-B back)"
-                ),
-                back=True,
-            ),
-            PLACEMENT_HELP,
-        )
+        reason = _placement_select("Why a different level than recommended?", reasons, back=True)
         if reason == BACK:
             continue
         note = _ask(
@@ -249,6 +233,14 @@ def ask_placement(pack: Pack, recommended: str) -> Placement:
         )
         if note != BACK:
             return Placement(level, reason, (note or "").strip() or None)
+
+
+def _placement_select(message: str, options: list[Any], back: bool) -> Any:
+    """One list of the placement step, with its help on `?` and, where there is a step before it, Ctrl-B."""
+    instruction = "(↑↓ Enter · Ctrl-B back)" if back else "(↑↓ Enter · ? help)"
+    return _ask(
+        lambda: _with_keys(questionary.select(message, options, instruction=instruction), back=back), PLACEMENT_HELP
+    )
 
 
 class IntakeSession:
