@@ -155,16 +155,25 @@ app.add_typer(rules_app)
 
 def run() -> None:
     """Console-script entry point: Ctrl-C, SIGTERM and SIGHUP stop the command the same way (temporary files removed,
-    exit 130); a user's mistake or an I/O failure that reaches here is one line and exit 1; a
-    bug shows one line, never a traceback or an answer."""
+    exit 130); everything else is `entry`."""
+    _stop_on_signals()
+    code = entry()
+    if "polars" in sys.modules:
+        _exit_now(code)
+    sys.exit(code)
+
+
+def entry(args: list[str] | None = None) -> int | str | None:
+    """Run one `iop` command (`args`, else the process's own) and return its exit status: a user's mistake or an
+    I/O failure that reaches here is one line and exit 1; a bug shows one line, never a traceback or an answer.
+    Tests call this in-process with the standard streams redirected (`tests/conftest.py`)."""
     import os
 
     from .problems import ProblemsError
 
-    _stop_on_signals()
     try:
         try:
-            app()
+            app(args=args, prog_name="iop")
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             sys.exit(int(Exit.INTERRUPTED))
@@ -184,9 +193,8 @@ def run() -> None:
             typer.echo(f"iop: internal error ({type(exc).__name__}); rerun with IOP_DEBUG=1 to see where", err=True)
             sys.exit(int(Exit.INTERNAL))
     except SystemExit as done:
-        if "polars" in sys.modules:
-            _exit_now(done.code)
-        raise
+        return done.code
+    return 0
 
 
 def _stop_on_signals() -> None:

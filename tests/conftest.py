@@ -35,6 +35,32 @@ def run_iop(*args: str, input: str | None = None, cwd: Path | None = None, env: 
     )
 
 
+def iop_in_process(*args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None):
+    """`iop ARGS` run in this process through the same entry point as the installed command (`cli.entry`: every
+    exit code and error line as a user sees them), with stdin, stdout and stderr redirected. It returns what
+    `run_iop` returns (returncode, stdout, stderr). Use `run_iop` where a real process is the point: signals, a
+    terminal, pipes, start-up."""
+    from typer.testing import CliRunner
+
+    from iop_cli.cli import entry
+
+    full_env = {"NO_COLOR": "1", "COLUMNS": "100", "IOP_RULES": None, **(env or {})}
+    previous = os.getcwd()
+    with CliRunner().isolation(input=input, env=full_env) as (out, err, _):
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            code = entry(list(args))
+        finally:
+            os.chdir(previous)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    if isinstance(code, str):  # sys.exit("message"), as Python prints it
+        stderr, code = stderr + code + "\n", 1
+    return subprocess.CompletedProcess(list(args), int(code or 0), stdout, stderr)
+
+
 @pytest.fixture
 def pack_copy(tmp_path):
     """A writable copy of the default pack, for tests that break it on purpose."""

@@ -1,4 +1,5 @@
-"""`iop check` end to end, as a subprocess of the installed command."""
+"""`iop check` end to end: in-process through the command's own entry point, and as a subprocess where a real
+process is the point."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import yaml
 
 from iop_cli.pack import load_pack
 
-from .conftest import ROOT, run_iop
+from .conftest import ROOT, iop_in_process
 
 PACK = load_pack()
 EXAMPLE = ROOT / "examples" / "answers" / "iop-candidate.yaml"
@@ -22,7 +23,7 @@ EXAMPLE = ROOT / "examples" / "answers" / "iop-candidate.yaml"
 def test_routing_table_and_alerts_through_iop_check(case, tmp_path):
     answers = tmp_path / "answers.yaml"
     answers.write_text(yaml.safe_dump(case.given))
-    result = run_iop("check", "--answers", str(answers), "--format", "json")
+    result = iop_in_process("check", "--answers", str(answers), "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     expect = case.expect
@@ -38,7 +39,7 @@ def test_routing_table_and_alerts_through_iop_check(case, tmp_path):
 
 def test_text_report_puts_safety_first_and_says_it_supports_judgment():
     answers = EXAMPLE.read_text().replace("suicidal_ideation: none", "suicidal_ideation: passive")
-    result = run_iop("check", "--answers", "-", input=answers)
+    result = iop_in_process("check", "--answers", "-", input=answers)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.index("SAFETY ALERTS") < out.index("RECOMMENDATION")
@@ -54,13 +55,13 @@ def test_text_report_puts_safety_first_and_says_it_supports_judgment():
 
 def test_text_report_lists_what_was_not_assessed():
     answers = EXAMPLE.read_text().replace("ciwa_ar: 4\n", "")
-    result = run_iop("check", "-a", "-", input=answers)
+    result = iop_in_process("check", "-a", "-", input=answers)
     assert "Withdrawal risk was not assessed" in result.stdout
     assert "Not assessed" in result.stdout and "inpatient_severe_withdrawal: needs ciwa_ar" in result.stdout
 
 
 def test_markdown_report():
-    result = run_iop("check", "-a", str(EXAMPLE), "--format", "markdown")
+    result = iop_in_process("check", "-a", str(EXAMPLE), "--format", "markdown")
     assert result.returncode == 0
     assert result.stdout.startswith("# Placement recommendation")
     assert "## Recommended: Intensive outpatient program (IOP)" in result.stdout
@@ -68,7 +69,7 @@ def test_markdown_report():
 
 
 def test_json_contract():
-    data = json.loads(run_iop("check", "-a", str(EXAMPLE), "-f", "json").stdout)
+    data = json.loads(iop_in_process("check", "-a", str(EXAMPLE), "-f", "json").stdout)
     assert set(data) == {
         "schema_version", "pack", "level", "basis", "rule", "reason", "would_be", "alerts", "missing",
         "not_assessed", "ignored", "answers", "trace", "disclaimer",
@@ -86,7 +87,7 @@ def test_json_contract():
 def test_bad_answers_give_one_line_each_and_exit_1(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("hosing: stable\nage: 300\npregnant: maybe\nprimary_substance: alcool\ndsm5_criteria_count: two\n")
-    result = run_iop("check", "-a", str(bad))
+    result = iop_in_process("check", "-a", str(bad))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 5
@@ -113,18 +114,18 @@ def test_bad_answers_give_one_line_each_and_exit_1(tmp_path):
 def test_malformed_answers_files(tmp_path, content, fragment):
     path = tmp_path / "a.yaml"
     path.write_text(content)
-    result = run_iop("check", "-a", str(path))
+    result = iop_in_process("check", "-a", str(path))
     assert result.returncode == 1
     assert fragment in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_missing_file_and_non_utf8(tmp_path):
-    result = run_iop("check", "-a", str(tmp_path / "nope.yaml"))
+    result = iop_in_process("check", "-a", str(tmp_path / "nope.yaml"))
     assert result.returncode == 1 and "cannot read the file" in result.stderr
     latin = tmp_path / "latin.yaml"
     latin.write_bytes("client_id: caf\xe9\n".encode("latin-1"))
-    result = run_iop("check", "-a", str(latin))
+    result = iop_in_process("check", "-a", str(latin))
     assert result.returncode == 1 and "not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -132,14 +133,14 @@ def test_json_answers_and_bom(tmp_path):
     path = tmp_path / "a.json"
     raw = yaml.safe_load(EXAMPLE.read_text())
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(raw).encode())
-    data = json.loads(run_iop("check", "-a", str(path), "-f", "json").stdout)
+    data = json.loads(iop_in_process("check", "-a", str(path), "-f", "json").stdout)
     assert data["level"]["id"] == "iop"
 
 
 def test_broken_pack_reports_positions(pack_copy):
     rules = pack_copy / "rules.yaml"
     rules.write_text(rules.read_text().replace("when: medical_instability\n", "when: medical_instabilty\n"))
-    result = run_iop("check", "-a", str(EXAMPLE), "--rules", str(pack_copy))
+    result = iop_in_process("check", "-a", str(EXAMPLE), "--rules", str(pack_copy))
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {rules}:") and "unknown field `medical_instabilty`" in line
@@ -149,22 +150,22 @@ def test_broken_pack_reports_positions(pack_copy):
 def test_rules_option_uses_another_pack(pack_copy):
     levels = pack_copy / "levels.yaml"
     levels.write_text(levels.read_text().replace("name: Intensive outpatient program (IOP)", "name: Our IOP"))
-    data = json.loads(run_iop("check", "-a", str(EXAMPLE), "--rules", str(pack_copy), "-f", "json").stdout)
+    data = json.loads(iop_in_process("check", "-a", str(EXAMPLE), "--rules", str(pack_copy), "-f", "json").stdout)
     assert data["level"]["name"] == "Our IOP"
     assert data["pack"]["hash"] != PACK.hash
 
 
 def test_usage_errors_exit_2():
-    result = run_iop("check")
+    result = iop_in_process("check")
     assert result.returncode == 2 and "--answers" in result.stderr
-    result = run_iop("check", "-a", str(EXAMPLE), "--format", "pdf")
+    result = iop_in_process("check", "-a", str(EXAMPLE), "--format", "pdf")
     assert result.returncode == 2
 
 
 def test_version_and_help():
-    result = run_iop("--version")
+    result = iop_in_process("--version")
     assert result.returncode == 0 and result.stdout.startswith("iop-cli ")
-    result = run_iop("check", "--help")
+    result = iop_in_process("check", "--help")
     assert result.returncode == 0 and "Example: iop check --answers" in result.stdout
 
 

@@ -14,7 +14,7 @@ from iop_cli.problems import ProblemsError
 from iop_cli.report import decision_dict
 from iop_cli.store import Store
 
-from .conftest import run_iop
+from .conftest import iop_in_process
 from .test_interview import CANDIDATE
 
 
@@ -30,7 +30,7 @@ def db(tmp_path, pack):
 
 
 def iop(db, *args, **kw):
-    return run_iop(*args, env={"IOP_DB": str(db)}, **kw)
+    return iop_in_process(*args, env={"IOP_DB": str(db)}, **kw)
 
 
 def mode(path) -> int:

@@ -11,13 +11,13 @@ import yaml
 
 from iop_cli.pack import default_pack_dir
 
-from .conftest import ROOT, run_iop
+from .conftest import ROOT, iop_in_process, run_iop
 
 CORPUS = ROOT / "tests" / "corpus" / "score"
 
 
 def rules(*args, **kw):
-    return run_iop("rules", *args, **kw)
+    return iop_in_process("rules", *args, **kw)
 
 
 def edit(path, old: str, new: str) -> None:

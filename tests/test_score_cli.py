@@ -10,13 +10,13 @@ import stat
 
 import pytest
 
-from .conftest import ROOT, run_iop
+from .conftest import ROOT, iop_in_process
 
 CORPUS = ROOT / "tests" / "corpus" / "score"
 
 
 def score(*args, **kw):
-    return run_iop("score", *args, **kw)
+    return iop_in_process("score", *args, **kw)
 
 
 def rows_of(path) -> list[dict[str, str]]:
