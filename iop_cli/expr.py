@@ -19,7 +19,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NoReturn, get_args
 
 from .problems import did_you_mean
 from .safe_text import cut
@@ -137,6 +137,37 @@ class AnyNumber(Mapping):
         return 0
 
 
+# Every operator of the checked tree. "" is a leaf: a literal, or a field (`name`). Each back end (`polars_rules`,
+# `packdoc.plain`) handles every one in a `match` that ends in `assert_never`, so that a new operator a back end
+# does not know is a type-checker error (mypy) and fails `tests/test_expr_backends.py`.
+Op = Literal[
+    "",
+    "and",
+    "or",
+    "not",
+    "neg",
+    "pos",
+    "+",
+    "-",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not in",
+    "is missing",
+    "is not missing",
+]
+OPS: tuple[str, ...] = get_args(Op)
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The end of an exhaustive `match` over `Op` (typing.assert_never, which Python 3.10 lacks)."""
+    raise AssertionError(f"no case for operator {value!r}")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Checked tree. Every node knows its kind and its source text; `ev` is its compiled closure.
 
@@ -152,7 +183,7 @@ class Node:
     literal: Any = None  # python value for literals
     is_literal: bool = False
     children: tuple[Node, ...] = ()
-    op: str = ""  # the operator, so explanations (and later back ends) can walk the checked tree
+    op: Op = ""  # the operator, so explanations (and the other back ends) can walk the checked tree
     bounds: Bounds | None = None  # numeric nodes: the values they can take
 
 
@@ -193,7 +224,7 @@ def _or3(values):
     return _kleene(values, True)
 
 
-_COMPARE = {
+_COMPARE: dict[type, tuple[Op, Callable[[Any, Any], Any]]] = {
     ast.Eq: ("==", lambda a, b: a == b),
     ast.NotEq: ("!=", lambda a, b: a != b),
     ast.Lt: ("<", lambda a, b: a < b),
@@ -357,6 +388,7 @@ class _Checker:
         for part, value in zip(parts, node.values, strict=True):
             self.want_bool(part, value)
         evs = [p.ev for p in parts]
+        op: Op
         if isinstance(node.op, ast.And):
             ev, op = (lambda v: _and3(e(v) for e in evs)), "and"
         else:
@@ -517,7 +549,7 @@ class _Checker:
             self.same_kind(left, item, lnode, elt)
             if left.field_type is not None:
                 self.check_value(left, item, elt)
-        op = "not in" if negate else "in"
+        op: Op = "not in" if negate else "in"
         text = f"{left.text} {op} [{', '.join(i.text for i in items)}]"
         literal = tuple(item.literal for item in items)
         result = Node("bool", text, left.col, children=(left,), op=op, literal=literal)
@@ -550,7 +582,7 @@ class _Checker:
         def ev(v):
             return (v.get(name) is None) != negate
 
-        op = "is not missing" if negate else "is missing"
+        op: Op = "is not missing" if negate else "is missing"
         return Node("bool", f"{name} {op}", ref.col, ev, children=(ref,), op=op)
 
     # -- typing helpers ----------------------------------------------------------------------------------------

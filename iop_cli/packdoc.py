@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .expr import Node
+from .expr import Node, assert_never
 from .pack import Pack, Question
 
 _WORDS = {
@@ -20,36 +20,40 @@ _WORDS = {
 def plain(node: Node, parent: str = "") -> str:
     """A condition in words: `ciwa_ar >= 20 and not pregnant` -> "CIWA-Ar is at least 20 and pregnant is no"."""
     op = node.op
-    if node.is_literal:
-        if isinstance(node.literal, bool):
-            return "yes" if node.literal else "no"
-        return f"'{node.literal}'" if isinstance(node.literal, str) else str(node.literal)
-    if node.name is not None and not op:
-        if node.field_type is not None and node.field_type.kind == "yesno":
-            return f"{node.name} is yes"
-        return node.name
-    if op in ("and", "or"):
-        text = f" {op} ".join(plain(child, op) for child in node.children)
-        return f"({text})" if parent and parent != op else text
-    if op == "not":
-        inner = node.children[0]
-        if inner.name is not None and not inner.op and inner.field_type and inner.field_type.kind == "yesno":
-            return f"{inner.name} is no"
-        return f"not ({plain(inner, 'not')})"
-    if op in _WORDS:
-        left, right = node.children
-        return f"{_operand(left)} {_WORDS[op]} {_operand(right)}"
-    if op in ("in", "not in"):
-        values = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in node.literal)
-        word = "is one of" if op == "in" else "is none of"
-        return f"{_operand(node.children[0])} {word} {values}"
-    if op in ("is missing", "is not missing"):
-        return f"{node.children[0].name} {'is unanswered' if op == 'is missing' else 'is answered'}"
-    if op in ("+", "-"):
-        return f"{_operand(node.children[0])} {op} {_operand(node.children[1])}"
-    if op == "neg":
-        return f"-{_operand(node.children[0])}"
-    return node.text
+    match op:
+        case "":
+            if node.is_literal:
+                if isinstance(node.literal, bool):
+                    return "yes" if node.literal else "no"
+                return f"'{node.literal}'" if isinstance(node.literal, str) else str(node.literal)
+            if node.field_type is not None and node.field_type.kind == "yesno":
+                return f"{node.name} is yes"
+            return str(node.name)
+        case "and" | "or":
+            text = f" {op} ".join(plain(child, op) for child in node.children)
+            return f"({text})" if parent and parent != op else text
+        case "not":
+            inner = node.children[0]
+            if inner.name is not None and not inner.op and inner.field_type and inner.field_type.kind == "yesno":
+                return f"{inner.name} is no"
+            return f"not ({plain(inner, 'not')})"
+        case "==" | "!=" | "<" | "<=" | ">" | ">=":
+            left, right = node.children
+            return f"{_operand(left)} {_WORDS[op]} {_operand(right)}"
+        case "in" | "not in":
+            values = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in node.literal)
+            word = "is one of" if op == "in" else "is none of"
+            return f"{_operand(node.children[0])} {word} {values}"
+        case "is missing" | "is not missing":
+            return f"{node.children[0].name} {'is unanswered' if op == 'is missing' else 'is answered'}"
+        case "+" | "-":
+            return f"{_operand(node.children[0])} {op} {_operand(node.children[1])}"
+        case "neg":
+            return f"-{_operand(node.children[0])}"
+        case "pos":
+            return f"+{_operand(node.children[0])}"
+        case _:
+            assert_never(op)
 
 
 def _operand(node: Node) -> str:

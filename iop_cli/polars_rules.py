@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from . import policy
-from .expr import Expr, Node, float_membership
+from .expr import Expr, Node, assert_never, float_membership
 from .pack import Compute, Pack, Question
 
 _COMPARE = {
@@ -46,40 +46,42 @@ def compile_node(
     `special`, when given, may compile a node its own way (returning None to leave it to the general rules)."""
     if special is not None and (done := special(node)) is not None:
         return done
-    if node.is_literal:
-        return _literal(node.literal)
-    if node.name is not None and not node.op:
-        return column(node.name)
     kids = [compile_node(child, column, special) for child in node.children]
-    op = node.op
-    if op == "and":
-        return reduce(operator.and_, kids)
-    if op == "or":
-        return reduce(operator.or_, kids)
-    if op == "not":
-        return ~kids[0]
-    if op == "neg":
-        return -kids[0]
-    if op == "pos":
-        return kids[0]
-    if op == "+":
-        return kids[0] + kids[1]
-    if op == "-":
-        return kids[0] - kids[1]
-    if op in _COMPARE:
-        return _COMPARE[op](kids[0], kids[1])
-    if op in ("in", "not in"):
-        values = list(node.literal)
-        if float_membership(node):  # as the engine: whole numbers meet decimals as floats (Polars will not mix them)
-            kids[0], values = kids[0].cast(pl.Float64), [float(x) for x in values]
-        inside = kids[0].is_in(values)
-        inside = pl.when(kids[0].is_null()).then(None).otherwise(inside)
-        return ~inside if op == "not in" else inside
-    if op == "is missing":
-        return kids[0].is_null()
-    if op == "is not missing":
-        return kids[0].is_not_null()
-    raise ValueError(f"no Polars form for operator {op!r}")  # the checker allows no other node
+    match node.op:
+        case "":
+            if node.is_literal:
+                return _literal(node.literal)
+            assert node.name is not None, node.text  # a leaf is a literal or a field
+            return column(node.name)
+        case "and":
+            return reduce(operator.and_, kids)
+        case "or":
+            return reduce(operator.or_, kids)
+        case "not":
+            return ~kids[0]
+        case "neg":
+            return -kids[0]
+        case "pos":
+            return kids[0]
+        case "+":
+            return kids[0] + kids[1]
+        case "-":
+            return kids[0] - kids[1]
+        case "==" | "!=" | "<" | "<=" | ">" | ">=":
+            return _COMPARE[node.op](kids[0], kids[1])
+        case "in" | "not in":
+            values = list(node.literal)
+            if float_membership(node):  # as the engine: whole numbers meet decimals as floats (Polars will not mix)
+                kids[0], values = kids[0].cast(pl.Float64), [float(x) for x in values]
+            inside = kids[0].is_in(values)
+            inside = pl.when(kids[0].is_null()).then(None).otherwise(inside)
+            return ~inside if node.op == "not in" else inside
+        case "is missing":
+            return kids[0].is_null()
+        case "is not missing":
+            return kids[0].is_not_null()
+        case _:
+            assert_never(node.op)
 
 
 def _literal(value: object) -> pl.Expr:
