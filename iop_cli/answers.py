@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from .expr import DECIMAL
 from .problems import AnswersError, Problem, did_you_mean
 from .safe_text import cut
 
-if TYPE_CHECKING:
-    from .pack import Pack, Question
+
+class Question(Protocol):
+    """What checking an answer needs of a question (`pack.Question` is one). A protocol, so that this module does
+    not import the pack, whose loader checks its fixtures with `clean_answers`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def min(self) -> float | None: ...
+    @property
+    def max(self) -> float | None: ...
+    @property
+    def choice_values(self) -> tuple[str, ...]: ...
+    @property
+    def computed(self) -> bool: ...
+
+
+class Pack(Protocol):
+    """What checking a set of answers needs of a pack (`pack.Pack` is one)."""
+
+    @property
+    def questions(self) -> Mapping[str, Question]: ...
+    @property
+    def asked(self) -> Sequence[Question]: ...
+
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}

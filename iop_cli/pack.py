@@ -19,6 +19,10 @@ from .yamlsrc import Src
 QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
 SEVERITIES = ("safety", "caution", "info")
 TOP_KEYS = ("pack", "sections", "questions", "levels", "rules", "otherwise", "fixtures", "tests", "lint")
+# Batch scoring carries a row's missing answers and its alerts as the bits of one 64-bit integer each. The loader
+# holds every pack to these limits, so that no command accepts a pack another refuses.
+MAX_REQUIRED = 62
+MAX_ALERTS = 62
 # The keys each entry may have (`schema.py` checks its JSON Schema against these).
 QUESTION_KEYS = (
     "id",
@@ -372,8 +376,6 @@ class _Loader:
     # -- the pack ----------------------------------------------------------------------------------------------
 
     def check_limits(self, questions: dict[str, Question], alerts: list[Alert]) -> None:
-        from .policy import MAX_ALERTS, MAX_REQUIRED
-
         required = sum(1 for q in questions.values() if q.required and not q.computed)
         if required > MAX_REQUIRED:
             self.problem(

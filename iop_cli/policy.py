@@ -1,6 +1,7 @@
 """The decision policy, written once: which answers a rule rests on, when a missing answer blocks it, when missing
 answers send a person to review instead of the level a rule chose, the review reason, and the order alerts are shown
-in. `engine.decide` (check, intake), `polars_rules.decision_stages` (score) and `analysis` (lint) all use these.
+in. `engine.decide` (check, intake), `polars_rules.decision_stages` (score) and `analysis` (lint) all use these. The
+limits every command holds packs to (`pack.MAX_REQUIRED`, `pack.MAX_ALERTS`) live with the loader.
 
 `needs_review` is written over a small logic interface, so the same lines decide for one person (Python booleans)
 and for a whole batch (Polars expressions).
@@ -16,11 +17,6 @@ if TYPE_CHECKING:
     from .pack import Pack, Rule
 
 ALERT_ORDER = {"safety": 0, "caution": 1, "info": 2}
-
-# Batch scoring carries a row's missing answers and its alerts as the bits of one 64-bit integer each. The pack
-# loader holds every pack to these limits, so that no command accepts a pack another refuses.
-MAX_REQUIRED = 62
-MAX_ALERTS = 62
 
 T = TypeVar("T")
 A = TypeVar("A")

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from iop_cli import policy
 from iop_cli.cli import app
 from iop_cli.exit_codes import Exit
+from iop_cli.pack import MAX_ALERTS
 from iop_cli.polars_rules import COLUMNS
 
 from .conftest import ROOT
@@ -52,7 +53,7 @@ def test_the_alert_limit_applies_to_every_command(pack_copy, tmp_path):
     from iop_cli.pack import load_pack
 
     existing = len(load_pack(pack_copy).alerts)
-    _with_alerts(pack_copy, policy.MAX_ALERTS + 1 - existing)
+    _with_alerts(pack_copy, MAX_ALERTS + 1 - existing)
     runner = CliRunner()
     for args in (
         ["check", "--answers", str(EXAMPLE), "--rules", str(pack_copy)],
@@ -61,11 +62,11 @@ def test_the_alert_limit_applies_to_every_command(pack_copy, tmp_path):
     ):
         result = runner.invoke(app, args, env={"NO_COLOR": "1", "IOP_RULES": ""})
         assert result.exit_code == Exit.INPUT_ERROR, (args, result.stdout, result.stderr)
-        assert f"at most {policy.MAX_ALERTS} are allowed" in result.stderr
+        assert f"at most {MAX_ALERTS} are allowed" in result.stderr
 
 
 def test_a_pack_at_the_limit_loads(pack_copy):
     from iop_cli.pack import load_pack
 
-    _with_alerts(pack_copy, policy.MAX_ALERTS - len(load_pack(pack_copy).alerts))
-    assert len(load_pack(pack_copy).alerts) == policy.MAX_ALERTS
+    _with_alerts(pack_copy, MAX_ALERTS - len(load_pack(pack_copy).alerts))
+    assert len(load_pack(pack_copy).alerts) == MAX_ALERTS
