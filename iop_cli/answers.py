@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .expr import DECIMAL
+from .expr import DECIMAL, INT64_MAX, INT64_MIN
 from .problems import AnswersError, Problem, did_you_mean
 from .safe_text import cut
 
@@ -107,7 +107,9 @@ def coerce(question: Question, value: Any) -> Any:
         number = _number(value, question.type == "integer", allowed)
         if (question.min is not None and number < question.min) or (question.max is not None and number > question.max):
             raise BadValue("is outside the allowed range", allowed)
-        return number
+        if isinstance(number, int) and not INT64_MIN <= number <= INT64_MAX:
+            raise BadValue("is too large: whole numbers must fit in 64 bits, as batch scoring holds them", allowed)
+        return float(number) if question.type == "number" else number  # a decimal field holds floats, 1 as 1.0
     text = str(value).strip()
     if len(text) > MAX_TEXT:
         raise BadValue(f"is longer than {MAX_TEXT} characters", allowed)

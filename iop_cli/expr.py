@@ -125,7 +125,10 @@ CODE_LIMIT = 10**15
 
 class AnyNumber(Mapping):
     """Fields for conditions over input columns (`--map` derive): every name is a code, a number within
-    +/-CODE_LIMIT."""
+    +/-CODE_LIMIT. An export's headers may be in any language (`ÉTAT`), so names may hold any letters, as long as
+    Python reads them exactly as written (no look-alike folding)."""
+
+    any_letters = True
 
     def __getitem__(self, name: str) -> FieldType:
         return FieldType("number", min=-CODE_LIMIT, max=CODE_LIMIT)
@@ -353,7 +356,7 @@ class _Checker:
     def visit_Name(self, node: ast.Name, depth: int) -> Node:
         name = node.id
         written = self.text(node)
-        if written != name or not (name.isascii() and name.isidentifier()):
+        if written != name or not name.isidentifier() or not (name.isascii() or _any_letters(self.fields, name)):
             # Python folds look-alike letters (NFKC): `ａｇｅ` and `ᵃge` would silently read `age`.
             raise self.fail(node, f"`{written}` is not a plain name", _spoof_hint(written, self.fields))
         if name in BOOL_WORDS:
@@ -396,6 +399,10 @@ class _Checker:
         return Node("bool", self.text(node), self.col(node), ev, children=parts, op=op)
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> Node:
+        operand = node.operand
+        value = operand.value if isinstance(operand, ast.Constant) else None
+        if isinstance(node.op, ast.USub) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self._number(node, -value)  # -9223372036854775808 fits, though 9223372036854775808 does not
         inner = self.check(node.operand, depth)
         if isinstance(node.op, ast.Not):
             self.want_bool(inner, node.operand)
@@ -410,10 +417,6 @@ class _Checker:
             self.want_number(inner, node.operand)
             negative = isinstance(node.op, ast.USub)
             if inner.is_literal:
-                operand = node.operand
-                if isinstance(operand, ast.Constant) and isinstance(operand.value, (int, float)):
-                    # -9223372036854775808 is a whole number of its own
-                    return self._number(node, -operand.value if negative else operand.value)
                 return self._number(node, -inner.literal if negative else inner.literal)
             e = inner.ev
             sign = -1 if negative else 1
@@ -642,6 +645,12 @@ def _bounds(node: Node) -> Bounds:
     return node.bounds
 
 
+def _any_letters(fields: Mapping[str, FieldType], word: str) -> bool:
+    """Whether `word` may hold letters outside ASCII here: only over a map's input columns, and only when it has one
+    spelling (Python folds `ＡＢ` to `AB`, but leaves `ÉTAT` as it is)."""
+    return getattr(fields, "any_letters", False) and unicodedata.normalize("NFKC", word) == word
+
+
 def _field_names(node: Node) -> set[str]:
     names = {node.name} if node.name and not node.op else set()
     for child in node.children:
@@ -664,6 +673,13 @@ def _spoof_hint(word: str, fields: Mapping[str, FieldType]) -> str:
     if plain != word and plain.isascii() and (plain in fields or plain in BOOL_WORDS):
         return f"{what}retype it as `{plain}`: names use only the plain letters a-z, A-Z, digits and _"
     return f"{what}names use only the plain letters a-z, A-Z, digits and _"
+
+
+def show_number(value: float) -> str:
+    """A bound as a person reads it: 12, 2.5, or a huge one in exponent form."""
+    if isinstance(value, int) or (math.isfinite(value) and value.is_integer() and abs(value) < 1e15):
+        return str(int(value))
+    return f"{value:.6g}"
 
 
 def _fmt(value: float | None) -> str:
@@ -742,6 +758,8 @@ def _scan(text: str, fields: Mapping[str, FieldType]) -> None:
             if kind == tokenize.ERRORTOKEN and word[:1] in "'\"":
                 return  # an unclosed quote: the parser says so
             odd = next((i for i, ch in enumerate(word) if not ch.isascii()), None)
+            if odd is not None and kind == tokenize.NAME and _any_letters(fields, word):
+                continue
             if odd is not None:
                 ch = word[odd]
                 if kind == tokenize.NAME:

@@ -8,6 +8,7 @@ problem with file:line:col, and keeps positions so later errors can point back a
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,12 @@ class Compute:
     expression: expr.Expr | None = None
     cases: tuple[tuple[expr.Expr, Any], ...] = ()
     otherwise: Any = None
+    type: str = ""  # the field's declared type: a `number` is a float in every back end, however it was computed
 
     def evaluate(self, values) -> Any:
         if self.expression is not None:
-            return self.expression.evaluate(values)
+            value = self.expression.evaluate(values)
+            return float(value) if self.type == "number" and value is not None else value
         for condition, value in self.cases:
             result = condition.evaluate(values)
             if result is None:
@@ -601,7 +604,11 @@ class _Loader:
                 self.problem(src.mark, f"{what} is a choice: compute it with a list of `- when: ... value: ...` cases")
                 return None
             parsed = self.parse_expr(src, fields, want)
-            return Compute(expression=parsed) if parsed else None
+            if parsed is None:
+                return None
+            if want == "number":
+                self.computed_range(src, parsed, question, what)
+            return Compute(expression=parsed, type=question.type)
         cases: list[tuple[expr.Expr, Any]] = []
         otherwise = None
         for entry in src.value:
@@ -618,7 +625,26 @@ class _Loader:
             value = self.case_value(values["value"], question, what)
             if condition is not None:
                 cases.append((condition, value))
-        return Compute(cases=tuple(cases), otherwise=otherwise)
+        return Compute(cases=tuple(cases), otherwise=otherwise, type=question.type)
+
+    def computed_range(self, src: Src, parsed: expr.Expr, question: Question, what: str) -> None:
+        """A computed number must keep to its declared type and range: the conditions that read it are checked
+        against them (overflow included), and batch scoring holds it as that type."""
+        bounds = parsed.root.bounds
+        if bounds is None:
+            return
+        if question.type == "integer" and not bounds.whole:
+            self.problem(src.mark, f"{what} is a whole number, but its compute can give decimals", "use `type: number`")
+            return
+        low = question.min if question.min is not None else -math.inf
+        high = question.max if question.max is not None else math.inf
+        if bounds.lo < low or bounds.hi > high:
+            self.problem(
+                src.mark,
+                f"the compute of {what} can give {expr.show_number(bounds.lo)} to {expr.show_number(bounds.hi)}, "
+                f"outside its declared range",
+                "widen its `min`/`max`, or narrow the fields it reads",
+            )
 
     def case_value(self, src: Src, question: Question, what: str) -> Any:
         value = src.value
@@ -627,6 +653,17 @@ class _Loader:
             self.problem(src.mark, f"`{value}` is not a choice of {what}", hint)
         if question.type in expr.NUMERIC and (isinstance(value, bool) or not isinstance(value, (int, float))):
             self.problem(src.mark, f"the value of {what} must be a number")
+            return value
+        if question.type == "integer" and isinstance(value, float) and not value.is_integer():
+            self.problem(src.mark, f"the value of {what} must be a whole number", "use `type: number`")
+        elif question.type in expr.NUMERIC and (
+            (question.min is not None and value < question.min) or (question.max is not None and value > question.max)
+        ):
+            self.problem(src.mark, f"the value {value} of {what} is outside its declared range")
+        if question.type == "integer":
+            return int(value)  # 1.0 is the whole number 1, in both back ends
+        if question.type == "number":
+            return float(value)
         if question.type == "yesno" and not isinstance(value, bool):
             self.problem(src.mark, f"the value of {what} must be yes or no")
         return str(value) if question.type == "choice" else value

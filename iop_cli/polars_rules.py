@@ -101,7 +101,15 @@ def value_col(name: str) -> pl.Expr:
     return pl.col(VALUE.format(name))
 
 
+_TYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String}
+
+
 def _compute(compute: Compute) -> pl.Expr:
+    """A computed field's column, of its declared type (as `Compute.evaluate` gives it)."""
+    return _computed(compute).cast(_TYPES[compute.type])
+
+
+def _computed(compute: Compute) -> pl.Expr:
     if compute.expression is not None:
         return compile_expr(compute.expression, value_col)
     chain: Any = None  # pl.when(...).then(...) chains change type as they grow

@@ -217,3 +217,95 @@ def test_bidirectional_overrides_are_shown_not_obeyed():
     from iop_cli.safe_text import visible
 
     assert visible("a\u202eb\u2066c\td") == "a\\u202eb\\u2066c\td"
+
+
+# -- computed fields keep to their declared type and range (found in review) ------------------------------------
+
+
+def _small_pack(tmp_path: Path, questions: str, rule: str) -> Path:
+    folder = tmp_path / "small"
+    folder.mkdir()
+    (folder / "pack.yaml").write_text("pack: {name: small, version: '1'}\n", encoding="utf-8")
+    (folder / "levels.yaml").write_text(
+        "levels:\n  - {id: hi, name: High, rank: 50}\n  - {id: review, name: Review, rank: 0}\n", encoding="utf-8"
+    )
+    (folder / "questions.yaml").write_text("questions:\n" + questions, encoding="utf-8")
+    (folder / "rules.yaml").write_text(
+        f"rules:\n  - id: r\n    when: {json.dumps(rule)}\n    level: hi\n    because: Because.\n"
+        "otherwise: {level: review, because: No rule.}\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+BASE = "  - {id: a, type: yesno, label: A, required: false}\n  - {id: y, type: number, label: Y, required: false}\n"
+
+
+@pytest.mark.parametrize(
+    ("computed", "message"),
+    [
+        # A whole-number field computed from a decimal: score held it as Float64 and `t in [1, 2]` failed every row.
+        ("  - {id: t, type: integer, label: T, compute: y + 1}\n", "its compute can give decimals"),
+        ("  - {id: t, type: integer, label: T, compute: [{when: a, value: 1.5}, {otherwise: 0}]}\n", "whole number"),
+        # A declared range the compute can leave: the overflow check trusted it, and Int64 wrapped in score.
+        (
+            "  - {id: x, type: integer, label: X, required: false, min: 0, max: 5000000000000000000}\n"
+            "  - {id: t, type: integer, label: T, min: 0, max: 10, compute: x}\n",
+            "outside its declared range",
+        ),
+        ("  - {id: t, type: integer, label: T, min: 0, max: 10, compute: [{when: a, value: 11}]}\n", "declared range"),
+    ],
+)
+def test_a_computed_field_must_keep_to_its_declared_type_and_range(tmp_path, computed, message):
+    folder = _small_pack(tmp_path, BASE + computed, "t in [1, 2]")
+    error = one_error(iop("rules", "validate", str(folder)))
+    assert "questions.yaml:" in error and message in error, error
+
+
+def test_a_whole_case_value_written_as_a_decimal_scores_alike(tmp_path):
+    folder = _small_pack(
+        tmp_path,
+        BASE + "  - {id: t, type: integer, label: T, compute: [{when: a, value: 1.0}, {otherwise: 0}]}\n",
+        "t in [1, 2]",
+    )
+    source = tmp_path / "in.csv"
+    source.write_text("a,y\nyes,\nno,\n", encoding="utf-8")
+    result = iop("score", str(source), "--rules", str(folder), "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert [line.split(",")[2] for line in result.stdout.splitlines()[1:]] == ["hi", "review"]
+
+
+def test_a_number_column_of_whole_and_decimal_cells_scores(tmp_path):
+    """`1` and `2.5` in one decimal column: the answers were an int and a float, which Polars would not mix (70)."""
+    folder = _small_pack(tmp_path, BASE, "y > 2")
+    for order in ("2.5\n1\n", "1\n2.5\n"):
+        source = tmp_path / "in.csv"
+        source.write_text("y\n" + order, encoding="utf-8")
+        result = iop("score", str(source), "--rules", str(folder), "-o", "-")
+        assert result.exit_code == 0, result.stderr
+        assert sorted(line.split(",")[1] for line in result.stdout.splitlines()[1:]) == ["hi", "review"]
+
+
+def test_a_whole_number_answer_beyond_64_bits_is_refused(tmp_path):
+    """A whole-number field with no `max`: check read 20 digits exactly while score could not hold them."""
+    folder = _small_pack(tmp_path, BASE + "  - {id: x, type: integer, label: X, required: false}\n", "x > 5")
+    answers = tmp_path / "a.yaml"
+    answers.write_text("x: 99999999999999999999\n", encoding="utf-8")
+    error = one_error(iop("check", "--answers", str(answers), "--rules", str(folder)))
+    assert "too large" in error and "x" in error, error
+
+
+def test_the_lowest_whole_number_is_a_literal(pack_copy):
+    with_alert(pack_copy, "age - 20 > -9223372036854775808")
+    assert iop("rules", "validate", str(pack_copy)).exit_code == 0
+
+
+def test_map_columns_may_have_letters_of_any_language(tmp_path):
+    """An export's headers cannot be renamed, so a map may name `ÉTAT`; only look-alike folding is refused."""
+    from iop_cli.mapping import load_mapping
+    from iop_cli.pack import load_pack
+
+    mapping = load_mapping(str(_map(tmp_path, "ÉTAT == 2 or Größe > 1")), load_pack())
+    assert mapping.derive["psychiatric_symptoms"].columns == ("ÉTAT", "Größe")
+    error = one_error(iop("score", str(GOOD_CSV), "--map", str(_map(tmp_path, "\uff21B == 2")), "-o", "-"))
+    assert "retype it as `AB`" in error
