@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from . import polars_rules as pr
+from . import policy
 from .answers import MAX_TEXT, BadValue, allowed_text, coerce
 from .expr import CODE_LIMIT, DECIMAL
 from .files import InputFile
@@ -604,7 +605,7 @@ class BatchScorer:
         repeat them)."""
         if outcome not in self.csv_outcomes:
             level, rule, reason = self.outcome.texts(outcome)
-            status = "review" if level == self.pack.otherwise.level else "ok"
+            status = policy.status(self.pack, level)
             self.csv_outcomes[outcome] = (_csv_text([level, rule, reason]), status)
         return self.csv_outcomes[outcome]
 
@@ -650,8 +651,9 @@ class BatchScorer:
         for code, n in self.codes.items():
             level, _, reason = self.outcome.texts(code)
             summary.levels[level] += n
-            review = level == self.pack.otherwise.level
-            summary.status["review" if review else "ok"] += n
+            status = policy.status(self.pack, level)
+            summary.status[status] += n
+            review = status == "review"
             if review and code < 0:
                 # Missing answers: count each missing field, which says what to collect; the full reason is long.
                 for name in self.outcome.missing(code):

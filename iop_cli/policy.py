@@ -43,6 +43,12 @@ def open_sources(pack: Pack, rule: Rule, values: Mapping[str, Any], applies: Map
     return {s for s in rule_sources(pack, rule) if values.get(s) is None and applies.get(s) is not False}
 
 
+def status(pack: Pack, level: str) -> str:
+    """A scored row's status: `review` when it rests with a clinician (the pack's `otherwise` level, which missing
+    answers also lead to), else `ok`. (`error` is for a row that could not be scored.)"""
+    return "review" if level == pack.otherwise.level else "ok"
+
+
 def review_reason(missing: list[str] | tuple[str, ...]) -> str:
     return "Required answers are missing: " + ", ".join(missing) + ". A clinician decides until they are given."
 
