@@ -169,8 +169,10 @@ def entry(args: list[str] | None = None) -> int | str | None:
     Tests call this in-process with the standard streams redirected (`tests/conftest.py`)."""
     import os
 
+    from .files import forget_reads
     from .problems import ProblemsError
 
+    forget_reads()
     try:
         try:
             app(args=args, prog_name="iop")

@@ -77,6 +77,12 @@ def read_answers(path: str) -> tuple[dict[str, Any], dict[str, str], str]:
 _read: set[tuple[int, int]] = set()
 
 
+def forget_reads() -> None:
+    """Start a command with no files read: what an earlier command in this process read (tests run many) is not an
+    input of this one, and its inode may since belong to a new file."""
+    _read.clear()
+
+
 def note_read(fd: int) -> None:
     """Remember an open input (by device and inode, so links and other spellings of its path count too)."""
     info = os.fstat(fd)

@@ -389,3 +389,16 @@ def test_a_folder_that_refuses_writes_is_one_problem(tmp_path, monkeypatch):
     assert str(caught.value.problems[0]) == (
         f"{tmp_path / 'out.csv'}: cannot write here: Permission denied (check the folder's permissions)"
     )
+
+
+def test_each_command_starts_with_no_files_read(tmp_path):
+    """In one process (the tests run many commands so), a file an earlier command read is not an input of the next."""
+    from .conftest import iop_in_process
+
+    out = tmp_path / "out.csv"
+    first = iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(out), "-q")
+    assert first.returncode == 0, first.stderr
+    again = iop_in_process("score", str(out), "-o", str(tmp_path / "again.csv"), "-q")  # reads out.csv
+    assert again.returncode == 0, again.stderr
+    third = iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(out), "-q")  # writes out.csv again
+    assert third.returncode == 0, third.stderr
