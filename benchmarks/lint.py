@@ -38,8 +38,8 @@ def main() -> None:
     ratio = medians["iop rules lint"] / medians["iop rules validate"]
     print(f"ratio lint / validate: {ratio:.2f}")
 
-    from iop_cli.analysis import lint
-    from iop_cli.pack import load_pack
+    from iop_cli.authoring.lint import lint
+    from iop_cli.pack.build import load_pack
 
     pack = load_pack()
     inner = []

@@ -53,7 +53,7 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
     """A standard-intake CSV: every field of the default pack, random valid values, a few unanswered cells."""
     import polars as pl
 
-    from iop_cli.pack import load_pack
+    from iop_cli.pack.build import load_pack
 
     pack = load_pack()
     rng = random.Random(seed)

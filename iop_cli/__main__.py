@@ -1,3 +1,3 @@
-from .cli import run
+from iop_cli.cli import run
 
 run()

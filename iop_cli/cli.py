@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import enum
 import sys
-from typing import Optional
 
 import typer
 
-from . import __version__
-from .commands_common import echo_problems, fail, load_pack_or_fail
-from .exit_codes import Exit
-from .options import ReportFormat, db_option, rules_option
-from .records import app as records_app
-from .rules_cmd import app as rules_app
+from iop_cli import __version__
+from iop_cli.commands import check, intake, score
+from iop_cli.commands._common import echo_problems
+from iop_cli.commands.records import app as records_app
+from iop_cli.commands.rules import app as rules_app
+from iop_cli.env import Env, current
+from iop_cli.exit_codes import Exit
 
 app = typer.Typer(
     name="iop",
@@ -28,7 +27,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"iop-cli {__version__}")
+        current().echo(f"iop-cli {__version__}")
         raise typer.Exit()
 
 
@@ -41,114 +40,9 @@ def main(
     """Place people in the right level of care."""
 
 
-@app.command()
-def check(
-    answers: str = typer.Option(
-        ..., "--answers", "-a", metavar="FILE", help="Answers file (YAML or JSON); - reads stdin."
-    ),
-    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format."),
-    rules: Optional[str] = rules_option(),
-) -> None:
-    """Recommend a level of care from an answers file, without the interview.
-
-    Example: iop check --answers intake.yaml --format json
-    """
-    from .answers import clean_answers
-    from .engine import decide
-    from .files import read_answers
-    from .problems import Problem, ProblemsError
-    from .report import decision_dict
-
-    pack = load_pack_or_fail(rules)
-    positions: dict[str, str] = {}
-    try:
-        raw, positions, name = read_answers(answers)
-        clean = clean_answers(pack, raw)
-    except ProblemsError as exc:
-        # Point each problem at its line in the answers file when we know it.
-        fail(
-            [
-                Problem(f"{positions[p.where]}: {p.where}", p.message, p.hint) if p.where in positions else p
-                for p in exc.problems
-            ]
-        )
-    data = decision_dict(decide(pack, clean), pack)
-    if format is ReportFormat.json:
-        import json
-
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    elif format is ReportFormat.markdown:
-        from .report import markdown
-
-        typer.echo(markdown(data), nl=False)
-    else:
-        from rich.console import Console
-
-        from .report import render
-
-        render(data, Console())
-
-
-@app.command()
-def intake(
-    resume: bool = typer.Option(False, "--resume", help="Continue a paused intake: the latest draft, or draft ID."),
-    record: Optional[int] = typer.Argument(None, metavar="ID", help="The draft to resume (with --resume)."),
-    rules: Optional[str] = rules_option(),
-    db: Optional[str] = db_option(),
-) -> None:
-    """Interview a client, show the recommendation, and record the placement.
-
-    Keys: arrows and Enter answer, Ctrl-B goes back, ? shows help, Ctrl-C pauses (the draft is kept).
-    No names or birth dates are asked.
-
-    Example: iop intake   then, after a pause: iop intake --resume
-    """
-    if record is not None and not resume:
-        typer.echo(f"error: to continue draft {record}, use: iop intake --resume {record}", err=True)
-        raise typer.Exit(int(Exit.USAGE))
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        typer.echo(
-            "error: iop intake is an interactive interview and needs a terminal; "
-            "to place someone from a file, use: iop check --answers FILE",
-            err=True,
-        )
-        raise typer.Exit(int(Exit.USAGE))
-    from .intake import run_intake
-
-    raise typer.Exit(int(run_intake(resume, record, rules, db)))
-
-
-class ScoreFormat(str, enum.Enum):
-    csv = "csv"
-    jsonl = "jsonl"
-
-
-@app.command()
-def score(
-    input: str = typer.Argument(..., metavar="INPUT", help="CSV of intakes with a header row; - reads stdin."),
-    output: str = typer.Option(
-        "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
-    ),
-    rules: Optional[str] = rules_option(),
-    map: Optional[str] = typer.Option(
-        None, "--map", metavar="MAP.yaml", help="Column and code mapping for this export."
-    ),
-    format: ScoreFormat = typer.Option(ScoreFormat.csv, "--format", "-f", help="Output format."),
-    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row, writing nothing."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
-    summary_json: Optional[str] = typer.Option(
-        None, "--summary-json", metavar="FILE", help="Also write the summary as JSON."
-    ),
-) -> None:
-    """Score a CSV of intakes: every input column, then level, rule, reason, alerts, status and error.
-
-    Example: iop score intakes.csv -o scored.csv --map my-export.map.yaml
-    """
-    from .score import run_score
-
-    raise typer.Exit(int(run_score(input, output, rules, map, format.value, strict, quiet, summary_json)))
-
-
+app.command()(check.check)
+app.command()(intake.intake)
+app.command()(score.score)
 app.add_typer(records_app)
 app.add_typer(rules_app)
 
@@ -163,27 +57,35 @@ def run() -> None:
     sys.exit(code)
 
 
-def entry(args: list[str] | None = None) -> int | str | None:
-    """Run one `iop` command (`args`, else the process's own) and return its exit status: a user's mistake or an
-    I/O failure that reaches here is one line and exit 1; a bug shows one line, never a traceback or an answer.
-    Tests call this in-process with the standard streams redirected (`tests/conftest.py`)."""
+def entry(args: list[str] | None = None, env: Env | None = None) -> int | str | None:
+    """Run one `iop` command (`args`, else the process's own) in `env` (else the process's own streams, terminal
+    flags and clock) and return its exit status: a user's mistake or an I/O failure that reaches here is one line
+    and exit 1; a bug shows one line, never a traceback or an answer. Tests call this in-process
+    (`tests/conftest.py`)."""
+    from iop_cli.env import using
+
+    with using(env or Env.from_process()):
+        return _entry(args)
+
+
+def _entry(args: list[str] | None) -> int | str | None:
     import os
 
-    from .files import forget_reads
-    from .problems import ProblemsError
+    from iop_cli.files import forget_reads
+    from iop_cli.problems import ProblemsError
 
     forget_reads()
     try:
         try:
             app(args=args, prog_name="iop")
         except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
+            current().echo("interrupted", err=True)
             sys.exit(int(Exit.INTERRUPTED))
         except ProblemsError as exc:
             echo_problems(exc.problems)
             sys.exit(int(Exit.INPUT_ERROR))
         except OSError as exc:
-            from .files import reason
+            from iop_cli.files import reason
 
             where = f"{exc.filename}: " if exc.filename else ""
             echo_problems([f"{where}{reason(exc)}"])
@@ -192,7 +94,7 @@ def entry(args: list[str] | None = None) -> int | str | None:
             if os.environ.get("IOP_DEBUG"):
                 raise
             # Only the exception's type: its message could quote an answer, which is health information.
-            typer.echo(f"iop: internal error ({type(exc).__name__}); rerun with IOP_DEBUG=1 to see where", err=True)
+            current().echo(f"iop: internal error ({type(exc).__name__}); rerun with IOP_DEBUG=1 to see where", err=True)
             sys.exit(int(Exit.INTERNAL))
     except SystemExit as done:
         return done.code

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import threading
 from typing import Any
 
-from .problems import AnswersError, Problem, ProblemsError
+from iop_cli.env import current
+from iop_cli.problems import Problem, ProblemsError
 
 # An answers file or a map is small; reading stops past this, so `/dev/zero` or a mistaken 10 GB file is refused
 # at once instead of filling memory (the YAML reader's own limit, 10 million characters, is at most 40 MB of UTF-8).
@@ -24,7 +24,7 @@ MAX_TEXT_BYTES = 40_000_000
 def read_text(path: str) -> tuple[str, str]:
     """The text of a file or of stdin (`-`), and the name to show in messages."""
     if path == "-":
-        data = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+        data = current().stdin.buffer.read(MAX_TEXT_BYTES + 1)
         name = "<stdin>"
     else:
         try:
@@ -42,32 +42,6 @@ def read_text(path: str) -> tuple[str, str]:
         return data.decode("utf-8-sig"), name
     except UnicodeDecodeError as exc:
         raise ProblemsError([Problem(name, f"not UTF-8 text (byte {exc.start})", "save the file as UTF-8")]) from None
-
-
-def read_answers(path: str) -> tuple[dict[str, Any], dict[str, str], str]:
-    """The raw answers mapping, the position of each key for messages, and the source name."""
-    from . import yamlsrc
-
-    text, name = read_text(path)
-    doc = yamlsrc.load(text, name)
-    if doc is None:
-        raise AnswersError([Problem(name, "the answers file is empty", "write one `field: value` line per answer")])
-    if not isinstance(doc.value, dict):
-        raise AnswersError(
-            [
-                Problem(
-                    str(doc.mark),
-                    "answers must be a mapping of field ids to values",
-                    "write one `field: value` line per answer",
-                )
-            ]
-        )
-    nested = [k for k, v in doc.value.items() if isinstance(v.value, (dict, list))]
-    if nested:
-        raise AnswersError(
-            [Problem(str(doc.keys[k]), f"{k}: a single value is expected, not a list or mapping") for k in nested]
-        )
-    return doc.plain(), {k: str(m) for k, m in doc.keys.items()}, name
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -256,8 +230,8 @@ class Output:
                 import shutil
 
                 self.file.seek(0)
-                shutil.copyfileobj(self.file, sys.stdout.buffer, 1 << 20)
-                sys.stdout.buffer.flush()
+                shutil.copyfileobj(self.file, current().stdout.buffer, 1 << 20)
+                current().stdout.buffer.flush()
                 self.file.close()
             else:
                 self.file.close()
@@ -285,8 +259,8 @@ def write_private(path: str, text: str, protect: tuple[str | os.PathLike, ...] =
     """Write `text` to `path` (see `Output`): atomically and 0600 for a file, through for a pipe or device, `-` is
     stdout. Raises ProblemsError, naming the file, when it cannot be written."""
     if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        current().stdout.write(text)
+        current().stdout.flush()
         return
     output = Output(path, protect)
     try:
@@ -315,7 +289,7 @@ class InputFile:
 
         self.name = "<stdin>" if path == "-" else path
         if path == "-":
-            self._spool(sys.stdin.buffer)
+            self._spool(current().stdin.buffer)
             return
         try:
             fd = os.open(path, os.O_RDONLY)

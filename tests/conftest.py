@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iop_cli.pack import default_pack_dir, load_pack
+from iop_cli.pack.build import default_pack_dir, load_pack
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from iop_cli import analysis
-from iop_cli.answers import clean_answers
-from iop_cli.engine import applicable, decide
+from iop_cli.authoring import lint as analysis
+from iop_cli.decide.engine import applicable, decide
+from iop_cli.pack.answers import clean_answers
 
 
 def complete(pack, partial: dict) -> dict:

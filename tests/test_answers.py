@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from iop_cli.answers import BadValue, clean_answers, coerce
-from iop_cli.pack import Choice, Question
+from iop_cli.pack.answers import BadValue, clean_answers, coerce
+from iop_cli.pack.model import Choice, Question
 from iop_cli.problems import AnswersError, Mark
 
 HERE = Mark("t", 1, 1)

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from iop_cli.pack import load_pack
+from iop_cli.pack.build import load_pack
 
 from .conftest import ROOT, iop_in_process
 
@@ -173,10 +173,10 @@ def test_an_internal_error_is_one_line_without_answers(tmp_path):
     """A bug must not print a traceback that could quote health information; IOP_DEBUG shows it."""
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "import iop_cli.engine, iop_cli.cli\n"
+        "import iop_cli.decide.engine, iop_cli.cli\n"
         "def broken(pack, answers):\n"
         "    raise ValueError('secret answer: ' + str(answers.get('age')))\n"
-        "iop_cli.engine.decide = broken\n"
+        "iop_cli.decide.engine.decide = broken\n"
         "iop_cli.cli.run()\n"
     )
     cmd = [sys.executable, str(probe), "check", "-a", str(EXAMPLE)]

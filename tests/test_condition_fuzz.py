@@ -15,8 +15,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iop_cli.expr import ExprError, FieldType, parse
-from iop_cli.polars_rules import compile_expr
+from iop_cli.decide.frame import compile_expr
+from iop_cli.lang.expr import ExprError, FieldType, parse
 
 INT64_MAX = 2**63 - 1
 

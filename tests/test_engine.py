@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iop_cli.answers import clean_answers
-from iop_cli.engine import decide
-from iop_cli.pack import load_pack
-from iop_cli.pack_tests import run_case
+from iop_cli.authoring.tests import run_case
+from iop_cli.decide.engine import decide
+from iop_cli.pack.answers import clean_answers
+from iop_cli.pack.build import load_pack
 
 PACK = load_pack()
 BASE = next(c for c in PACK.tests if c.name.startswith("mild alcohol")).given

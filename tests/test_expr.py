@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iop_cli.expr import ExprError, FieldType, parse
+from iop_cli.lang.expr import ExprError, FieldType, parse
 
 FIELDS = {
     "age": FieldType("integer", min=12, max=110),

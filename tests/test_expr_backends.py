@@ -7,9 +7,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from iop_cli.expr import OPS, FieldType, Node, parse
-from iop_cli.packdoc import plain
-from iop_cli.polars_rules import compile_expr
+from iop_cli.authoring.doc import plain
+from iop_cli.decide.frame import compile_expr
+from iop_cli.lang.expr import OPS, FieldType, Node, parse
 
 FIELDS = {
     "age": FieldType("integer", min=12, max=110),

@@ -197,8 +197,8 @@ def test_map_derive_is_held_to_the_pack_limits(tmp_path, when, message):
 
 
 def test_the_teds_map_still_loads_and_derives():
-    from iop_cli.mapping import load_mapping
-    from iop_cli.pack import load_pack
+    from iop_cli.batch.mapping import load_mapping
+    from iop_cli.pack.build import load_pack
 
     mapping = load_mapping(str(ROOT / "examples" / "teds-a.map.yaml"), load_pack())
     derived = mapping.derive["psychiatric_symptoms"]
@@ -302,8 +302,8 @@ def test_the_lowest_whole_number_is_a_literal(pack_copy):
 
 def test_map_columns_may_have_letters_of_any_language(tmp_path):
     """An export's headers cannot be renamed, so a map may name `ÉTAT`; only look-alike folding is refused."""
-    from iop_cli.mapping import load_mapping
-    from iop_cli.pack import load_pack
+    from iop_cli.batch.mapping import load_mapping
+    from iop_cli.pack.build import load_pack
 
     mapping = load_mapping(str(_map(tmp_path, "ÉTAT == 2 or Größe > 1")), load_pack())
     assert mapping.derive["psychiatric_symptoms"].columns == ("ÉTAT", "Größe")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from iop_cli import batch
+from iop_cli.batch import score as batch
 
 from .conftest import iop_command, run_iop
 
@@ -320,7 +320,8 @@ def test_summary_json_that_fails_after_the_output_says_what_was_written(tmp_path
     one_error(run_iop("score", str(CORPUS / "good.csv"), "-o", str(out), "--summary-json", str(summary)), "is a folder")
     assert not out.exists()
     # A failure that only shows once the output is in place names both files.
-    from iop_cli import files, score
+    from iop_cli import files
+    from iop_cli.commands import score
 
     real = files.write_private
 

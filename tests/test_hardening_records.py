@@ -24,13 +24,13 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from iop_cli.cli import app
-from iop_cli.engine import decide
+from iop_cli.decide.engine import decide
 from iop_cli.exit_codes import Exit
-from iop_cli.interview import Interview
-from iop_cli.interview_ui import IntakeSession
+from iop_cli.interview.machine import Interview
+from iop_cli.interview.prompts import IntakeSession
+from iop_cli.output.report import decision_dict
 from iop_cli.problems import ProblemsError
-from iop_cli.report import decision_dict
-from iop_cli.store import Store
+from iop_cli.store.records import Store
 
 from .test_intake_ui import ACCEPT, CTRL_C, ENTER, drive, keys_for
 from .test_interview import CANDIDATE
@@ -72,7 +72,7 @@ def db(tmp_path, pack):
 
 def run_intake_keys(db, keys, resume=False, record=None, on_save=None):
     """`iop intake` driven by keys; `on_save(n)` runs after the n-th successful draft save (another shell acting)."""
-    from iop_cli.intake import run_intake
+    from iop_cli.commands.intake import run_intake
 
     original = IntakeSession.save
     count = {"n": 0}

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from iop_cli import yamlsrc
+from iop_cli.pack import source as yamlsrc
 from iop_cli.problems import ProblemsError
 
 from .conftest import ROOT, iop_command, run_iop

@@ -7,7 +7,7 @@ import os
 import pexpect
 import pytest
 
-from iop_cli.store import Store
+from iop_cli.store.records import Store
 
 from .conftest import iop_command
 from .test_interview import CANDIDATE

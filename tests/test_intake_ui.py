@@ -16,9 +16,9 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from rich.console import Console
 
+from iop_cli.commands.intake import run_intake
 from iop_cli.exit_codes import Exit
-from iop_cli.intake import run_intake
-from iop_cli.store import PLACEMENT_REASONS, Store
+from iop_cli.store.records import PLACEMENT_REASONS, Store
 
 from .test_interview import CANDIDATE
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iop_cli.answers import BadValue, clean_answers
-from iop_cli.interview import Interview
+from iop_cli.interview.machine import Interview
+from iop_cli.pack.answers import BadValue, clean_answers
 
 CANDIDATE = {
     "client_id": "A-1",

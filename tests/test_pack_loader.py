@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from iop_cli.pack import load_pack
+from iop_cli.pack.build import load_pack
 from iop_cli.problems import PackError
 
 

@@ -8,11 +8,11 @@ import itertools
 import polars as pl
 from typer.testing import CliRunner
 
-from iop_cli import policy
 from iop_cli.cli import app
+from iop_cli.decide import policy
+from iop_cli.decide.frame import COLUMNS
 from iop_cli.exit_codes import Exit
-from iop_cli.pack import MAX_ALERTS
-from iop_cli.polars_rules import COLUMNS
+from iop_cli.pack.model import MAX_ALERTS
 
 from .conftest import ROOT
 
@@ -50,7 +50,7 @@ def _with_alerts(pack_dir, count: int) -> None:
 
 
 def test_the_alert_limit_applies_to_every_command(pack_copy, tmp_path):
-    from iop_cli.pack import load_pack
+    from iop_cli.pack.build import load_pack
 
     existing = len(load_pack(pack_copy).alerts)
     _with_alerts(pack_copy, MAX_ALERTS + 1 - existing)
@@ -66,7 +66,7 @@ def test_the_alert_limit_applies_to_every_command(pack_copy, tmp_path):
 
 
 def test_a_pack_at_the_limit_loads(pack_copy):
-    from iop_cli.pack import load_pack
+    from iop_cli.pack.build import load_pack
 
     _with_alerts(pack_copy, MAX_ALERTS - len(load_pack(pack_copy).alerts))
     assert len(load_pack(pack_copy).alerts) == MAX_ALERTS

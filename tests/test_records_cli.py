@@ -9,10 +9,10 @@ import stat
 
 import pytest
 
-from iop_cli.engine import decide
+from iop_cli.decide.engine import decide
+from iop_cli.output.report import decision_dict
 from iop_cli.problems import ProblemsError
-from iop_cli.report import decision_dict
-from iop_cli.store import Store
+from iop_cli.store.records import Store
 
 from .conftest import iop_in_process
 from .test_interview import CANDIDATE

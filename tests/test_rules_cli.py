@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from iop_cli.pack import default_pack_dir
+from iop_cli.pack.build import default_pack_dir
 
 from .conftest import ROOT, iop_in_process, run_iop
 

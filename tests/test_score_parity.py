@@ -13,10 +13,10 @@ import random
 
 import pytest
 
-from iop_cli import batch
-from iop_cli.answers import clean_answers
-from iop_cli.engine import decide
-from iop_cli.expr import Node
+from iop_cli.batch import score as batch
+from iop_cli.decide.engine import decide
+from iop_cli.lang.expr import Node
+from iop_cli.pack.answers import clean_answers
 from iop_cli.problems import AnswersError
 
 UNANSWERED = ""
@@ -211,7 +211,7 @@ def test_quoted_empty_cells_are_unanswered_like_empty_ones(pack, parity, tmp_pat
 def test_alerts_that_read_the_level_in_other_ways_agree_too(pack_copy, tmp_path):
     """Level comparisons with ids become tests of the outcome code; any other use of `level` reads a level column.
     Both ways give the engine's alerts."""
-    from iop_cli.pack import load_pack
+    from iop_cli.pack.build import load_pack
 
     rules = pack_copy / "rules.yaml"
     text = rules.read_text()

@@ -43,7 +43,7 @@ def test_help_and_version_import_no_heavy_library(args):
 def test_the_core_imports_no_edge():
     """The pure core (pack, expressions, engine, interview state machine) loads no terminal, CLI or storage code."""
     probe = (
-        "import json, sys; import iop_cli.interview, iop_cli.engine, iop_cli.pack; "
+        "import json, sys; import iop_cli.interview.machine, iop_cli.decide.engine, iop_cli.pack.build; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

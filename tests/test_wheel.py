@@ -43,7 +43,7 @@ def test_wheel_carries_the_default_pack(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "IOP_RULES")}
     where = subprocess.check_output(
-        [python, "-c", "from iop_cli.pack import default_pack_dir; print(default_pack_dir())"],
+        [python, "-c", "from iop_cli.pack.build import default_pack_dir; print(default_pack_dir())"],
         text=True, cwd=tmp_path, env=env,
     ).strip()  # fmt: skip
     assert where.startswith(str(site)), where

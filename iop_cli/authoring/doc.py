@@ -1,0 +1,159 @@
+"""`iop rules doc`: a rule pack as a document a clinical reviewer can read, with conditions in plain words."""
+
+from __future__ import annotations
+
+from html import escape
+
+from iop_cli.lang.expr import Node, assert_never
+from iop_cli.pack.model import Pack, Question
+
+_WORDS = {
+    "==": "is",
+    "!=": "is not",
+    "<": "is below",
+    "<=": "is at most",
+    ">": "is above",
+    ">=": "is at least",
+}
+
+
+def plain(node: Node, parent: str = "") -> str:
+    """A condition in words: `ciwa_ar >= 20 and not pregnant` -> "CIWA-Ar is at least 20 and pregnant is no"."""
+    op = node.op
+    match op:
+        case "":
+            if node.is_literal:
+                if isinstance(node.literal, bool):
+                    return "yes" if node.literal else "no"
+                return f"'{node.literal}'" if isinstance(node.literal, str) else str(node.literal)
+            if node.field_type is not None and node.field_type.kind == "yesno":
+                return f"{node.name} is yes"
+            return str(node.name)
+        case "and" | "or":
+            text = f" {op} ".join(plain(child, op) for child in node.children)
+            return f"({text})" if parent and parent != op else text
+        case "not":
+            inner = node.children[0]
+            if inner.name is not None and not inner.op and inner.field_type and inner.field_type.kind == "yesno":
+                return f"{inner.name} is no"
+            return f"not ({plain(inner, 'not')})"
+        case "==" | "!=" | "<" | "<=" | ">" | ">=":
+            left, right = node.children
+            return f"{_operand(left)} {_WORDS[op]} {_operand(right)}"
+        case "in" | "not in":
+            values = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in node.literal)
+            word = "is one of" if op == "in" else "is none of"
+            return f"{_operand(node.children[0])} {word} {values}"
+        case "is missing" | "is not missing":
+            return f"{node.children[0].name} {'is unanswered' if op == 'is missing' else 'is answered'}"
+        case "+" | "-":
+            return f"{_operand(node.children[0])} {op} {_operand(node.children[1])}"
+        case "neg":
+            return f"-{_operand(node.children[0])}"
+        case "pos":
+            return f"+{_operand(node.children[0])}"
+        case _:
+            assert_never(op)
+
+
+def _operand(node: Node) -> str:
+    if node.name is not None and not node.op:
+        return node.name
+    return plain(node, "cmp")
+
+
+def _values(question: Question) -> str:
+    if question.type == "choice":
+        return ", ".join(
+            c.value if c.label.lower() == c.value.replace("_", " ").lower() else f"{c.value} ({c.label})"
+            for c in question.choices
+        )
+    if question.type == "yesno":
+        return "yes or no"
+    if question.type in ("integer", "number"):
+        low = "" if question.min is None else f"{question.min:g}"
+        high = "" if question.max is None else f"{question.max:g}"
+        return f"{question.type} {low}-{high}"
+    return "text"
+
+
+def _asked(question: Question) -> str:
+    compute = question.compute
+    if compute is not None:
+        if compute.expression is not None:
+            return f"computed: {plain(compute.expression.root)}"
+        cases = "; ".join(f"{value} when {plain(condition.root)}" for condition, value in compute.cases)
+        return f"computed: {cases}; otherwise {compute.otherwise}"
+    asked = "always" if question.ask_if is None else f"only when {plain(question.ask_if.root)}"
+    return asked + ("" if question.required else " (optional)")
+
+
+def markdown(pack: Pack) -> str:
+    out = [f"# Rule pack {pack.name} {pack.version}", "", pack.description, "", f"Content hash: `{pack.hash}`", ""]
+    out += ["## Levels of care", "", "| id | name | code | intensity |", "|---|---|---|---|"]
+    for level in sorted(pack.levels.values(), key=lambda lv: -lv.rank):
+        out.append(f"| {level.id} | {level.name} | {level.code} | {level.intensity} |")
+    out += ["", "## Questions", ""]
+    for question in pack.questions.values():
+        out.append(f"- **{question.id}**: {question.label} ({_values(question)}); {_asked(question)}")
+    out += ["", "## Placement rules, in order (the first that holds decides)", ""]
+    for number, rule in enumerate(pack.rules, start=1):
+        level = pack.levels[rule.level]
+        out.append(f"{number}. **{level.name}** (`{rule.id}`) when {plain(rule.when.root)}.  ")
+        out.append(f"   {rule.because}")
+    out += [
+        f"{len(pack.rules) + 1}. Otherwise: **{pack.levels[pack.otherwise.level].name}**.  ",
+        f"   {pack.otherwise.because}",
+        "",
+        "## Alerts (every one that holds is shown)",
+        "",
+    ]
+    for alert in pack.alerts:
+        out.append(f"- **{alert.severity}** (`{alert.id}`) when {plain(alert.when.root)}: {alert.alert}")
+    if pack.lint_allow:
+        out += ["", "## Lint findings the authors intend", ""]
+        for allowed in pack.lint_allow:
+            where = f" when {plain(allowed.when.root)}" if allowed.when else ""
+            out.append(f"- `{allowed.finding}`{where}: {allowed.because}")
+    return "\n".join(out) + "\n"
+
+
+def html(pack: Pack) -> str:
+    """The same document as one self-contained page."""
+    body = [f"<h1>Rule pack {escape(pack.name)} {escape(pack.version)}</h1>", f"<p>{escape(pack.description)}</p>"]
+    body.append(f"<p class='muted'>Content hash: <code>{escape(pack.hash)}</code></p>")
+    body.append("<h2>Levels of care</h2><table><tr><th>id</th><th>name</th><th>code</th><th>intensity</th></tr>")
+    for level in sorted(pack.levels.values(), key=lambda lv: -lv.rank):
+        cells = (level.id, level.name, level.code, level.intensity)
+        body.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+    body.append("</table><h2>Questions</h2><ul>")
+    for question in pack.questions.values():
+        body.append(
+            f"<li><b>{escape(question.id)}</b>: {escape(question.label)} ({escape(_values(question))}); "
+            f"{escape(_asked(question))}</li>"
+        )
+    body.append("</ul><h2>Placement rules, in order (the first that holds decides)</h2><ol>")
+    for rule in pack.rules:
+        level = pack.levels[rule.level]
+        body.append(
+            f"<li><b>{escape(level.name)}</b> (<code>{escape(rule.id)}</code>) when "
+            f"{escape(plain(rule.when.root))}.<br>{escape(rule.because)}</li>"
+        )
+    otherwise = pack.levels[pack.otherwise.level].name
+    body.append(f"<li>Otherwise: <b>{escape(otherwise)}</b>.<br>{escape(pack.otherwise.because)}</li></ol>")
+    body.append("<h2>Alerts (every one that holds is shown)</h2><ul>")
+    for alert in pack.alerts:
+        body.append(
+            f"<li><b>{escape(alert.severity)}</b> (<code>{escape(alert.id)}</code>) when "
+            f"{escape(plain(alert.when.root))}: {escape(alert.alert)}</li>"
+        )
+    body.append("</ul>")
+    style = (
+        "body{font:15px/1.45 system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}"
+        ".muted{color:#555}@media print{body{margin:0;max-width:none}}"
+    )
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Rule pack {escape(pack.name)}</title>'
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

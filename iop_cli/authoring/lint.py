@@ -1,0 +1,457 @@
+"""Checks for rule authors: lint (rules that never fire or are shadowed, gaps, unused questions and levels), test
+coverage, and the differences between two packs. Pure: takes packs, returns findings; prints nothing.
+
+Lint is exact over finite domains. Every answer set is covered by a search over the questions the rules read, in
+pack order: choices, yes/no, and whole numbers cut at the constants the pack's conditions compare them with (each
+constant, its neighbours, and the ends of the range). Conditions are evaluated three-valued on partial answers, so a
+branch is cut as soon as its outcome is certain; a finding's example lists only the answers that decide it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from iop_cli.decide import policy
+from iop_cli.decide.engine import applicable
+from iop_cli.lang.expr import Node
+from iop_cli.pack.model import Allowance, Pack, Question, Rule
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str  # never-fires, shadowed, gap, skipped-question, unused-question, unused-level
+    severity: str  # error, warning, info
+    where: str  # file:line:col
+    message: str
+    example: dict[str, Any] | None = None
+    subject: str = ""  # the rule, question or level it is about ("" for gaps)
+    region: dict[str, list[Any]] | None = None  # for gaps: every answer value the gap covers
+
+    @property
+    def key(self) -> str:
+        """How a pack names this finding in `lint: allow:` to say it is intended."""
+        return f"{self.code}:{self.subject}" if self.subject else self.code
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Domains and the search
+
+
+def _constants(node: Node, name: str, out: set) -> None:
+    if any(child.name == name for child in node.children):
+        out.update(c.literal for c in node.children if c.is_literal and isinstance(c.literal, (int, float)))
+    for child in node.children:
+        _constants(child, name, out)
+
+
+def _trees(pack: Pack) -> list[Node]:
+    trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
+    trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
+    for q in pack.questions.values():
+        if q.compute is None:
+            continue
+        if q.compute.expression:
+            trees.append(q.compute.expression.root)
+        trees += [condition.root for condition, _ in q.compute.cases]
+    return trees
+
+
+def domain(pack: Pack, question: Question, trees: list[Node] | None = None) -> list[Any]:
+    """Representative answers: every choice, yes and no, or whole numbers at and around each constant compared with
+    the field, plus the ends of its range. Two numbers between the same cut points always decide alike."""
+    if question.type == "yesno":
+        return [True, False]
+    if question.type == "choice":
+        return list(question.choice_values)
+    if question.type in ("integer", "number"):
+        found: set = set()
+        for tree in trees if trees is not None else _trees(pack):
+            _constants(tree, question.id, found)
+        low = question.min if question.min is not None else min(found, default=0) - 1
+        high = question.max if question.max is not None else max(found, default=0) + 1
+        points = {low, high} | {c + d for c in found for d in (-1, 0, 1)}
+        values = sorted(p for p in points if low <= p <= high)
+        return [int(v) if float(v).is_integer() else v for v in values]
+    return ["text"]
+
+
+def _reads(pack: Pack, rules: Sequence[Rule]) -> list[Question]:
+    """The asked questions these rules depend on (through computed fields and the ask_if of what they read), in pack
+    order, which is also an order where each question's ask_if reads only questions before it."""
+    names: set[str] = set()
+    pending = [n for r in rules for n in r.when.names if n in pack.questions]
+    while pending:
+        name = pending.pop()
+        if name in names:
+            continue
+        names.add(name)
+        question = pack.questions[name]
+        if question.compute is not None:
+            pending += list(question.compute.names)
+        if question.ask_if is not None:
+            pending += list(question.ask_if.names)
+    return [q for q in pack.asked if q.id in names]
+
+
+class _Search:
+    """Depth-first search over the answers to `fields`, pruned with three-valued evaluation of the conditions."""
+
+    def __init__(self, pack: Pack, fields: list[Question], ignore_ask_if: bool = False):
+        self.pack = pack
+        self.fields = fields
+        trees = _trees(pack)
+        self.domains = {q.id: domain(pack, q, trees) for q in fields}
+        self.ignore_ask_if = ignore_ask_if
+
+    def values(self, answers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None]]:
+        if not self.ignore_ask_if:
+            values, applies, _ = applicable(self.pack, answers)
+            return values, applies
+        # As if every question were asked: shows whether a rule fails only because a question it reads is skipped.
+        as_if: dict[str, Any] = {}
+        for question in self.pack.questions.values():
+            if question.compute is not None:
+                as_if[question.id] = question.compute.evaluate(as_if)
+            elif answers.get(question.id) is not None:
+                as_if[question.id] = answers[question.id]
+        return as_if, {}
+
+    def find(self, verdict: Callable[[dict[str, Any], dict], bool | None], limit: int = 1) -> list[dict[str, Any]]:
+        """Up to `limit` partial answer sets under which `verdict` is True for every completion. `verdict(values,
+        applies)` returns False to cut a branch and None when the answers so far do not decide."""
+        found: list[dict[str, Any]] = []
+
+        def walk(index: int, answers: dict[str, Any]) -> None:
+            if len(found) >= limit:
+                return
+            values, applies = self.values(answers)
+            result = verdict(values, applies)
+            if result is False:
+                return
+            if result is True:
+                found.append(dict(answers))
+                return
+            if index == len(self.fields):
+                return  # still undecided with every answer given: a condition reads a question that does not apply
+            question = self.fields[index]
+            if applies.get(question.id) is False:
+                walk(index + 1, answers)
+                return
+            for value in self.domains[question.id]:
+                answers[question.id] = value
+                walk(index + 1, answers)
+                del answers[question.id]
+
+        walk(0, {})
+        return found
+
+
+def _holds(rule: Rule, values: dict[str, Any], applies: dict[str, bool | None], pack: Pack) -> bool | None:
+    """A rule's verdict. Undecided only because it reads a question that does not apply (its ask_if is false) is
+    not holding, as in the engine; undecided because of an answer not yet chosen stays undecided."""
+    result = rule.when.evaluate(values)
+    if result is not None:
+        return result
+    return None if policy.open_sources(pack, rule, values, applies) else False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lint
+
+
+def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
+    findings: list[Finding] = []
+    findings += _rule_findings(pack)
+    findings += _gap_findings(pack, gap_examples)
+    findings += _unused_findings(pack)
+    findings = [
+        replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f) else f
+        for f in findings
+    ]
+    findings = [_outside_example(pack, f) if f.code == "gap" and f.severity != "info" else f for f in findings]
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.where))
+
+
+def _outside_example(pack: Pack, finding: Finding) -> Finding:
+    """For a gap only partly inside the pack's allowed gaps, show an example from the part that is not."""
+    conditions = [a.when for a in pack.lint_allow if a.finding == "gap" and a.when is not None]
+    if not conditions or finding.region is None:
+        return finding
+    names = list(finding.region)
+    for combo in itertools.product(*(finding.region[n] for n in names)):
+        answers = dict(zip(names, combo, strict=True))
+        values, _, _ = applicable(pack, answers)
+        if all(c.evaluate(values) is not True for c in conditions):
+            return replace(finding, example=answers)
+    return finding
+
+
+def allowance(pack: Pack, finding: Finding) -> Allowance | None:
+    """The pack's allowance that covers this finding: same key and, for a gap with `when`, a condition that holds
+    for every answer in the gap."""
+    for allowed in pack.lint_allow:
+        if allowed.finding != finding.key:
+            continue
+        if allowed.when is None or (finding.region is not None and _holds_throughout(pack, allowed, finding.region)):
+            return allowed
+    return None
+
+
+def _holds_throughout(pack: Pack, allowed: Allowance, region: dict[str, list[Any]]) -> bool:
+    names = list(region)
+    for combo in itertools.product(*(region[n] for n in names)):
+        values, _, _ = applicable(pack, dict(zip(names, combo, strict=True)))
+        if allowed.when is None or allowed.when.evaluate(values) is not True:
+            return False
+    return True
+
+
+def _rule_findings(pack: Pack) -> list[Finding]:
+    findings = []
+    for index, rule in enumerate(pack.rules):
+        earlier = pack.rules[:index]
+        fields = _reads(pack, [rule, *earlier])
+        search = _Search(pack, fields)
+
+        def fires_first(values, applies, rule=rule, earlier=earlier) -> bool | None:
+            mine = _holds(rule, values, applies, pack)
+            if mine is False:
+                return False
+            before = [_holds(e, values, applies, pack) for e in earlier]
+            if any(b is True for b in before):
+                return False
+            if mine is True and all(b is False for b in before):
+                return True
+            return None
+
+        if search.find(fires_first):
+            continue
+
+        def holds(values, applies, rule=rule) -> bool | None:
+            return _holds(rule, values, applies, pack)
+
+        alone = _Search(pack, _reads(pack, [rule])).find(holds)
+        if not alone:
+            findings.append(_never(pack, rule))
+            continue
+        shadows = _smallest_cover(pack, rule, earlier)
+        findings.append(
+            Finding(
+                "shadowed",
+                "error",
+                str(rule.mark),
+                f"rule `{rule.id}` can never decide: whenever it holds, an earlier rule already did "
+                f"({', '.join(shadows)})",
+                alone[0],
+                rule.id,
+            )
+        )
+    return findings
+
+
+def _smallest_cover(pack: Pack, rule: Rule, earlier: Sequence[Rule]) -> list[str]:
+    """A smallest set of earlier rules that together hold whenever `rule` does: the ones that shadow it. Starts from
+    every earlier rule and drops each one (first to last) that the others do not need."""
+
+    def covered(rules: list[Rule]) -> bool:
+        def escapes(values, applies) -> bool | None:
+            mine = _holds(rule, values, applies, pack)
+            others = [_holds(e, values, applies, pack) for e in rules]
+            if mine is False or any(o is True for o in others):
+                return False
+            if mine is True and all(o is False for o in others):
+                return True
+            return None
+
+        return not _Search(pack, _reads(pack, [rule, *rules])).find(escapes)
+
+    cover = list(earlier)
+    for candidate in list(earlier):
+        trial = [e for e in cover if e is not candidate]
+        if covered(trial):
+            cover = trial
+    return [e.id for e in cover]
+
+
+def _never(pack: Pack, rule: Rule) -> Finding:
+    """A rule whose condition is never true; say so, and whether a question it reads is never asked when it could."""
+    loose = _Search(pack, _reads(pack, [rule]), ignore_ask_if=True).find(lambda v, a: _holds(rule, v, a, pack))
+    if loose:
+        skipped = [
+            n for n in rule.when.names if n in pack.questions and pack.questions[n].ask_if is not None and n in loose[0]
+        ]
+        if skipped:
+            name = skipped[0]
+            condition = getattr(pack.questions[name].ask_if, "source", "")
+            return Finding(
+                "skipped-question",
+                "error",
+                str(rule.mark),
+                f"rule `{rule.id}` reads `{name}`, but `{name}` is never asked when the rest of the rule holds "
+                f"(it is asked only when {condition})",
+                loose[0],
+                rule.id,
+            )
+    return Finding(
+        "never-fires",
+        "error",
+        str(rule.mark),
+        f"rule `{rule.id}` can never fire: its condition is never true",
+        None,
+        rule.id,
+    )
+
+
+def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
+    """Distinct regions of answers that no rule places, each widened to every value that still leaves it unplaced
+    and shown by the answers that decide it."""
+    fields = _reads(pack, pack.rules)
+    search = _Search(pack, fields)
+    regions: list[dict[str, list[Any]]] = []
+
+    def no_rule(values: dict[str, Any], applies: dict) -> bool | None:
+        results = [_holds(r, values, applies, pack) for r in pack.rules]
+        if any(r is True for r in results):
+            return False
+        if all(r is False for r in results):
+            return True
+        return None
+
+    def new_region(values: dict[str, Any], applies: dict) -> bool | None:
+        if any(all(values.get(k) in allowed for k, allowed in region.items()) for region in regions):
+            return False  # inside a region already reported
+        return no_rule(values, applies)
+
+    while len(regions) < limit:
+        found = search.find(new_region)
+        if not found:
+            break
+        regions.append(_widen(search, found[0], no_rule))
+    where = str(pack.otherwise.mark or pack.path)
+    return [
+        Finding(
+            "gap",
+            "warning",
+            where,
+            f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
+            f"{_show(region, search.domains)}",
+            {name: allowed[0] for name, allowed in region.items()},
+            region=region,
+        )
+        for region in regions
+    ]
+
+
+def _widen(search: _Search, answers: dict[str, Any], verdict) -> dict[str, list[Any]]:
+    """From one example, the widest box of answers around it that the verdict still holds for throughout: each
+    answer in turn takes every value of its domain that keeps the verdict for all combinations so far; an answer
+    whose every value does is dropped."""
+    box: dict[str, list[Any]] = {name: [value] for name, value in answers.items()}
+
+    def holds(candidate: dict[str, list[Any]]) -> bool:
+        names = list(candidate)
+        for combo in itertools.product(*(candidate[n] for n in names)):
+            values, applies = search.values(dict(zip(names, combo, strict=True)))
+            if verdict(values, applies) is not True:
+                return False
+        return True
+
+    for name in reversed(list(answers)):
+        dropped = {k: v for k, v in box.items() if k != name}
+        if holds(dropped):
+            box = dropped
+            continue
+        keep = [value for value in search.domains[name] if holds({**box, name: [value]})]
+        box[name] = keep
+    return {name: box[name] for name in answers if name in box}
+
+
+def _show(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str:
+    def text(value: Any) -> str:
+        return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+    parts = []
+    for name, allowed in region.items():
+        values = domains.get(name, [])
+        if len(allowed) == 1:
+            parts.append(f"{name}={text(allowed[0])}")
+        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            # Numbers: the representatives stand for ranges between the cut points.
+            chosen = [v for v in values if v in allowed]
+            spans, start = [], None
+            for index, value in enumerate(values):
+                if value in allowed:
+                    start = value if start is None else start
+                    last = value
+                if start is not None and (value not in allowed or index == len(values) - 1):
+                    spans.append(f"{start}-{last}" if start != last else f"{start}")
+                    start = None
+            parts.append(f"{name} in {', '.join(spans)}" if chosen else name)
+        else:
+            parts.append(f"{name} in {{{', '.join(text(v) for v in allowed)}}}")
+    return "; ".join(parts) or "any answers"
+
+
+def _unused_findings(pack: Pack) -> list[Finding]:
+    used: set[str] = set()
+    for tree in _trees(pack):
+        used |= _names(tree)
+    findings = []
+    for question in pack.asked:
+        if question.id not in used:
+            findings.append(
+                Finding(
+                    "unused-question",
+                    "warning",
+                    str(question.mark),
+                    f"question `{question.id}` is read by no rule, alert, computed field or ask_if",
+                    None,
+                    question.id,
+                )
+            )
+    placed = {r.level for r in pack.rules} | {pack.otherwise.level}
+    for level in pack.levels.values():
+        if level.id not in placed:
+            findings.append(
+                Finding(
+                    "unused-level", "warning", str(level.mark), f"no rule recommends level `{level.id}`", None, level.id
+                )
+            )
+    return findings
+
+
+def _names(node: Node) -> set[str]:
+    names = {node.name} if node.name else set()
+    for child in node.children:
+        names |= _names(child)
+    return names
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Test coverage
+
+
+@dataclass
+class Coverage:
+    rules: dict[str, list[str]] = field(default_factory=dict)  # rule or alert id -> the tests that exercise it
+
+    @property
+    def untested(self) -> list[str]:
+        return [rule for rule, tests in self.rules.items() if not tests]
+
+
+def coverage(pack: Pack, results) -> Coverage:
+    """Which rules decided, and which alerts were shown, in the pack's test cases."""
+    cover = Coverage({r.id: [] for r in [*pack.rules, *pack.alerts]})
+    for result in results:
+        decision = result.decision
+        if decision.rule:
+            cover.rules[decision.rule].append(result.case.name)
+        for alert in decision.alerts:
+            cover.rules[alert.id].append(result.case.name)
+    return cover

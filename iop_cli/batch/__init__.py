@@ -1,0 +1,1 @@
+"""Batch scoring of intake files: the column map and the scorer."""

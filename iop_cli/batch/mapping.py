@@ -1,0 +1,211 @@
+"""Column mappings for `iop score --map FILE`: how a CSV export's columns and codes become the pack's fields.
+
+    columns:     {field: input column}           # rename
+    values:      {field: {input code: value}}    # recode; numeric codes match as numbers ("5.0" is 5); null = unanswered
+    missing:     [codes]                         # codes that mean "unanswered" in every mapped column, e.g. -9
+    derive:      {field: {cases: [{when: CONDITION, value: V}], otherwise: V}}   # from input columns, read as numbers
+    unanswered:  [fields]                        # fields this file does not have: scored as unanswered, not an error
+
+Loading checks everything against the pack and reports every problem with file:line:col.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from iop_cli.lang import expr
+from iop_cli.pack.answers import BadValue, coerce, shown
+from iop_cli.pack.model import Pack
+from iop_cli.pack.source import Src
+from iop_cli.problems import Problem, ProblemsError, did_you_mean
+
+KEYS = ("columns", "values", "missing", "derive", "unanswered")
+
+
+@dataclass
+class Derived:
+    cases: list[tuple[expr.Expr, Any]]
+    otherwise: Any
+    columns: tuple[str, ...]  # the input columns the conditions read
+
+
+@dataclass
+class Mapping:
+    path: str = ""
+    columns: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    derive: dict[str, Derived] = field(default_factory=dict)
+    unanswered: tuple[str, ...] = ()
+
+
+def code_key(value: Any) -> str:
+    """A code as text, with numbers written the same way however they were typed: 5, 5.0 and "5.0" are "5"."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number.is_integer():
+        return str(int(number))
+    return repr(number)
+
+
+def load_mapping(path: str, pack: Pack) -> Mapping:
+    from iop_cli.files import read_text
+    from iop_cli.pack.source import load
+
+    text, name = read_text(path)
+    doc = load(text, name)
+    if doc is None or not isinstance(doc.value, dict):
+        where = str(doc.mark) if doc else name
+        raise ProblemsError([Problem(where, "a mapping file must be a YAML mapping", "see examples/teds-a.map.yaml")])
+    return _MapLoader(pack, name).load(doc)
+
+
+class _MapLoader:
+    def __init__(self, pack: Pack, name: str):
+        self.pack = pack
+        self.name = name
+        self.problems: list[Problem] = []
+        self.asked = {q.id: q for q in pack.asked}
+
+    def problem(self, mark, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(str(mark), message, hint))
+
+    def field_id(self, key: str, mark) -> bool:
+        if key in self.asked:
+            return True
+        if key in self.pack.questions:
+            self.problem(mark, f"`{key}` is computed by the pack and cannot be mapped", "map the fields it reads")
+        else:
+            self.problem(mark, f"unknown field `{key}`", did_you_mean(key, self.asked) or "use the pack's field ids")
+        return False
+
+    def mapping_of(self, src: Src | None, what: str) -> dict[str, Src]:
+        if src is None or src.value is None:
+            return {}
+        if not isinstance(src.value, dict):
+            self.problem(src.mark, f"`{what}` must be a mapping")
+            return {}
+        return src.value
+
+    def load(self, doc: Src) -> Mapping:
+        result = Mapping(path=self.name)
+        for key, mark in doc.keys.items():
+            if key not in KEYS:
+                self.problem(mark, f"unknown key `{key}`", did_you_mean(key, KEYS) or f"allowed: {', '.join(KEYS)}")
+        top = doc.value
+        for key, src in self.mapping_of(top.get("columns"), "columns").items():
+            if self.field_id(key, doc.value["columns"].keys[key]):
+                if not isinstance(src.value, str) or not src.value.strip():
+                    self.problem(src.mark, f"columns: `{key}` must name an input column")
+                else:
+                    result.columns[key] = src.value.strip()
+        for key, src in self.mapping_of(top.get("values"), "values").items():
+            if self.field_id(key, doc.value["values"].keys[key]):
+                result.values[key] = self.codes(key, src)
+        missing = top.get("missing")
+        if missing is not None:
+            items = missing.value if isinstance(missing.value, list) else [missing]
+            result.missing = tuple(code_key(i.value) for i in items if self.scalar(i, "missing"))
+        for key, src in self.mapping_of(top.get("derive"), "derive").items():
+            if self.field_id(key, doc.value["derive"].keys[key]):
+                derived = self.derived(key, src)
+                if derived:
+                    result.derive[key] = derived
+                if key in result.columns:
+                    self.problem(src.mark, f"`{key}` is both renamed in `columns` and derived", "keep one")
+        unanswered = top.get("unanswered")
+        if unanswered is not None:
+            if not isinstance(unanswered.value, list):
+                self.problem(unanswered.mark, "`unanswered` must be a list of field ids")
+            else:
+                names = []
+                for item in unanswered.value:
+                    if isinstance(item.value, str) and self.field_id(item.value, item.mark):
+                        names.append(item.value)
+                        if item.value in result.columns or item.value in result.derive:
+                            self.problem(item.mark, f"`{item.value}` is mapped, so it cannot be unanswered")
+                result.unanswered = tuple(names)
+        if self.problems:
+            raise ProblemsError(self.problems)
+        return result
+
+    def scalar(self, src: Src, what: str) -> bool:
+        if isinstance(src.value, (dict, list)):
+            self.problem(src.mark, f"{what}: a single code is expected")
+            return False
+        return True
+
+    def codes(self, key: str, src: Src) -> dict[str, Any]:
+        question = self.asked[key]
+        codes: dict[str, Any] = {}
+        for code, value in self.mapping_of(src, f"values: {key}").items():
+            mark = src.keys[code]
+            if not self.scalar(value, f"values: {key}: {code}"):
+                continue
+            if value.value is not None:
+                try:
+                    coerce(question, value.value)
+                except BadValue as exc:
+                    self.problem(
+                        value.mark, f"values: {key}: {shown(value.value)} {exc.message}", f"allowed: {exc.allowed}"
+                    )
+                    continue
+            normal = code_key(code)
+            if normal in codes:
+                self.problem(mark, f"values: {key}: code {code} is listed twice (as numbers they are equal)")
+            codes[normal] = value.value
+        return codes
+
+    def derived(self, key: str, src: Src) -> Derived | None:
+        question = self.asked[key]
+        body = self.mapping_of(src, f"derive: {key}")
+        for extra, mark in src.keys.items():
+            if extra not in ("cases", "otherwise"):
+                self.problem(mark, f"unknown key `{extra}` in derive: {key}", "use `cases` and `otherwise`")
+        cases_src = body.get("cases")
+        if cases_src is None or not isinstance(cases_src.value, list) or not cases_src.value:
+            self.problem(src.mark, f"derive: {key} needs `cases`: a list of {{when: CONDITION, value: V}}")
+            return None
+        cases: list[tuple[expr.Expr, Any]] = []
+        columns: dict[str, None] = {}
+        for case in cases_src.value:
+            when, value = (
+                (case.value.get("when"), case.value.get("value")) if isinstance(case.value, dict) else (None, None)
+            )
+            if when is None or not isinstance(when.value, str) or value is None:
+                self.problem(case.mark, f"derive: {key}: each case needs `when` (a condition) and `value`")
+                continue
+            parsed = self.condition(when)
+            typed = self.typed(question, value)
+            if parsed is not None and typed is not BadValue:
+                cases.append((parsed, typed))
+                columns.update(dict.fromkeys(parsed.names))
+        otherwise_src = body.get("otherwise")
+        otherwise = self.typed(question, otherwise_src) if otherwise_src is not None else None
+        if otherwise is BadValue:
+            otherwise = None
+        return Derived(cases, otherwise, tuple(columns))
+
+    def typed(self, question, src: Src):
+        if src.value is None:
+            return None
+        try:
+            return coerce(question, src.value)
+        except BadValue as exc:
+            self.problem(src.mark, f"{shown(src.value)} {exc.message}", f"allowed: {exc.allowed}")
+            return BadValue
+
+    def condition(self, src: Src) -> expr.Expr | None:
+        # The pack's parser and limits. Input columns are read as numbers (codes); any name is accepted here and
+        # checked against the header when a file is scored.
+        try:
+            return expr.parse(src.value, expr.AnyNumber(), want="bool")
+        except expr.ExprError as exc:
+            self.problem(f"{src.mark.file}:{src.mark.line}:{src.mark.col + exc.col}", exc.message, exc.hint)
+            return None

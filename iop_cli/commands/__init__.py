@@ -1,0 +1,1 @@
+"""The commands, one module per command group, and what they share (`_common`)."""

@@ -1,0 +1,81 @@
+"""What the commands share: the options several take (so `--db` or `--format` read the same everywhere), problems
+as one line each on stderr, and loading the pack or the records database with a clean exit on a user's mistake. Every command module imports these from here, never from `cli`, so `cli` (which
+imports the commands) and the commands do not import each other."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, NoReturn, Optional
+
+import typer
+
+from iop_cli.env import current
+from iop_cli.exit_codes import Exit
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class ReportFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+RULES_HELP = "Rule-pack folder to use instead of the bundled default pack."
+DB_HELP = (
+    "Records database (SQLite). Default: intakes.sqlite3 in your user data folder: ~/.local/share/iop-cli/ on Linux, "
+    "~/Library/Application Support/iop-cli/ on macOS, %LOCALAPPDATA%\\iop-cli\\ on Windows."
+)
+
+
+def db_option():
+    return typer.Option(None, "--db", metavar="FILE", envvar="IOP_DB", help=DB_HELP)
+
+
+def rules_option():
+    return typer.Option(None, "--rules", metavar="DIR", envvar="IOP_RULES", help=RULES_HELP)
+
+
+def echo_problems(problems) -> None:
+    """One line per problem on stderr, control characters made visible (a cell or a path could hold some)."""
+    from iop_cli.safe_text import visible
+
+    for problem in problems:
+        current().echo(f"error: {visible(str(problem))}", err=True)
+
+
+def fail(problems, code: Exit = Exit.INPUT_ERROR) -> NoReturn:
+    """Print one line per problem on stderr and exit; never a traceback for a user's mistake."""
+    echo_problems(problems)
+    raise typer.Exit(int(code))
+
+
+def load_pack_or_fail(rules: Optional[str]):
+    from iop_cli.pack.build import load_pack
+    from iop_cli.problems import PackError
+
+    try:
+        return load_pack(rules)
+    except PackError as exc:
+        fail(exc.problems)
+
+
+def open_store_or_fail(db: Optional[str], create: bool = True):
+    from iop_cli.problems import ProblemsError
+    from iop_cli.store.records import Store
+
+    try:
+        return Store.open(db, create=create)
+    except ProblemsError as exc:
+        fail(exc.problems)
+
+
+def rich_console(stderr: bool = False) -> Console:
+    """A Rich console on the command's stdout (or stderr) that follows its terminal flag and colour (`env.Env`).
+    Where the flag is off, Rich's own detection stays (FORCE_COLOR, TTY_COMPATIBLE), as it would for `Console()`."""
+    from rich.console import Console
+
+    env = current()
+    file, tty = (env.stderr, env.stderr_isatty) if stderr else (env.stdout, env.stdout_isatty)
+    return Console(file=file, force_terminal=True if tty else None, no_color=None if env.colour else True)

@@ -1,0 +1,135 @@
+"""`iop intake`: open the records, start or resume the interview, show the report, record the placement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from iop_cli.commands._common import db_option, rich_console, rules_option
+from iop_cli.env import current
+from iop_cli.exit_codes import Exit
+from iop_cli.problems import ProblemsError
+
+
+def intake(
+    resume: bool = typer.Option(False, "--resume", help="Continue a paused intake: the latest draft, or draft ID."),
+    record: Optional[int] = typer.Argument(None, metavar="ID", help="The draft to resume (with --resume)."),
+    rules: Optional[str] = rules_option(),
+    db: Optional[str] = db_option(),
+) -> None:
+    """Interview a client, show the recommendation, and record the placement.
+
+    Keys: arrows and Enter answer, Ctrl-B goes back, ? shows help, Ctrl-C pauses (the draft is kept).
+    No names or birth dates are asked.
+
+    Example: iop intake   then, after a pause: iop intake --resume
+    """
+    if record is not None and not resume:
+        current().echo(f"error: to continue draft {record}, use: iop intake --resume {record}", err=True)
+        raise typer.Exit(int(Exit.USAGE))
+    if not (current().stdin_isatty and current().stdout_isatty):
+        current().echo(
+            "error: iop intake is an interactive interview and needs a terminal; "
+            "to place someone from a file, use: iop check --answers FILE",
+            err=True,
+        )
+        raise typer.Exit(int(Exit.USAGE))
+    raise typer.Exit(int(run_intake(resume, record, rules, db)))
+
+
+def _fail(problems) -> Exit:
+    from iop_cli.commands._common import echo_problems
+
+    echo_problems(problems)
+    return Exit.INPUT_ERROR
+
+
+def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str | None, console=None) -> Exit:
+    """The whole intake; returns the exit code. `console` is the Rich console for the report (tests pass one).
+
+    The draft is claimed while the interview runs (see `store`): a second intake of the same draft is refused, and
+    a save that finds its draft deleted, completed or taken over elsewhere stops the intake with one line, so
+    nothing is ever reported as saved that was not."""
+    from iop_cli.commands._common import open_store_or_fail
+
+    store = open_store_or_fail(db)
+    with store:
+        try:
+            return _run(store, resume, record_id, rules, console)
+        except ProblemsError as exc:
+            return _fail(exc.problems)
+
+
+def _run(store, resume: bool, record_id: int | None, rules: str | None, console) -> Exit:
+    from iop_cli.commands._common import load_pack_or_fail
+    from iop_cli.interview.machine import Interview
+    from iop_cli.interview.prompts import IntakeSession, Paused, say
+    from iop_cli.safe_text import visible
+    from iop_cli.store.records import damaged_problem
+
+    rules_dir = str(Path(rules).resolve()) if rules else None
+    if resume:
+        if record_id is None:
+            latest = store.latest_draft()
+            if latest is None:
+                current().echo(
+                    f"error: {visible(str(store.path))}: no paused intake to resume; start one with: iop intake",
+                    err=True,
+                )
+                return Exit.INPUT_ERROR
+            record_id = latest.id
+        draft = store.claim(record_id)
+        if draft.damage:
+            raise damaged_problem(draft)
+        rules_dir = rules_dir or draft.rules_dir
+        pack = load_pack_or_fail(rules_dir)
+        interview, dropped = Interview.resume(pack, draft.answers, draft.cursor)
+        session = IntakeSession(pack, store, rules_dir, draft.id)
+        say(f"Resuming intake {draft.id}: {len(interview.answers)} answers kept.", "bold")
+        if draft.pack_hash != pack.hash:
+            say(
+                f"The rule pack changed since this draft was saved ({visible(draft.pack_version)} -> "
+                f"{visible(pack.version)}); answers were checked again.",
+                "fg:ansiyellow",
+            )
+        if dropped:
+            shown = ", ".join(visible(str(name)) for name in dropped)
+            say("Answers that no longer fit the pack were removed: " + shown, "fg:ansiyellow")
+    else:
+        pack = load_pack_or_fail(rules_dir)
+        interview = Interview.start(pack)
+        session = IntakeSession(pack, store, rules_dir)
+
+    try:
+        answers = session.interview(interview)
+        report = _show_report(pack, answers, console)
+        saved = session.place(answers, report)
+    except (Paused, KeyboardInterrupt) as stop:
+        # Every answer is already saved (a save that failed raised a problem instead); Ctrl-C while the report is
+        # drawn is a pause like any other.
+        paused = stop.record_id if isinstance(stop, Paused) else session.record_id
+        if paused is None:
+            current().echo("Stopped before the first answer; nothing was saved.", err=True)
+        else:
+            current().echo(
+                f"Paused. The answers so far are saved as draft {paused}. Continue with: iop intake --resume {paused}",
+                err=True,
+            )
+        return Exit.INTERRUPTED
+    current().echo(f"Saved as record {saved}. See it again with: iop records show {saved}")
+    return Exit.OK
+
+
+def _show_report(pack, answers, console) -> dict:
+
+    from iop_cli.decide.engine import decide
+    from iop_cli.output.report import decision_dict, render
+
+    data = decision_dict(decide(pack, answers), pack)
+    console = console or rich_console()
+    console.print()
+    render(data, console)
+    console.print()
+    return data

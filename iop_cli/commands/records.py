@@ -1,0 +1,353 @@
+"""`iop records ...`: list, show, export, delete and purge stored intakes. Thin: the store and the report do the work."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from iop_cli.commands._common import ReportFormat, db_option, rich_console
+from iop_cli.env import current
+from iop_cli.exit_codes import Exit
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+app = typer.Typer(
+    name="records",
+    help="Stored intakes: list, show, export for the chart, delete, purge old ones.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class ExportFormat(str, enum.Enum):
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class Status(str, enum.Enum):
+    draft = "draft"
+    complete = "complete"
+
+
+MAX_DAYS = 100_000  # about 274 years: a longer retention period is a typo
+
+
+def _store(db: Optional[str], readonly: bool):
+    """The records database; `list`, `show` and `export` open it read-only, so they never write or lock it."""
+    from iop_cli.store.records import Store
+
+    with _failing():
+        return Store.open(db, create=False, readonly=readonly)
+
+
+@contextlib.contextmanager
+def _failing() -> Iterator[None]:
+    """A problem from the store (no such record, busy, damaged) as one line on stderr and exit 1."""
+    from iop_cli.problems import ProblemsError
+
+    try:
+        yield
+    except ProblemsError as exc:
+        from iop_cli.commands._common import fail
+
+        fail(exc.problems)
+
+
+def _get(store, record_id: int):
+    with _failing():
+        return store.get(record_id)
+
+
+def _one_line(value) -> str:
+    """A stored value for one terminal line: control characters (line breaks too) shown, never obeyed."""
+    from iop_cli.safe_text import visible
+
+    return visible("" if value is None else str(value))
+
+
+def _lines(text: str) -> str:
+    """Text that may span lines: line breaks kept, every other control character shown."""
+    from iop_cli.safe_text import visible
+
+    return "\n".join(visible(part) for part in text.split("\n"))
+
+
+def _shown_tree(value):
+    """Every string in a JSON-like value made safe for a terminal (see `_lines`), for reports and Markdown."""
+    if isinstance(value, str):
+        return _lines(value)
+    if isinstance(value, dict):
+        return {_lines(key) if isinstance(key, str) else key: _shown_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shown_tree(item) for item in value]
+    return value
+
+
+def _json(data) -> str:
+    """JSON with non-ASCII text kept readable and every control character escaped: the same data, safe to print.
+    JSON escapes C0 controls itself; with ensure_ascii=False it leaves DEL, C1 (such as the one-byte CSI) and lone
+    surrogates raw, so those are escaped here."""
+    import json
+    import re
+
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _data(record) -> dict:
+    from iop_cli.output.report import record_dict
+    from iop_cli.store.records import PLACEMENT_REASONS
+
+    return record_dict(record, PLACEMENT_REASONS)
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    if not current().stdin_isatty:
+        current().echo("error: not a terminal, so nothing was deleted; add --yes to confirm", err=True)
+        raise typer.Exit(int(Exit.USAGE))
+    if not typer.confirm(question, default=False):
+        current().echo("Nothing deleted.", err=True)
+        raise typer.Exit(int(Exit.OK))
+
+
+def _cell(value) -> Text:
+    """A table cell: plain text (never Rich markup), control characters shown."""
+    from rich.text import Text
+
+    return Text(_one_line(value))
+
+
+@app.command("list")
+def list_records(
+    status: Optional[Status] = typer.Option(None, "--status", help="Only drafts or only completed intakes."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many, newest first."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    db: Optional[str] = db_option(),
+) -> None:
+    """List stored intakes, newest first.
+
+    Example: iop records list --status draft
+    """
+    with _store(db, readonly=True) as store, _failing():
+        records = store.list(status.value if status else None, limit)
+        path = store.path
+    if json_out:
+        rows = [
+            {
+                "id": r.id,
+                "status": r.status,
+                "updated_at": r.updated_at,
+                "client_id": r.client_id,
+                "recommended": r.recommended_level,
+                "actual": r.actual_level,
+                "pack_version": r.pack_version,
+                "damaged": r.damage is not None,
+            }
+            for r in records
+        ]
+        current().echo(_json(rows))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    console = rich_console()
+    if not records:
+        console.print(Text(f"No intakes stored in {_one_line(path)}."))
+        return
+    table = Table(title=Text(f"Intakes in {_one_line(path)}"), title_justify="left", show_lines=False)
+    for column in ("ID", "Status", "Saved (UTC)", "Client id", "Recommended", "Actual", "Pack"):
+        table.add_column(column, no_wrap=column != "Client id")
+    for r in records:
+        actual = "" if r.actual_level is None else (r.actual_level if r.overridden else "same")
+        table.add_row(
+            _cell(r.id),
+            _cell(f"{r.status} (damaged)" if r.damage else r.status),
+            _cell(r.updated_at.replace("T", " ")[:16]),
+            _cell(r.client_id or ""),
+            _cell(r.recommended_level or ""),
+            _cell(actual),
+            _cell(r.pack_version),
+        )
+    console.print(table)
+    damaged = [r.id for r in records if r.damage]
+    if damaged:
+        console.print(Text(f"Damaged records cannot be shown; remove one with: iop records delete {damaged[0]}"))
+    drafts = [r.id for r in records if r.status == "draft" and not r.damage]
+    if drafts:
+        console.print(Text(f"Continue a draft with: iop intake --resume {drafts[0]}", style="dim"))
+
+
+def _damaged_report(record_id: int):
+    from iop_cli.commands._common import fail
+    from iop_cli.problems import Problem
+
+    fail(
+        [
+            Problem(
+                f"record {record_id}",
+                "damaged: its stored report cannot be read",
+                f"delete it with `iop records delete {record_id}`",
+            )
+        ]
+    )
+
+
+@app.command()
+def show(
+    record_id: int = typer.Argument(..., metavar="ID", help="The record's id (see iop records list)."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format."),
+    db: Optional[str] = db_option(),
+) -> None:
+    """Show one intake: the report as it was given and the placement recorded.
+
+    Example: iop records show 12
+    """
+    from iop_cli.store.records import claim_is_live, where_open
+
+    with _store(db, readonly=True) as store:
+        record = _get(store, record_id)
+    data = _data(record)
+    if format is ReportFormat.json:
+        current().echo(_json(data))
+        return
+    shown = _shown_tree(data)
+    if format is ReportFormat.markdown:
+        from iop_cli.output.report import record_markdown
+
+        try:
+            text = record_markdown(shown)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            _damaged_report(record.id)
+        current().echo(text, nl=False)
+        return
+    from rich.errors import MarkupError
+    from rich.text import Text
+
+    from iop_cli.output.report import placement_lines, render
+
+    console = rich_console()
+    head = Text(f"Intake record {record.id}", style="bold")
+    head.append(
+        f"  {_one_line(record.status)} · client id {_one_line(record.client_id or '(none)')} · "
+        f"last saved {_one_line(record.updated_at)}"
+    )
+    console.print(head)
+    if record.report is None:
+        console.print(Text(f"{len(record.answers)} answers so far. Continue with: iop intake --resume {record.id}"))
+        if claim_is_live(record):
+            console.print(Text(f"Open in an iop intake now ({_one_line(where_open(record))}).", style="yellow"))
+        return
+    try:
+        render(shown["report"], console)
+    except (KeyError, TypeError, AttributeError, ValueError, MarkupError):
+        _damaged_report(record.id)
+    console.print(Text("Placement", style="bold"))
+    for line in placement_lines(shown):
+        console.print(Text(f"  {line}"))
+
+
+@app.command()
+def export(
+    record_id: int = typer.Argument(..., metavar="ID", help="The record's id (see iop records list)."),
+    format: ExportFormat = typer.Option(ExportFormat.json, "--format", "-f", help="Export format."),
+    output: str = typer.Option(
+        "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
+    ),
+    db: Optional[str] = db_option(),
+) -> None:
+    """Export one intake for the chart: JSON, Markdown, or one self-contained printable HTML page.
+
+    Example: iop records export 12 --format html -o intake-12.html
+    """
+    from iop_cli.commands._common import fail
+    from iop_cli.files import write_private
+    from iop_cli.problems import Problem
+
+    with _store(db, readonly=True) as store:
+        record = _get(store, record_id)
+        db_path = store.path
+    data = _data(record)
+    if format is ExportFormat.json:
+        text = _json(data) + "\n"
+    elif record.report is None:
+        fail([Problem(f"record {record.id}", "is a draft with no report yet", "finish it with iop intake --resume")])
+    else:
+        # A page for people: stored text with its control characters shown (the JSON export keeps them exactly).
+        from iop_cli.output.report import record_html, record_markdown
+
+        try:
+            text = (record_markdown if format is ExportFormat.markdown else record_html)(_shown_tree(data))
+        except (KeyError, TypeError, AttributeError, ValueError):
+            _damaged_report(record.id)
+    with _failing():
+        write_private(output, text, protect=(db_path,))
+    if output != "-":
+        current().echo(f"Wrote record {record.id} to {_one_line(output)}", err=True)
+
+
+@app.command()
+def delete(
+    record_id: int = typer.Argument(..., metavar="ID", help="The record's id (see iop records list)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    db: Optional[str] = db_option(),
+) -> None:
+    """Delete one intake for good (its data is overwritten on disk). A damaged record can be deleted too.
+
+    Example: iop records delete 12
+    """
+    with _store(db, readonly=False) as store, _failing():
+        status = store.status_of(record_id)
+        _confirm(f"Delete {_one_line(status)} record {record_id} for good?", yes)
+        store.delete(record_id)
+    current().echo(f"Deleted record {record_id}.", err=True)
+
+
+def _days(value: float) -> float:
+    import math
+
+    from iop_cli.commands._common import fail
+    from iop_cli.problems import Problem
+
+    if not math.isfinite(value) or value > MAX_DAYS:
+        shown = "not a number" if math.isnan(value) else f"{value:g} days"
+        fail(
+            [
+                Problem(
+                    "--older-than",
+                    f"{shown} is not a retention period",
+                    f"give a number of days up to {MAX_DAYS}, e.g. 365",
+                )
+            ]
+        )
+    return value
+
+
+@app.command()
+def purge(
+    older_than: float = typer.Option(
+        ..., "--older-than", metavar="DAYS", min=0, help="Delete records last saved more than DAYS days ago."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    db: Optional[str] = db_option(),
+) -> None:
+    """Delete every intake (drafts too) last saved more than DAYS days ago: for a retention policy.
+
+    Example: iop records purge --older-than 365
+    """
+    days = _days(older_than)
+    with _store(db, readonly=False) as store, _failing():
+        ids = store.older_than(days)
+        if not ids:
+            current().echo(f"No records older than {days:g} days.", err=True)
+            return
+        _confirm(f"Delete {len(ids)} record(s) older than {days:g} days for good?", yes)
+        count = store.purge(ids)
+    current().echo(f"Deleted {count} record(s) older than {days:g} days.", err=True)

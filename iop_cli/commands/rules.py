@@ -1,0 +1,239 @@
+"""`iop rules ...`: the rule author's toolkit. Thin: loading, analysis, docs and schema live in their own modules."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from iop_cli.env import current
+from iop_cli.exit_codes import Exit
+
+app = typer.Typer(
+    name="rules",
+    help="Check, test, document and compare rule packs. DIR defaults to the bundled pack.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DIR_HELP = "Rule-pack folder (default: the bundled default pack)."
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class DocFormat(str, enum.Enum):
+    markdown = "markdown"
+    html = "html"
+
+
+def _pack_dir() -> Optional[str]:
+    return typer.Argument(None, metavar="[DIR]", help=DIR_HELP, show_default=False)
+
+
+def _load(folder: Optional[str]):
+    from iop_cli.commands._common import load_pack_or_fail
+
+    return load_pack_or_fail(folder)
+
+
+@app.command()
+def validate(folder: Optional[str] = _pack_dir()) -> None:
+    """Load a pack and report every problem at once (file:line:col, with a suggestion).
+
+    Example: iop rules validate my-pack/
+    """
+    pack = _load(folder)
+    current().echo(
+        f"ok: {pack.name} {pack.version}: {len(pack.asked)} questions, {len(pack.computed)} computed, "
+        f"{len(pack.levels)} levels, {len(pack.rules)} rules, {len(pack.alerts)} alerts, {len(pack.tests)} tests"
+    )
+
+
+@app.command()
+def lint(
+    folder: Optional[str] = _pack_dir(),
+    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+    examples: int = typer.Option(5, "--examples", min=1, max=50, help="At most this many gap examples."),
+) -> None:
+    """Find rules that never fire or are shadowed, gaps (with example answers), unused questions and levels.
+
+    Exact over choices, yes/no and whole numbers cut at the pack's own constants. Exits 1 when an error or warning
+    is not allowed in the pack's `lint: allow:` list.
+
+    Example: iop rules lint my-pack/
+    """
+    import json
+    import time
+
+    from iop_cli.authoring.lint import lint as run_lint
+
+    pack = _load(folder)
+    started = time.perf_counter()
+    findings = run_lint(pack, examples)
+    seconds = time.perf_counter() - started
+    counts = {level: sum(f.severity == level for f in findings) for level in ("error", "warning", "info")}
+    if format is OutputFormat.json:
+        rows = [
+            {
+                "code": f.code,
+                "key": f.key,
+                "severity": f.severity,
+                "where": f.where,
+                "message": f.message,
+                "example": f.example,
+            }
+            for f in findings
+        ]
+        current().echo(json.dumps({"findings": rows, "counts": counts}, indent=2, ensure_ascii=False, default=str))
+    else:
+        for finding in findings:
+            line = f"{finding.where}: {finding.severity}: {finding.message} [{finding.key}]"
+            if finding.example and finding.severity != "info":
+                line += f"\n    example: {_answers(finding.example)}"
+            current().echo(line)
+        shown = {f.key for f in findings if f.severity == "info"}
+        for allowed in pack.lint_allow:
+            if allowed.finding in shown:
+                current().echo(f"allowed {allowed.finding}: {allowed.because}")
+        current().echo(
+            f"lint: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} allowed "
+            f"({pack.name} {pack.version}, {seconds:.2f} s)",
+            err=True,
+        )
+    if counts["error"] or counts["warning"]:
+        raise typer.Exit(int(Exit.INPUT_ERROR))
+
+
+def _answers(answers: dict) -> str:
+    def text(value) -> str:
+        return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+    return ", ".join(f"{k}={text(v)}" for k, v in answers.items())
+
+
+@app.command("test")
+def run_tests(
+    folder: Optional[str] = _pack_dir(),
+    strict_coverage: bool = typer.Option(
+        False, "--strict-coverage", help="Also fail when a rule or alert is exercised by no test."
+    ),
+) -> None:
+    """Run the pack's test cases; show given, expected, got and the trace of each failure; then rule coverage.
+
+    Example: iop rules test my-pack/
+    """
+    from iop_cli.authoring.lint import coverage
+    from iop_cli.authoring.tests import got_for, run_all
+
+    pack = _load(folder)
+    results = run_all(pack)
+    failed = [r for r in results if r.failures]
+    for result in failed:
+        case = result.case
+        current().echo(f"FAIL {case.name} ({case.mark})")
+        current().echo(f"  given:    {_answers(case.given)}")
+        current().echo(f"  expected: {_answers(case.expect)}")
+        got = got_for(result.decision)
+        current().echo(f"  got:      {_answers({k: got[k] for k in case.expect if k in got})}")
+        for line in result.failures:
+            current().echo(f"  - {line}")
+        current().echo("  trace:")
+        for step in result.decision.trace:
+            if step.outcome in ("skipped", "not_shown"):
+                continue
+            current().echo(f"    {step.rule}: {step.outcome} ({_answers(step.values)})")
+    current().echo(f"{len(results) - len(failed)} passed, {len(failed)} failed ({pack.name} {pack.version})")
+    cover = coverage(pack, results)
+    untested = cover.untested
+    if untested:
+        current().echo("Exercised by no test: " + ", ".join(untested))
+    else:
+        current().echo(f"Coverage: every rule and alert is exercised ({len(cover.rules)} of {len(cover.rules)})")
+    if failed or (strict_coverage and untested):
+        raise typer.Exit(int(Exit.INPUT_ERROR))
+
+
+@app.command()
+def doc(
+    folder: Optional[str] = _pack_dir(),
+    format: DocFormat = typer.Option(DocFormat.markdown, "--format", "-f", help="Document format."),
+    output: str = typer.Option("-", "--output", "-o", metavar="FILE", help="Write here; - is stdout."),
+) -> None:
+    """The pack as a document for clinical review: levels, questions with their branching, rules in plain words.
+
+    Example: iop rules doc --format html -o pack.html
+    """
+    from iop_cli.authoring.doc import html, markdown
+    from iop_cli.files import write_private
+
+    pack = _load(folder)
+    text = markdown(pack) if format is DocFormat.markdown else html(pack)
+    write_private(output, text)
+
+
+@app.command()
+def diff(
+    old: str = typer.Argument(..., metavar="OLD", help="The pack as it is."),
+    new: str = typer.Argument(..., metavar="NEW", help="The pack as it would be."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="INTAKES.csv", help="Score these intakes with both."),
+    map: Optional[str] = typer.Option(None, "--map", metavar="MAP.yaml", help="Column mapping for --on."),
+) -> None:
+    """What changed between two packs; with --on, the placements old -> new over real intakes, with example rows.
+
+    Example: iop rules diff rules/default my-pack/ --on intakes.csv
+    """
+    from iop_cli.authoring.diff import changes, placement_matrix
+
+    before, after = _load(old), _load(new)
+    lines = changes(before, after)
+    current().echo(
+        f"{before.name} {before.version} ({before.hash[:12]}) -> {after.name} {after.version} ({after.hash[:12]})"
+    )
+    for line in lines or ["no changes to questions, levels or rules"]:
+        current().echo(f"  {line}")
+    if on:
+        from iop_cli.commands._common import fail
+        from iop_cli.problems import ProblemsError
+
+        try:
+            matrix = placement_matrix(before, after, on, map)
+        except ProblemsError as exc:
+            fail(exc.problems)
+        current().echo("")
+        current().echo(matrix)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the pack format (for editors; see the README).
+
+    Example: iop rules schema > pack.schema.json
+    """
+    import json
+
+    from iop_cli.pack.spec import pack_schema
+
+    current().echo(json.dumps(pack_schema(), indent=2))
+
+
+@app.command()
+def new(folder: str = typer.Argument(..., metavar="DIR", help="A new or empty folder for the pack.")) -> None:
+    """Write a starter pack that validates, lints clean and passes its own tests.
+
+    Example: iop rules new my-pack && iop rules test my-pack
+    """
+    from iop_cli.authoring.starter import write_starter
+
+    target = Path(folder)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        current().echo(f"error: {folder}: exists and is not an empty folder (choose a new folder)", err=True)
+        raise typer.Exit(int(Exit.INPUT_ERROR))
+    written = write_starter(target)
+    for path in written:
+        current().echo(f"wrote {path}", err=True)
+    current().echo(f"Next: iop rules validate {folder} && iop rules lint {folder} && iop rules test {folder}")

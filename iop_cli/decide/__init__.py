@@ -1,0 +1,1 @@
+"""Deciding: the decision policy written once, the engine (one person), and the same decision as columns."""

@@ -1,0 +1,155 @@
+"""The decision engine: `decide(pack, answers) -> Decision`. Pure: no I/O, no terminal, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from iop_cli.decide import policy
+from iop_cli.pack.model import Level, Pack, Placement, Rule
+
+SCHEMA_VERSION = 1
+DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    """One rule as the engine tried it: its verdict (True, False or None for undecided) and the values it read."""
+
+    rule: str
+    kind: str  # level or alert
+    result: bool | None
+    values: dict[str, Any]
+    clauses: tuple[tuple[str, bool | None], ...]
+    outcome: str  # fired, skipped, undecided, blocked, shown, not_shown
+
+
+@dataclass(frozen=True)
+class AlertHit:
+    id: str
+    severity: str
+    message: str
+    because: str
+
+
+@dataclass(frozen=True)
+class NotAssessed:
+    rule: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    level: Level
+    rule: str | None  # the rule that placed the person; None for `otherwise` or missing answers
+    reason: str
+    basis: str  # rule, otherwise, missing_answers
+    alerts: tuple[AlertHit, ...]
+    missing: tuple[str, ...]  # required answers that are missing
+    not_assessed: tuple[NotAssessed, ...]
+    ignored: tuple[str, ...]  # answers given to questions that do not apply
+    values: dict[str, Any]  # answers as used, with computed fields
+    trace: tuple[RuleTrace, ...]
+    pack_name: str
+    pack_version: str
+    pack_hash: str
+    would_be: str | None = None  # the rule that matched but could not stand because answers are missing
+
+
+def applicable(pack: Pack, answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
+    """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones."""
+    values: dict[str, Any] = {}
+    applies: dict[str, bool | None] = {}
+    ignored: list[str] = []
+    for question in pack.questions.values():
+        if question.compute is not None:
+            values[question.id] = question.compute.evaluate(values)
+            continue
+        shown = True if question.ask_if is None else question.ask_if.evaluate(values)
+        applies[question.id] = shown
+        answer = answers.get(question.id)
+        if shown is False:
+            if answer is not None:
+                ignored.append(question.id)
+            continue
+        if answer is not None:
+            values[question.id] = answer
+    return values, applies, ignored
+
+
+def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
+    """Place one person: the first level rule that holds, every alert that applies, and why."""
+    values, applies, ignored = applicable(pack, answers)
+    missing = tuple(
+        q.id for q in pack.asked if q.required and applies.get(q.id) is not False and values.get(q.id) is None
+    )
+    missing_set = set(missing)
+    trace: list[RuleTrace] = []
+    not_assessed: list[NotAssessed] = []
+    fired: Placement | None = None
+    blocked: list[Placement] = []
+    for rule in pack.rules:
+        result = rule.when.evaluate(values)
+        unknown = policy.open_sources(pack, rule, values, applies)
+        if result is True:
+            outcome = "fired"
+        elif result is False:
+            outcome = "skipped"
+        elif unknown & missing_set:
+            outcome = "blocked"
+            blocked.append(rule)
+        else:
+            outcome = "undecided"
+            not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
+        trace.append(_trace(rule, "level", result, values, outcome))
+        if result is True:
+            fired = rule
+            break
+
+    would_be = None
+    fired_urgent = fired is not None and pack.levels[fired.level].urgent
+    if policy.needs_review(policy.PYTHON, bool(missing), fired is None, bool(blocked), fired_urgent):
+        would_be = fired.id if fired else None
+        level = pack.levels[pack.otherwise.level]
+        reason = policy.review_reason(missing)
+        rule_id, basis = None, "missing_answers"
+    elif fired is not None:
+        level, reason, rule_id, basis = pack.levels[fired.level], fired.because, fired.id, "rule"
+    else:
+        level, reason, rule_id, basis = pack.levels[pack.otherwise.level], pack.otherwise.because, None, "otherwise"
+
+    alert_values = {**values, "level": level.id}
+    alerts: list[AlertHit] = []
+    for alert in pack.alerts:
+        result = alert.when.evaluate(alert_values)
+        if result is None:
+            unknown = policy.open_sources(pack, alert, alert_values, applies)
+            not_assessed.append(NotAssessed(alert.id, tuple(sorted(unknown))))
+        if result is True:
+            alerts.append(AlertHit(alert.id, alert.severity, alert.alert, alert.because))
+        outcome = {True: "shown", False: "not_shown", None: "undecided"}[result]
+        trace.append(_trace(alert, "alert", result, alert_values, outcome))
+    alerts = policy.in_alert_order(alerts, lambda a: a.severity)
+
+    return Decision(
+        level=level,
+        rule=rule_id,
+        reason=reason,
+        basis=basis,
+        alerts=tuple(alerts),
+        missing=missing,
+        not_assessed=tuple(not_assessed),
+        ignored=tuple(ignored),
+        values=values,
+        trace=tuple(trace),
+        pack_name=pack.name,
+        pack_version=pack.version,
+        pack_hash=pack.hash,
+        would_be=would_be,
+    )
+
+
+def _trace(rule: Rule, kind: str, result, values: Mapping[str, Any], outcome: str) -> RuleTrace:
+    seen = {name: values.get(name) for name in rule.when.names}
+    return RuleTrace(rule.id, kind, result, seen, tuple(rule.when.clauses(values)), outcome)

@@ -1,0 +1,286 @@
+"""The pack compiled to Polars expressions: the same checked condition trees as the engine, evaluated column-wise.
+
+Polars' `&`, `|` and `~` follow the same three-valued logic as `expr` (null is "unknown"), and comparisons with a null
+give null, so each node maps onto one Polars operation. `value_stages`, `missing_columns` and `decision_stages` then do
+what `engine.decide` does, for every row at once: values that apply, missing required answers, the first rule that
+holds, the missing-answer guard, and the alerts, as small integer codes that `Outcome` turns into texts.
+`tests/test_score_parity.py` holds the two to identical results.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+import polars as pl
+
+from iop_cli.decide import policy
+from iop_cli.lang.expr import Expr, Node, assert_never, float_membership
+from iop_cli.pack.model import Compute, Pack, Question
+
+_COMPARE = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+# Internal column names, prefixed so they cannot meet a pack's field ids.
+VALUE = "__v_{}"
+APPLIES = "__applies_{}"
+MISSING = "__missing_{}"
+LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
+COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
+REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
+
+
+def compile_node(
+    node: Node, column: Callable[[str], pl.Expr], special: Callable[[Node], pl.Expr | None] | None = None
+) -> pl.Expr:
+    """One checked expression node as a Polars expression; `column(name)` gives a field's typed column, and
+    `special`, when given, may compile a node its own way (returning None to leave it to the general rules)."""
+    if special is not None and (done := special(node)) is not None:
+        return done
+    kids = [compile_node(child, column, special) for child in node.children]
+    match node.op:
+        case "":
+            if node.is_literal:
+                return _literal(node.literal)
+            assert node.name is not None, node.text  # a leaf is a literal or a field
+            return column(node.name)
+        case "and":
+            return reduce(operator.and_, kids)
+        case "or":
+            return reduce(operator.or_, kids)
+        case "not":
+            return ~kids[0]
+        case "neg":
+            return -kids[0]
+        case "pos":
+            return kids[0]
+        case "+":
+            return kids[0] + kids[1]
+        case "-":
+            return kids[0] - kids[1]
+        case "==" | "!=" | "<" | "<=" | ">" | ">=":
+            return _COMPARE[node.op](kids[0], kids[1])
+        case "in" | "not in":
+            values = list(node.literal)
+            if float_membership(node):  # as the engine: whole numbers meet decimals as floats (Polars will not mix)
+                kids[0], values = kids[0].cast(pl.Float64), [float(x) for x in values]
+            inside = kids[0].is_in(values)
+            inside = pl.when(kids[0].is_null()).then(None).otherwise(inside)
+            return ~inside if node.op == "not in" else inside
+        case "is missing":
+            return kids[0].is_null()
+        case "is not missing":
+            return kids[0].is_not_null()
+        case _:
+            assert_never(node.op)
+
+
+def _literal(value: object) -> pl.Expr:
+    """Numbers as Int64 or Float64, the types the checker's bounds assume, whatever Polars would infer for a literal."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return pl.lit(value)
+    return pl.lit(value, dtype=pl.Int64 if isinstance(value, int) else pl.Float64)
+
+
+def compile_expr(
+    expression: Expr, column: Callable[[str], pl.Expr], special: Callable[[Node], pl.Expr | None] | None = None
+) -> pl.Expr:
+    return compile_node(expression.root, column, special)
+
+
+def value_col(name: str) -> pl.Expr:
+    return pl.col(VALUE.format(name))
+
+
+_TYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String}
+
+
+def _compute(compute: Compute) -> pl.Expr:
+    """A computed field's column, of its declared type (as `Compute.evaluate` gives it)."""
+    return _computed(compute).cast(_TYPES[compute.type])
+
+
+def _computed(compute: Compute) -> pl.Expr:
+    if compute.expression is not None:
+        return compile_expr(compute.expression, value_col)
+    chain: Any = None  # pl.when(...).then(...) chains change type as they grow
+    for condition, value in compute.cases:
+        test = compile_expr(condition, value_col)
+        # An undecidable case makes the value unknown, never a later case's value (as Compute.evaluate).
+        chain = (pl.when(test.is_null()) if chain is None else chain.when(test.is_null())).then(None)
+        chain = chain.when(test).then(pl.lit(value))
+    return chain.otherwise(pl.lit(compute.otherwise))
+
+
+def value_stages(pack: Pack) -> list[list[pl.Expr]]:
+    """Column groups that turn typed answers (`__v_ID`) into the values that apply, computed fields included, with
+    `__applies_ID` for each question that has `ask_if`. A field goes in the first group after every field it reads
+    (which `ask_if` may have cleared, or which is computed), so a pack needs only a few groups."""
+    depth: dict[str, int] = {}  # the group that last writes a field's value
+    stages: list[list[pl.Expr]] = []
+
+    def place(question_id: str, reads: tuple[str, ...], exprs: list[pl.Expr]) -> None:
+        level = 1 + max((depth.get(name, -1) for name in reads), default=-1)
+        while len(stages) <= level:
+            stages.append([])
+        stages[level].extend(exprs)
+        depth[question_id] = level
+
+    for question in pack.questions.values():
+        if question.compute is not None:
+            place(question.id, question.compute.names, [_compute(question.compute).alias(VALUE.format(question.id))])
+        elif question.ask_if is not None:
+            shown = compile_expr(question.ask_if, value_col)
+            place(
+                question.id,
+                question.ask_if.names,
+                [
+                    # Unknown counts as applying (as engine.applicable): only a definite "no" removes the answer.
+                    shown.fill_null(True).alias(APPLIES.format(question.id)),
+                    pl.when(shown.eq(False))
+                    .then(None)
+                    .otherwise(value_col(question.id))
+                    .alias(VALUE.format(question.id)),
+                ],
+            )
+    return [stage for stage in stages if stage]
+
+
+def applies(question: Question) -> pl.Expr:
+    return pl.lit(True) if question.ask_if is None else pl.col(APPLIES.format(question.id))
+
+
+def missing_columns(pack: Pack) -> list[pl.Expr]:
+    return [(applies(q) & value_col(q.id).is_null()).alias(MISSING.format(q.id)) for q in pack.asked if q.required]
+
+
+def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
+    """What engine.decide does, as column stages: each rule's verdict, the first that holds, whether a missing
+    answer blocked an earlier rule, then level, rule and reason, then the alerts (which may read the level).
+    Verdicts are materialized once so the later stages only read small columns."""
+    required = [q.id for q in pack.asked if q.required]
+    rules = pack.rules
+    verdict = [pl.col(f"__r{i}") for i in range(len(rules))]
+    stage_verdicts = [compile_expr(rule.when, value_col).alias(f"__r{i}") for i, rule in enumerate(rules)]
+
+    blocked = []
+    for rule, result in zip(rules, verdict, strict=True):
+        sources = policy.rule_sources(pack, rule)
+        guards = [pl.col(MISSING.format(s)) for s in required if s in sources]
+        blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else pl.lit(False))
+
+    def first(flags: list[pl.Expr]) -> pl.Expr:
+        """The index of the first true flag, null when none is."""
+        chain: Any = pl.when(flags[0]).then(pl.lit(0))
+        for index, flag in enumerate(flags[1:], start=1):
+            chain = chain.when(flag).then(pl.lit(index))
+        return chain.otherwise(None)
+
+    missing_any = reduce(operator.or_, [pl.col(MISSING.format(s)) for s in required]) if required else pl.lit(False)
+    stage_fired = [
+        first(verdict).alias("__fired"),
+        first(blocked).alias("__first_blocked"),
+        missing_any.alias("__missing_any"),
+    ]
+
+    fired_col = pl.col("__fired")
+    # Whether a missing answer blocked a rule before the one that fired (any rule, when none fired).
+    first_blocked = pl.col("__first_blocked")
+    blocked_before = first_blocked.is_not_null() & (fired_col.is_null() | (first_blocked < fired_col))
+    urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
+    fired_urgent = fired_col.is_in(urgent).fill_null(False) if urgent else pl.lit(False)
+    to_review = policy.needs_review(COLUMNS, pl.col("__missing_any"), fired_col.is_null(), blocked_before, fired_urgent)
+    # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
+    # __outcome: the index of the rule that fired, len(rules) for `otherwise`, or REVIEW_PENDING when missing answers
+    # send the row to review; `review_codes` then names the missing answers, for those rows only.
+    outcome = pl.when(to_review).then(REVIEW_PENDING).otherwise(fired_col.fill_null(len(rules))).cast(pl.Int64)
+    stage_outcome = [outcome.alias(OUTCOME)]
+    alerts = policy.in_alert_order(pack.alerts, lambda a: a.severity)
+
+    # The level of a row, for alerts that read it, follows from its outcome code.
+    level_names = [pack.otherwise.level] + [rule.level for rule in rules] + [pack.otherwise.level]
+    level_codes = [REVIEW_PENDING, *range(len(rules) + 1)]
+    reads_level_column = []
+
+    def alert_column(name: str) -> pl.Expr:
+        if name == "level":
+            reads_level_column.append(name)
+            return pl.col(LEVEL)
+        return value_col(name)
+
+    def level_test(node: Node) -> pl.Expr | None:
+        """`level == 'x'`, `!=`, `in` and `not in` as a test of the outcome code, with no level column."""
+        if node.op in ("==", "!=") and len(node.children) == 2:
+            named, other = node.children if node.children[0].name == "level" else node.children[::-1]
+            wanted = [other.literal] if other.is_literal else None
+        elif node.op in ("in", "not in"):
+            named, wanted = node.children[0], list(node.literal)
+        else:
+            return None
+        if named.name != "level" or named.op or wanted is None:
+            return None
+        codes = [code for code, level in zip(level_codes, level_names, strict=True) if level in wanted]
+        inside = pl.col(OUTCOME).is_in(codes)
+        return ~inside if node.op in ("!=", "not in") else inside
+
+    bits = [
+        pl.when(compile_expr(a.when, alert_column, level_test)).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
+        for bit, a in enumerate(alerts)
+    ]
+    # Any other use of the level reads it as a column: an Enum, so comparisons with level ids compare small codes.
+    level_of = pl.col(OUTCOME).replace_strict(level_codes, level_names, return_dtype=pl.Enum(list(pack.levels)))
+    stage_level = [level_of.alias(LEVEL)] if reads_level_column else []
+    stage_alerts = [reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
+    return [stage for stage in (stage_verdicts, stage_fired, stage_outcome, stage_level, stage_alerts) if stage]
+
+
+def review_codes(pack: Pack) -> pl.Expr:
+    """__outcome with each REVIEW_PENDING made -1 - (bitmask of the missing required answers), read from the
+    `__missing_ID` columns; `Outcome.missing` reads the names back."""
+    required = [q.id for q in pack.asked if q.required]
+    mask = reduce(
+        operator.add,
+        [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
+        pl.lit(0, dtype=pl.Int64),
+    )
+    return pl.when(pl.col(OUTCOME) == REVIEW_PENDING).then(-1 - mask).otherwise(pl.col(OUTCOME)).alias(OUTCOME)
+
+
+@dataclass
+class Outcome:
+    """Turns the integer codes of `decision_stages` into the texts of the output, once per distinct code."""
+
+    pack: Pack
+
+    def __post_init__(self) -> None:
+        self.alerts = [a.id for a in policy.in_alert_order(self.pack.alerts, lambda a: a.severity)]
+        self.required = [q.id for q in self.pack.asked if q.required]
+
+    def texts(self, code: int) -> tuple[str, str | None, str]:
+        """(level, rule, reason) for an __outcome code."""
+        rules = self.pack.rules
+        if code < 0:
+            missing = self.missing(code)
+            return self.pack.otherwise.level, None, policy.review_reason(missing)
+        if code == len(rules):
+            return self.pack.otherwise.level, None, self.pack.otherwise.because
+        rule = rules[code]
+        return rule.level, rule.id, rule.because
+
+    def missing(self, code: int) -> list[str]:
+        """The missing required answers encoded in a negative __outcome code."""
+        mask = -1 - code
+        return [name for bit, name in enumerate(self.required) if mask >> bit & 1]
+
+    def alert_text(self, mask: int) -> str | None:
+        shown = [name for bit, name in enumerate(self.alerts) if mask >> bit & 1]
+        return ";".join(shown) or None

@@ -1,0 +1,73 @@
+"""The environment a command runs in: its standard streams, whether each is a terminal, colour, and the clock.
+
+Commands and the file helpers read these from `current()`, never from `sys` or `datetime` directly, so a test can
+run any command in-process with its own streams, terminal flags and time (`tests/conftest.py`). `cli.entry` installs
+the process's own environment, or the one a test passes, for the length of one command; Typer calls the commands,
+so the environment reaches them through this context variable rather than through their arguments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import IO, Any, TextIO
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _isatty(stream: IO[Any]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or a fake stream
+        return False
+
+
+@dataclass(frozen=True)
+class Env:
+    """Text streams with a binary `buffer` beneath (as `sys.stdout` has), the terminal flags, and the clock."""
+
+    stdin: TextIO
+    stdout: TextIO
+    stderr: TextIO
+    stdin_isatty: bool
+    stdout_isatty: bool
+    stderr_isatty: bool
+    colour: bool  # colour allowed: NO_COLOR unset, or FORCE_COLOR set (a stream shows it only if it is a terminal)
+    now: Callable[[], datetime] = _utc_now  # aware UTC time
+
+    @classmethod
+    def from_process(cls, environ: dict[str, str] | None = None) -> Env:
+        env = os.environ if environ is None else environ
+        colour = bool(env.get("FORCE_COLOR")) or not env.get("NO_COLOR")
+        return cls(
+            sys.stdin, sys.stdout, sys.stderr, _isatty(sys.stdin), _isatty(sys.stdout), _isatty(sys.stderr), colour
+        )
+
+    def echo(self, text: str = "", err: bool = False, nl: bool = True) -> None:
+        stream = self.stderr if err else self.stdout
+        stream.write(text + ("\n" if nl else ""))
+        stream.flush()
+
+
+_current: ContextVar[Env | None] = ContextVar("iop_env", default=None)
+
+
+def current() -> Env:
+    """The running command's environment; outside a command (a library caller), the process's own."""
+    return _current.get() or Env.from_process()
+
+
+@contextlib.contextmanager
+def using(env: Env) -> Iterator[Env]:
+    token = _current.set(env)
+    try:
+        yield env
+    finally:
+        _current.reset(token)

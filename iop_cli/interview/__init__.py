@@ -1,0 +1,1 @@
+"""The intake interview: a pure state machine and the questionary prompts that drive it."""

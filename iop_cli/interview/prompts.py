@@ -1,0 +1,283 @@
+"""The interview's one terminal adapter: asks the state machine's questions through questionary and saves a draft
+after every answer. Everything it decides comes from `interview.Interview`; everything it keeps goes to `store`.
+
+Keys on every prompt: Ctrl-B goes back, `?` shows the question's help, Ctrl-C or Ctrl-D stops (the draft is kept).
+Tests run these prompts through prompt_toolkit's pipe input; nothing here reads sys.stdin directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import questionary
+from prompt_toolkit.application.current import get_app, get_app_session
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
+from prompt_toolkit.shortcuts import print_formatted_text
+from questionary import Choice, Separator
+
+from iop_cli.interview.machine import Interview
+from iop_cli.pack.answers import BadValue, allowed_text, coerce
+from iop_cli.pack.model import Pack, Question
+from iop_cli.store.records import MAX_NOTE, PLACEMENT_REASONS, Store
+
+BACK = "\x00back"
+HELP = "\x00help"
+SKIP = "\x00skip"
+SUBMIT = "\x00submit"
+KEYS_HINT = "Ctrl-B back · ? help · Ctrl-C pause"
+REVIEW_HELP = (
+    "Pick an answer and press Enter to change it; questions that stop applying are removed and new ones are asked."
+    " Submit shows the recommendation. Ctrl-B goes back to the last question."
+)
+PLACEMENT_HELP = "Record where the person will actually go. Another level than recommended needs a reason."
+
+
+class Paused(Exception):
+    """The counselor pressed Ctrl-C or Ctrl-D. `record_id` is the draft that keeps their answers (None if none)."""
+
+    def __init__(self, record_id: int | None):
+        super().__init__(record_id)
+        self.record_id = record_id
+
+
+@dataclass
+class Placement:
+    level: str
+    reason: str | None
+    note: str | None
+
+
+def say(text: str, style: str = "") -> None:
+    """One line on the prompt's own output, so tests with a dummy output stay quiet."""
+    print_formatted_text(FormattedText([(style, text)]))
+
+
+def _with_keys(question: questionary.Question, back: bool) -> questionary.Question:
+    """Add the interview's keys to a questionary prompt."""
+    keys = KeyBindings()
+    # `?` asks for help in a list, or in an entry that is still empty (a `?` inside typed text stays text).
+    empty = Condition(lambda: not get_app().current_buffer.text)
+
+    @keys.add("?", filter=empty)
+    def _help(event) -> None:
+        event.app.exit(result=HELP)
+
+    if back:
+
+        @keys.add("c-b")
+        def _back(event) -> None:
+            event.app.exit(result=BACK)
+
+    @keys.add("c-d")
+    def _stop(event) -> None:
+        event.app.exit(exception=KeyboardInterrupt, style="class:aborting")
+
+    app = question.application
+    app.key_bindings = merge_key_bindings([app.key_bindings, keys]) if app.key_bindings else keys
+    return question
+
+
+def _shown(question: Question, value: Any) -> str:
+    if value is None:
+        return "(skipped)"
+    if question.type == "yesno":
+        return "Yes" if value else "No"
+    if question.type == "choice":
+        return question.choice_label(value)
+    return str(value)
+
+
+def _prompt(question: Question, default: Any, back: bool) -> questionary.Question:
+    """The right questionary prompt for a question's type, its earlier answer pre-selected."""
+    label = question.label
+    if question.type in ("choice", "yesno"):
+        if question.type == "yesno":
+            options = [Choice("Yes", value=True), Choice("No", value=False)]
+        else:
+            options = [Choice(c.label, value=c.value) for c in question.choices]
+        if not question.required:
+            options.append(Choice("Skip (not answered)", value=SKIP))
+        if back:
+            options += [Separator(), Choice("← Back", value=BACK)]
+        chosen = next((o for o in options if isinstance(o, Choice) and o.value == default), None)
+        return _with_keys(questionary.select(label, options, default=chosen, instruction="(↑↓ Enter)"), back)
+
+    def check(text: str) -> bool | str:
+        if not text.strip():
+            return True if not question.required else "An answer is required."
+        try:
+            coerce(question, text)
+        except BadValue as exc:
+            return f"{exc.message.capitalize()}: enter {exc.allowed}."
+        return True
+
+    allowed = allowed_text(question)
+    skip = ", Enter to skip" if not question.required else ""
+    return _with_keys(
+        questionary.text(
+            label,
+            default="" if default in (None, SKIP) else str(default),
+            validate=check,
+            instruction=f"({allowed}{skip})",
+        ),
+        back,
+    )
+
+
+def _ask(make, help_text: str) -> Any:
+    """Ask `make()`'s prompt; on `?` show the help and ask again."""
+    while True:
+        reply = make().unsafe_ask()
+        if reply != HELP:
+            return reply
+        say(help_text, "italic")
+
+
+def ask_current(interview: Interview) -> str | None:
+    """Ask the current question until it is answered or the counselor goes back. Returns BACK or None."""
+    question = interview.current
+    assert question is not None
+    number, total = interview.progress()
+    say(f"Question {number} of about {total} · {KEYS_HINT}", "fg:ansibrightblack")
+    help_text = question.help or "No further help for this question."
+    # An earlier "skip" is offered again as the skip choice, not as the first option.
+    default = SKIP if question.id in interview.answers and interview.default() is None else interview.default()
+    reply = _ask(lambda: _prompt(question, default, interview.can_go_back()), help_text)
+    if reply == BACK:
+        return BACK
+    dropped = interview.answer(None if reply == SKIP else reply)
+    if dropped:
+        names = ", ".join(interview.pack.questions[d].label for d in dropped)
+        say(f"No longer applies, removed: {names}", "fg:ansiyellow")
+    return None
+
+
+def _review_row(question: Question, value: Any, width: int) -> str:
+    """`label: answer` on one line: a long label is shortened so the answer always shows."""
+    answer = _shown(question, value)
+    room = max(width - len(answer) - 8, 16)
+    label = question.label if len(question.label) <= room else question.label[: room - 1].rstrip() + "…"
+    return f"{label}: {answer}"
+
+
+def review(interview: Interview) -> str:
+    """The review screen: every answer, any of which can be changed; returns SUBMIT, BACK, or a question id."""
+    options: list[Any] = [Choice("Submit these answers", value=SUBMIT), Separator()]
+    width = get_app_session().output.get_size().columns
+    for question, value in interview.answered():
+        options.append(Choice(_review_row(question, value, width), value=question.id))
+
+    def prompt() -> questionary.Question:
+        hint = "(pick one to change it, or Submit · Ctrl-B back · ? help)"
+        return _with_keys(questionary.select("Review the answers", options, instruction=hint), back=True)
+
+    return _ask(prompt, REVIEW_HELP)
+
+
+def run_interview(interview: Interview, save) -> dict[str, Any]:
+    """Ask until the counselor submits; `save(interview)` is called after every answer and move.
+    Returns the final answers. Ctrl-C propagates as KeyboardInterrupt after the last save."""
+    section = None
+    while True:
+        if interview.in_review:
+            reply = review(interview)
+            if reply == SUBMIT:
+                return interview.final_answers()
+            if reply == BACK:
+                interview.back()
+            else:
+                interview.change(reply)
+            save(interview)
+            section = None
+            continue
+        question = interview.current
+        assert question is not None  # not in review, so a question is current
+        if question.section != section and question.section in interview.pack.sections:
+            heading = interview.pack.sections[question.section]
+            say("")
+            say(f"── {heading.title} ──", "bold")
+            if heading.help:
+                say(heading.help, "italic")
+        section = question.section
+        if ask_current(interview) == BACK:
+            interview.back()
+        save(interview)
+
+
+def ask_placement(pack: Pack, recommended: str) -> Placement:
+    """The counselor records where the person actually goes: the recommendation, or another level with a reason."""
+    rec = pack.levels[recommended]
+    options: list[Any] = [Choice(f"As recommended: {rec.name}", value=recommended), Separator("── or another level ──")]
+    options += [Choice(level.name, value=level.id) for level in pack.levels.values() if level.id != recommended]
+    reasons = [Choice(text, value=code) for code, text in PLACEMENT_REASONS.items()]
+    while True:
+        level = _placement_select("Placement: where will this person actually go?", options, back=False)
+        if level == recommended:
+            return Placement(recommended, None, None)
+        reason = _placement_select("Why a different level than recommended?", reasons, back=True)
+        if reason == BACK:
+            continue
+        note = _ask(
+            lambda: _with_keys(
+                questionary.text(
+                    "Note (optional; no names or birth dates)",
+                    validate=lambda t: len(t) <= MAX_NOTE or f"At most {MAX_NOTE} characters.",
+                    instruction="(Enter to skip · Ctrl-B back)",
+                ),
+                back=True,
+            ),
+            PLACEMENT_HELP,
+        )
+        if note != BACK:
+            return Placement(level, reason, (note or "").strip() or None)
+
+
+def _placement_select(message: str, options: list[Any], back: bool) -> Any:
+    """One list of the placement step, with its help on `?` and, where there is a step before it, Ctrl-B."""
+    instruction = "(↑↓ Enter · Ctrl-B back)" if back else "(↑↓ Enter · ? help)"
+    return _ask(
+        lambda: _with_keys(questionary.select(message, options, instruction=instruction), back=back), PLACEMENT_HELP
+    )
+
+
+class IntakeSession:
+    """One intake from first question to stored record, saving a draft after every answer."""
+
+    def __init__(self, pack: Pack, store: Store, rules_dir: str | None, record_id: int | None = None):
+        self.pack = pack
+        self.store = store
+        self.rules_dir = rules_dir
+        self.record_id = record_id
+
+    def save(self, interview: Interview) -> None:
+        if not interview.answers and self.record_id is None:
+            return  # nothing worth a draft yet
+        self.record_id = self.store.save_draft(
+            self.record_id, self.pack, self.rules_dir, interview.answers, interview.cursor
+        )
+
+    def interview(self, interview: Interview) -> dict[str, Any]:
+        try:
+            return run_interview(interview, self.save)
+        except (KeyboardInterrupt, EOFError):
+            self.save(interview)
+            raise Paused(self.record_id) from None
+
+    def place(self, answers: dict[str, Any], report: dict[str, Any]) -> int:
+        try:
+            placement = ask_placement(self.pack, report["level"]["id"])
+        except (KeyboardInterrupt, EOFError):
+            raise Paused(self.record_id) from None
+        return self.store.complete(
+            self.record_id,
+            self.pack,
+            self.rules_dir,
+            answers,
+            report,
+            placement.level,
+            placement.reason,
+            placement.note,
+        )

@@ -1,0 +1,1 @@
+"""What the commands show: the report and every JSON shape."""

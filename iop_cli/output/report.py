@@ -1,0 +1,324 @@
+"""The recommendation report: a stable JSON form of a Decision, and Rich and Markdown views of it.
+
+`decision_dict` is the JSON contract (documented in the README). The Rich and Markdown views are built from that
+same dict so every format says the same thing. Rich is imported only when a terminal report is drawn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision
+from iop_cli.pack.model import Pack
+
+SEVERITY_TITLE = {"safety": "Safety", "caution": "Caution", "info": "Note"}
+
+
+def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
+    level = decision.level
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "pack": {"name": decision.pack_name, "version": decision.pack_version, "hash": decision.pack_hash},
+        "level": {
+            "id": level.id,
+            "name": level.name,
+            "code": level.code,
+            "intensity": level.intensity,
+            "rank": level.rank,
+            "summary": level.summary,
+            "involves": list(level.involves),
+            "next_steps": list(level.next_steps),
+        },
+        "basis": decision.basis,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "would_be": decision.would_be,
+        "alerts": [
+            {"id": a.id, "severity": a.severity, "message": a.message, "because": a.because} for a in decision.alerts
+        ],
+        "missing": [{"field": f, "label": pack.questions[f].label} for f in decision.missing],
+        "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],
+        "ignored": list(decision.ignored),
+        "answers": {k: v for k, v in decision.values.items() if v is not None},
+        "trace": [
+            {
+                "rule": t.rule,
+                "kind": t.kind,
+                "result": t.result,
+                "outcome": t.outcome,
+                "values": t.values,
+                "clauses": [{"text": text, "result": result} for text, result in t.clauses],
+            }
+            for t in decision.trace
+        ],
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def _not_assessed_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for item in data["not_assessed"]:
+        fields = ", ".join(item["fields"]) or "an unanswered field"
+        lines.append(f"{item['rule']}: needs {fields}")
+    return lines
+
+
+def _level_line(level: dict[str, Any]) -> str:
+    parts = [f"level {level['code']}" if level["code"] not in ("", "-") else "", level["intensity"]]
+    return " · ".join(p for p in parts if p)
+
+
+def _why(data: dict[str, Any]) -> str:
+    if data["basis"] == "rule":
+        return f"{data['reason']} (rule {data['rule']})"
+    if data["basis"] == "missing_answers" and data["would_be"]:
+        return f"{data['reason']} With the answers given, rule {data['would_be']} matched."
+    return data["reason"]
+
+
+def _pack_line(data: dict[str, Any]) -> str:
+    pack = data["pack"]
+    return f"Rule pack {pack['name']} {pack['version']} (sha256 {pack['hash'][:12]})"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    level = data["level"]
+    out: list[str] = ["# Placement recommendation", ""]
+    safety = [a for a in data["alerts"] if a["severity"] == "safety"]
+    if safety:
+        out += ["## ⚠ Safety alerts", ""]
+        out += [f"- **{a['message']}** {a['because']}" for a in safety]
+        out.append("")
+    out += [f"## Recommended: {level['name']}", "", f"*{_level_line(level)}*", "", f"**Why:** {_why(data)}", ""]
+    if data["missing"] and data["basis"] != "missing_answers":
+        out += [
+            "**Missing required answers:** " + ", ".join(f"{m['field']} ({m['label']})" for m in data["missing"]),
+            "",
+        ]
+    out += [level["summary"], ""]
+    if level["involves"]:
+        out += ["### What it involves", ""] + [f"- {line}" for line in level["involves"]] + [""]
+    if level["next_steps"]:
+        out += ["### Next steps", ""] + [f"- {line}" for line in level["next_steps"]] + [""]
+    others = [a for a in data["alerts"] if a["severity"] != "safety"]
+    if others:
+        out += ["### Other alerts", ""]
+        out += [f"- {SEVERITY_TITLE.get(a['severity'], a['severity'])}: {a['message']} {a['because']}" for a in others]
+        out.append("")
+    if data["not_assessed"]:
+        out += ["### Not assessed", ""] + [f"- {line}" for line in _not_assessed_lines(data)] + [""]
+    if data["ignored"]:
+        out += ["Answers ignored because their questions do not apply: " + ", ".join(data["ignored"]), ""]
+    out += ["---", "", _pack_line(data), "", f"*{data['disclaimer']}*", ""]
+    return "\n".join(out)
+
+
+def render(data: dict[str, Any], console) -> None:
+    """Draw the report on a Rich console: safety alerts first, then the level, why, and what it involves."""
+    from rich import box
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    level = data["level"]
+    safety = [a for a in data["alerts"] if a["severity"] == "safety"]
+    if safety:
+        lines = Text()
+        for i, alert in enumerate(safety):
+            if i:
+                lines.append("\n")
+            lines.append("⚠ " + alert["message"], style="bold")
+            lines.append(f"  {alert['because']}")
+        console.print(Panel(lines, title="SAFETY ALERTS", title_align="left", border_style="bold red", box=box.HEAVY))
+
+    head = Text()
+    head.append(level["name"], style="bold")
+    head.append(f"\n{_level_line(level)}", style="dim")
+    body: list[Any] = [head, Text()]
+    why = Text()
+    why.append("Why: ", style="bold")
+    why.append(_why(data))
+    body.append(why)
+    if data["missing"] and data["basis"] != "missing_answers":
+        missing = Text()
+        missing.append("Missing required answers: ", style="bold yellow")
+        missing.append(", ".join(m["field"] for m in data["missing"]))
+        body.append(missing)
+    body += [Text(), Text(level["summary"])]
+    console.print(Panel(Group(*body), title="RECOMMENDATION", title_align="left", border_style="cyan"))
+
+    def bullets(title: str, lines: list[str], style: str = "") -> None:
+        if not lines:
+            return
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=3, justify="right")
+        grid.add_column()
+        for line in lines:
+            grid.add_row("•", line)
+        console.print(Text(title, style="bold " + style))
+        console.print(grid)
+
+    bullets("What it involves", level["involves"])
+    bullets("Next steps", level["next_steps"])
+    others = [a for a in data["alerts"] if a["severity"] != "safety"]
+    bullets(
+        "Other alerts",
+        [f"{SEVERITY_TITLE.get(a['severity'])}: {a['message']} {a['because']}" for a in others],
+        "yellow",
+    )
+    bullets("Not assessed", _not_assessed_lines(data))
+    if data["ignored"]:
+        console.print(Text("Ignored (question does not apply): " + ", ".join(data["ignored"]), style="dim"))
+    console.print(Text(_pack_line(data), style="dim"))
+    console.print(Text(data["disclaimer"], style="bold"))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stored intake records: the report as it was shown, plus the placement the counselor recorded.
+
+
+def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:
+    """A stored record in its export form (JSON contract, schema_version 1)."""
+    placement = None
+    if record.status == "complete":
+        placement = {
+            "recommended": record.recommended_level,
+            "recommended_name": (record.report or {}).get("level", {}).get("name"),
+            "actual": record.actual_level,
+            "actual_name": record.actual_level_name,
+            "overridden": record.overridden,
+            "reason": record.placement_reason,
+            "reason_text": reasons.get(record.placement_reason or "", None),
+            "note": record.placement_note,
+        }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "record": {
+            "id": record.id,
+            "status": record.status,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+            "client_id": record.client_id,
+            "pack": {"name": record.pack_name, "version": record.pack_version, "hash": record.pack_hash},
+        },
+        "placement": placement,
+        "answers": record.answers,
+        "report": record.report,
+    }
+
+
+def placement_lines(data: dict[str, Any]) -> list[str]:
+    placement = data["placement"]
+    if placement is None:
+        return ["Not recorded yet: this intake is a draft."]
+    lines = [f"Recommended: {placement['recommended_name']}"]
+    if placement["overridden"]:
+        lines.append(f"Actual: {placement['actual_name']}")
+        lines.append(f"Reason: {placement['reason_text'] or placement['reason']}")
+    else:
+        lines.append("Actual: as recommended")
+    if placement["note"]:
+        lines.append(f"Note: {placement['note']}")
+    return lines
+
+
+def _record_head(data: dict[str, Any]) -> list[tuple[str, str]]:
+    record = data["record"]
+    return [
+        ("Record", str(record["id"])),
+        ("Status", record["status"]),
+        ("Client id", record["client_id"] or "(none)"),
+        ("Started", record["created_at"]),
+        ("Last saved", record["updated_at"]),
+    ]
+
+
+def _answer_lines(data: dict[str, Any]) -> list[str]:
+    def shown(value: Any) -> str:
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return "(skipped)" if value is None else str(value)
+
+    return [f"{name}: {shown(value)}" for name, value in data["answers"].items()]
+
+
+def record_markdown(data: dict[str, Any]) -> str:
+    out = [f"# Intake record {data['record']['id']}", ""]
+    out += [f"- **{name}:** {value}" for name, value in _record_head(data)] + [""]
+    out += ["## Placement", ""] + [f"- {line}" for line in placement_lines(data)] + [""]
+    if data["report"]:
+        out.append(markdown(data["report"]).removeprefix("# Placement recommendation\n\n"))
+    out += ["## Answers", ""] + [f"- {line}" for line in _answer_lines(data)] + [""]
+    return "\n".join(out)
+
+
+_CSS = """
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 46rem; margin: 2rem auto;
+       padding: 0 1rem; color: #111; }
+h1 { font-size: 1.5rem; margin-bottom: .25rem; } h2 { font-size: 1.2rem; margin-top: 1.6rem; }
+h3 { font-size: 1rem; margin-bottom: .3rem; }
+dl { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; } dt { font-weight: 600; }
+.safety { border: 3px solid #b00020; padding: .6rem 1rem; margin: 1rem 0; }
+.safety h2 { color: #b00020; margin-top: 0; }
+.level { border: 1px solid #555; padding: .6rem 1rem; } .muted { color: #555; font-size: .9rem; }
+.disclaimer { font-weight: 700; margin-top: 1.5rem; }
+@media print { body { margin: 0; max-width: none; font-size: 11pt; } a { color: inherit; }
+               .safety, .level { break-inside: avoid; } }
+"""
+
+
+def record_html(data: dict[str, Any]) -> str:
+    """One self-contained printable page: no scripts, no outside links, styles inline."""
+    from html import escape
+
+    def items(lines: list[str]) -> str:
+        return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+
+    record = data["record"]
+    out = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Intake record {record['id']}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Intake record {record['id']}</h1>",
+        "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in _record_head(data)) + "</dl>",
+    ]
+    report = data["report"]
+    if report:
+        safety = [a for a in report["alerts"] if a["severity"] == "safety"]
+        if safety:
+            out.append('<section class="safety"><h2>⚠ Safety alerts</h2>')
+            out.append(items([f"{a['message']} {a['because']}" for a in safety]) + "</section>")
+        level = report["level"]
+        out += [
+            '<section class="level">',
+            f"<h2>Recommended: {escape(level['name'])}</h2>",
+            f'<p class="muted">{escape(_level_line(level))}</p>',
+            f"<p><strong>Why:</strong> {escape(_why(report))}</p>",
+            f"<p>{escape(level['summary'])}</p>",
+            "</section>",
+        ]
+    out += ["<h2>Placement</h2>", items(placement_lines(data))]
+    if report:
+        for title, lines in (
+            ("What it involves", report["level"]["involves"]),
+            ("Next steps", report["level"]["next_steps"]),
+            (
+                "Other alerts",
+                [
+                    f"{SEVERITY_TITLE.get(a['severity'], a['severity'])}: {a['message']} {a['because']}"
+                    for a in report["alerts"]
+                    if a["severity"] != "safety"
+                ],
+            ),
+            ("Not assessed", _not_assessed_lines(report)),
+        ):
+            if lines:
+                out += [f"<h3>{escape(title)}</h3>", items(lines)]
+    out += ["<h2>Answers</h2>", items(_answer_lines(data))]
+    if report:
+        out += [f'<p class="muted">{escape(_pack_line(report))}</p>']
+        out += [f'<p class="disclaimer">{escape(report["disclaimer"])}</p>']
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

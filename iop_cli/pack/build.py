@@ -1,0 +1,699 @@
+"""Loading a rule pack: YAML files in, a checked `Pack` out, with every problem found reported at file:line:col.
+
+A pack is a folder of YAML files. Each file is a mapping whose top-level keys are among `pack`, `sections`,
+`questions`, `levels`, `rules`, `otherwise`, `fixtures` and `tests`. Loading checks everything once and keeps
+positions so later errors can point back at the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+from iop_cli.lang import expr
+from iop_cli.pack.model import (
+    LEVEL_KEYS,
+    LINT_CODES,
+    MAX_ALERTS,
+    MAX_REQUIRED,
+    QUESTION_KEYS,
+    QUESTION_TYPES,
+    RULE_KEYS,
+    SEVERITIES,
+    SINGLE_KEYS,
+    TOP_KEYS,
+    Alert,
+    Allowance,
+    Choice,
+    Compute,
+    Level,
+    Otherwise,
+    Pack,
+    Placement,
+    Question,
+    Section,
+    TestCase,
+)
+from iop_cli.pack.source import Src
+from iop_cli.problems import Mark, PackError, Problem, ProblemsError, did_you_mean
+
+
+def default_pack_dir() -> Path:
+    """The bundled default pack: inside the installed package, or `rules/default` in a source checkout."""
+    here = Path(__file__).resolve().parents[1]  # iop_cli/
+    for candidate in (here / "rules" / "default", here.parent / "rules" / "default"):
+        if candidate.is_dir():
+            return candidate
+    raise PackError([Problem(str(here), "the bundled default pack is missing", "reinstall iop-cli")])
+
+
+def load_pack(path: str | Path | None = None) -> Pack:
+    """Load and check a pack folder; raise PackError listing every problem found."""
+    folder = Path(path) if path is not None else default_pack_dir()
+    if not folder.exists():
+        raise PackError([Problem(str(folder), "no such rule-pack folder", "pass --rules with a folder of YAML files")])
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else [folder]
+    if not files:
+        raise PackError([Problem(str(folder), "the folder holds no .yaml files", "a pack needs at least pack.yaml")])
+    return _Loader(folder, files).load()
+
+
+class _Loader:
+    def __init__(self, folder: Path, files: list[Path]):
+        self.folder = folder
+        self.files = files
+        self.problems: list[Problem] = []
+        self.texts: dict[str, list[str]] = {}
+
+    # -- helpers -----------------------------------------------------------------------------------------------
+
+    def problem(self, mark: Mark | Path | str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(str(mark), message, hint))
+
+    def mapping(self, src: Src, what: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict | None:
+        if not isinstance(src.value, dict):
+            self.problem(src.mark, f"{what} must be a mapping of keys to values", f"allowed keys: {', '.join(allowed)}")
+            return None
+        for key, mark in src.keys.items():
+            if key not in allowed:
+                hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(allowed)}"
+                self.problem(mark, f"unknown key `{key}` in {what}", hint)
+        for key in required:
+            if key not in src.value:
+                self.problem(src.mark, f"{what} is missing `{key}`")
+        return src.value
+
+    def listing(self, src: Src | None, what: str) -> list[Src]:
+        if src is None:
+            return []
+        if not isinstance(src.value, list):
+            self.problem(src.mark, f"{what} must be a list (items start with `- `)")
+            return []
+        return src.value
+
+    def entries(
+        self,
+        srcs: list[Src],
+        key: str,
+        what: str,
+        allowed: tuple[str, ...],
+        required: tuple[str, ...],
+        ids: dict[str, Mark],
+    ):
+        """Each well-formed item of the lists under a top-level key: (item, its keys, its unique id)."""
+        for block in srcs:
+            for item in self.listing(block, key):
+                values = self.mapping(item, what, allowed, required)
+                if values is None:
+                    continue
+                ident = self.ident(values, what, ids)
+                if ident:
+                    yield item, values, ident
+
+    def text(self, values: dict, key: str, what: str, default: str = "") -> str:
+        src = values.get(key)
+        if src is None:
+            return default
+        if isinstance(src.value, bool) or not isinstance(src.value, (str, int, float)):
+            self.problem(src.mark, f"`{key}` of {what} must be text")
+            return default
+        return str(src.value).strip()
+
+    def ident(self, values: dict, what: str, seen: dict[str, Mark]) -> str | None:
+        src = values.get("id")
+        if src is None:
+            return None
+        ident = src.value
+        if not isinstance(ident, str) or not ident.isidentifier() or not ident.isascii():
+            self.problem(src.mark, f"the id of {what} must be a word of letters, digits and _", "e.g. housing_status")
+            return None
+        if ident in expr.RESERVED:
+            self.problem(src.mark, f"`{ident}` is a reserved word and cannot be an id", f"try `{ident}_answer`")
+            return None
+        if ident in seen:
+            self.problem(src.mark, f"duplicate id `{ident}`", f"it is already used at {seen[ident]}")
+            return None
+        seen[ident] = src.mark
+        return ident
+
+    def flag(self, values: dict, key: str, what: str, default: bool) -> bool:
+        src = values.get(key)
+        if src is None:
+            return default
+        if not isinstance(src.value, bool):
+            self.problem(src.mark, f"`{key}` of {what} must be true or false")
+            return default
+        return src.value
+
+    def strings(self, values: dict, key: str, what: str) -> tuple[str, ...]:
+        src = values.get(key)
+        if src is None:
+            return ()
+        items = src.value if isinstance(src.value, list) else None
+        if items is None or any(not isinstance(i.value, str) for i in items):
+            self.problem(src.mark, f"`{key}` of {what} must be a list of text lines")
+            return ()
+        return tuple(i.value.strip() for i in items)
+
+    def expr_mark(self, src: Src, col: int) -> Mark:
+        """Where column `col` of an expression's text stands in its file."""
+        if src.block:
+            # Literal (|) and folded (>) blocks both join their lines with one character, so walk the source
+            # lines below the indicator, counting each line's content plus one separator.
+            lines = self.texts.get(src.mark.file, [])
+            consumed = 0
+            for index in range(src.mark.line, len(lines)):
+                raw = lines[index]
+                content = raw.strip()
+                if not content:
+                    continue
+                if col <= consumed + len(content):
+                    indent = len(raw) - len(raw.lstrip(" "))
+                    return Mark(src.mark.file, index + 1, indent + (col - consumed) + 1)
+                consumed += len(content) + 1
+            return src.mark
+        text = str(src.value)
+        if "\n" in text[:col]:
+            return src.mark  # a plain multi-line scalar is folded by YAML; its start is the best we can do
+        return Mark(src.mark.file, src.mark.line, src.mark.col + col + (1 if src.quoted else 0))
+
+    def parse_expr(self, src: Src, fields, want: str | None = "bool") -> expr.Expr | None:
+        if isinstance(src.value, bool):
+            # YAML reads a bare yes/no/true/false as a boolean; accept it as the constant condition it spells.
+            src = Src("true" if src.value else "false", src.mark)
+        if not isinstance(src.value, (str, int, float)):
+            self.problem(src.mark, "a condition must be text, like `age >= 18`")
+            return None
+        try:
+            return expr.parse(str(src.value), fields, want)
+        except expr.ExprError as exc:
+            self.problem(self.expr_mark(src, exc.col), exc.message, exc.hint)
+            return None
+
+    # -- the pack ----------------------------------------------------------------------------------------------
+
+    def check_limits(self, questions: dict[str, Question], alerts: list[Alert]) -> None:
+        required = sum(1 for q in questions.values() if q.required and not q.computed)
+        if required > MAX_REQUIRED:
+            self.problem(
+                self.folder,
+                f"the pack has {required} required questions; at most {MAX_REQUIRED} are allowed",
+                "make some questions optional (`required: false`), or split the pack",
+            )
+        if len(alerts) > MAX_ALERTS:
+            self.problem(
+                self.folder,
+                f"the pack has {len(alerts)} alerts; at most {MAX_ALERTS} are allowed",
+                "merge alerts that say the same thing, or split the pack",
+            )
+
+    def load(self) -> Pack:
+        from iop_cli.files import note_read
+        from iop_cli.pack import source as yamlsrc
+
+        sections: dict[str, list[Src]] = {key: [] for key in TOP_KEYS}
+        where: dict[str, Mark] = {}
+        digest = hashlib.sha256()
+        for path in self.files:
+            name = str(path)
+            try:
+                with open(path, "rb") as handle:
+                    note_read(handle.fileno())  # outputs of this command must not land on the pack
+                    raw = handle.read()
+                text = raw.decode("utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.problem(name, f"cannot read the file: {exc}", "save it as UTF-8 text")
+                continue
+            digest.update(path.name.encode() + b"\0" + raw + b"\0")
+            self.texts[name] = text.splitlines()
+            try:
+                doc = yamlsrc.load(text, name)
+            except ProblemsError as exc:
+                self.problems.extend(exc.problems)
+                continue
+            if doc is None:
+                continue
+            top = self.mapping(doc, f"the file {path.name}", TOP_KEYS)
+            for key, value in (top or {}).items():
+                if key not in TOP_KEYS:
+                    continue
+                if key in SINGLE_KEYS and key in where:
+                    self.problem(doc.keys[key], f"`{key}` is already given at {where[key]}", "keep it in one file")
+                    continue
+                where[key] = doc.keys[key]
+                sections[key].append(value)
+        if self.problems:
+            # A file that cannot be read or parsed is missing its sections; checking the rest would report their
+            # absence (no `otherwise`, unknown fields) as further problems that are not there.
+            raise PackError(self.problems)
+
+        meta = self.pack_meta(sections["pack"])
+        ids: dict[str, Mark] = {}
+        section_map = self.sections(sections["sections"], ids)
+        questions = self.questions(sections["questions"], section_map, ids)
+        levels = self.levels(sections["levels"], ids)
+        rules, alerts = self.rules(sections["rules"], questions, levels, ids)
+        otherwise = self.otherwise(sections["otherwise"], levels)
+        if otherwise is None and not sections["otherwise"]:
+            self.problem(
+                self.folder, "the pack has no `otherwise`", "add `otherwise: {level: clinician_review, because: ...}`"
+            )
+        self.check_order(rules, levels)
+        self.check_limits(questions, alerts)
+        pack = Pack(
+            name=meta.get("name", self.folder.name),
+            version=meta.get("version", "0"),
+            description=meta.get("description", ""),
+            path=self.folder,
+            hash=digest.hexdigest(),
+            sections=section_map,
+            questions=questions,
+            levels=levels,
+            rules=rules,
+            alerts=alerts,
+            otherwise=otherwise or Otherwise("", ""),
+        )
+        pack.lint_allow = self.lint(sections["lint"], pack)
+        if not self.problems:
+            pack.tests = self.tests(sections["fixtures"], sections["tests"], pack)
+        if self.problems:
+            raise PackError(self.problems)
+        return pack
+
+    def pack_meta(self, srcs: list[Src]) -> dict[str, str]:
+        if not srcs:
+            self.problem(self.folder, "the pack has no `pack:` block", "add `pack: {name: my-pack, version: '1.0'}`")
+            return {}
+        values = self.mapping(srcs[0], "pack", ("name", "version", "description"), ("name", "version"))
+        if values is None:
+            return {}
+        return {key: self.text(values, key, "pack") for key in ("name", "version", "description") if key in values}
+
+    def sections(self, srcs: list[Src], ids: dict[str, Mark]) -> dict[str, Section]:
+        result: dict[str, Section] = {}
+        keys = ("id", "title", "help")
+        for _item, values, ident in self.entries(srcs, "sections", "a section", keys, ("id", "title"), ids):
+            result[ident] = Section(
+                ident, self.text(values, "title", "a section"), self.text(values, "help", "a section")
+            )
+        return result
+
+    # -- questions ---------------------------------------------------------------------------------------------
+
+    def questions(self, srcs: list[Src], sections: dict[str, Section], ids: dict[str, Mark]) -> dict[str, Question]:
+        result: dict[str, Question] = {}
+        raw: dict[str, dict] = {}
+        required = ("id", "type", "label")
+        for item, values, ident in self.entries(srcs, "questions", "a question", QUESTION_KEYS, required, ids):
+            question = self.question(ident, item, values, sections)
+            if question is not None:
+                result[ident] = question
+                raw[ident] = values
+        self.question_expressions(result, raw)
+        return result
+
+    def question(self, ident: str, item: Src, values: dict, sections: dict[str, Section]) -> Question | None:
+        what = f"question `{ident}`"
+        qtype = self.text(values, "type", what)
+        if qtype not in QUESTION_TYPES:
+            src = values.get("type", item)
+            hint = did_you_mean(qtype, QUESTION_TYPES) or "use one of: " + ", ".join(QUESTION_TYPES)
+            self.problem(src.mark, f"unknown question type `{qtype}` for {what}", hint)
+            return None
+        question = Question(
+            ident, qtype, self.text(values, "label", what), item.mark, help=self.text(values, "help", what)
+        )
+        question.required = self.flag(values, "required", what, True)
+        question.aliases = self.strings(values, "aliases", what)
+        if "section" in values:
+            section = self.text(values, "section", what)
+            if section not in sections:
+                hint = did_you_mean(section, sections) or "declare it under `sections:`"
+                self.problem(values["section"].mark, f"unknown section `{section}` in {what}", hint)
+            question.section = section
+        if qtype == "choice":
+            question.choices = self.choices(values.get("choices"), item, what)
+        elif "choices" in values:
+            self.problem(values["choices"].mark, f"{what} has choices but is of type {qtype}", "use type: choice")
+        for key in ("min", "max"):
+            if key not in values:
+                continue
+            src = values[key]
+            if qtype not in expr.NUMERIC:
+                self.problem(src.mark, f"`{key}` only applies to integer and number questions, not to {what}")
+            elif isinstance(src.value, bool) or not isinstance(src.value, (int, float)):
+                self.problem(src.mark, f"`{key}` of {what} must be a number")
+            elif qtype == "integer" and not float(src.value).is_integer():
+                self.problem(src.mark, f"`{key}` of the integer {what} must be a whole number")
+            else:
+                setattr(question, key, src.value)
+        if question.min is not None and question.max is not None and question.min > question.max:
+            self.problem(values["min"].mark, f"`min` is above `max` in {what}", "swap them")
+        if "compute" in values and "required" in values:
+            self.problem(values["required"].mark, f"{what} is computed, so it is never asked and cannot be required")
+        return question
+
+    def choices(self, src: Src | None, item: Src, what: str) -> tuple[Choice, ...]:
+        if src is None or not isinstance(src.value, list) or not src.value:
+            self.problem((src or item).mark, f"{what} needs a non-empty list of `choices`")
+            return ()
+        result: list[Choice] = []
+        for entry in src.value:
+            if isinstance(entry.value, dict):
+                values = self.mapping(entry, f"a choice of {what}", ("value", "label"), ("value",))
+                if values is None or "value" not in values:
+                    continue
+                value, label = values["value"].value, self.text(values, "label", what)
+            else:
+                value, label = entry.value, ""
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                self.problem(entry.mark, f"a choice value of {what} must be a word", "quote values like 'yes' or 'no'")
+                continue
+            value = str(value)
+            if value in (c.value for c in result):
+                self.problem(entry.mark, f"duplicate choice `{value}` in {what}")
+                continue
+            result.append(Choice(value, label or value.replace("_", " ")))
+        return tuple(result)
+
+    def question_expressions(self, questions: dict[str, Question], raw: dict[str, dict]) -> None:
+        fields = {q.id: q.field_type for q in questions.values()}
+        earlier: set[str] = set()
+        for ident, question in questions.items():
+            values = raw[ident]
+            what = f"question `{ident}`"
+            if "ask_if" in values:
+                if "compute" in values:
+                    self.problem(
+                        values["ask_if"].mark, f"{what} is computed, so it is never asked and takes no `ask_if`"
+                    )
+                else:
+                    question.ask_if = self.parse_expr(values["ask_if"], fields)
+                    self.only_earlier(values["ask_if"], question.ask_if, earlier, what, "ask_if")
+            if "compute" in values:
+                question.compute = self.compute(values["compute"], fields, question, what)
+                question.required = False
+                if question.compute is not None:
+                    self.only_earlier(values["compute"], question.compute, earlier, what, "compute")
+            earlier.add(ident)
+
+    def only_earlier(self, src: Src, parsed, earlier: set[str], what: str, key: str) -> None:
+        # Branching and computing read only questions placed before, so the interview can decide in order and
+        # computed fields can never form a cycle.
+        for name in parsed.names if parsed is not None else ():
+            if name not in earlier:
+                self.problem(
+                    src.mark,
+                    f"`{key}` of {what} reads `{name}`, which is not placed before it",
+                    f"move {what} after `{name}`",
+                )
+
+    def compute(self, src: Src, fields: dict, question: Question, what: str) -> Compute | None:
+        if question.type == "text":
+            self.problem(src.mark, f"{what}: a text field cannot be computed")
+            return None
+        if not isinstance(src.value, list):
+            want = "number" if question.type in expr.NUMERIC else "bool" if question.type == "yesno" else None
+            if want is None:
+                self.problem(src.mark, f"{what} is a choice: compute it with a list of `- when: ... value: ...` cases")
+                return None
+            parsed = self.parse_expr(src, fields, want)
+            if parsed is None:
+                return None
+            if want == "number":
+                self.computed_range(src, parsed, question, what)
+            return Compute(expression=parsed, type=question.type)
+        cases: list[tuple[expr.Expr, Any]] = []
+        otherwise = None
+        for entry in src.value:
+            values = self.mapping(entry, f"a compute case of {what}", ("when", "value", "otherwise"))
+            if values is None:
+                continue
+            if "otherwise" in values:
+                otherwise = self.case_value(values["otherwise"], question, what)
+                continue
+            if "when" not in values or "value" not in values:
+                self.problem(entry.mark, f"a compute case of {what} needs `when` and `value` (or a final `otherwise`)")
+                continue
+            condition = self.parse_expr(values["when"], fields)
+            value = self.case_value(values["value"], question, what)
+            if condition is not None:
+                cases.append((condition, value))
+        return Compute(cases=tuple(cases), otherwise=otherwise, type=question.type)
+
+    def computed_range(self, src: Src, parsed: expr.Expr, question: Question, what: str) -> None:
+        """A computed number must keep to its declared type and range: the conditions that read it are checked
+        against them (overflow included), and batch scoring holds it as that type."""
+        bounds = parsed.root.bounds
+        if bounds is None:
+            return
+        if question.type == "integer" and not bounds.whole:
+            self.problem(src.mark, f"{what} is a whole number, but its compute can give decimals", "use `type: number`")
+            return
+        low = question.min if question.min is not None else -math.inf
+        high = question.max if question.max is not None else math.inf
+        if bounds.lo < low or bounds.hi > high:
+            self.problem(
+                src.mark,
+                f"the compute of {what} can give {expr.show_number(bounds.lo)} to {expr.show_number(bounds.hi)}, "
+                f"outside its declared range",
+                "widen its `min`/`max`, or narrow the fields it reads",
+            )
+
+    def case_value(self, src: Src, question: Question, what: str) -> Any:
+        value = src.value
+        if question.type == "choice" and str(value) not in question.choice_values:
+            hint = did_you_mean(str(value), question.choice_values) or "allowed: " + ", ".join(question.choice_values)
+            self.problem(src.mark, f"`{value}` is not a choice of {what}", hint)
+        if question.type in expr.NUMERIC and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            self.problem(src.mark, f"the value of {what} must be a number")
+            return value
+        if question.type == "integer" and isinstance(value, float) and not value.is_integer():
+            self.problem(src.mark, f"the value of {what} must be a whole number", "use `type: number`")
+        elif question.type in expr.NUMERIC and (
+            (question.min is not None and value < question.min) or (question.max is not None and value > question.max)
+        ):
+            self.problem(src.mark, f"the value {value} of {what} is outside its declared range")
+        if question.type == "integer":
+            return int(value)  # 1.0 is the whole number 1, in both back ends
+        if question.type == "number":
+            return float(value)
+        if question.type == "yesno" and not isinstance(value, bool):
+            self.problem(src.mark, f"the value of {what} must be yes or no")
+        return str(value) if question.type == "choice" else value
+
+    # -- levels and rules --------------------------------------------------------------------------------------
+
+    def levels(self, srcs: list[Src], ids: dict[str, Mark]) -> dict[str, Level]:
+        result: dict[str, Level] = {}
+        for item, values, ident in self.entries(srcs, "levels", "a level", LEVEL_KEYS, ("id", "name"), ids):
+            what = f"level `{ident}`"
+            level = Level(
+                ident,
+                self.text(values, "name", what),
+                item.mark,
+                code=self.text(values, "code", what),
+                intensity=self.text(values, "intensity", what),
+                summary=self.text(values, "summary", what),
+                urgent=self.flag(values, "urgent", what, False),
+            )
+            level.involves = self.strings(values, "involves", what)
+            level.next_steps = self.strings(values, "next_steps", what)
+            if "rank" in values:
+                rank = values["rank"].value
+                if isinstance(rank, bool) or not isinstance(rank, int):
+                    self.problem(
+                        values["rank"].mark, f"`rank` of {what} must be a whole number (higher is more intensive)"
+                    )
+                else:
+                    level.rank = rank
+            result[ident] = level
+        if not result:
+            self.problem(self.folder, "the pack has no levels", "add a `levels:` list")
+        return result
+
+    def rules(
+        self, srcs: list[Src], questions: dict[str, Question], levels: dict[str, Level], ids: dict[str, Mark]
+    ) -> tuple[list[Placement], list[Alert]]:
+        fields = {q.id: q.field_type for q in questions.values()}
+        alert_fields = {**fields, "level": expr.FieldType("level", tuple(levels))}
+        level_rules: list[Placement] = []
+        alert_rules: list[Alert] = []
+        required = ("id", "when", "because")
+        for item, values, ident in self.entries(srcs, "rules", "a rule", RULE_KEYS, required, ids):
+            what = f"rule `{ident}`"
+            has_level, has_alert = "level" in values, "alert" in values
+            if has_level == has_alert:
+                self.problem(item.mark, f"{what} needs exactly one of `level` or `alert`")
+                continue
+            if "when" not in values:
+                continue
+            when = self.parse_expr(values["when"], alert_fields if has_alert else fields)
+            because = self.text(values, "because", what)
+            if has_level:
+                level = self.level_ref(values["level"], levels, what)
+                if "severity" in values:
+                    self.problem(values["severity"].mark, f"`severity` applies to alerts, not to level {what}")
+                if when is not None:
+                    level_rules.append(Placement(ident, when, because, item.mark, level=level))
+                continue
+            severity = self.text(values, "severity", what, "info")
+            if severity not in SEVERITIES:
+                self.problem(
+                    values["severity"].mark,
+                    f"unknown severity `{severity}` in {what}",
+                    did_you_mean(severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES),
+                )
+            if when is not None:
+                alert_rules.append(Alert(ident, when, because, item.mark, self.text(values, "alert", what), severity))
+        return level_rules, alert_rules
+
+    def level_ref(self, src: Src, levels: dict[str, Level], what: str) -> str:
+        name = str(src.value)
+        if name not in levels:
+            hint = did_you_mean(name, levels) or "levels: " + ", ".join(levels)
+            self.problem(src.mark, f"unknown level `{name}` in {what}", hint)
+        return name
+
+    def otherwise(self, srcs: list[Src], levels: dict[str, Level]) -> Otherwise | None:
+        if not srcs:
+            return None
+        values = self.mapping(srcs[0], "otherwise", ("level", "because"), ("level", "because"))
+        if values is None or "level" not in values:
+            return None
+        return Otherwise(
+            self.level_ref(values["level"], levels, "otherwise"),
+            self.text(values, "because", "otherwise"),
+            srcs[0].mark,
+        )
+
+    def lint(self, srcs: list[Src], pack: Pack) -> list[Allowance]:
+        """`lint: {allow: [{finding: unused-question:age, because: ...}]}`: findings the authors mean, each with why.
+        A `gap` allowance takes `when:`, a condition every allowed gap must satisfy, so a new gap is still reported."""
+        if not srcs:
+            return []
+        values = self.mapping(srcs[0], "lint", ("allow",))
+        allowed: list[Allowance] = []
+        known = {**pack.questions, **pack.levels, **{r.id: r for r in [*pack.rules, *pack.alerts]}}
+        for item in self.listing((values or {}).get("allow"), "lint: allow"):
+            entry = self.mapping(item, "a lint allowance", ("finding", "because", "when"), ("finding", "because"))
+            if not entry or "finding" not in entry or "because" not in entry:
+                continue
+            key = self.text(entry, "finding", "a lint allowance")
+            code, _, subject = key.partition(":")
+            if code not in LINT_CODES:
+                hint = did_you_mean(code, LINT_CODES) or "one of: " + ", ".join(LINT_CODES)
+                self.problem(entry["finding"].mark, f"unknown lint finding `{code}`", hint)
+                continue
+            if subject and subject not in known:
+                hint = did_you_mean(subject, known) or "name a rule, question or level of this pack"
+                self.problem(entry["finding"].mark, f"`{subject}` is not in this pack", hint)
+                continue
+            when = None
+            if "when" in entry:
+                if code != "gap":
+                    self.problem(entry["when"].mark, "`when` applies only to a `gap` allowance")
+                    continue
+                when = self.parse_expr(entry["when"], {q.id: q.field_type for q in pack.questions.values()})
+            allowed.append(Allowance(key, self.text(entry, "because", "a lint allowance"), when))
+        return allowed
+
+    def check_order(self, rules: list[Placement], levels: dict[str, Level]) -> None:
+        """Urgent-level rules (crisis, withdrawal) must all come first, so no other rule can ever shadow one."""
+        calm: Placement | None = None
+        for rule in rules:
+            level = levels.get(rule.level)
+            if level is None:
+                continue
+            if not level.urgent:
+                calm = calm or rule
+            elif calm is not None:
+                self.problem(
+                    rule.mark,
+                    f"rule `{rule.id}` leads to the urgent level `{level.id}` but comes after "
+                    f"`{calm.id}`, which could shadow it",
+                    "move urgent rules to the top of `rules:`",
+                )
+
+    # -- tests -------------------------------------------------------------------------------------------------
+
+    def tests(self, fixture_srcs: list[Src], test_srcs: list[Src], pack: Pack) -> list[TestCase]:
+        from iop_cli.pack.answers import clean_answers
+
+        fixtures: dict[str, dict] = {}
+        marks: dict[str, dict[str, Mark]] = {}  # where each answer of each fixture is written
+        for block in fixture_srcs:
+            if not isinstance(block.value, dict):
+                self.problem(block.mark, "`fixtures` must map names to answer sets")
+                continue
+            for name, src in block.value.items():
+                if name in fixtures:
+                    self.problem(block.keys[name], f"duplicate fixture `{name}`")
+                if not isinstance(src.value, dict):
+                    self.problem(src.mark, f"fixture `{name}` must map field ids to answers")
+                fixtures[name] = src.plain() if isinstance(src.value, dict) else {}
+                marks[name] = src.keys
+        result: list[TestCase] = []
+        names: set[str] = set()
+        for block in test_srcs:
+            for item in self.listing(block, "tests"):
+                values = self.mapping(item, "a test", ("name", "base", "given", "expect"), ("name", "expect"))
+                if values is None:
+                    continue
+                name = self.text(values, "name", "a test")
+                if name in names:
+                    self.problem(item.mark, f"duplicate test name `{name}`")
+                names.add(name)
+                given: dict[str, Any] = {}
+                where: dict[str, Mark] = {}
+                if "base" in values:
+                    base = self.text(values, "base", f"test `{name}`")
+                    if base not in fixtures:
+                        self.problem(values["base"].mark, f"unknown fixture `{base}`", did_you_mean(base, fixtures))
+                    given.update(fixtures.get(base, {}))
+                    where.update(marks.get(base, {}))
+                if "given" in values:
+                    if not isinstance(values["given"].value, dict):
+                        self.problem(values["given"].mark, "`given` must map field ids to answers")
+                    else:
+                        given.update(values["given"].plain())
+                        where.update(values["given"].keys)
+                given = {k: v for k, v in given.items() if v is not None}  # null removes a fixture's answer
+                try:
+                    clean_answers(pack, given)
+                except ProblemsError as exc:
+                    for p in exc.problems:
+                        mark = where.get(p.where, item.mark)
+                        self.problem(mark, f"test `{name}`: {p.where}: {p.message}", p.hint)
+                expect = self.expectation(values.get("expect"), pack, name)
+                result.append(TestCase(name, given, expect, item.mark))
+        return result
+
+    def expectation(self, src: Src | None, pack: Pack, name: str) -> dict[str, Any]:
+        if src is None:
+            return {}
+        values = self.mapping(src, f"the expectation of test `{name}`", ("level", "rule", "alerts", "missing"))
+        if values is None:
+            return {}
+        expect = src.plain()
+        if "level" in expect and expect["level"] not in pack.levels:
+            self.problem(
+                values["level"].mark,
+                f"unknown level `{expect['level']}`",
+                did_you_mean(str(expect["level"]), pack.levels),
+            )
+        if "rule" in expect and expect["rule"] is not None and pack.rule(str(expect["rule"])) is None:
+            rule_ids = [r.id for r in pack.rules]
+            self.problem(
+                values["rule"].mark, f"unknown rule `{expect['rule']}`", did_you_mean(str(expect["rule"]), rule_ids)
+            )
+        for key in ("alerts", "missing"):
+            if key in expect and not isinstance(expect[key], list):
+                self.problem(values[key].mark, f"`{key}` must be a list")
+        alert_ids = {a.id for a in pack.alerts}
+        for alert in expect.get("alerts") or []:
+            if alert not in alert_ids:
+                self.problem(values["alerts"].mark, f"unknown alert `{alert}`", did_you_mean(str(alert), alert_ids))
+        return expect

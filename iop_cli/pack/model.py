@@ -1,0 +1,217 @@
+"""The rule pack: its model and its YAML loader.
+
+A pack is a folder of YAML files. Each file is a mapping whose top-level keys are among `pack`, `sections`,
+`questions`, `levels`, `rules`, `otherwise`, `fixtures` and `tests`. Loading checks everything once, reports every
+problem with file:line:col, and keeps positions so later errors can point back at the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iop_cli.lang import expr
+from iop_cli.problems import Mark
+
+QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
+SEVERITIES = ("safety", "caution", "info")
+TOP_KEYS = ("pack", "sections", "questions", "levels", "rules", "otherwise", "fixtures", "tests", "lint")
+# Batch scoring carries a row's missing answers and its alerts as the bits of one 64-bit integer each. The loader
+# holds every pack to these limits, so that no command accepts a pack another refuses.
+MAX_REQUIRED = 62
+MAX_ALERTS = 62
+# The keys each entry may have (`schema.py` checks its JSON Schema against these).
+QUESTION_KEYS = (
+    "id",
+    "type",
+    "label",
+    "help",
+    "choices",
+    "min",
+    "max",
+    "required",
+    "ask_if",
+    "compute",
+    "aliases",
+    "section",
+)
+LEVEL_KEYS = ("id", "name", "code", "intensity", "rank", "urgent", "summary", "involves", "next_steps")
+RULE_KEYS = ("id", "when", "level", "alert", "severity", "because")
+SINGLE_KEYS = ("pack", "rules", "otherwise", "lint")  # their order or identity must come from one place
+LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level")
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass
+class Compute:
+    """How a computed field gets its value: one expression, or cases tried in order."""
+
+    expression: expr.Expr | None = None
+    cases: tuple[tuple[expr.Expr, Any], ...] = ()
+    otherwise: Any = None
+    type: str = ""  # the field's declared type: a `number` is a float in every back end, however it was computed
+
+    def evaluate(self, values) -> Any:
+        if self.expression is not None:
+            value = self.expression.evaluate(values)
+            return float(value) if self.type == "number" and value is not None else value
+        for condition, value in self.cases:
+            result = condition.evaluate(values)
+            if result is None:
+                return None  # an undecidable case makes the value unknown, never a later case's value
+            if result:
+                return value
+        return self.otherwise
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.expression is not None:
+            return self.expression.names
+        return tuple(dict.fromkeys(n for condition, _ in self.cases for n in condition.names))
+
+
+@dataclass
+class Question:
+    id: str
+    type: str
+    label: str
+    mark: Mark
+    help: str = ""
+    choices: tuple[Choice, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    required: bool = True
+    ask_if: expr.Expr | None = None
+    compute: Compute | None = None
+    aliases: tuple[str, ...] = ()
+    section: str | None = None
+
+    @property
+    def computed(self) -> bool:
+        return self.compute is not None
+
+    @property
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.choices)
+
+    @property
+    def field_type(self) -> expr.FieldType:
+        return expr.FieldType(self.type, self.choice_values, self.min, self.max)
+
+    def choice_label(self, value: str) -> str:
+        return next((c.label for c in self.choices if c.value == value), value)
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    help: str = ""
+
+
+@dataclass
+class Level:
+    id: str
+    name: str
+    mark: Mark
+    code: str = ""
+    intensity: str = ""
+    rank: int = 0
+    urgent: bool = False
+    summary: str = ""
+    involves: tuple[str, ...] = ()
+    next_steps: tuple[str, ...] = ()
+
+
+@dataclass
+class Rule:
+    """What placement rules and alerts share: an id, a condition, the reason shown when it holds, and its place."""
+
+    id: str
+    when: expr.Expr
+    because: str
+    mark: Mark
+
+    @property
+    def is_alert(self) -> bool:
+        return isinstance(self, Alert)
+
+
+@dataclass
+class Placement(Rule):
+    """A level rule: the first that holds decides the level."""
+
+    level: str = ""
+
+
+@dataclass
+class Alert(Rule):
+    """An alert: every one that holds is shown, whatever the level."""
+
+    alert: str = ""
+    severity: str = "info"
+
+
+@dataclass
+class Otherwise:
+    level: str
+    because: str
+    mark: Mark | None = None
+
+
+@dataclass
+class TestCase:
+    name: str
+    given: dict[str, Any]
+    expect: dict[str, Any]
+    mark: Mark
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A lint finding the pack's authors intend: its key, why, and for gaps the answers it covers."""
+
+    finding: str
+    because: str
+    when: expr.Expr | None = None
+
+
+@dataclass
+class Pack:
+    name: str
+    version: str
+    description: str
+    path: Path
+    hash: str
+    sections: dict[str, Section]
+    questions: dict[str, Question]
+    levels: dict[str, Level]
+    rules: list[Placement]  # level rules, first match wins
+    alerts: list[Alert]  # every alert that applies is shown
+    otherwise: Otherwise
+    tests: list[TestCase] = field(default_factory=list)
+    lint_allow: list[Allowance] = field(default_factory=list)  # lint findings the authors intend
+
+    @property
+    def asked(self) -> list[Question]:
+        return [q for q in self.questions.values() if not q.computed]
+
+    @property
+    def computed(self) -> list[Question]:
+        return [q for q in self.questions.values() if q.computed]
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in [*self.rules, *self.alerts] if r.id == rule_id), None)
+
+    def sources(self, name: str) -> tuple[str, ...]:
+        """The asked questions a field rests on: itself, or a computed field's inputs, recursively."""
+        question = self.questions.get(name)
+        if question is None or question.compute is None:
+            return (name,)
+        return tuple(dict.fromkeys(s for n in question.compute.names for s in self.sources(n)))

@@ -1,0 +1,1 @@
+"""The records database (SQLite): drafts, completed intakes and placements."""
