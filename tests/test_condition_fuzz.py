@@ -1,5 +1,5 @@
-"""Hardening item 16: every condition the checker accepts gives the same answer in the engine (Python closures) and in
-the Polars back end (`iop score`), on answers at the edges of each field's range and with answers missing; and no
+"""Hardening item 16: every condition the checker accepts gives the same answer in the engine (the Python back end)
+and in the Polars back end (`iop score`), and the words back end names every field it reads, on answers at the edges of each field's range and with answers missing; and no
 text, accepted or not, crashes either. Conditions come from the grammar, with the edges that broke before: whole
 numbers at the int64 limits, decimals near the float limits, whole numbers meeting decimals, `=` and `<>`.
 
@@ -15,8 +15,10 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iop_cli.decide.frame import compile_expr
 from iop_cli.lang.expr import ExprError, FieldType, parse
+from iop_cli.lang.polars import compile_expr
+from iop_cli.lang.tree import field_names
+from iop_cli.lang.words import plain
 
 INT64_MAX = 2**63 - 1
 
@@ -169,6 +171,9 @@ def test_engine_and_polars_agree_on_every_accepted_condition():
             polars_values = result[f"c{i}"].to_list()
             engine_values = [expression.evaluate(row) for row in rows]
             assert engine_values == polars_values, (expression.source, rows, engine_values, polars_values)
+            # The words back end names every field the condition reads (as the tree's walker finds them).
+            words = plain(expression.root)
+            assert all(name in words for name in field_names(expression.root)), (expression.source, words)
 
     run()
     assert seen["generated"] >= 20_000, seen

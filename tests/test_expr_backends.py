@@ -1,15 +1,18 @@
-"""Every operator of the condition tree (`expr.Op`) reaches every back end: Python evaluation, Polars expressions
-and plain words. mypy checks the `match` statements are exhaustive; this test checks it at run time too, and that
-the set of example conditions below covers every operator the checker can produce."""
+"""Every kind of node in the condition tree (`lang.tree`), in every variant (each operator, negated or not), reaches
+every back end: Python evaluation (`lang.py`), Polars expressions (`lang.polars`), plain words (`lang.words`) and the
+lint's walkers (`lang.walk`). mypy checks that each `match` is exhaustive; this test checks it at run time too, and
+that the example conditions below cover every variant the checker can produce."""
 
 from __future__ import annotations
 
 import polars as pl
 import pytest
 
-from iop_cli.authoring.doc import plain
-from iop_cli.decide.frame import compile_expr
-from iop_cli.lang.expr import OPS, FieldType, Node, parse
+from iop_cli.lang import tree
+from iop_cli.lang.expr import FieldType, parse
+from iop_cli.lang.polars import compile_expr
+from iop_cli.lang.walk import constants
+from iop_cli.lang.words import plain
 
 FIELDS = {
     "age": FieldType("integer", min=12, max=110),
@@ -39,21 +42,52 @@ EXAMPLES = [
     "age in [12, 34.5]",
     "age is missing",
     "dose is not missing",
+    "sud == true",
 ]
 
 
-def ops(node: Node) -> set[str]:
-    found = {node.op}
-    for child in node.children:
-        found |= ops(child)
+# Each kind, and the field that tells its variants apart.
+VARIANTS = {
+    tree.Lit: ("kind", {"bool", "number", "string"}),
+    tree.Ref: ("kind", {"bool", "number", "choice"}),
+    tree.Not: (None, {None}),
+    tree.Logic: ("op", {"and", "or"}),
+    tree.Sign: ("negative", {True, False}),
+    tree.Arith: ("op", {"+", "-"}),
+    tree.Compare: ("op", {"==", "!=", "<", "<=", ">", ">="}),
+    tree.Member: ("negate", {True, False}),
+    tree.Missing: ("negate", {True, False}),
+}
+
+
+def variants(node: tree.Node) -> set[tuple[str, object]]:
+    attribute = VARIANTS[type(node)][0]
+    found = {(type(node).__name__, getattr(node, attribute) if attribute else None)}
+    for child in tree.children(node):
+        found |= variants(child)
     return found
 
 
-def test_the_examples_cover_every_operator():
-    covered: set[str] = set()
+def test_the_examples_cover_every_kind_of_node():
+    assert set(VARIANTS) == set(tree.NODE_KINDS) == set(tree.Node.__args__)  # type: ignore[attr-defined]
+    covered: set[tuple[str, object]] = set()
     for text in EXAMPLES:
-        covered |= ops(parse(text, FIELDS).root)
-    assert covered == set(OPS), set(OPS) - covered
+        covered |= variants(parse(text, FIELDS).root)
+    wanted = {(kind.__name__, value) for kind, (_, values) in VARIANTS.items() for value in values}
+    assert covered == wanted, wanted - covered
+
+
+def test_the_tree_is_frozen():
+    node = parse("age > 30", FIELDS).root
+    with pytest.raises(AttributeError):
+        node.op = "<"  # type: ignore[misc]
+
+
+def test_the_walkers_see_numbers_beside_a_field_in_every_kind():
+    assert constants(parse("age > 30 or not (age <= 50)", FIELDS).root, "age") == {30, 50}
+    assert constants(parse("age in [12, 40] and age + 2 < 90", FIELDS).root, "age") == {12, 40, 2}
+    assert constants(parse("-age < -20 and age is not missing", FIELDS).root, "age") == set()  # -20 is beside -age
+    assert tree.field_names(parse("sud or kind == 'a' and dose is missing", FIELDS).root) == {"sud", "kind", "dose"}
 
 
 @pytest.mark.parametrize("text", EXAMPLES)
@@ -63,3 +97,4 @@ def test_every_back_end_handles_every_operator(text):
     got = frame.select(compile_expr(expression, pl.col).alias("r"))["r"].to_list()
     assert got == [expression.evaluate(row) for row in ROWS]
     assert plain(expression.root).strip()
+    assert tree.field_names(expression.root) == set(expression.names)

@@ -15,20 +15,11 @@ import pytest
 
 from iop_cli.batch import score as batch
 from iop_cli.decide.engine import decide
-from iop_cli.lang.expr import Node
+from iop_cli.lang.walk import constants
 from iop_cli.pack.answers import clean_answers
 from iop_cli.problems import AnswersError
 
 UNANSWERED = ""
-
-
-def _constants(node: Node, field: str, out: set) -> None:
-    """Numeric literals compared with `field` anywhere in a condition tree."""
-    names = {child.name for child in node.children}
-    if field in names:
-        out.update(c.literal for c in node.children if c.is_literal and isinstance(c.literal, (int, float)))
-    for child in node.children:
-        _constants(child, field, out)
 
 
 def domain(pack) -> dict[str, list[str]]:
@@ -45,7 +36,7 @@ def domain(pack) -> dict[str, list[str]]:
         elif q.type == "integer":
             found: set = set()
             for tree in trees:
-                _constants(tree, q.id, found)
+                found |= constants(tree, q.id)
             # Computed fields (severity) read dsm5_criteria_count through cases: their constants count too.
             points = {int(q.min), int(q.max)} | {int(c) + d for c in found for d in (-1, 0, 1)}
             options = [str(p) for p in sorted(points) if q.min <= p <= q.max]

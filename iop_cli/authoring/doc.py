@@ -4,62 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from iop_cli.lang.expr import Node, assert_never
+from iop_cli.lang.words import plain
 from iop_cli.pack.model import Pack, Question
-
-_WORDS = {
-    "==": "is",
-    "!=": "is not",
-    "<": "is below",
-    "<=": "is at most",
-    ">": "is above",
-    ">=": "is at least",
-}
-
-
-def plain(node: Node, parent: str = "") -> str:
-    """A condition in words: `ciwa_ar >= 20 and not pregnant` -> "CIWA-Ar is at least 20 and pregnant is no"."""
-    op = node.op
-    match op:
-        case "":
-            if node.is_literal:
-                if isinstance(node.literal, bool):
-                    return "yes" if node.literal else "no"
-                return f"'{node.literal}'" if isinstance(node.literal, str) else str(node.literal)
-            if node.field_type is not None and node.field_type.kind == "yesno":
-                return f"{node.name} is yes"
-            return str(node.name)
-        case "and" | "or":
-            text = f" {op} ".join(plain(child, op) for child in node.children)
-            return f"({text})" if parent and parent != op else text
-        case "not":
-            inner = node.children[0]
-            if inner.name is not None and not inner.op and inner.field_type and inner.field_type.kind == "yesno":
-                return f"{inner.name} is no"
-            return f"not ({plain(inner, 'not')})"
-        case "==" | "!=" | "<" | "<=" | ">" | ">=":
-            left, right = node.children
-            return f"{_operand(left)} {_WORDS[op]} {_operand(right)}"
-        case "in" | "not in":
-            values = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in node.literal)
-            word = "is one of" if op == "in" else "is none of"
-            return f"{_operand(node.children[0])} {word} {values}"
-        case "is missing" | "is not missing":
-            return f"{node.children[0].name} {'is unanswered' if op == 'is missing' else 'is answered'}"
-        case "+" | "-":
-            return f"{_operand(node.children[0])} {op} {_operand(node.children[1])}"
-        case "neg":
-            return f"-{_operand(node.children[0])}"
-        case "pos":
-            return f"+{_operand(node.children[0])}"
-        case _:
-            assert_never(op)
-
-
-def _operand(node: Node) -> str:
-    if node.name is not None and not node.op:
-        return node.name
-    return plain(node, "cmp")
 
 
 def _values(question: Question) -> str:

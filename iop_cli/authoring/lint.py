@@ -16,7 +16,8 @@ from typing import Any
 
 from iop_cli.decide import policy
 from iop_cli.decide.engine import applicable
-from iop_cli.lang.expr import Node
+from iop_cli.lang.tree import Node, field_names
+from iop_cli.lang.walk import constants
 from iop_cli.pack.model import Allowance, Pack, Question, Rule
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -42,13 +43,6 @@ class Finding:
 # Domains and the search
 
 
-def _constants(node: Node, name: str, out: set) -> None:
-    if any(child.name == name for child in node.children):
-        out.update(c.literal for c in node.children if c.is_literal and isinstance(c.literal, (int, float)))
-    for child in node.children:
-        _constants(child, name, out)
-
-
 def _trees(pack: Pack) -> list[Node]:
     trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
     trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
@@ -71,7 +65,7 @@ def domain(pack: Pack, question: Question, trees: list[Node] | None = None) -> l
     if question.type in ("integer", "number"):
         found: set = set()
         for tree in trees if trees is not None else _trees(pack):
-            _constants(tree, question.id, found)
+            found |= constants(tree, question.id)
         low = question.min if question.min is not None else min(found, default=0) - 1
         high = question.max if question.max is not None else max(found, default=0) + 1
         points = {low, high} | {c + d for c in found for d in (-1, 0, 1)}
@@ -400,7 +394,7 @@ def _show(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str:
 def _unused_findings(pack: Pack) -> list[Finding]:
     used: set[str] = set()
     for tree in _trees(pack):
-        used |= _names(tree)
+        used |= field_names(tree)
     findings = []
     for question in pack.asked:
         if question.id not in used:
@@ -423,13 +417,6 @@ def _unused_findings(pack: Pack) -> list[Finding]:
                 )
             )
     return findings
-
-
-def _names(node: Node) -> set[str]:
-    names = {node.name} if node.name else set()
-    for child in node.children:
-        names |= _names(child)
-    return names
 
 
 # ----------------------------------------------------------------------------------------------------------------

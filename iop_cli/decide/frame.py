@@ -1,7 +1,5 @@
-"""The pack compiled to Polars expressions: the same checked condition trees as the engine, evaluated column-wise.
-
-Polars' `&`, `|` and `~` follow the same three-valued logic as `expr` (null is "unknown"), and comparisons with a null
-give null, so each node maps onto one Polars operation. `value_stages`, `missing_columns` and `decision_stages` then do
+"""The pack's decision as Polars columns: the same checked condition trees as the engine (each compiled by the
+Polars back end, `lang.polars`), evaluated column-wise. `value_stages`, `missing_columns` and `decision_stages` then do
 what `engine.decide` does, for every row at once: values that apply, missing required answers, the first rule that
 holds, the missing-answer guard, and the alerts, as small integer codes that `Outcome` turns into texts.
 `tests/test_score_parity.py` holds the two to identical results.
@@ -10,7 +8,6 @@ holds, the missing-answer guard, and the alerts, as small integer codes that `Ou
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -18,17 +15,9 @@ from typing import Any
 import polars as pl
 
 from iop_cli.decide import policy
-from iop_cli.lang.expr import Expr, Node, assert_never, float_membership
+from iop_cli.lang.polars import compile_expr
+from iop_cli.lang.tree import Compare, Lit, Member, Node, Ref
 from iop_cli.pack.model import Compute, Pack, Question
-
-_COMPARE = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 # Internal column names, prefixed so they cannot meet a pack's field ids.
 VALUE = "__v_{}"
@@ -37,64 +26,6 @@ MISSING = "__missing_{}"
 LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
 REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
-
-
-def compile_node(
-    node: Node, column: Callable[[str], pl.Expr], special: Callable[[Node], pl.Expr | None] | None = None
-) -> pl.Expr:
-    """One checked expression node as a Polars expression; `column(name)` gives a field's typed column, and
-    `special`, when given, may compile a node its own way (returning None to leave it to the general rules)."""
-    if special is not None and (done := special(node)) is not None:
-        return done
-    kids = [compile_node(child, column, special) for child in node.children]
-    match node.op:
-        case "":
-            if node.is_literal:
-                return _literal(node.literal)
-            assert node.name is not None, node.text  # a leaf is a literal or a field
-            return column(node.name)
-        case "and":
-            return reduce(operator.and_, kids)
-        case "or":
-            return reduce(operator.or_, kids)
-        case "not":
-            return ~kids[0]
-        case "neg":
-            return -kids[0]
-        case "pos":
-            return kids[0]
-        case "+":
-            return kids[0] + kids[1]
-        case "-":
-            return kids[0] - kids[1]
-        case "==" | "!=" | "<" | "<=" | ">" | ">=":
-            return _COMPARE[node.op](kids[0], kids[1])
-        case "in" | "not in":
-            values = list(node.literal)
-            if float_membership(node):  # as the engine: whole numbers meet decimals as floats (Polars will not mix)
-                kids[0], values = kids[0].cast(pl.Float64), [float(x) for x in values]
-            inside = kids[0].is_in(values)
-            inside = pl.when(kids[0].is_null()).then(None).otherwise(inside)
-            return ~inside if node.op == "not in" else inside
-        case "is missing":
-            return kids[0].is_null()
-        case "is not missing":
-            return kids[0].is_not_null()
-        case _:
-            assert_never(node.op)
-
-
-def _literal(value: object) -> pl.Expr:
-    """Numbers as Int64 or Float64, the types the checker's bounds assume, whatever Polars would infer for a literal."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return pl.lit(value)
-    return pl.lit(value, dtype=pl.Int64 if isinstance(value, int) else pl.Float64)
-
-
-def compile_expr(
-    expression: Expr, column: Callable[[str], pl.Expr], special: Callable[[Node], pl.Expr | None] | None = None
-) -> pl.Expr:
-    return compile_node(expression.root, column, special)
 
 
 def value_col(name: str) -> pl.Expr:
@@ -219,18 +150,19 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
 
     def level_test(node: Node) -> pl.Expr | None:
         """`level == 'x'`, `!=`, `in` and `not in` as a test of the outcome code, with no level column."""
-        if node.op in ("==", "!=") and len(node.children) == 2:
-            named, other = node.children if node.children[0].name == "level" else node.children[::-1]
-            wanted = [other.literal] if other.is_literal else None
-        elif node.op in ("in", "not in"):
-            named, wanted = node.children[0], list(node.literal)
-        else:
-            return None
-        if named.name != "level" or named.op or wanted is None:
-            return None
+        match node:
+            case (
+                Compare(op="==" | "!=" as op, left=Ref(name="level"), right=Lit(value=value))
+                | Compare(op="==" | "!=" as op, left=Lit(value=value), right=Ref(name="level"))
+            ):
+                wanted, negate = [value], op == "!="
+            case Member(operand=Ref(name="level"), values=values, negate=negate):
+                wanted = list(values)
+            case _:
+                return None
         codes = [code for code, level in zip(level_codes, level_names, strict=True) if level in wanted]
         inside = pl.col(OUTCOME).is_in(codes)
-        return ~inside if node.op in ("!=", "not in") else inside
+        return ~inside if negate else inside
 
     bits = [
         pl.when(compile_expr(a.when, alert_column, level_test)).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)

@@ -1,15 +1,14 @@
-"""The condition language of rule packs.
+"""The condition language's parser and checker: the one place text becomes a tree, for packs and maps alike.
 
-A condition is a Python-like expression parsed with `ast` under an allow-list, checked against the pack's fields at
-load time, and compiled to closures. Nothing is ever passed to `eval`.
-
-Logic is three-valued: a field with no answer is unknown (`None`), and unknown flows through `and`/`or`/`not` the
-way SQL's NULL does, so a condition over a missing answer is never silently false.
+A condition is a Python-like expression parsed with `ast` under an allow-list and checked against the fields at load
+time (names, kinds, choices, ranges, and arithmetic that cannot overflow). The result is a typed tree (`lang.tree`);
+`Expr` pairs it with its Python evaluator (`lang.py`). Nothing is ever passed to `eval`.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import math
 import re
@@ -17,10 +16,29 @@ import sys
 import tokenize
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn, get_args
+from typing import Any
 
+from iop_cli.lang import py
+from iop_cli.lang.tree import (
+    Arith,
+    Bounds,
+    Compare,
+    CompareOp,
+    FieldType,
+    Lit,
+    Logic,
+    Member,
+    Missing,
+    Node,
+    Not,
+    Ref,
+    Sign,
+    as_float,
+    bounds_of,
+    field_names,
+)
 from iop_cli.problems import did_you_mean
 from iop_cli.safe_text import cut
 
@@ -68,16 +86,6 @@ _FORBIDDEN = {
 }
 
 
-@dataclass(frozen=True)
-class FieldType:
-    """What the checker needs to know about a name: its kind, choices and range."""
-
-    kind: str  # yesno, choice, integer, number, text, level
-    choices: tuple[str, ...] = ()
-    min: float | None = None
-    max: float | None = None
-
-
 class ExprError(Exception):
     """A condition that cannot be accepted; `col` is 0-based within the original text."""
 
@@ -88,22 +96,6 @@ class ExprError(Exception):
         self.hint = hint
 
 
-@dataclass(frozen=True)
-class Bounds:
-    """The values a numeric node can take, given the fields' declared ranges; `whole` for integer arithmetic."""
-
-    lo: int | float
-    hi: int | float
-    whole: bool
-
-
-def _float(value: int | float) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.copysign(math.inf, value)
-
-
 def field_bounds(ftype: FieldType) -> Bounds | None:
     """A numeric field's range as the checker assumes it: its declared min and max, else everything the batch
     back end can hold (int64 for whole numbers, finite floats for decimals)."""
@@ -112,8 +104,8 @@ def field_bounds(ftype: FieldType) -> Bounds | None:
         high = INT64_MAX if ftype.max is None else math.floor(ftype.max)
         return Bounds(low, high, True)
     if ftype.kind == "number":
-        lo = -FLOAT_MAX if ftype.min is None else _float(ftype.min)
-        hi = FLOAT_MAX if ftype.max is None else _float(ftype.max)
+        lo = -FLOAT_MAX if ftype.min is None else as_float(ftype.min)
+        hi = FLOAT_MAX if ftype.max is None else as_float(ftype.max)
         return Bounds(lo, hi, False)
     return None
 
@@ -140,100 +132,13 @@ class AnyNumber(Mapping):
         return 0
 
 
-# Every operator of the checked tree. "" is a leaf: a literal, or a field (`name`). Each back end (`polars_rules`,
-# `packdoc.plain`) handles every one in a `match` that ends in `assert_never`, so that a new operator a back end
-# does not know is a type-checker error (mypy) and fails `tests/test_expr_backends.py`.
-Op = Literal[
-    "",
-    "and",
-    "or",
-    "not",
-    "neg",
-    "pos",
-    "+",
-    "-",
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "in",
-    "not in",
-    "is missing",
-    "is not missing",
-]
-OPS: tuple[str, ...] = get_args(Op)
-
-
-def assert_never(value: NoReturn) -> NoReturn:
-    """The end of an exhaustive `match` over `Op` (typing.assert_never, which Python 3.10 lacks)."""
-    raise AssertionError(f"no case for operator {value!r}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Checked tree. Every node knows its kind and its source text; `ev` is its compiled closure.
-
-
-@dataclass
-class Node:
-    kind: str  # bool, number, string, choice, text, level
-    text: str
-    col: int
-    ev: Callable[[Mapping[str, Any]], Any] = field(repr=False, default=lambda v: None)
-    field_type: FieldType | None = None  # set for field references
-    name: str | None = None  # field name for references
-    literal: Any = None  # python value for literals
-    is_literal: bool = False
-    children: tuple[Node, ...] = ()
-    op: Op = ""  # the operator, so explanations (and the other back ends) can walk the checked tree
-    bounds: Bounds | None = None  # numeric nodes: the values they can take
-
-
-def float_membership(node: Node) -> bool:
-    """Whether an `in` / `not in` node compares as decimals: its left side or one of its values is not whole.
-    (Both back ends then turn whole numbers into floats first, as Polars does when it compares Int64 with Float64.)"""
-    left = node.children[0]
-    if left.kind != "number":
-        return False
-    return not (left.bounds is not None and left.bounds.whole and all(type(x) is int for x in node.literal))
-
-
-def _as_float(e: Callable[[Mapping[str, Any]], Any]) -> Callable[[Mapping[str, Any]], Any]:
-    def ev(v):
-        value = e(v)
-        return None if value is None else _float(value)
-
-    return ev
-
-
-def _kleene(values, dominant: bool):
-    """Three-valued `and` (dominant False) or `or` (dominant True): the dominant value wins outright; otherwise any
-    unknown makes the result unknown."""
-    unknown = False
-    for value in values:
-        if value is dominant:
-            return dominant
-        if value is None:
-            unknown = True
-    return None if unknown else not dominant
-
-
-def _and3(values):
-    return _kleene(values, False)
-
-
-def _or3(values):
-    return _kleene(values, True)
-
-
-_COMPARE: dict[type, tuple[Op, Callable[[Any, Any], Any]]] = {
-    ast.Eq: ("==", lambda a, b: a == b),
-    ast.NotEq: ("!=", lambda a, b: a != b),
-    ast.Lt: ("<", lambda a, b: a < b),
-    ast.LtE: ("<=", lambda a, b: a <= b),
-    ast.Gt: (">", lambda a, b: a > b),
-    ast.GtE: (">=", lambda a, b: a >= b),
+_COMPARE: dict[type, CompareOp] = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
 }
 
 
@@ -312,7 +217,7 @@ class _Checker:
     def visit_Constant(self, node: ast.Constant, depth: int) -> Node:
         value = node.value
         if isinstance(value, bool):
-            return self._literal(node, "bool", value)
+            return Lit("bool", self.text(node), self.col(node), value)
         if isinstance(value, (int, float)):
             return self._number(node, value)
         if isinstance(value, str):
@@ -323,12 +228,12 @@ class _Checker:
                     f"the quoted word holds a lone surrogate (U+{ord(bad):04X}), which is not a character",
                     "remove the \\u escape, or write the character itself",
                 )
-            return self._literal(node, "string", value)
+            return Lit("string", self.text(node), self.col(node), value)
         raise self.fail(
             node, f"the value `{self.text(node)}` is not allowed", "use a number, a quoted word or true/false"
         )
 
-    def _number(self, node: ast.AST, value: int | float) -> Node:
+    def _number(self, node: ast.AST, value: int | float) -> Lit:
         if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
             digits = len(str(abs(value)))
             raise self.fail(
@@ -343,15 +248,7 @@ class _Checker:
                 f"the number `{_cut(self.text(node))}` is too large: it reads as infinity",
                 f"use a number within +/-{FLOAT_MAX:.4g}",
             )
-        literal = self._literal(node, "number", value)
-        literal.bounds = Bounds(value, value, isinstance(value, int))
-        return literal
-
-    def _literal(self, node: ast.AST, kind: str, value: Any) -> Node:
-        def constant(v: Mapping[str, Any]) -> Any:
-            return value
-
-        return Node(kind, self.text(node), self.col(node), constant, literal=value, is_literal=True)
+        return Lit("number", self.text(node), self.col(node), value, Bounds(value, value, isinstance(value, int)))
 
     def visit_Name(self, node: ast.Name, depth: int) -> Node:
         name = node.id
@@ -360,7 +257,7 @@ class _Checker:
             # Python folds look-alike letters (NFKC): `ａｇｅ` and `ᵃge` would silently read `age`.
             raise self.fail(node, f"`{written}` is not a plain name", _spoof_hint(written, self.fields))
         if name in BOOL_WORDS:
-            return self._literal(node, "bool", BOOL_WORDS[name])
+            return Lit("bool", written, self.col(node), BOOL_WORDS[name])
         if name == MISSING_WORD:
             raise self.fail(node, "`missing` only works as `FIELD is missing` or `FIELD is not missing`")
         ftype = self.fields.get(name)
@@ -373,16 +270,7 @@ class _Checker:
             raise self.fail(node, f"unknown field `{name}`", hint)
         self.names.append(name)
         kind = {"yesno": "bool", "integer": "number", "number": "number"}.get(ftype.kind, ftype.kind)
-
-        def ev(v: Mapping[str, Any]) -> Any:
-            return v.get(name)
-
-        if ftype.kind == "number":
-            ref = Node(kind, name, self.col(node), _as_float(ev), field_type=ftype, name=name)
-        else:  # decimals are floats in both back ends, however the answer was written; others as given
-            ref = Node(kind, name, self.col(node), ev, field_type=ftype, name=name)
-        ref.bounds = field_bounds(ftype)
-        return ref
+        return Ref(kind, name, self.col(node), name, ftype, field_bounds(ftype))
 
     # -- logic -------------------------------------------------------------------------------------------------
 
@@ -390,13 +278,7 @@ class _Checker:
         parts = tuple(self.check(value, depth) for value in node.values)
         for part, value in zip(parts, node.values, strict=True):
             self.want_bool(part, value)
-        evs = [p.ev for p in parts]
-        op: Op
-        if isinstance(node.op, ast.And):
-            ev, op = (lambda v: _and3(e(v) for e in evs)), "and"
-        else:
-            ev, op = (lambda v: _or3(e(v) for e in evs)), "or"
-        return Node("bool", self.text(node), self.col(node), ev, children=parts, op=op)
+        return Logic(self.text(node), self.col(node), "and" if isinstance(node.op, ast.And) else "or", parts)
 
     def visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> Node:
         operand = node.operand
@@ -406,31 +288,17 @@ class _Checker:
         inner = self.check(node.operand, depth)
         if isinstance(node.op, ast.Not):
             self.want_bool(inner, node.operand)
-            e = inner.ev
-
-            def ev(v):
-                value = e(v)
-                return None if value is None else not value
-
-            return Node("bool", self.text(node), self.col(node), ev, children=(inner,), op="not")
+            return Not(self.text(node), self.col(node), inner)
         if isinstance(node.op, (ast.USub, ast.UAdd)):
             self.want_number(inner, node.operand)
             negative = isinstance(node.op, ast.USub)
-            if inner.is_literal:
-                return self._number(node, -inner.literal if negative else inner.literal)
-            e = inner.ev
-            sign = -1 if negative else 1
-
-            def neg(v):
-                value = e(v)
-                return None if value is None else sign * value
-
-            result = Node(
-                "number", self.text(node), self.col(node), neg, children=(inner,), op="neg" if negative else "pos"
-            )
+            if isinstance(inner, Lit):
+                assert isinstance(inner.value, (int, float))
+                return self._number(node, -inner.value if negative else inner.value)
             b = _bounds(inner)
-            result.bounds = self.within(node, Bounds(-b.hi, -b.lo, b.whole) if negative else b, result)
-            return result
+            text = self.text(node)
+            bounds = self.within(node, Bounds(-b.hi, -b.lo, b.whole) if negative else b, text, inner)
+            return Sign(text, self.col(node), negative, inner, bounds)
         raise self.fail(node, f"the operator in `{self.text(node)}` is not allowed")
 
     def visit_BinOp(self, node: ast.BinOp, depth: int) -> Node:
@@ -441,28 +309,20 @@ class _Checker:
         left, right = self.check(node.left, depth), self.check(node.right, depth)
         self.want_number(left, node.left)
         self.want_number(right, node.right)
-        le, re_ = left.ev, right.ev
         add = isinstance(node.op, ast.Add)
-
-        def ev(v):
-            a, b = le(v), re_(v)
-            if a is None or b is None:
-                return None
-            return a + b if add else a - b
-
-        result = Node("number", self.text(node), self.col(node), ev, children=(left, right), op="+" if add else "-")
         a, b = _bounds(left), _bounds(right)
         if a.whole and b.whole:
             lo, hi = (a.lo + b.lo, a.hi + b.hi) if add else (a.lo - b.hi, a.hi - b.lo)
         else:  # Python and Polars both turn the whole side into a float first, rounding the same way
-            alo, ahi, blo, bhi = _float(a.lo), _float(a.hi), _float(b.lo), _float(b.hi)
+            alo, ahi, blo, bhi = as_float(a.lo), as_float(a.hi), as_float(b.lo), as_float(b.hi)
             lo, hi = (alo + blo, ahi + bhi) if add else (alo - bhi, ahi - blo)
-        result.bounds = self.within(node, Bounds(lo, hi, a.whole and b.whole), result)
-        return result
+        text = self.text(node)
+        bounds = self.within(node, Bounds(lo, hi, a.whole and b.whole), text, left, right)
+        return Arith(text, self.col(node), "+" if add else "-", left, right, bounds)
 
-    def within(self, src: ast.AST, bounds: Bounds, node: Node) -> Bounds:
+    def within(self, src: ast.AST, bounds: Bounds, text: str, *operands: Node) -> Bounds:
         """Refuse arithmetic whose result can leave int64 (whole numbers) or the finite floats (decimals)."""
-        fields = sorted(_field_names(node))
+        fields = sorted(set().union(*(field_names(o) for o in operands)))
         hint = (
             "narrow the `min`/`max` of " + ", ".join(f"`{f}`" for f in fields) + ", or use smaller numbers"
             if fields
@@ -477,12 +337,12 @@ class _Checker:
                 extreme = bounds.hi if bounds.hi > INT64_MAX else bounds.lo
                 raise self.fail(
                     src,
-                    f"`{_cut(node.text)}` can reach {extreme}{given}, beyond the whole numbers batch scoring holds "
+                    f"`{_cut(text)}` can reach {extreme}{given}, beyond the whole numbers batch scoring holds "
                     f"(+/-{INT64_MAX})",
                     hint,
                 )
         elif not (math.isfinite(bounds.lo) and math.isfinite(bounds.hi)):
-            raise self.fail(src, f"`{_cut(node.text)}` can overflow to infinity{given}", hint)
+            raise self.fail(src, f"`{_cut(text)}` can overflow to infinity{given}", hint)
         return bounds
 
     def visit_Compare(self, node: ast.Compare, depth: int) -> Node:
@@ -501,10 +361,7 @@ class _Checker:
                 pairs.append(self.compare(node, op, operands[i], left, operands[i + 1], right))
         if len(pairs) == 1:
             return pairs[0]
-        evs = [p.ev for p in pairs]
-        return Node(
-            "bool", self.text(node), self.col(node), lambda v: _and3(e(v) for e in evs), children=tuple(pairs), op="and"
-        )
+        return Logic(self.text(node), self.col(node), "and", tuple(pairs))
 
     def check_operand(self, node: ast.AST, depth: int) -> Node | None:
         # List operands are only meaningful after `in`; membership() checks them itself.
@@ -515,28 +372,19 @@ class _Checker:
     def compare(self, whole, op, lnode, left: Node | None, rnode, right: Node | None) -> Node:
         if left is None or right is None:
             raise self.fail(whole, "a list can only follow `in` or `not in`")
-        symbol, fn = _COMPARE[type(op)]
+        symbol = _COMPARE[type(op)]
         if symbol in ("<", "<=", ">", ">="):
             self.want_number(left, lnode)
             self.want_number(right, rnode)
         else:
             self.same_kind(left, right, lnode, rnode)
         for a, b, bnode in ((left, right, rnode), (right, left, lnode)):
-            if a.field_type is not None and b.is_literal:
+            if isinstance(a, Ref) and isinstance(b, Lit):
                 self.check_value(a, b, bnode)
-        le, re_ = left.ev, right.ev
-        if left.bounds is not None and right.bounds is not None and left.bounds.whole != right.bounds.whole:
-            # A whole number against a decimal compares as two floats, as Polars compares Int64 with Float64.
-            le, re_ = (_as_float(le), re_) if left.bounds.whole else (le, _as_float(re_))
-
-        def ev(v):
-            a, b = le(v), re_(v)
-            if a is None or b is None:
-                return None
-            return fn(a, b)
-
-        text = f"{left.text} {symbol} {right.text}"
-        return Node("bool", text, left.col, ev, children=(left, right), op=symbol)
+        lb, rb = bounds_of(left), bounds_of(right)
+        # A whole number against a decimal compares as two floats, as Polars compares Int64 with Float64.
+        floats = lb is not None and rb is not None and lb.whole != rb.whole
+        return Compare(f"{left.text} {symbol} {right.text}", left.col, symbol, left, right, floats)
 
     def membership(self, whole, lnode, left: Node | None, rnode, negate: bool) -> Node:
         if left is None:
@@ -546,29 +394,24 @@ class _Checker:
         if not rnode.elts:
             raise self.fail(rnode, "the list after `in` is empty")
         items = [self.check(elt, 0) for elt in rnode.elts]
+        literals: list[Lit] = []
         for item, elt in zip(items, rnode.elts, strict=True):
-            if not item.is_literal:
+            if not isinstance(item, Lit):
                 raise self.fail(elt, "a list after `in` may hold only literal values")
             self.same_kind(left, item, lnode, elt)
-            if left.field_type is not None:
+            if isinstance(left, Ref):
                 self.check_value(left, item, elt)
-        op: Op = "not in" if negate else "in"
-        text = f"{left.text} {op} [{', '.join(i.text for i in items)}]"
-        literal = tuple(item.literal for item in items)
-        result = Node("bool", text, left.col, children=(left,), op=op, literal=literal)
-        le = left.ev
-        values = frozenset(literal)
-        if float_membership(result):
-            le, values = _as_float(le), frozenset(_float(x) for x in literal)
-
-        def ev(v):
-            a = le(v)
-            if a is None:
-                return None
-            return (a in values) != negate
-
-        result.ev = ev
-        return result
+            literals.append(item)
+        op = "not in" if negate else "in"
+        text = f"{left.text} {op} [{', '.join(i.text for i in literals)}]"
+        values = tuple(item.value for item in literals)
+        # Decimals when the left side or a value is not whole; both back ends then turn whole numbers into floats
+        # first, as Polars does when it compares Int64 with Float64.
+        bounds = bounds_of(left)
+        floats = left.kind == "number" and not (
+            bounds is not None and bounds.whole and all(type(x) is int for x in values)
+        )
+        return Member(text, left.col, negate, left, values, floats)
 
     def is_missing(self, node: ast.Compare, depth: int) -> Node:
         left, right = node.left, node.comparators[0]
@@ -577,23 +420,17 @@ class _Checker:
         if not isinstance(left, ast.Name):
             raise self.fail(left, "`is missing` takes a field name on its left")
         ref = self.check(left, depth)
-        if ref.field_type is None:
+        if not isinstance(ref, Ref):
             raise self.fail(left, "`is missing` takes a field name on its left")
         negate = isinstance(node.ops[0], ast.IsNot)
-        name = ref.name
-
-        def ev(v):
-            return (v.get(name) is None) != negate
-
-        op: Op = "is not missing" if negate else "is missing"
-        return Node("bool", f"{name} {op}", ref.col, ev, children=(ref,), op=op)
+        return Missing(f"{ref.name} {'is not missing' if negate else 'is missing'}", ref.col, negate, ref)
 
     # -- typing helpers ----------------------------------------------------------------------------------------
 
     def want_bool(self, node: Node, src: ast.AST) -> None:
         if node.kind != "bool":
             hint = ""
-            if node.field_type is not None and node.field_type.choices:
+            if isinstance(node, Ref) and node.field_type.choices:
                 hint = f"compare it, e.g. {node.name} == '{node.field_type.choices[0]}'"
             raise self.fail(src, f"`{node.text}` is a {self.describe(node)}, not a yes/no condition", hint)
 
@@ -602,14 +439,14 @@ class _Checker:
             raise self.fail(src, f"`{node.text}` is a {self.describe(node)}, not a number")
 
     def describe(self, node: Node) -> str:
-        if node.field_type is not None:
+        if isinstance(node, Ref):
             return f"{node.field_type.kind} field"
         return {"bool": "yes/no value", "number": "number", "string": "quoted word"}.get(node.kind, node.kind)
 
     def same_kind(self, left: Node, right: Node, lnode, rnode) -> None:
         textual = {"choice", "text", "level", "string"}
         if left.kind == right.kind and left.kind != "string":
-            if left.kind in ("choice", "level") and left.field_type and right.field_type:
+            if left.kind in ("choice", "level") and isinstance(left, Ref) and isinstance(right, Ref):
                 if not set(left.field_type.choices) & set(right.field_type.choices):
                     raise self.fail(rnode, f"`{left.text}` and `{right.text}` share no values")
             return
@@ -621,16 +458,16 @@ class _Checker:
             rnode, f"cannot compare `{left.text}` ({self.describe(left)}) with `{right.text}` ({self.describe(right)})"
         )
 
-    def check_value(self, ref: Node, lit: Node, src: ast.AST) -> None:
+    def check_value(self, ref: Ref, lit: Lit, src: ast.AST) -> None:
         ftype = ref.field_type
-        assert ftype is not None
         if ftype.kind in ("choice", "level") and ftype.choices:
-            if lit.literal not in ftype.choices:
-                hint = did_you_mean(str(lit.literal), ftype.choices) or "allowed: " + ", ".join(ftype.choices)
+            if lit.value not in ftype.choices:
+                hint = did_you_mean(str(lit.value), ftype.choices) or "allowed: " + ", ".join(ftype.choices)
                 what = "a level" if ftype.kind == "level" else f"a choice of `{ref.name}`"
-                raise self.fail(src, f"'{lit.literal}' is not {what}", hint)
+                raise self.fail(src, f"'{lit.value}' is not {what}", hint)
         if ftype.kind in NUMERIC:
-            value = lit.literal
+            value = lit.value
+            assert isinstance(value, (int, float))
             if ftype.min is not None and value < ftype.min or ftype.max is not None and value > ftype.max:
                 raise self.fail(
                     src,
@@ -641,21 +478,15 @@ class _Checker:
 
 def _bounds(node: Node) -> Bounds:
     """A numeric node's bounds: every number literal and numeric field has them (`want_number` came first)."""
-    assert node.bounds is not None, node.text
-    return node.bounds
+    bounds = bounds_of(node)
+    assert bounds is not None, node.text
+    return bounds
 
 
 def _any_letters(fields: Mapping[str, FieldType], word: str) -> bool:
     """Whether `word` may hold letters outside ASCII here: only over a map's input columns, and only when it has one
     spelling (Python folds `ＡＢ` to `AB`, but leaves `ÉTAT` as it is)."""
     return getattr(fields, "any_letters", False) and unicodedata.normalize("NFKC", word) == word
-
-
-def _field_names(node: Node) -> set[str]:
-    names = {node.name} if node.name and not node.op else set()
-    for child in node.children:
-        names |= _field_names(child)
-    return names
 
 
 def _cut(text: str) -> str:
@@ -690,19 +521,24 @@ def _fmt(value: float | None) -> str:
 
 @dataclass
 class Expr:
-    """A checked condition or computed value, ready to evaluate."""
+    """A checked condition or computed value: its text, its tree, the fields it reads, and its Python evaluator."""
 
     source: str
     root: Node
     names: tuple[str, ...]
+    evaluate: py.Evaluator = field(init=False, repr=False, compare=False)
 
-    def evaluate(self, values: Mapping[str, Any]) -> Any:
-        return self.root.ev(values)
+    def __post_init__(self) -> None:
+        self.evaluate = py.compile(self.root)
+
+    @functools.cached_property
+    def _parts(self) -> list[tuple[str, py.Evaluator]]:
+        parts = self.root.parts if isinstance(self.root, Logic) else (self.root,)
+        return [(" ".join(part.text.split()), py.compile(part)) for part in parts]
 
     def clauses(self, values: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """The top-level parts of an and/or with their values: the 'why' of a rule in plain terms."""
-        parts = self.root.children if self.root.op in ("and", "or") else (self.root,)
-        return [(" ".join(part.text.split()), part.ev(values)) for part in parts]
+        return [(text, ev(values)) for text, ev in self._parts]
 
     @property
     def kind(self) -> str:

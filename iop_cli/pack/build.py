@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from iop_cli.lang import expr
+from iop_cli.lang.tree import bounds_of
 from iop_cli.pack.model import (
     LEVEL_KEYS,
     LINT_CODES,
@@ -446,7 +447,7 @@ class _Loader:
     def computed_range(self, src: Src, parsed: expr.Expr, question: Question, what: str) -> None:
         """A computed number must keep to its declared type and range: the conditions that read it are checked
         against them (overflow included), and batch scoring holds it as that type."""
-        bounds = parsed.root.bounds
+        bounds = bounds_of(parsed.root)
         if bounds is None:
             return
         if question.type == "integer" and not bounds.whole:

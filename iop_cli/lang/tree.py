@@ -1,0 +1,191 @@
+"""The checked condition tree: one frozen class per node kind, and nothing else.
+
+`lang.expr` is the only producer (one parser and checker, for packs and maps alike). Every back end (`lang.py`,
+`lang.polars`, `lang.words`, and the walkers in `lang.walk`) handles every kind in a `match` that ends in
+`assert_never`, so a kind one of them forgets is a type-checker error (mypy) and fails `tests/test_expr_backends.py`.
+
+A node's `kind` is the kind of value it gives: bool, number, string (a quoted word), choice, text or level. A numeric
+node also carries `bounds`, the values it can take given the fields' declared ranges; the checker uses them to refuse
+arithmetic that could overflow, and the back ends to compare whole numbers with decimals the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NoReturn, Union
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """What the checker needs to know about a name: its kind, choices and range."""
+
+    kind: str  # yesno, choice, integer, number, text, level
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric node can take, given the fields' declared ranges; `whole` for integer arithmetic."""
+
+    lo: int | float
+    hi: int | float
+    whole: bool
+
+
+def as_float(value: int | float) -> float:
+    """A whole number as a float, as Polars casts Int64 to Float64 (beyond the float range: infinity)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+@dataclass(frozen=True)
+class Lit:
+    """A literal: true/false, a number, or a quoted word."""
+
+    kind: str  # bool, number, string
+    text: str
+    col: int
+    value: bool | int | float | str
+    bounds: Bounds | None = None  # numbers: the value itself
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A field (a question, a computed field, `level` in an alert, or an input column in a map)."""
+
+    kind: str  # bool (yes/no), number, choice, text, level
+    text: str
+    col: int
+    name: str
+    field_type: FieldType
+    bounds: Bounds | None = None  # numeric fields: their range
+
+
+@dataclass(frozen=True)
+class Not:
+    kind: ClassVar[str] = "bool"
+    text: str
+    col: int
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Logic:
+    """`a and b and ...` or `a or b or ...` (a chained comparison `1 < x < 5` is an `and` of two)."""
+
+    kind: ClassVar[str] = "bool"
+    text: str
+    col: int
+    op: Literal["and", "or"]
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Sign:
+    """`-x` or `+x` over a number that is not a literal (`-3` is a literal)."""
+
+    kind: ClassVar[str] = "number"
+    text: str
+    col: int
+    negative: bool
+    operand: Node
+    bounds: Bounds
+
+
+@dataclass(frozen=True)
+class Arith:
+    kind: ClassVar[str] = "number"
+    text: str
+    col: int
+    op: Literal["+", "-"]
+    left: Node
+    right: Node
+    bounds: Bounds
+
+
+CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A comparison of two operands; when one is whole and the other a decimal, both compare as floats
+    (`as_float`), as Polars compares Int64 with Float64."""
+
+    kind: ClassVar[str] = "bool"
+    text: str
+    col: int
+    op: CompareOp
+    left: Node
+    right: Node
+    as_float: bool = False
+
+
+@dataclass(frozen=True)
+class Member:
+    """`x in [...]` or `x not in [...]` over literal values; `as_float` when a side is not whole (the values are then
+    floats, and so is `x`, in every back end)."""
+
+    kind: ClassVar[str] = "bool"
+    text: str
+    col: int
+    negate: bool
+    operand: Node
+    values: tuple[bool | int | float | str, ...]
+    as_float: bool = False
+
+
+@dataclass(frozen=True)
+class Missing:
+    """`x is missing` or `x is not missing`: the one test that is never unknown."""
+
+    kind: ClassVar[str] = "bool"
+    text: str
+    col: int
+    negate: bool
+    field: Ref
+
+
+Node = Union[Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Missing]
+NODE_KINDS: tuple[type, ...] = (Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Missing)
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The end of an exhaustive `match` over the node kinds (typing.assert_never, which Python 3.10 lacks)."""
+    raise AssertionError(f"no case for {type(value).__name__}")
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The nodes directly under `node`, left to right."""
+    match node:
+        case Lit() | Ref():
+            return ()
+        case Not(operand=inner) | Sign(operand=inner) | Member(operand=inner):
+            return (inner,)
+        case Missing(field=ref):
+            return (ref,)
+        case Logic(parts=parts):
+            return parts
+        case Arith(left=left, right=right) | Compare(left=left, right=right):
+            return (left, right)
+        case _:
+            assert_never(node)
+
+
+def field_names(node: Node) -> set[str]:
+    """Every field `node` reads."""
+    if isinstance(node, Ref):
+        return {node.name}
+    names: set[str] = set()
+    for child in children(node):
+        names |= field_names(child)
+    return names
+
+
+def bounds_of(node: Node) -> Bounds | None:
+    """The values a numeric node can take; None for the others."""
+    return node.bounds if isinstance(node, (Lit, Ref, Sign, Arith)) else None
