@@ -28,7 +28,7 @@ from iop_cli.decide.engine import decide
 from iop_cli.exit_codes import Exit
 from iop_cli.interview.machine import Interview
 from iop_cli.interview.prompts import IntakeSession
-from iop_cli.output.report import decision_dict
+from iop_cli.output.contracts import decision_dict
 from iop_cli.problems import ProblemsError
 from iop_cli.store.records import Store
 

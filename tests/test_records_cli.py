@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from iop_cli.decide.engine import decide
-from iop_cli.output.report import decision_dict
+from iop_cli.output.contracts import decision_dict
 from iop_cli.problems import ProblemsError
 from iop_cli.store.records import Store
 

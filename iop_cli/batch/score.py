@@ -27,11 +27,12 @@ from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
 from iop_cli.lang.expr import CODE_LIMIT, DECIMAL
+from iop_cli.output.contracts import SCORE_COLUMNS
 from iop_cli.pack.answers import MAX_TEXT, BadValue, allowed_text, coerce
 from iop_cli.pack.model import Pack, Question
 from iop_cli.problems import Problem, ProblemsError
 
-OUTPUT_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error")
+OUTPUT_COLUMNS = SCORE_COLUMNS  # `output.contracts`: the outcome columns after the input's, in order
 _SPREADSHEET_FORMULA = r"^[=+\-@\t\r]"  # cells a spreadsheet would run as a formula
 _FORMULA = re.compile(_SPREADSHEET_FORMULA)
 
@@ -55,20 +56,6 @@ class Summary:
     review_reasons: Counter = field(default_factory=Counter)
     not_in_file: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-    def as_dict(self, pack: Pack, input_name: str, output_name: str) -> dict[str, Any]:
-        return {
-            "input": input_name,
-            "output": output_name,
-            "rows": self.rows,
-            "seconds": round(self.seconds, 3),
-            "pack": {"name": pack.name, "version": pack.version, "hash": pack.hash},
-            "status": dict(self.status.most_common()),
-            "levels": dict(self.levels.most_common()),
-            "top_errors": [{"reason": r, "rows": n} for r, n in self.errors.most_common(10)],
-            "top_review_reasons": [{"reason": r, "rows": n} for r, n in self.review_reasons.most_common(10)],
-            "unanswered_fields": self.not_in_file,
-        }
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ def check(
     Example: iop check --answers intake.yaml --format json
     """
     from iop_cli.decide.engine import decide
-    from iop_cli.output.report import decision_dict
+    from iop_cli.output.contracts import decision_dict
     from iop_cli.pack.answers import clean_answers
     from iop_cli.pack.source import read_answers
     from iop_cli.problems import Problem, ProblemsError
@@ -42,9 +42,9 @@ def check(
         )
     data = decision_dict(decide(pack, clean), pack)
     if format is ReportFormat.json:
-        import json
+        from iop_cli.output.contracts import dumps
 
-        current().echo(json.dumps(data, indent=2, ensure_ascii=False))
+        current().echo(dumps(data))
     elif format is ReportFormat.markdown:
         from iop_cli.output.report import markdown
 

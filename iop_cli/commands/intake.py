@@ -125,7 +125,8 @@ def _run(store, resume: bool, record_id: int | None, rules: str | None, console)
 def _show_report(pack, answers, console) -> dict:
 
     from iop_cli.decide.engine import decide
-    from iop_cli.output.report import decision_dict, render
+    from iop_cli.output.contracts import decision_dict
+    from iop_cli.output.report import render
 
     data = decision_dict(decide(pack, answers), pack)
     console = console or rich_console()

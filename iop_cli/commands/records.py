@@ -90,18 +90,13 @@ def _shown_tree(value):
 
 
 def _json(data) -> str:
-    """JSON with non-ASCII text kept readable and every control character escaped: the same data, safe to print.
-    JSON escapes C0 controls itself; with ensure_ascii=False it leaves DEL, C1 (such as the one-byte CSI) and lone
-    surrogates raw, so those are escaped here."""
-    import json
-    import re
+    from iop_cli.output.contracts import dumps
 
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return dumps(data)
 
 
 def _data(record) -> dict:
-    from iop_cli.output.report import record_dict
+    from iop_cli.output.contracts import record_dict
     from iop_cli.store.records import PLACEMENT_REASONS
 
     return record_dict(record, PLACEMENT_REASONS)
@@ -140,19 +135,9 @@ def list_records(
         records = store.list(status.value if status else None, limit)
         path = store.path
     if json_out:
-        rows = [
-            {
-                "id": r.id,
-                "status": r.status,
-                "updated_at": r.updated_at,
-                "client_id": r.client_id,
-                "recommended": r.recommended_level,
-                "actual": r.actual_level,
-                "pack_version": r.pack_version,
-                "damaged": r.damage is not None,
-            }
-            for r in records
-        ]
+        from iop_cli.output.contracts import record_row
+
+        rows = [record_row(r) for r in records]
         current().echo(_json(rows))
         return
     from rich.table import Table

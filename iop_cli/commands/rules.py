@@ -67,7 +67,6 @@ def lint(
 
     Example: iop rules lint my-pack/
     """
-    import json
     import time
 
     from iop_cli.authoring.lint import lint as run_lint
@@ -78,18 +77,9 @@ def lint(
     seconds = time.perf_counter() - started
     counts = {level: sum(f.severity == level for f in findings) for level in ("error", "warning", "info")}
     if format is OutputFormat.json:
-        rows = [
-            {
-                "code": f.code,
-                "key": f.key,
-                "severity": f.severity,
-                "where": f.where,
-                "message": f.message,
-                "example": f.example,
-            }
-            for f in findings
-        ]
-        current().echo(json.dumps({"findings": rows, "counts": counts}, indent=2, ensure_ascii=False, default=str))
+        from iop_cli.output.contracts import dumps, lint_report
+
+        current().echo(dumps(lint_report(findings)))
     else:
         for finding in findings:
             line = f"{finding.where}: {finding.severity}: {finding.message} [{finding.key}]"

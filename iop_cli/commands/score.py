@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import os
 from typing import Any, Optional
 
@@ -105,10 +104,12 @@ def run_score(
         finally:
             out.discard()
 
-    data = summary.as_dict(pack, source.name, shown_output)
+    from iop_cli.output.contracts import dumps, score_summary
+
+    data = score_summary(summary, pack, source.name, shown_output)
     if summary_json:
         try:
-            write_private(summary_json, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+            write_private(summary_json, dumps(data) + "\n")
         except ProblemsError as exc:
             written = (
                 f"the scored rows were written to {shown_output}" if output != "-" else "the scored rows went to stdout"

@@ -1,58 +1,12 @@
-"""The recommendation report: a stable JSON form of a Decision, and Rich and Markdown views of it.
-
-`decision_dict` is the JSON contract (documented in the README). The Rich and Markdown views are built from that
-same dict so every format says the same thing. Rich is imported only when a terminal report is drawn.
+"""The recommendation report: Rich and Markdown views of a decision's JSON form (`output.contracts.decision_dict`),
+built from that same dict so every format says the same thing. Rich is imported only when a terminal report is drawn.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision
-from iop_cli.pack.model import Pack
-
 SEVERITY_TITLE = {"safety": "Safety", "caution": "Caution", "info": "Note"}
-
-
-def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
-    level = decision.level
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "pack": {"name": decision.pack_name, "version": decision.pack_version, "hash": decision.pack_hash},
-        "level": {
-            "id": level.id,
-            "name": level.name,
-            "code": level.code,
-            "intensity": level.intensity,
-            "rank": level.rank,
-            "summary": level.summary,
-            "involves": list(level.involves),
-            "next_steps": list(level.next_steps),
-        },
-        "basis": decision.basis,
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "would_be": decision.would_be,
-        "alerts": [
-            {"id": a.id, "severity": a.severity, "message": a.message, "because": a.because} for a in decision.alerts
-        ],
-        "missing": [{"field": f, "label": pack.questions[f].label} for f in decision.missing],
-        "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],
-        "ignored": list(decision.ignored),
-        "answers": {k: v for k, v in decision.values.items() if v is not None},
-        "trace": [
-            {
-                "rule": t.rule,
-                "kind": t.kind,
-                "result": t.result,
-                "outcome": t.outcome,
-                "values": t.values,
-                "clauses": [{"text": text, "result": result} for text, result in t.clauses],
-            }
-            for t in decision.trace
-        ],
-        "disclaimer": DISCLAIMER,
-    }
 
 
 def _not_assessed_lines(data: dict[str, Any]) -> list[str]:
@@ -176,36 +130,6 @@ def render(data: dict[str, Any], console) -> None:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Stored intake records: the report as it was shown, plus the placement the counselor recorded.
-
-
-def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:
-    """A stored record in its export form (JSON contract, schema_version 1)."""
-    placement = None
-    if record.status == "complete":
-        placement = {
-            "recommended": record.recommended_level,
-            "recommended_name": (record.report or {}).get("level", {}).get("name"),
-            "actual": record.actual_level,
-            "actual_name": record.actual_level_name,
-            "overridden": record.overridden,
-            "reason": record.placement_reason,
-            "reason_text": reasons.get(record.placement_reason or "", None),
-            "note": record.placement_note,
-        }
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "record": {
-            "id": record.id,
-            "status": record.status,
-            "created_at": record.created_at,
-            "updated_at": record.updated_at,
-            "client_id": record.client_id,
-            "pack": {"name": record.pack_name, "version": record.pack_version, "hash": record.pack_hash},
-        },
-        "placement": placement,
-        "answers": record.answers,
-        "report": record.report,
-    }
 
 
 def placement_lines(data: dict[str, Any]) -> list[str]:

@@ -1,0 +1,153 @@
+"""Every JSON shape iop-cli prints or writes, in one place: what a script, a chart system or a warehouse may rely on.
+
+Each function builds one shape from the core's objects; the commands only print what these return (through `dumps`).
+`tests/test_contracts.py` pins every shape's keys and types, so a change to one is a deliberate change here and in
+that test (and, when it breaks readers, a new `schema_version`). `iop score --format jsonl` rows are the input's
+columns followed by `SCORE_COLUMNS`; the pack's own schema (`iop rules schema`) is a JSON Schema, kept in `pack.spec`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision
+from iop_cli.pack.model import Pack
+
+if TYPE_CHECKING:
+    from iop_cli.authoring.lint import Finding
+
+SCORE_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error")  # after the input's columns, in order
+
+
+def dumps(data: Any) -> str:
+    """JSON as the commands print it: indented, non-ASCII text kept readable, and every control character escaped.
+    JSON escapes C0 controls itself; with ensure_ascii=False it leaves DEL, C1 (such as the one-byte CSI) and lone
+    surrogates raw, so those are escaped here, and a value read from a file cannot drive the terminal."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
+    """`iop check --format json`, and the report a record keeps: one decision with its reasons, alerts, what was
+    missing or not assessed, the answers used and the trace of every rule tried."""
+    level = decision.level
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "pack": {"name": decision.pack_name, "version": decision.pack_version, "hash": decision.pack_hash},
+        "level": {
+            "id": level.id,
+            "name": level.name,
+            "code": level.code,
+            "intensity": level.intensity,
+            "rank": level.rank,
+            "summary": level.summary,
+            "involves": list(level.involves),
+            "next_steps": list(level.next_steps),
+        },
+        "basis": decision.basis,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "would_be": decision.would_be,
+        "alerts": [
+            {"id": a.id, "severity": a.severity, "message": a.message, "because": a.because} for a in decision.alerts
+        ],
+        "missing": [{"field": f, "label": pack.questions[f].label} for f in decision.missing],
+        "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],
+        "ignored": list(decision.ignored),
+        "answers": {k: v for k, v in decision.values.items() if v is not None},
+        "trace": [
+            {
+                "rule": t.rule,
+                "kind": t.kind,
+                "result": t.result,
+                "outcome": t.outcome,
+                "values": t.values,
+                "clauses": [{"text": text, "result": result} for text, result in t.clauses],
+            }
+            for t in decision.trace
+        ],
+        "disclaimer": DISCLAIMER,
+    }
+
+
+def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:
+    """`iop records show --format json` and `iop records export --format json`: a stored record, its placement and
+    the report it showed."""
+    placement = None
+    if record.status == "complete":
+        placement = {
+            "recommended": record.recommended_level,
+            "recommended_name": (record.report or {}).get("level", {}).get("name"),
+            "actual": record.actual_level,
+            "actual_name": record.actual_level_name,
+            "overridden": record.overridden,
+            "reason": record.placement_reason,
+            "reason_text": reasons.get(record.placement_reason or "", None),
+            "note": record.placement_note,
+        }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "record": {
+            "id": record.id,
+            "status": record.status,
+            "created_at": record.created_at,
+            "updated_at": record.updated_at,
+            "client_id": record.client_id,
+            "pack": {"name": record.pack_name, "version": record.pack_version, "hash": record.pack_hash},
+        },
+        "placement": placement,
+        "answers": record.answers,
+        "report": record.report,
+    }
+
+
+def record_row(record) -> dict[str, Any]:
+    """`iop records list --json`: one line of the records table."""
+    return {
+        "id": record.id,
+        "status": record.status,
+        "updated_at": record.updated_at,
+        "client_id": record.client_id,
+        "recommended": record.recommended_level,
+        "actual": record.actual_level,
+        "pack_version": record.pack_version,
+        "damaged": record.damage is not None,
+    }
+
+
+def lint_report(findings: Iterable[Finding]) -> dict[str, Any]:
+    """`iop rules lint --format json`: every finding, and how many there are of each severity."""
+    found = list(findings)
+    return {
+        "findings": [
+            {
+                "code": f.code,
+                "key": f.key,
+                "severity": f.severity,
+                "where": f.where,
+                "message": f.message,
+                "example": f.example,
+            }
+            for f in found
+        ],
+        "counts": {level: sum(f.severity == level for f in found) for level in ("error", "warning", "info")},
+    }
+
+
+def score_summary(summary, pack: Pack, input_name: str, output_name: str) -> dict[str, Any]:
+    """`iop score --summary-json`: what a run scored, how long it took, and the commonest errors and reviews."""
+    return {
+        "input": input_name,
+        "output": output_name,
+        "rows": summary.rows,
+        "seconds": round(summary.seconds, 3),
+        "pack": {"name": pack.name, "version": pack.version, "hash": pack.hash},
+        "status": dict(summary.status.most_common()),
+        "levels": dict(summary.levels.most_common()),
+        "top_errors": [{"reason": r, "rows": n} for r, n in summary.errors.most_common(10)],
+        "top_review_reasons": [{"reason": r, "rows": n} for r, n in summary.review_reasons.most_common(10)],
+        "unanswered_fields": summary.not_in_file,
+    }

@@ -1,0 +1,224 @@
+"""The JSON contract: every shape iop-cli prints or writes, pinned key by key. Each shape has one home
+(`iop_cli/output/contracts.py`); this test runs the real commands and checks what they print against the shapes
+declared here, so a change to a shape is deliberate: it changes this file (and, when it breaks readers,
+`schema_version`). It also checks that no command builds JSON of its own."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from iop_cli.decide.engine import decide
+from iop_cli.output import contracts
+from iop_cli.output.contracts import decision_dict
+from iop_cli.store.records import Store
+
+from .conftest import ROOT, iop_in_process
+from .test_interview import CANDIDATE
+
+EXAMPLE = ROOT / "examples" / "answers" / "iop-candidate.yaml"
+
+# A shape: a dict of key -> shape (the keys exactly), [shape] (a list of those), a type, or a tuple of choices.
+# `dict` alone is a mapping whose keys are the pack's fields (answers, the values a rule saw).
+Opt = type(None)
+PACK = {"name": str, "version": str, "hash": str}
+LEVEL = {
+    "id": str,
+    "name": str,
+    "code": str,
+    "intensity": str,
+    "rank": int,
+    "summary": str,
+    "involves": [str],
+    "next_steps": [str],
+}
+DECISION = {
+    "schema_version": int,
+    "pack": PACK,
+    "level": LEVEL,
+    "basis": str,
+    "rule": (str, Opt),
+    "reason": str,
+    "would_be": (str, Opt),
+    "alerts": [{"id": str, "severity": str, "message": str, "because": str}],
+    "missing": [{"field": str, "label": str}],
+    "not_assessed": [{"rule": str, "fields": [str]}],
+    "ignored": [str],
+    "answers": dict,
+    "trace": [
+        {
+            "rule": str,
+            "kind": str,
+            "result": (bool, Opt),
+            "outcome": str,
+            "values": dict,
+            "clauses": [{"text": str, "result": (bool, Opt)}],
+        }
+    ],
+    "disclaimer": str,
+}
+RECORD = {
+    "schema_version": int,
+    "record": {
+        "id": int,
+        "status": str,
+        "created_at": str,
+        "updated_at": str,
+        "client_id": (str, Opt),
+        "pack": PACK,
+    },
+    "placement": (
+        {
+            "recommended": str,
+            "recommended_name": (str, Opt),
+            "actual": str,
+            "actual_name": (str, Opt),
+            "overridden": bool,
+            "reason": (str, Opt),
+            "reason_text": (str, Opt),
+            "note": (str, Opt),
+        },
+        Opt,
+    ),
+    "answers": dict,
+    "report": (DECISION, Opt),
+}
+RECORD_ROW = {
+    "id": int,
+    "status": str,
+    "updated_at": str,
+    "client_id": (str, Opt),
+    "recommended": (str, Opt),
+    "actual": (str, Opt),
+    "pack_version": str,
+    "damaged": bool,
+}
+LINT = {
+    "findings": [
+        {"code": str, "key": str, "severity": str, "where": str, "message": str, "example": (dict, Opt)},
+    ],
+    "counts": {"error": int, "warning": int, "info": int},
+}
+SUMMARY = {
+    "input": str,
+    "output": str,
+    "rows": int,
+    "seconds": (float, int),
+    "pack": PACK,
+    "status": dict,
+    "levels": dict,
+    "top_errors": [{"reason": str, "rows": int}],
+    "top_review_reasons": [{"reason": str, "rows": int}],
+    "unanswered_fields": [str],
+}
+
+
+def problems(value, shape, where: str = "$") -> list[str]:
+    """Every place `value` departs from `shape`."""
+    if isinstance(shape, tuple):
+        found = [problems(value, option, where) for option in shape]
+        return [] if any(not f for f in found) else min(found, key=len)
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__}, not an object"]
+        out = [f"{where}: keys {sorted(set(value) ^ set(shape))} differ"] if set(value) != set(shape) else []
+        for key in shape.keys() & value.keys():
+            out += problems(value[key], shape[key], f"{where}.{key}")
+        return out
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return [f"{where}: {type(value).__name__}, not a list"]
+        return [p for i, item in enumerate(value) for p in problems(item, shape[0], f"{where}[{i}]")]
+    if shape is int and isinstance(value, bool):
+        return [f"{where}: a bool, not an int"]
+    if shape is Opt:
+        return [] if value is None else [f"{where}: {value!r} is not null"]
+    return [] if isinstance(value, shape) else [f"{where}: {type(value).__name__}, not {shape.__name__}"]
+
+
+def test_the_shape_checker_can_fail():
+    assert problems({"a": 1}, {"a": str}) == ["$.a: int, not str"]
+    assert problems({"a": 1, "b": 2}, {"a": int}) == ["$: keys ['b'] differ"]
+    assert problems([{"x": None}], [{"x": (str, Opt)}]) == []
+    assert problems(True, int) == ["$: a bool, not an int"]
+
+
+@pytest.fixture
+def db(tmp_path, pack):
+    path = tmp_path / "intakes.sqlite3"
+    with Store.open(path) as store:
+        report = decision_dict(decide(pack, CANDIDATE), pack)
+        store.complete(None, pack, None, CANDIDATE, report, "outpatient", "payer", "pending")
+        store.save_draft(None, pack, None, {"client_id": "B-7", "age": 50}, "primary_substance")
+    return path
+
+
+def _json(*args, env=None, input=None):
+    result = iop_in_process(*args, env=env, input=input)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_check_json_is_the_decision_shape():
+    data = _json("check", "-a", str(EXAMPLE), "--format", "json")
+    assert problems(data, DECISION) == []
+    assert data["alerts"] == [] or data["alerts"][0]["severity"] in ("safety", "caution", "info")
+
+
+def test_a_decision_with_missing_answers_keeps_the_shape():
+    data = _json("check", "-a", "-", "--format", "json", input="age: 30\nsuicidal_ideation: none\n")
+    assert data["missing"] and data["not_assessed"]
+    assert problems(data, DECISION) == []
+
+
+def test_records_json_shapes(db):
+    env = {"IOP_DB": str(db)}
+    rows = _json("records", "list", "--json", env=env)
+    assert len(rows) == 2 and problems(rows, [RECORD_ROW]) == []
+    for record_id in ("1", "2"):  # a completed intake and a draft
+        shown = _json("records", "show", record_id, "--format", "json", env=env)
+        assert problems(shown, RECORD) == []
+    assert _json("records", "show", "1", "--format", "json", env=env)["placement"]["actual"] == "outpatient"
+
+
+def test_lint_json_shape():
+    data = _json("rules", "lint", "--format", "json")
+    assert data["findings"] and problems(data, LINT) == []
+
+
+def test_score_summary_and_jsonl_rows(tmp_path, pack):
+    header = [q.id for q in pack.asked]
+    cells = ["" if CANDIDATE.get(f) is None else str(CANDIDATE[f]) for f in header]
+    rows = tmp_path / "in.csv"
+    rows.write_text(",".join(header) + "\n" + ",".join(cells) + "\n" + "," * (len(header) - 1) + "\n")
+    summary = tmp_path / "summary.json"
+    result = iop_in_process("score", str(rows), "--format", "jsonl", "--quiet", "--summary-json", str(summary))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(summary.read_text(encoding="utf-8"))
+    assert problems(data, SUMMARY) == [] and data["rows"] == 2
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [list(line) for line in lines] == [[*header, *contracts.SCORE_COLUMNS]] * 2
+
+
+def test_dumps_escapes_what_could_drive_a_terminal():
+    assert contracts.dumps({"a": "x\x9b2Jy\x7f"}) == '{\n  "a": "x\\u009b2Jy\\u007f"\n}'
+
+
+def test_no_command_builds_json_of_its_own():
+    """JSON is written only by the contracts (and by the records store, whose columns hold it, and the pack's
+    schema, which is a JSON Schema kept beside the pack's declarations)."""
+    package = ROOT / "iop_cli"
+    allowed = {"output/contracts.py", "store/records.py", "pack/spec.py", "authoring/starter.py", "commands/rules.py"}
+    found = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"json\.dumps\(|write_ndjson|write_json", path.read_text(encoding="utf-8"))
+    }
+    assert found - allowed == {"batch/score.py"}  # the JSONL rows: the input's columns and SCORE_COLUMNS
+
+
+def test_the_rules_command_prints_only_the_schema_itself():
+    source = (ROOT / "iop_cli" / "commands" / "rules.py").read_text(encoding="utf-8")
+    assert re.findall(r"json\.dumps\(([^)]*\))", source) == ["pack_schema()"]
