@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from iop_cli.pack.answers import BadValue, clean_answers, coerce
-from iop_cli.pack.model import Choice, Question
+from iop_cli.pack.model import Asked, Choice
 from iop_cli.problems import AnswersError, Mark
 
 HERE = Mark("t", 1, 1)
-YESNO = Question("q", "yesno", "Q", HERE)
-CHOICE = Question("q", "choice", "Q", HERE)
+YESNO = Asked("q", "yesno", "Q", HERE)
+CHOICE = Asked("q", "choice", "Q", HERE)
 CHOICE.choices = (Choice("stable", "Stable"), Choice("homeless", "Homeless"))
-INTEGER = Question("q", "integer", "Q", HERE, min=0, max=11)
-NUMBER = Question("q", "number", "Q", HERE, min=0.5, max=2.5)
-TEXT = Question("q", "text", "Q", HERE)
+INTEGER = Asked("q", "integer", "Q", HERE, min=0, max=11)
+NUMBER = Asked("q", "number", "Q", HERE, min=0.5, max=2.5)
+TEXT = Asked("q", "text", "Q", HERE)
 
 
 @pytest.mark.parametrize("raw", ["yes", "Y", "TRUE", "1", 1, True, " yes "])

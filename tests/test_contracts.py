@@ -222,3 +222,14 @@ def test_no_command_builds_json_of_its_own():
 def test_the_rules_command_prints_only_the_schema_itself():
     source = (ROOT / "iop_cli" / "commands" / "rules.py").read_text(encoding="utf-8")
     assert re.findall(r"json\.dumps\(([^)]*\))", source) == ["pack_schema()"]
+
+
+def test_the_summary_orders_ties_by_name_so_a_file_always_gives_the_same_summary(pack):
+    from collections import Counter
+
+    from iop_cli.batch.score import Summary
+
+    summary = Summary(rows=4, status=Counter({"review": 1, "ok": 3}), errors=Counter({"b": 2, "a": 2, "c": 5}))
+    data = contracts.score_summary(summary, pack, "in.csv", "out.csv")
+    assert [e["reason"] for e in data["top_errors"]] == ["c", "a", "b"]
+    assert list(data["status"]) == ["ok", "review"]

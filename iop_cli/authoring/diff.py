@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iop_cli.pack.model import Alert, Pack, Placement, Question, Rule
+from iop_cli.pack.model import Alert, Computed, Pack, Placement, Question, Rule
 
 
 def _question_facts(question: Question) -> dict[str, str]:
@@ -18,9 +18,9 @@ def _question_facts(question: Question) -> dict[str, str]:
 
 
 def _compute_text(question: Question) -> str:
-    compute = question.compute
-    if compute is None:
+    if not isinstance(question, Computed):
         return ""
+    compute = question.compute
     if compute.expression is not None:
         return compute.expression.source
     return "; ".join(f"{c.source} -> {v}" for c, v in compute.cases) + f"; otherwise {compute.otherwise}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from iop_cli.lang.words import plain
-from iop_cli.pack.model import Pack, Question
+from iop_cli.pack.model import Computed, Pack, Question
 
 
 def _values(question: Question) -> str:
@@ -24,8 +24,8 @@ def _values(question: Question) -> str:
 
 
 def _asked(question: Question) -> str:
-    compute = question.compute
-    if compute is not None:
+    if isinstance(question, Computed):
+        compute = question.compute
         if compute.expression is not None:
             return f"computed: {plain(compute.expression.root)}"
         cases = "; ".join(f"{value} when {plain(condition.root)}" for condition, value in compute.cases)

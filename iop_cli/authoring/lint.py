@@ -18,7 +18,7 @@ from iop_cli.decide import policy
 from iop_cli.decide.engine import applicable
 from iop_cli.lang.tree import Node, field_names
 from iop_cli.lang.walk import constants
-from iop_cli.pack.model import Allowance, Pack, Question, Rule
+from iop_cli.pack.model import Allowance, Computed, Pack, Question, Rule
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -47,7 +47,7 @@ def _trees(pack: Pack) -> list[Node]:
     trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
     trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
     for q in pack.questions.values():
-        if q.compute is None:
+        if not isinstance(q, Computed):
             continue
         if q.compute.expression:
             trees.append(q.compute.expression.root)
@@ -85,7 +85,7 @@ def _reads(pack: Pack, rules: Sequence[Rule]) -> list[Question]:
             continue
         names.add(name)
         question = pack.questions[name]
-        if question.compute is not None:
+        if isinstance(question, Computed):
             pending += list(question.compute.names)
         if question.ask_if is not None:
             pending += list(question.ask_if.names)
@@ -109,7 +109,7 @@ class _Search:
         # As if every question were asked: shows whether a rule fails only because a question it reads is skipped.
         as_if: dict[str, Any] = {}
         for question in self.pack.questions.values():
-            if question.compute is not None:
+            if isinstance(question, Computed):
                 as_if[question.id] = question.compute.evaluate(as_if)
             elif answers.get(question.id) is not None:
                 as_if[question.id] = answers[question.id]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iop_cli.decide import policy
-from iop_cli.pack.model import Level, Pack, Placement, Rule
+from iop_cli.pack.model import Computed, Level, Pack, Placement, Rule
 
 SCHEMA_VERSION = 1
 DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
@@ -63,7 +63,7 @@ def applicable(pack: Pack, answers: Mapping[str, Any]) -> tuple[dict[str, Any], 
     applies: dict[str, bool | None] = {}
     ignored: list[str] = []
     for question in pack.questions.values():
-        if question.compute is not None:
+        if isinstance(question, Computed):
             values[question.id] = question.compute.evaluate(values)
             continue
         shown = True if question.ask_if is None else question.ask_if.evaluate(values)

@@ -17,7 +17,7 @@ import polars as pl
 from iop_cli.decide import policy
 from iop_cli.lang.polars import compile_expr
 from iop_cli.lang.tree import Compare, Lit, Member, Node, Ref
-from iop_cli.pack.model import Compute, Pack, Question
+from iop_cli.pack.model import Compute, Computed, Pack, Question
 
 # Internal column names, prefixed so they cannot meet a pack's field ids.
 VALUE = "__v_{}"
@@ -67,7 +67,7 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
         depth[question_id] = level
 
     for question in pack.questions.values():
-        if question.compute is not None:
+        if isinstance(question, Computed):
             place(question.id, question.compute.names, [_compute(question.compute).alias(VALUE.format(question.id))])
         elif question.ask_if is not None:
             shown = compile_expr(question.ask_if, value_col)

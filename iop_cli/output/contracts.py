@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision
 from iop_cli.pack.model import Pack
 
-if TYPE_CHECKING:
-    from iop_cli.authoring.lint import Finding
+
+class Finding(Protocol):
+    """What a lint finding shows (`authoring.lint.Finding` is one); a protocol, so the contracts import only the core
+    and every adapter may use them."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def where(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def example(self) -> dict[str, Any] | None: ...
+
 
 SCORE_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error")  # after the input's columns, in order
 
@@ -145,9 +161,15 @@ def score_summary(summary, pack: Pack, input_name: str, output_name: str) -> dic
         "rows": summary.rows,
         "seconds": round(summary.seconds, 3),
         "pack": {"name": pack.name, "version": pack.version, "hash": pack.hash},
-        "status": dict(summary.status.most_common()),
-        "levels": dict(summary.levels.most_common()),
-        "top_errors": [{"reason": r, "rows": n} for r, n in summary.errors.most_common(10)],
-        "top_review_reasons": [{"reason": r, "rows": n} for r, n in summary.review_reasons.most_common(10)],
+        "status": dict(_ranked(summary.status)),
+        "levels": dict(_ranked(summary.levels)),
+        "top_errors": [{"reason": r, "rows": n} for r, n in _ranked(summary.errors)[:10]],
+        "top_review_reasons": [{"reason": r, "rows": n} for r, n in _ranked(summary.review_reasons)[:10]],
         "unanswered_fields": summary.not_in_file,
     }
+
+
+def _ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
+    """Most rows first, and ties in name order: the counts come from parallel batches, whose order varies from run
+    to run, and the same file must give the same summary."""
+    return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))

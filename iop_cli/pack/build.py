@@ -27,8 +27,10 @@ from iop_cli.pack.model import (
     TOP_KEYS,
     Alert,
     Allowance,
+    Asked,
     Choice,
     Compute,
+    Computed,
     Level,
     Otherwise,
     Pack,
@@ -323,10 +325,14 @@ class _Loader:
             hint = did_you_mean(qtype, QUESTION_TYPES) or "use one of: " + ", ".join(QUESTION_TYPES)
             self.problem(src.mark, f"unknown question type `{qtype}` for {what}", hint)
             return None
-        question = Question(
-            ident, qtype, self.text(values, "label", what), item.mark, help=self.text(values, "help", what)
-        )
-        question.required = self.flag(values, "required", what, True)
+        label, help = self.text(values, "label", what), self.text(values, "help", what)
+        question: Question
+        if "compute" in values:  # never asked: its compute is checked with the other conditions, below
+            question = Computed(ident, qtype, label, item.mark, help=help)
+        else:
+            question = Asked(
+                ident, qtype, label, item.mark, help=help, required=self.flag(values, "required", what, True)
+            )
         question.aliases = self.strings(values, "aliases", what)
         if "section" in values:
             section = self.text(values, "section", what)
@@ -386,18 +392,18 @@ class _Loader:
             values = raw[ident]
             what = f"question `{ident}`"
             if "ask_if" in values:
-                if "compute" in values:
+                if isinstance(question, Asked):
+                    question.ask_if = self.parse_expr(values["ask_if"], fields)
+                    self.only_earlier(values["ask_if"], question.ask_if, earlier, what, "ask_if")
+                else:
                     self.problem(
                         values["ask_if"].mark, f"{what} is computed, so it is never asked and takes no `ask_if`"
                     )
-                else:
-                    question.ask_if = self.parse_expr(values["ask_if"], fields)
-                    self.only_earlier(values["ask_if"], question.ask_if, earlier, what, "ask_if")
-            if "compute" in values:
-                question.compute = self.compute(values["compute"], fields, question, what)
-                question.required = False
-                if question.compute is not None:
-                    self.only_earlier(values["compute"], question.compute, earlier, what, "compute")
+            if isinstance(question, Computed):
+                compute = self.compute(values["compute"], fields, question, what)
+                if compute is not None:  # else a problem is reported, and the pack does not load
+                    question.compute = compute
+                    self.only_earlier(values["compute"], compute, earlier, what, "compute")
             earlier.add(ident)
 
     def only_earlier(self, src: Src, parsed, earlier: set[str], what: str, key: str) -> None:

@@ -78,6 +78,8 @@ class Compute:
 
 @dataclass
 class Question:
+    """A field of the pack: asked in the interview (`Asked`) or computed from other answers (`Computed`)."""
+
     id: str
     type: str
     label: str
@@ -86,15 +88,22 @@ class Question:
     choices: tuple[Choice, ...] = ()
     min: float | None = None
     max: float | None = None
-    required: bool = True
-    ask_if: expr.Expr | None = None
-    compute: Compute | None = None
     aliases: tuple[str, ...] = ()
     section: str | None = None
 
     @property
     def computed(self) -> bool:
-        return self.compute is not None
+        return isinstance(self, Computed)
+
+    @property
+    def required(self) -> bool:
+        """Whether a missing answer blocks a placement (only an asked question can be required)."""
+        return False
+
+    @property
+    def ask_if(self) -> expr.Expr | None:
+        """When the interview asks it (only an asked question has a condition); None is always."""
+        return None
 
     @property
     def choice_values(self) -> tuple[str, ...]:
@@ -106,6 +115,21 @@ class Question:
 
     def choice_label(self, value: str) -> str:
         return next((c.label for c in self.choices if c.value == value), value)
+
+
+@dataclass
+class Asked(Question):
+    """A question the interview asks (when its `ask_if` holds) and an intake file answers."""
+
+    required: bool = True
+    ask_if: expr.Expr | None = None
+
+
+@dataclass
+class Computed(Question):
+    """A field computed from earlier answers: never asked, never required."""
+
+    compute: Compute = field(default_factory=Compute)  # the loader sets it once its conditions are checked
 
 
 @dataclass(frozen=True)
@@ -212,6 +236,6 @@ class Pack:
     def sources(self, name: str) -> tuple[str, ...]:
         """The asked questions a field rests on: itself, or a computed field's inputs, recursively."""
         question = self.questions.get(name)
-        if question is None or question.compute is None:
+        if not isinstance(question, Computed):
             return (name,)
         return tuple(dict.fromkeys(s for n in question.compute.names for s in self.sources(n)))
