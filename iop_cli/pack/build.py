@@ -14,17 +14,10 @@ from typing import Any
 
 from iop_cli.lang import expr
 from iop_cli.lang.tree import bounds_of
+from iop_cli.pack import spec
 from iop_cli.pack.model import (
-    LEVEL_KEYS,
-    LINT_CODES,
     MAX_ALERTS,
     MAX_REQUIRED,
-    QUESTION_KEYS,
-    QUESTION_TYPES,
-    RULE_KEYS,
-    SEVERITIES,
-    SINGLE_KEYS,
-    TOP_KEYS,
     Alert,
     Allowance,
     Asked,
@@ -96,19 +89,15 @@ class _Loader:
             return []
         return src.value
 
-    def entries(
-        self,
-        srcs: list[Src],
-        key: str,
-        what: str,
-        allowed: tuple[str, ...],
-        required: tuple[str, ...],
-        ids: dict[str, Mark],
-    ):
+    def shaped(self, src: Src, what: str, shape: spec.Shape) -> dict | None:
+        """`src` as a mapping of the declared shape (unknown and missing keys reported), or None."""
+        return self.mapping(src, what, shape.names, shape.required)
+
+    def entries(self, srcs: list[Src], key: str, what: str, shape: spec.Shape, ids: dict[str, Mark]):
         """Each well-formed item of the lists under a top-level key: (item, its keys, its unique id)."""
         for block in srcs:
             for item in self.listing(block, key):
-                values = self.mapping(item, what, allowed, required)
+                values = self.shaped(item, what, shape)
                 if values is None:
                     continue
                 ident = self.ident(values, what, ids)
@@ -216,7 +205,7 @@ class _Loader:
         from iop_cli.files import note_read
         from iop_cli.pack import source as yamlsrc
 
-        sections: dict[str, list[Src]] = {key: [] for key in TOP_KEYS}
+        sections: dict[str, list[Src]] = {key: [] for key in spec.FILE.names}
         where: dict[str, Mark] = {}
         digest = hashlib.sha256()
         for path in self.files:
@@ -238,11 +227,11 @@ class _Loader:
                 continue
             if doc is None:
                 continue
-            top = self.mapping(doc, f"the file {path.name}", TOP_KEYS)
+            top = self.shaped(doc, f"the file {path.name}", spec.FILE)
             for key, value in (top or {}).items():
-                if key not in TOP_KEYS:
+                if key not in spec.FILE.names:
                     continue
-                if key in SINGLE_KEYS and key in where:
+                if key in spec.SINGLE_KEYS and key in where:
                     self.problem(doc.keys[key], f"`{key}` is already given at {where[key]}", "keep it in one file")
                     continue
                 where[key] = doc.keys[key]
@@ -289,15 +278,14 @@ class _Loader:
         if not srcs:
             self.problem(self.folder, "the pack has no `pack:` block", "add `pack: {name: my-pack, version: '1.0'}`")
             return {}
-        values = self.mapping(srcs[0], "pack", ("name", "version", "description"), ("name", "version"))
+        values = self.shaped(srcs[0], "pack", spec.PACK)
         if values is None:
             return {}
-        return {key: self.text(values, key, "pack") for key in ("name", "version", "description") if key in values}
+        return {key: self.text(values, key, "pack") for key in spec.PACK.names if key in values}
 
     def sections(self, srcs: list[Src], ids: dict[str, Mark]) -> dict[str, Section]:
         result: dict[str, Section] = {}
-        keys = ("id", "title", "help")
-        for _item, values, ident in self.entries(srcs, "sections", "a section", keys, ("id", "title"), ids):
+        for _item, values, ident in self.entries(srcs, "sections", "a section", spec.SECTION, ids):
             result[ident] = Section(
                 ident, self.text(values, "title", "a section"), self.text(values, "help", "a section")
             )
@@ -308,8 +296,7 @@ class _Loader:
     def questions(self, srcs: list[Src], sections: dict[str, Section], ids: dict[str, Mark]) -> dict[str, Question]:
         result: dict[str, Question] = {}
         raw: dict[str, dict] = {}
-        required = ("id", "type", "label")
-        for item, values, ident in self.entries(srcs, "questions", "a question", QUESTION_KEYS, required, ids):
+        for item, values, ident in self.entries(srcs, "questions", "a question", spec.QUESTION, ids):
             question = self.question(ident, item, values, sections)
             if question is not None:
                 result[ident] = question
@@ -320,9 +307,9 @@ class _Loader:
     def question(self, ident: str, item: Src, values: dict, sections: dict[str, Section]) -> Question | None:
         what = f"question `{ident}`"
         qtype = self.text(values, "type", what)
-        if qtype not in QUESTION_TYPES:
+        if qtype not in spec.QUESTION_TYPES:
             src = values.get("type", item)
-            hint = did_you_mean(qtype, QUESTION_TYPES) or "use one of: " + ", ".join(QUESTION_TYPES)
+            hint = did_you_mean(qtype, spec.QUESTION_TYPES) or "use one of: " + ", ".join(spec.QUESTION_TYPES)
             self.problem(src.mark, f"unknown question type `{qtype}` for {what}", hint)
             return None
         label, help = self.text(values, "label", what), self.text(values, "help", what)
@@ -369,7 +356,7 @@ class _Loader:
         result: list[Choice] = []
         for entry in src.value:
             if isinstance(entry.value, dict):
-                values = self.mapping(entry, f"a choice of {what}", ("value", "label"), ("value",))
+                values = self.shaped(entry, f"a choice of {what}", spec.CHOICE)
                 if values is None or "value" not in values:
                     continue
                 value, label = values["value"].value, self.text(values, "label", what)
@@ -435,7 +422,10 @@ class _Loader:
         cases: list[tuple[expr.Expr, Any]] = []
         otherwise = None
         for entry in src.value:
-            values = self.mapping(entry, f"a compute case of {what}", ("when", "value", "otherwise"))
+            # a case or the final `otherwise`; which keys it needs is checked below, with a message for each
+            values = self.mapping(
+                entry, f"a compute case of {what}", spec.COMPUTE_CASE.names + spec.COMPUTE_OTHERWISE.names
+            )
             if values is None:
                 continue
             if "otherwise" in values:
@@ -495,7 +485,7 @@ class _Loader:
 
     def levels(self, srcs: list[Src], ids: dict[str, Mark]) -> dict[str, Level]:
         result: dict[str, Level] = {}
-        for item, values, ident in self.entries(srcs, "levels", "a level", LEVEL_KEYS, ("id", "name"), ids):
+        for item, values, ident in self.entries(srcs, "levels", "a level", spec.LEVEL, ids):
             what = f"level `{ident}`"
             level = Level(
                 ident,
@@ -528,8 +518,7 @@ class _Loader:
         alert_fields = {**fields, "level": expr.FieldType("level", tuple(levels))}
         level_rules: list[Placement] = []
         alert_rules: list[Alert] = []
-        required = ("id", "when", "because")
-        for item, values, ident in self.entries(srcs, "rules", "a rule", RULE_KEYS, required, ids):
+        for item, values, ident in self.entries(srcs, "rules", "a rule", spec.RULE, ids):
             what = f"rule `{ident}`"
             has_level, has_alert = "level" in values, "alert" in values
             if has_level == has_alert:
@@ -547,11 +536,11 @@ class _Loader:
                     level_rules.append(Placement(ident, when, because, item.mark, level=level))
                 continue
             severity = self.text(values, "severity", what, "info")
-            if severity not in SEVERITIES:
+            if severity not in spec.SEVERITIES:
                 self.problem(
                     values["severity"].mark,
                     f"unknown severity `{severity}` in {what}",
-                    did_you_mean(severity, SEVERITIES) or "use one of: " + ", ".join(SEVERITIES),
+                    did_you_mean(severity, spec.SEVERITIES) or "use one of: " + ", ".join(spec.SEVERITIES),
                 )
             if when is not None:
                 alert_rules.append(Alert(ident, when, because, item.mark, self.text(values, "alert", what), severity))
@@ -567,7 +556,7 @@ class _Loader:
     def otherwise(self, srcs: list[Src], levels: dict[str, Level]) -> Otherwise | None:
         if not srcs:
             return None
-        values = self.mapping(srcs[0], "otherwise", ("level", "because"), ("level", "because"))
+        values = self.shaped(srcs[0], "otherwise", spec.OTHERWISE)
         if values is None or "level" not in values:
             return None
         return Otherwise(
@@ -581,17 +570,17 @@ class _Loader:
         A `gap` allowance takes `when:`, a condition every allowed gap must satisfy, so a new gap is still reported."""
         if not srcs:
             return []
-        values = self.mapping(srcs[0], "lint", ("allow",))
+        values = self.shaped(srcs[0], "lint", spec.LINT)
         allowed: list[Allowance] = []
         known = {**pack.questions, **pack.levels, **{r.id: r for r in [*pack.rules, *pack.alerts]}}
         for item in self.listing((values or {}).get("allow"), "lint: allow"):
-            entry = self.mapping(item, "a lint allowance", ("finding", "because", "when"), ("finding", "because"))
+            entry = self.shaped(item, "a lint allowance", spec.ALLOWANCE)
             if not entry or "finding" not in entry or "because" not in entry:
                 continue
             key = self.text(entry, "finding", "a lint allowance")
             code, _, subject = key.partition(":")
-            if code not in LINT_CODES:
-                hint = did_you_mean(code, LINT_CODES) or "one of: " + ", ".join(LINT_CODES)
+            if code not in spec.LINT_CODES:
+                hint = did_you_mean(code, spec.LINT_CODES) or "one of: " + ", ".join(spec.LINT_CODES)
                 self.problem(entry["finding"].mark, f"unknown lint finding `{code}`", hint)
                 continue
             if subject and subject not in known:
@@ -646,7 +635,7 @@ class _Loader:
         names: set[str] = set()
         for block in test_srcs:
             for item in self.listing(block, "tests"):
-                values = self.mapping(item, "a test", ("name", "base", "given", "expect"), ("name", "expect"))
+                values = self.shaped(item, "a test", spec.TEST)
                 if values is None:
                     continue
                 name = self.text(values, "name", "a test")
@@ -681,7 +670,7 @@ class _Loader:
     def expectation(self, src: Src | None, pack: Pack, name: str) -> dict[str, Any]:
         if src is None:
             return {}
-        values = self.mapping(src, f"the expectation of test `{name}`", ("level", "rule", "alerts", "missing"))
+        values = self.shaped(src, f"the expectation of test `{name}`", spec.EXPECT)
         if values is None:
             return {}
         expect = src.plain()

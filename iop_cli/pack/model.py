@@ -14,32 +14,10 @@ from typing import Any
 from iop_cli.lang import expr
 from iop_cli.problems import Mark
 
-QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
-SEVERITIES = ("safety", "caution", "info")
-TOP_KEYS = ("pack", "sections", "questions", "levels", "rules", "otherwise", "fixtures", "tests", "lint")
 # Batch scoring carries a row's missing answers and its alerts as the bits of one 64-bit integer each. The loader
 # holds every pack to these limits, so that no command accepts a pack another refuses.
 MAX_REQUIRED = 62
 MAX_ALERTS = 62
-# The keys each entry may have (`schema.py` checks its JSON Schema against these).
-QUESTION_KEYS = (
-    "id",
-    "type",
-    "label",
-    "help",
-    "choices",
-    "min",
-    "max",
-    "required",
-    "ask_if",
-    "compute",
-    "aliases",
-    "section",
-)
-LEVEL_KEYS = ("id", "name", "code", "intensity", "rank", "urgent", "summary", "involves", "next_steps")
-RULE_KEYS = ("id", "when", "level", "alert", "severity", "because")
-SINGLE_KEYS = ("pack", "rules", "otherwise", "lint")  # their order or identity must come from one place
-LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level")
 
 
 @dataclass(frozen=True)

@@ -1,148 +1,170 @@
-"""The JSON Schema of rule-pack files, for editors (the YAML language server) and `iop rules schema`.
+"""The shapes of rule-pack files, declared once: each entry's keys, which are required, and what each holds.
 
-It mirrors what the loader in `pack.py` accepts: the same keys and required keys. The loader still does the checks a
-schema cannot (conditions, references between ids, rule order); a test keeps the two in step.
+The loader (`pack.build`) checks every file's entries against these declarations (unknown keys, missing keys), and
+the JSON Schema that editors use (the YAML language server) and `iop rules schema` prints is generated from them, so
+the two cannot drift. The loader still does the checks a schema cannot: conditions, references between ids, rule
+order, and test cases against the pack.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-from iop_cli.pack.model import LEVEL_KEYS, LINT_CODES, QUESTION_KEYS, QUESTION_TYPES, RULE_KEYS, SEVERITIES, TOP_KEYS
 
 SCHEMA_ID = "urn:iop-cli:rule-pack:1"
 
+QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
+SEVERITIES = ("safety", "caution", "info")
+LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level")
 
-def _object(properties: dict[str, Any], required: tuple[str, ...] = (), description: str = "") -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
-    if required:
-        schema["required"] = list(required)
-    if description:
-        schema["description"] = description
-    return schema
+# What a key's value may be, as JSON Schema.
+IDENT = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "A word of letters, digits, _"}
+TEXT = {"type": "string"}
+LINES = {"type": "array", "items": {"type": "string"}}
+CONDITION = {
+    "type": "string",
+    "description": "A condition over field ids: ==, !=, <, <=, >, >=, and, or, not, in [...], is missing, + and -.",
+}
+SCALAR = {"type": ["string", "number", "boolean", "null"]}
+ANSWERS = {"type": "object", "additionalProperties": SCALAR, "description": "field id: answer"}
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    value: dict[str, Any]  # what it holds, as JSON Schema
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A mapping in a pack file: its keys in the order documents show them."""
+
+    keys: tuple[Key, ...]
+    description: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.keys)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.keys if k.required)
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {k.name: k.value for k in self.keys},
+            "additionalProperties": False,
+        }
+        if self.required:
+            schema["required"] = list(self.required)
+        if self.description:
+            schema["description"] = self.description
+        return schema
+
+
+def listing(shape: Shape) -> dict[str, Any]:
+    return {"type": "array", "items": shape.schema()}
+
+
+PACK = Shape((Key("name", TEXT, True), Key("version", TEXT, True), Key("description", TEXT)))
+SECTION = Shape((Key("id", IDENT, True), Key("title", TEXT, True), Key("help", TEXT)))
+CHOICE = Shape((Key("value", {"type": ["string", "number"]}, True), Key("label", TEXT)))
+COMPUTE_CASE = Shape((Key("when", CONDITION, True), Key("value", SCALAR, True)))
+COMPUTE_OTHERWISE = Shape((Key("otherwise", SCALAR, True),))
+COMPUTE = {
+    "description": "A computed field: one expression, or a list of `when`/`value` cases and a final `otherwise`.",
+    "oneOf": [
+        CONDITION,
+        {"type": "array", "items": {"oneOf": [COMPUTE_CASE.schema(), COMPUTE_OTHERWISE.schema()]}},
+    ],
+}
+QUESTION = Shape(
+    (
+        Key("id", IDENT, True),
+        Key("type", {"enum": list(QUESTION_TYPES)}, True),
+        Key("label", TEXT, True),
+        Key("help", TEXT),
+        Key("choices", {"type": "array", "items": {"oneOf": [{"type": ["string", "number"]}, CHOICE.schema()]}}),
+        Key("min", {"type": "number"}),
+        Key("max", {"type": "number"}),
+        Key("required", {"type": "boolean"}),
+        Key("ask_if", CONDITION),
+        Key("compute", COMPUTE),
+        Key("aliases", LINES),
+        Key("section", IDENT),
+    )
+)
+LEVEL = Shape(
+    (
+        Key("id", IDENT, True),
+        Key("name", TEXT, True),
+        Key("code", TEXT),
+        Key("intensity", TEXT),
+        Key("rank", {"type": "integer"}),
+        Key("urgent", {"type": "boolean", "description": "Recommended even while other answers are missing."}),
+        Key("summary", TEXT),
+        Key("involves", LINES),
+        Key("next_steps", LINES),
+    )
+)
+RULE = Shape(
+    (
+        Key("id", IDENT, True),
+        Key("when", CONDITION, True),
+        Key("level", IDENT),
+        Key("alert", {"type": "string", "description": "An alert's message (a rule has `level` or `alert`)."}),
+        Key("severity", {"enum": list(SEVERITIES)}),
+        Key("because", TEXT, True),
+    )
+)
+OTHERWISE = Shape((Key("level", IDENT, True), Key("because", TEXT, True)))
+EXPECT = Shape(
+    (Key("level", IDENT), Key("rule", {"type": ["string", "null"]}), Key("alerts", LINES), Key("missing", LINES))
+)
+TEST = Shape((Key("name", TEXT, True), Key("base", IDENT), Key("given", ANSWERS), Key("expect", EXPECT.schema(), True)))
+ALLOWANCE = Shape(
+    (
+        Key(
+            "finding", {"type": "string", "pattern": "^(" + "|".join(LINT_CODES) + ")(:[A-Za-z_][A-Za-z0-9_]*)?$"}, True
+        ),
+        Key("because", TEXT, True),
+        Key("when", {**CONDITION, "description": "For `gap`: the answers the allowance covers."}),
+    )
+)
+LINT = Shape((Key("allow", listing(ALLOWANCE)),))
+FILE = Shape(
+    (
+        Key("pack", PACK.schema()),
+        Key("sections", listing(SECTION)),
+        Key("questions", listing(QUESTION)),
+        Key("levels", listing(LEVEL)),
+        Key(
+            "rules",
+            {
+                "type": "array",
+                "description": "In order: the first level rule that holds decides; every alert that holds is shown.",
+                "items": RULE.schema(),
+            },
+        ),
+        Key("otherwise", OTHERWISE.schema()),
+        Key("fixtures", {"type": "object", "additionalProperties": ANSWERS}),
+        Key("tests", listing(TEST)),
+        Key("lint", LINT.schema()),
+    )
+)
+SINGLE_KEYS = ("pack", "rules", "otherwise", "lint")  # their order or identity must come from one place
 
 
 def pack_schema() -> dict[str, Any]:
-    ident = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "A word of letters, digits, _"}
-    text = {"type": "string"}
-    lines = {"type": "array", "items": {"type": "string"}}
-    condition = {
-        "type": "string",
-        "description": "A condition over field ids: ==, !=, <, <=, >, >=, and, or, not, in [...], is missing, + and -.",
-    }
-    scalar = {"type": ["string", "number", "boolean", "null"]}
-    answers = {"type": "object", "additionalProperties": scalar, "description": "field id: answer"}
-    compute = {
-        "description": "A computed field: one expression, or a list of `when`/`value` cases and a final `otherwise`.",
-        "oneOf": [
-            condition,
-            {
-                "type": "array",
-                "items": {
-                    "oneOf": [
-                        _object({"when": condition, "value": scalar}, ("when", "value")),
-                        _object({"otherwise": scalar}, ("otherwise",)),
-                    ]
-                },
-            },
-        ],
-    }
-    question_properties = {
-        "id": ident,
-        "type": {"enum": list(QUESTION_TYPES)},
-        "label": text,
-        "help": text,
-        "choices": {
-            "type": "array",
-            "items": {
-                "oneOf": [
-                    {"type": ["string", "number"]},
-                    _object({"value": {"type": ["string", "number"]}, "label": text}, ("value",)),
-                ]
-            },
-        },
-        "min": {"type": "number"},
-        "max": {"type": "number"},
-        "required": {"type": "boolean"},
-        "ask_if": condition,
-        "compute": compute,
-        "aliases": lines,
-        "section": ident,
-    }
-    assert set(question_properties) == set(QUESTION_KEYS)
-    level_properties = {
-        "id": ident,
-        "name": text,
-        "code": text,
-        "intensity": text,
-        "rank": {"type": "integer"},
-        "urgent": {"type": "boolean", "description": "Recommended even while other answers are missing."},
-        "summary": text,
-        "involves": lines,
-        "next_steps": lines,
-    }
-    assert set(level_properties) == set(LEVEL_KEYS)
-    rule_properties = {
-        "id": ident,
-        "when": condition,
-        "level": ident,
-        "alert": {"type": "string", "description": "An alert's message (a rule has `level` or `alert`)."},
-        "severity": {"enum": list(SEVERITIES)},
-        "because": text,
-    }
-    assert set(rule_properties) == set(RULE_KEYS)
-    properties = {
-        "pack": _object({"name": text, "version": text, "description": text}, ("name", "version")),
-        "sections": {"type": "array", "items": _object({"id": ident, "title": text, "help": text}, ("id", "title"))},
-        "questions": {"type": "array", "items": _object(question_properties, ("id", "type", "label"))},
-        "levels": {"type": "array", "items": _object(level_properties, ("id", "name"))},
-        "rules": {
-            "type": "array",
-            "description": "In order: the first level rule that holds decides; every alert that holds is shown.",
-            "items": _object(rule_properties, ("id", "when", "because")),
-        },
-        "otherwise": _object({"level": ident, "because": text}, ("level", "because")),
-        "fixtures": {"type": "object", "additionalProperties": answers},
-        "tests": {
-            "type": "array",
-            "items": _object(
-                {
-                    "name": text,
-                    "base": ident,
-                    "given": answers,
-                    "expect": _object(
-                        {"level": ident, "rule": {"type": ["string", "null"]}, "alerts": lines, "missing": lines}
-                    ),
-                },
-                ("name", "expect"),
-            ),
-        },
-        "lint": _object(
-            {
-                "allow": {
-                    "type": "array",
-                    "items": _object(
-                        {
-                            "finding": {
-                                "type": "string",
-                                "pattern": "^(" + "|".join(LINT_CODES) + ")(:[A-Za-z_][A-Za-z0-9_]*)?$",
-                            },
-                            "because": text,
-                            "when": {**condition, "description": "For `gap`: the answers the allowance covers."},
-                        },
-                        ("finding", "because"),
-                    ),
-                }
-            }
-        ),
-    }
-    assert set(properties) == set(TOP_KEYS)
+    """The JSON Schema of one pack file, generated from the declarations above."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "iop-cli rule pack file",
         "description": "One YAML file of an iop-cli rule pack; a pack is a folder of such files.",
         "type": "object",
-        "properties": properties,
+        "properties": FILE.schema()["properties"],
         "additionalProperties": False,
     }
