@@ -202,17 +202,35 @@ class _Loader:
             )
 
     def load(self) -> Pack:
+        """The stages, in order. Each reports every problem it finds; a stage whose input is broken stops the load
+        before the next, so one mistake is not reported again as the absences it causes."""
+        blocks, digest = self.read_sources()  # 1. YAML with positions, gathered by top-level key, and the hash
+        if self.problems:
+            raise PackError(self.problems)
+        pack = self.entries_and_ids(blocks, digest)  # 2. each entry's shape, one id space, and its conditions
+        self.check_order(pack.rules, pack.levels)  # 3. rule order (urgent rules first) and the pack's limits
+        self.check_limits(pack.questions, pack.alerts)
+        pack.lint_allow = self.lint(blocks["lint"], pack)  # 4. lint settings
+        if not self.problems:
+            pack.tests = self.tests(blocks["fixtures"], blocks["tests"], pack)  # 5. test cases, against the pack
+        if self.problems:
+            raise PackError(self.problems)
+        return pack
+
+    def read_sources(self) -> tuple[dict[str, list[Src]], str]:
+        """Every file read once (noted, so no output of this command lands on it), hashed, parsed with positions,
+        and split by top-level key; a key that only one file may hold is refused from a second."""
         from iop_cli.files import note_read
         from iop_cli.pack import source as yamlsrc
 
-        sections: dict[str, list[Src]] = {key: [] for key in spec.FILE.names}
+        blocks: dict[str, list[Src]] = {key: [] for key in spec.FILE.names}
         where: dict[str, Mark] = {}
         digest = hashlib.sha256()
         for path in self.files:
             name = str(path)
             try:
                 with open(path, "rb") as handle:
-                    note_read(handle.fileno())  # outputs of this command must not land on the pack
+                    note_read(handle.fileno())
                     raw = handle.read()
                 text = raw.decode("utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
@@ -235,31 +253,29 @@ class _Loader:
                     self.problem(doc.keys[key], f"`{key}` is already given at {where[key]}", "keep it in one file")
                     continue
                 where[key] = doc.keys[key]
-                sections[key].append(value)
-        if self.problems:
-            # A file that cannot be read or parsed is missing its sections; checking the rest would report their
-            # absence (no `otherwise`, unknown fields) as further problems that are not there.
-            raise PackError(self.problems)
+                blocks[key].append(value)
+        return blocks, digest.hexdigest()
 
-        meta = self.pack_meta(sections["pack"])
+    def entries_and_ids(self, blocks: dict[str, list[Src]], digest: str) -> Pack:
+        """The pack's entries, each checked against its declared shape, with one id space for sections, questions,
+        levels and rules; each condition is checked against the fields placed before it."""
+        meta = self.pack_meta(blocks["pack"])
         ids: dict[str, Mark] = {}
-        section_map = self.sections(sections["sections"], ids)
-        questions = self.questions(sections["questions"], section_map, ids)
-        levels = self.levels(sections["levels"], ids)
-        rules, alerts = self.rules(sections["rules"], questions, levels, ids)
-        otherwise = self.otherwise(sections["otherwise"], levels)
-        if otherwise is None and not sections["otherwise"]:
+        section_map = self.sections(blocks["sections"], ids)
+        questions = self.questions(blocks["questions"], section_map, ids)
+        levels = self.levels(blocks["levels"], ids)
+        rules, alerts = self.rules(blocks["rules"], questions, levels, ids)
+        otherwise = self.otherwise(blocks["otherwise"], levels)
+        if otherwise is None and not blocks["otherwise"]:
             self.problem(
                 self.folder, "the pack has no `otherwise`", "add `otherwise: {level: clinician_review, because: ...}`"
             )
-        self.check_order(rules, levels)
-        self.check_limits(questions, alerts)
-        pack = Pack(
+        return Pack(
             name=meta.get("name", self.folder.name),
             version=meta.get("version", "0"),
             description=meta.get("description", ""),
             path=self.folder,
-            hash=digest.hexdigest(),
+            hash=digest,
             sections=section_map,
             questions=questions,
             levels=levels,
@@ -267,12 +283,6 @@ class _Loader:
             alerts=alerts,
             otherwise=otherwise or Otherwise("", ""),
         )
-        pack.lint_allow = self.lint(sections["lint"], pack)
-        if not self.problems:
-            pack.tests = self.tests(sections["fixtures"], sections["tests"], pack)
-        if self.problems:
-            raise PackError(self.problems)
-        return pack
 
     def pack_meta(self, srcs: list[Src]) -> dict[str, str]:
         if not srcs:
