@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from iop_cli.batch.score import read_chunks
+from iop_cli.batch.read import read_chunks
 
 
 def tricky_csv(rows: int, seed: int) -> tuple[bytes, list[list[str]]]:

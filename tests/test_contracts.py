@@ -216,7 +216,7 @@ def test_no_command_builds_json_of_its_own():
         for path in package.rglob("*.py")
         if re.search(r"json\.dumps\(|write_ndjson|write_json", path.read_text(encoding="utf-8"))
     }
-    assert found - allowed == {"batch/score.py"}  # the JSONL rows: the input's columns and SCORE_COLUMNS
+    assert found - allowed == {"batch/pipeline.py"}  # the JSONL rows: the input's columns and SCORE_COLUMNS
 
 
 def test_the_rules_command_prints_only_the_schema_itself():
@@ -227,7 +227,7 @@ def test_the_rules_command_prints_only_the_schema_itself():
 def test_the_summary_orders_ties_by_name_so_a_file_always_gives_the_same_summary(pack):
     from collections import Counter
 
-    from iop_cli.batch.score import Summary
+    from iop_cli.batch.summary import Summary
 
     summary = Summary(rows=4, status=Counter({"review": 1, "ok": 3}), errors=Counter({"b": 2, "a": 2, "c": 5}))
     data = contracts.score_summary(summary, pack, "in.csv", "out.csv")

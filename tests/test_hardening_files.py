@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from iop_cli.batch import read as batch_read
 from iop_cli.batch import score as batch
+from iop_cli.problems import ProblemsError
 
 from .conftest import iop_command, run_iop
 
@@ -109,16 +111,16 @@ def test_record_end_search_counts_each_byte_once():
     """No record end anywhere in a long block: the answer comes from one pass, not one pass per line feed."""
     block = b'"' + b"x\n" * 2_000_000
     started = time.perf_counter()
-    assert batch._record_end(block) == -1
+    assert batch_read._record_end(block) == -1
     assert time.perf_counter() - started < 5  # the old search took minutes on this
 
 
 def test_a_runaway_record_is_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "MAX_RECORD_BYTES", 1000)
+    monkeypatch.setattr(batch_read, "MAX_RECORD_BYTES", 1000)
     source = tmp_path / "runaway.csv"
     source.write_text(HEADER + "\n" + ROW + "\n" + '"open' + "x\n" * 5000 + '"\n')
-    with pytest.raises(batch.ProblemsError) as caught:
-        list(batch.read_chunks(str(source), chunk_bytes=100))
+    with pytest.raises(ProblemsError) as caught:
+        list(batch_read.read_chunks(str(source), chunk_bytes=100))
     assert str(caught.value.problems[0]).startswith(f"{source}:3: the row that starts here runs past")
 
 
@@ -128,7 +130,7 @@ def test_a_runaway_record_is_bounded(tmp_path, monkeypatch):
 @pytest.mark.parametrize("first", ["", "   ", "A-9,34", ",,,"], ids=["blank", "spaces", "short", "commas"])
 @pytest.mark.parametrize("chunk_bytes", [64, 1 << 20], ids=["every-row-a-batch", "one-batch"])
 def test_odd_rows_score_the_same_at_the_start_of_a_batch(tmp_path, monkeypatch, first, chunk_bytes, pack):
-    monkeypatch.setattr(batch, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(batch_read, "CHUNK_BYTES", chunk_bytes)
     source = tmp_path / "odd.csv"
     source.write_text("\n".join([HEADER, first, ROW, first, ROW]) + "\n")
     out = io.BytesIO()

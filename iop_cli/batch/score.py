@@ -8,350 +8,31 @@ One output row per input row, in input order: a bad value makes its row `status=
 
 from __future__ import annotations
 
-import csv
-import difflib
 import io
-import os
-import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from iop_cli.batch.mapping import Derived, Mapping, code_key
+from iop_cli.batch.cells import DTYPES, Converter, text_answer
+from iop_cli.batch.columns import Source, derived_column, field_label, output_names, plan_sources
+from iop_cli.batch.mapping import Mapping
+from iop_cli.batch.pipeline import SCORING_THREADS, Pipeline
+from iop_cli.batch.read import read_header, unreadable
+from iop_cli.batch.render import FORMULA, SPREADSHEET_FORMULA, csv_line, csv_quote, csv_text, neutral
+from iop_cli.batch.summary import Summary
 from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
-from iop_cli.lang.expr import CODE_LIMIT, DECIMAL
 from iop_cli.output.contracts import SCORE_COLUMNS
-from iop_cli.pack.answers import MAX_TEXT, BadValue, allowed_text, coerce
+from iop_cli.pack.answers import MAX_TEXT
 from iop_cli.pack.model import Pack, Question
 from iop_cli.problems import Problem, ProblemsError
 
 OUTPUT_COLUMNS = SCORE_COLUMNS  # `output.contracts`: the outcome columns after the input's, in order
-_SPREADSHEET_FORMULA = r"^[=+\-@\t\r]"  # cells a spreadsheet would run as a formula
-_FORMULA = re.compile(_SPREADSHEET_FORMULA)
-
-
-@dataclass
-class Source:
-    """Where a field's answers come from: an input column (by position), a derivation, or nowhere."""
-
-    kind: str  # column, derive, absent
-    index: int | None = None
-    header: str = ""
-    derived: Derived | None = None
-
-
-@dataclass
-class Summary:
-    rows: int = 0
-    status: Counter = field(default_factory=Counter)
-    levels: Counter = field(default_factory=Counter)
-    errors: Counter = field(default_factory=Counter)
-    review_reasons: Counter = field(default_factory=Counter)
-    not_in_file: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The header and the plan of where each field comes from
-
-
-MAX_HEADER_BYTES = 16 << 20
-
-
-def read_header(source: InputFile) -> tuple[list[str], int]:
-    """The header row and the offset where the data rows start. Line ends follow the one rule the batches follow
-    too: a record ends at a line feed outside quotes (CRLF included); a lone carriage return does not end one."""
-    name = source.name
-    with source.open() as handle:
-        end = _first_record_end(handle, MAX_HEADER_BYTES)
-    if end < 0:
-        raise ProblemsError(
-            [Problem(f"{name}:1", "the header row is longer than 16 MiB", "check that this is a CSV file")]
-        )
-    data = source.read_at(0, end)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ProblemsError([_encoding_problem(source)]) from None
-    text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
-    if _bare_carriage_return(text):
-        raise ProblemsError(
-            [
-                Problem(
-                    f"{name}:1",
-                    "the lines end with a carriage return alone (old Mac style), which iop score does not read",
-                    "save the file with LF or CRLF line ends, e.g. tr '\\r' '\\n' < in.csv > fixed.csv",
-                )
-            ]
-        )
-    try:
-        header = next(csv.reader(io.StringIO(text, newline=""), strict=True), None)
-    except csv.Error:
-        raise ProblemsError(
-            [Problem(f"{name}:1", "the header row is not valid CSV", "quote names that hold commas or quotes")]
-        ) from None
-    if not header or not any(cell.strip() for cell in header):
-        raise ProblemsError(
-            [Problem(name, "the file is empty or its first row is blank", "the first row must name the columns")]
-        )
-    return header, end
-
-
-def _bare_carriage_return(text: str) -> bool:
-    """Whether a carriage return stands outside quotes (a quoted one is part of a cell)."""
-    if "\r" not in text:
-        return False
-    outside = re.sub(r'"[^"]*"', "", text)
-    return "\r" in outside
-
-
-def _fold(text: str) -> str:
-    return text.strip().casefold()
-
-
-def plan_sources(pack: Pack, header: list[str], mapping: Mapping | None, name: str) -> dict[str, Source]:
-    """Decide where each asked field comes from; raise one problem listing every required field with no column."""
-    mapping = mapping or Mapping()
-    positions: dict[str, list[int]] = {}
-    for index, title in enumerate(header):
-        positions.setdefault(_fold(title), []).append(index)
-    problems: list[Problem] = []
-
-    def find(wanted: list[str], field_id: str) -> Source | None:
-        for title in wanted:
-            found = positions.get(_fold(title), [])
-            if len(found) > 1:
-                cols = " and ".join(str(i + 1) for i in found)
-                problems.append(
-                    Problem(
-                        name, f"column `{title}` (for {field_id}) appears more than once (columns {cols})", "rename one"
-                    )
-                )
-                return Source("absent")
-            if found:
-                return Source("column", found[0], header[found[0]])
-        return None
-
-    sources: dict[str, Source] = {}
-    missing: list[str] = []
-    for question in pack.asked:
-        fid = question.id
-        if fid in mapping.derive:
-            derived = mapping.derive[fid]
-            absent = [c for c in derived.columns if _fold(c) not in positions]
-            if absent:
-                problems.append(
-                    Problem(
-                        mapping.path,
-                        f"derive: {fid} reads columns not in {name}: {', '.join(absent)}",
-                        _nearest(absent, header),
-                    )
-                )
-            sources[fid] = Source("derive", derived=derived, header=f"{fid} (derived)")
-            continue
-        if fid in mapping.columns:
-            source = find([mapping.columns[fid]], fid)
-            if source is None:
-                wanted = mapping.columns[fid]
-                problems.append(
-                    Problem(mapping.path, f"columns: {fid}: no column `{wanted}` in {name}", _nearest([wanted], header))
-                )
-                source = Source("absent")
-            sources[fid] = source
-            continue
-        source = find([fid, *question.aliases], fid)
-        if source is not None:
-            sources[fid] = source
-        elif fid in mapping.unanswered or not question.required:
-            sources[fid] = Source("absent")
-        else:
-            missing.append(fid)
-            sources[fid] = Source("absent")
-    if missing:
-        near = "; ".join(f"{m} ~ {c}" for m in missing if (c := _close(m, pack.questions[m].aliases, header)))
-        problems.append(
-            Problem(
-                name,
-                f"missing standard columns: {', '.join(missing)}",
-                (f"nearest headers: {near}; " if near else "")
-                + "rename them, map them with --map, or list them under `unanswered:` in the map",
-            )
-        )
-    if problems:
-        raise ProblemsError(problems)
-    return sources
-
-
-def _close(field_id: str, aliases: tuple[str, ...], header: list[str]) -> str:
-    folded = {_fold(h): h for h in header if h.strip()}
-    for word in (field_id, *aliases):
-        close = difflib.get_close_matches(_fold(word), list(folded), n=1, cutoff=0.5)
-        if close:
-            return folded[close[0]]
-    return ""
-
-
-def _nearest(wanted: list[str], header: list[str]) -> str:
-    folded = {_fold(h): h for h in header if h.strip()}
-    close = [folded[c] for w in wanted for c in difflib.get_close_matches(_fold(w), list(folded), n=1, cutoff=0.5)]
-    return f"nearest headers: {', '.join(close)}" if close else "check the header row"
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Raw cells -> typed values and per-cell errors
-
-
-def _cell(index: int) -> pl.Expr:
-    text = pl.col(f"c{index}").str.strip_chars()
-    return pl.when(text == "").then(None).otherwise(text)
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
-_CODE = f"^(?:{DECIMAL.pattern})$"
-
-
-def _derive(derived: Derived, header: list[str]) -> pl.Expr:
-    """A derived field's answer as text, from its cases over input columns read as numbers."""
-    by_name = {_fold(h): i for i, h in reversed(list(enumerate(header)))}
-
-    def column(name: str) -> pl.Expr:
-        # A code is a plain decimal within +/-CODE_LIMIT; anything else (text, NaN, inf, `３５`) is unknown here.
-        cell = _cell(by_name[_fold(name)])
-        number = pl.when(cell.str.contains(_CODE)).then(cell.cast(pl.Float64, strict=False))
-        return pl.when(number.abs() <= CODE_LIMIT).then(number)
-
-    chain: Any = None  # pl.when(...).then(...) chains change type as they grow
-    for condition, value in derived.cases:
-        test = pr.compile_expr(condition, column)
-        chain = (pl.when(test.is_null()) if chain is None else chain.when(test.is_null())).then(None)
-        chain = chain.when(test).then(pl.lit(_as_text(value), dtype=pl.String))
-    return chain.otherwise(pl.lit(_as_text(derived.otherwise), dtype=pl.String))
-
-
-def _label(fid: str, source: Source) -> str:
-    if source.kind == "column" and _fold(source.header) != fid:
-        return f"{source.header.strip() or f'column {(source.index or 0) + 1}'} ({fid})"
-    return fid if source.kind == "column" else source.header
-
-
-_DTYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String, "text": pl.String}
-
-
-class Converter:
-    """Raw cells to typed answers. A first pass collects each column's distinct cells; each goes once through the
-    mapping and then through `answers.coerce`, the very function `iop check` uses, so batch and engine accept and
-    refuse the same values. The scoring pass then spreads the results over the rows with `replace_strict`."""
-
-    def __init__(self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None):
-        self.pack = pack
-        self.sources = sources
-        self.mapping = mapping or Mapping()
-        self.seen: dict[str, dict[str, tuple[Any, str | None]]] = {q.id: {} for q in pack.asked}
-
-    def recodes(self, field_id: str) -> bool:
-        """Whether the map changes this field's cells (missing codes or a code list)."""
-        return bool(self.mapping.missing) or field_id in self.mapping.values
-
-    def answer(self, question: Question, cell: str) -> tuple[Any, str | None]:
-        """(typed value, problem) for one distinct cell, after stripping, missing codes and recoding; remembered,
-        so each distinct cell is checked once per run."""
-        known = self.seen[question.id]
-        if cell not in known:
-            known[cell] = self._answer(question, cell)
-        return known[cell]
-
-    def _answer(self, question: Question, cell: str) -> tuple[Any, str | None]:
-        text = cell.strip()
-        if not text:
-            return None, None
-        if self.sources[question.id].kind == "column" and self.recodes(question.id):
-            key = code_key(text)
-            if key in self.mapping.missing:
-                return None, None
-            codes = self.mapping.values.get(question.id, {})
-            if key in codes:
-                recoded = _as_text(codes[key])
-                if recoded is None:
-                    return None, None
-                text = recoded
-        try:
-            return coerce(question, text), None
-        except BadValue as exc:
-            return None, f"{exc.message} (allowed: {exc.allowed})"
-
-    def column(self, question: Question, cells: pl.Expr, distinct: list[str], label: str):
-        """(typed value, errors with the cell, errors without it) as expressions; errors are None when no cell of
-        the column is bad."""
-        answers = [self.answer(question, c) for c in distinct]
-        # Fast paths for clean exports, where every cell is its own value or an empty cell.
-        pairs = [(c, a[0]) for c, a in zip(distinct, answers, strict=True) if not (c == "" and a == (None, None))]
-        blank = len(pairs) < len(distinct)  # "" cells (quoted empty in the file) are unanswered
-        cells_, found_ = [c for c, _ in pairs], [v for _, v in pairs]
-        if question.type == "choice" and found_ == cells_:
-            value = pl.when(cells == "").then(None).otherwise(cells) if blank else cells
-        elif question.type == "integer" and all(v is not None and str(v) == c for c, v in pairs):
-            value = cells.cast(pl.Int64, strict=False) if blank else cells.cast(pl.Int64)
-        elif question.type == "yesno" and set(cells_) <= {"yes", "no"} and found_ == [c == "yes" for c in cells_]:
-            value = pl.when(cells == "yes").then(True).when(cells == "no").then(False) if blank else cells == "yes"
-        else:
-            found = [a[0] for a in answers]
-            value = cells.replace_strict(distinct, found, default=None, return_dtype=_DTYPES[question.type])
-        bad = {c: a[1] for c, a in zip(distinct, answers, strict=True) if a[1]}
-        if not bad:
-            return value, None, None
-        with_cell = [f"{label}: '{c.strip()[:40]}' {problem}" for c, problem in bad.items()]
-        without = [f"{label}: {problem}" for problem in bad.values()]
-        return (
-            value,
-            cells.replace_strict(list(bad), with_cell, default=None, return_dtype=pl.String),
-            cells.replace_strict(list(bad), without, default=None, return_dtype=pl.String),
-        )
-
-
-def _text_answer(question: Question, cells: pl.Expr, label: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """A free-text field, checked in Polars (it has too many distinct values for the cache): value, errors."""
-    stripped = cells.str.strip_chars()
-    too_long = stripped.str.len_chars() > MAX_TEXT
-    problem = f"is longer than {MAX_TEXT} characters (allowed: {allowed_text(question)})"
-    value = pl.when(too_long | (stripped == "")).then(None).otherwise(stripped)
-    with_value = pl.when(too_long).then(
-        pl.concat_str([pl.lit(f"{label}: '"), stripped.str.slice(0, 40), pl.lit(f"' {problem}")])
-    )
-    return value, with_value, pl.when(too_long).then(pl.lit(f"{label}: {problem}"))
-
-
-def _csv_quote(column: pl.Expr) -> pl.Expr:
-    """A cell as CSV text: quoted (inner quotes doubled) when it holds a comma, a quote or a line break."""
-    quoted = pl.concat_str([pl.lit('"'), column.str.replace_all('"', '""', literal=True), pl.lit('"')])
-    return pl.when(column.str.contains('[",\r\n]')).then(quoted).otherwise(column)
-
-
-def _csv_text(cells: list[str | None]) -> str:
-    """Cells as one line of CSV text, without the line end (empty for None)."""
-    return _csv_line(["" if cell is None else cell for cell in cells]).rstrip("\n")
-
-
-def _neutral_text(text: str) -> str:
-    return "'" + text if _FORMULA.match(text) else text
-
-
-def _neutral(column: pl.Expr) -> pl.Expr:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    return pl.when(column.str.contains(_SPREADSHEET_FORMULA)).then(pl.lit("'") + column).otherwise(column)
 
 
 class BatchScorer:
@@ -376,11 +57,11 @@ class BatchScorer:
         self.texts: list[tuple[Question, str, str]] = []  # free-text fields, checked in Polars
         self.coded: dict[str, list[str]] = {}  # column -> the fields it answers
         self.derived: list[pl.Expr] = []
-        self.labels = {f: _label(f, s) for f, s in sources.items() if s.kind != "absent"}
+        self.labels = {f: field_label(f, s) for f, s in sources.items() if s.kind != "absent"}
         for question in pack.asked:
             source = sources[question.id]
             if source.kind == "absent":
-                self.absent.append(pl.lit(None, dtype=_DTYPES[question.type]).alias(pr.VALUE.format(question.id)))
+                self.absent.append(pl.lit(None, dtype=DTYPES[question.type]).alias(pr.VALUE.format(question.id)))
             elif source.kind == "column" and question.type == "text" and not self.converter.recodes(question.id):
                 self.texts.append((question, f"c{source.index}", self.labels[question.id]))
             elif source.kind == "column":
@@ -388,7 +69,7 @@ class BatchScorer:
             else:
                 assert source.derived is not None  # a derive source always carries its cases
                 column = f"__f_{question.id}"
-                self.derived.append(_derive(source.derived, header).alias(column))
+                self.derived.append(derived_column(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
         self.stages = [*pr.value_stages(pack), pr.missing_columns(pack), *pr.decision_stages(pack)]
         self.missing = [pl.col(pr.MISSING.format(q.id)) for q in pack.asked if q.required]
@@ -396,9 +77,7 @@ class BatchScorer:
         self.unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
         self.blank = pl.all_horizontal([pl.col(c).is_null() for c in self.inputs])
         # A row's input cells written anew: neutralized, quoted where needed (see _input_text).
-        self.rewrite = pl.concat_str(
-            [_csv_quote(_neutral(pl.col(c))).fill_null("") for c in self.inputs], separator=","
-        )
+        self.rewrite = pl.concat_str([csv_quote(neutral(pl.col(c))).fill_null("") for c in self.inputs], separator=",")
 
     def score_bytes(self, chunk: bytes) -> pl.DataFrame:
         """Parse one batch of CSV records (no header) and score it. For CSV output the batch is also read as plain
@@ -434,11 +113,11 @@ class BatchScorer:
         formula: list[pl.Expr] = []  # CSV: whether a row has a cell to neutralize
         for column, found in zip(columns, distinct, strict=True):
             if not column.startswith("__f_"):
-                risky = [text for text in found if _FORMULA.match(text)]
+                risky = [text for text in found if FORMULA.match(text)]
                 if self.csv and risky:
                     formula.append(pl.col(column).is_in(risky))
                 elif not self.csv:
-                    shown.append((_neutral(pl.col(column)) if risky else pl.col(column)).alias(column))
+                    shown.append((neutral(pl.col(column)) if risky else pl.col(column)).alias(column))
             for fid in self.coded[column]:
                 value, error, kind = self.converter.column(
                     self.pack.questions[fid], pl.col(column), found, self.labels[fid]
@@ -448,7 +127,7 @@ class BatchScorer:
                     errors.append(error)
                     kinds.append(kind)
         for question, column, label in self.texts:
-            value, error, kind = _text_answer(question, pl.col(column), label)
+            value, error, kind = text_answer(question, pl.col(column), label)
             typed.append(value.alias(pr.VALUE.format(question.id)))
             longest: Any = raw[column].str.len_bytes().max()
             if (longest or 0) > MAX_TEXT:  # bytes >= characters: a quick, safe test
@@ -457,9 +136,9 @@ class BatchScorer:
         coded_inputs = {c for c in columns if not c.startswith("__f_")}
         for column in (c for c in self.inputs if c not in coded_inputs):
             if self.csv:
-                formula.append(pl.col(column).str.contains(_SPREADSHEET_FORMULA).fill_null(False))
+                formula.append(pl.col(column).str.contains(SPREADSHEET_FORMULA).fill_null(False))
             else:
-                shown.append(_neutral(pl.col(column)).alias(column))
+                shown.append(neutral(pl.col(column)).alias(column))
         if self.csv:  # the input cells stay in `raw`; only rows that need writing anew read them (_input_text)
             shown = [
                 pl.col(self.inputs[-1]).is_null().alias("__open_end"),
@@ -540,7 +219,7 @@ class BatchScorer:
                     )
                     .alias("__out_alerts"),
                     spread([self._status(c) for c in outcomes], "error").alias("__out_status"),
-                    _neutral(pl.col("__error")).alias("__out_error"),
+                    neutral(pl.col("__error")).alias("__out_error"),
                     "__error",
                 )
                 .collect()
@@ -567,7 +246,7 @@ class BatchScorer:
                 ],
                 separator=",",
             )
-        failed_row = pl.concat_str([pl.lit(",,,,error,"), _csv_quote(_neutral(pl.col("__error")))])
+        failed_row = pl.concat_str([pl.lit(",,,,error,"), csv_quote(neutral(pl.col("__error")))])
         scored = done.select(pl.coalesce(failed_row, rendered).alias("__suffix"), "__error")
         return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
 
@@ -593,12 +272,12 @@ class BatchScorer:
         if outcome not in self.csv_outcomes:
             level, rule, reason = self.outcome.texts(outcome)
             status = policy.status(self.pack, level)
-            self.csv_outcomes[outcome] = (_csv_text([level, rule, reason]), status)
+            self.csv_outcomes[outcome] = (csv_text([level, rule, reason]), status)
         return self.csv_outcomes[outcome]
 
     def _csv_alerts(self, mask: int) -> str:
         if mask not in self.csv_alerts:
-            self.csv_alerts[mask] = _csv_text([self.outcome.alert_text(mask)])
+            self.csv_alerts[mask] = csv_text([self.outcome.alert_text(mask)])
         return self.csv_alerts[mask]
 
     def _input_text(self, raw: pl.DataFrame, done: pl.DataFrame, lines: pl.Series | None) -> pl.Series:
@@ -652,305 +331,10 @@ class BatchScorer:
         return summary
 
 
-_UTF8_HINT = "save it as UTF-8; in a spreadsheet, choose CSV UTF-8"
-
-
-def _encoding_problem(source: InputFile) -> Problem:
-    """Where the first byte that is not UTF-8 is, found by reading the file again in Python (error path only)."""
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    line, offset, name = 1, 0, source.name
-    with source.open() as handle:
-        while chunk := handle.read(1 << 20):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                bad = chunk[exc.start]
-                line += chunk[: exc.start].count(b"\n")
-                return Problem(
-                    f"{name}:{line}",
-                    f"not UTF-8 text (byte 0x{bad:02x} at offset {offset + exc.start})",
-                    _UTF8_HINT,
-                )
-            line += chunk.count(b"\n")
-            offset += len(chunk)
-    return Problem(name, "not UTF-8 text", "save the file as UTF-8")
-
-
-def _unreadable(chunk: bytes, first_line: int, name: str, width: int) -> Problem:
-    """Why Polars could not read a batch, found by reading it again in Python (error path only): the first line with
-    a quote out of place, a quote never closed, or more fields than the header. Names the line, never its cells."""
-    try:
-        text = chunk.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = first_line + chunk[: exc.start].count(b"\n")
-        return Problem(f"{name}:{line}", f"not UTF-8 text (byte 0x{chunk[exc.start]:02x})", _UTF8_HINT)
-    line, record_line, fields, at_start, quoted, opened = first_line, first_line, 1, True, False, first_line
-    n, i = len(text), 0
-    quote_hint = 'quote the whole cell and double the quotes inside it, e.g. "5\'10""" for 5\'10"'
-    while i < n:
-        char = text[i]
-        if quoted:
-            if char == '"':
-                if i + 1 < n and text[i + 1] == '"':
-                    i += 1
-                else:
-                    quoted = False
-                    following = text[i + 1] if i + 1 < n else "\n"
-                    if following not in ",\r\n":
-                        return Problem(f"{name}:{line}", "text follows a closing quote in a cell", quote_hint)
-            elif char == "\n":
-                line += 1
-        elif char == '"':
-            if not at_start:
-                return Problem(f"{name}:{line}", "a double quote inside a cell that is not quoted", quote_hint)
-            quoted, opened = True, line
-        elif char == ",":
-            fields += 1
-            at_start = True
-            i += 1
-            continue
-        elif char == "\n":
-            if fields > width:
-                return _too_many(name, record_line, fields, width)
-            line += 1
-            record_line, fields = line, 1
-            at_start = True
-            i += 1
-            continue
-        at_start = False
-        i += 1
-    if quoted:
-        return Problem(f"{name}:{opened}", "a quoted cell starts here and is never closed", quote_hint)
-    if fields > width:
-        return _too_many(name, record_line, fields, width)
-    last = first_line + max(chunk.count(b"\n") - 1, 0)
-    return Problem(
-        f"{name}:{first_line}-{last}", "these lines cannot be read as CSV", "check the quoting and the delimiter"
-    )
-
-
-def _too_many(name: str, line: int, fields: int, width: int) -> Problem:
-    return Problem(
-        f"{name}:{line}",
-        f"this row has {fields} fields but the header names {width}",
-        "quote cells that contain commas, or add the missing header names",
-    )
-
-
-def output_names(header: list[str], fmt: str) -> list[str]:
-    """Column names as written. CSV keeps the input header as it is, except that a name a spreadsheet would run as
-    a formula gets a leading apostrophe (as cells do); JSON keys must be unique, so a repeated or empty input name
-    gets a suffix, and an input column named like an output column is kept as `input_NAME`."""
-    header = [_neutral_text(title) for title in header]
-    if fmt == "csv":
-        return [*header, *OUTPUT_COLUMNS]
-    names: list[str] = []
-    seen: set[str] = set(OUTPUT_COLUMNS)
-    for index, title in enumerate(header):
-        name = title or f"column_{index + 1}"
-        if name in OUTPUT_COLUMNS:
-            name = f"input_{name}"
-        base, n = name, 2
-        while name in seen:
-            name, n = f"{base}_{n}", n + 1
-        seen.add(name)
-        names.append(name)
-    return [*names, *OUTPUT_COLUMNS]
-
-
 class StrictStop(Exception):
     def __init__(self, problem: Problem):
         super().__init__(str(problem))
         self.problem = problem
-
-
-CHUNK_BYTES = 6 << 20  # one batch of input: memory stays bounded whatever the file's size
-SCORING_THREADS = 2
-
-
-MAX_RECORD_BYTES = 128 << 20  # one record (a row with its quoted line breaks) may be this long, no longer
-
-
-def _record_end(buffer: bytes, start: int = 0, quotes_before: int = 0) -> int:
-    """The last line feed in `buffer[start:]` that ends a record: an even number of quotes before it, so it is not
-    inside a quoted cell (doubled quotes keep the count even). `quotes_before` is the count in `buffer[:start]`.
-    One pass: each part of the buffer is counted once. -1 when there is none."""
-    position = buffer.rfind(b"\n", start)
-    if position < 0:
-        return -1
-    quotes = quotes_before + buffer.count(b'"', start, position)
-    while quotes % 2:
-        earlier = buffer.rfind(b"\n", start, position)
-        if earlier < 0:
-            return -1
-        quotes -= buffer.count(b'"', earlier, position)
-        position = earlier
-    return position
-
-
-def _first_record_end(handle, limit: int) -> int:
-    """The offset just after the header record (which may itself hold quoted newlines); -1 past `limit` bytes."""
-    seen = b""
-    quotes = 0
-    while len(seen) <= limit:
-        block = handle.read(1 << 16)
-        if not block:
-            return len(seen)
-        start = len(seen)
-        seen += block
-        position = seen.find(b"\n", start)
-        while position >= 0:
-            quotes += seen.count(b'"', start, position)
-            if quotes % 2 == 0:
-                return position + 1
-            start = position
-            position = seen.find(b"\n", position + 1)
-        quotes += seen.count(b'"', start)
-    return -1
-
-
-def read_chunks(source: InputFile | str, chunk_bytes: int = CHUNK_BYTES, start: int | None = None):
-    """The data rows as (first line number, bytes) chunks that each end at a record boundary. A chunk grows past
-    `chunk_bytes` only to finish a long record, and never past MAX_RECORD_BYTES more: a quote that is never closed
-    is reported at the line where its record starts, in one linear pass."""
-    if isinstance(source, str):
-        with InputFile(source) as opened:
-            yield from read_chunks(opened, chunk_bytes, start)
-        return
-    if start is None:
-        with source.open() as handle:
-            start = _first_record_end(handle, MAX_HEADER_BYTES)
-    line = 1 + source.read_at(0, start).count(b"\n") if start > 0 else 1
-    offset = start
-    block = b""
-    scanned = quotes = 0  # how much of `block` has been searched for a record end, and its quotes
-    while more := source.read_at(offset, chunk_bytes):
-        offset += len(more)
-        block = block + more if block else more
-        if len(more) < chunk_bytes:
-            break  # the end of the file: the rest is the last chunk
-        cut = _record_end(block, scanned, quotes)
-        if cut < 0:
-            quotes += block.count(b'"', scanned)
-            scanned = len(block)
-            if len(block) > chunk_bytes + MAX_RECORD_BYTES:
-                raise ProblemsError([_runaway(source.name, line)])
-            continue
-        offset -= len(block) - cut - 1  # the part after the record end is read again with the next chunk
-        chunk = block[: cut + 1]
-        yield line, chunk
-        line += chunk.count(b"\n")
-        block = b""
-        scanned = quotes = 0
-    if block:
-        if block.count(b'"') % 2:
-            cut = _record_end(block)
-            raise ProblemsError([_runaway(source.name, line + block.count(b"\n", 0, cut + 1), at_end=True)])
-        yield line, block
-
-
-def _runaway(name: str, line: int, at_end: bool = False) -> Problem:
-    where = "runs to the end of the file" if at_end else f"runs past {MAX_RECORD_BYTES >> 20} MiB"
-    return Problem(
-        f"{name}:{line}",
-        f"the row that starts here {where}: a double quote in it is never closed",
-        'quote the whole cell and double the quotes inside it, e.g. "5\'10""" for 5\'10"',
-    )
-
-
-class _Pipeline:
-    """Reading and writing run in their own threads beside the scoring (Polars releases the GIL while it works),
-    with at most one batch waiting at each hand-over, so memory does not grow with the file."""
-
-    def __init__(self, source: InputFile, start: int, out, fmt: str, names: list[str], internal: list[str]):
-        import queue
-        import threading
-
-        self.pending_chunks: queue.Queue = queue.Queue(maxsize=1)  # raw batches (bytes), read ahead
-        self.scored: queue.Queue = queue.Queue(maxsize=1)
-        self.failure: BaseException | None = None
-        self.stop = threading.Event()
-        self.reader = threading.Thread(target=self._read, args=(source, start), daemon=True)
-        self.writer = threading.Thread(target=self._write, args=(out, fmt, names, internal), daemon=True)
-        self.reader.start()
-        self.writer.start()
-
-    def _read(self, source: InputFile, start: int) -> None:
-        # Only bytes wait here; each scoring thread parses its own batch, so few parsed batches exist at once.
-        try:
-            for chunk in read_chunks(source, start=start):
-                if self.stop.is_set():
-                    break
-                self.pending_chunks.put(chunk)
-        except BaseException as exc:  # handed to the main thread, which reports it
-            self.failure = self.failure or exc
-        self.pending_chunks.put(None)
-
-    def _write(self, out, fmt: str, names: list[str], internal: list[str]) -> None:
-        import stat
-
-        try:
-            on_disk = stat.S_ISREG(os.fstat(out.fileno()).st_mode)  # not a pipe or a device: those cannot sync
-        except (AttributeError, OSError, io.UnsupportedOperation):  # an in-memory output (tests, rules diff)
-            on_disk = False
-        try:
-            while (frame := self.scored.get()) is not None:
-                rows = frame.select(internal)
-                if fmt == "csv":
-                    # Every cell is already CSV text (see BatchScorer.score), so nothing is quoted twice.
-                    rows.write_csv(out, include_header=False, quote_style="never")
-                else:
-                    rows.rename(dict(zip(internal, names, strict=True))).write_ndjson(out)
-                if on_disk:
-                    # Each batch goes to disk while the next ones are scored: the final fsync has little left to do.
-                    out.flush()
-                    os.fdatasync(out.fileno())
-        except BaseException as exc:
-            self.failure = self.failure or exc
-            self.stop.set()
-            while self.scored.get() is not None:  # let the main thread finish handing over
-                pass
-
-    def batches(self):
-        while (chunk := self.pending_chunks.get()) is not None:
-            if self.failure is not None:
-                break
-            yield chunk
-        self.check()
-
-    def put(self, frame: pl.DataFrame) -> None:
-        self.scored.put(frame)
-
-    def close(self) -> None:
-        """Stop both threads and wait for the writer to finish what it was given."""
-        self.stop.set()
-        while self.reader.is_alive():
-            try:
-                self.pending_chunks.get_nowait()
-            except Exception:
-                self.reader.join(0.01)
-        self.scored.put(None)
-        self.writer.join()
-        self.check()
-
-    def check(self) -> None:
-        if self.failure is not None:
-            raise self.failure
-
-    def abort(self) -> None:
-        """After a failure or a --strict stop: release both threads without waiting for the rest of the file."""
-        import queue
-
-        self.stop.set()
-        for hand_over, done in ((self.pending_chunks, self.reader), (self.scored, self.writer)):
-            while done.is_alive():
-                try:
-                    hand_over.get_nowait() if hand_over is self.pending_chunks else hand_over.put(None, timeout=0.01)
-                except (queue.Empty, queue.Full):
-                    pass
-                done.join(0.01)
 
 
 def score_file(
@@ -978,9 +362,9 @@ def score_file(
     inputs = [f"c{i}" for i in range(len(header))]
     internal = ["__line", "__suffix"] if fmt == "csv" else inputs + [f"__out_{c}" for c in OUTPUT_COLUMNS]
     if fmt == "csv":
-        out.write(_csv_line(names).encode("utf-8"))
+        out.write(csv_line(names).encode("utf-8"))
         out.flush()
-    pipeline = _Pipeline(source, start, out, fmt, names, internal)
+    pipeline = Pipeline(source, start, out, fmt, names, internal)
     done_rows = 0
 
     def hand_over(scored: pl.DataFrame) -> None:
@@ -1001,7 +385,7 @@ def score_file(
         try:
             return scorer.score_bytes(chunk)
         except pl.exceptions.PolarsError:  # its message quotes the cells: say where instead, in our own words
-            raise ProblemsError([_unreadable(chunk, line, name, len(header))]) from None
+            raise ProblemsError([unreadable(chunk, line, name, len(header))]) from None
 
     pending: deque = deque()
     try:
@@ -1021,12 +405,3 @@ def score_file(
     scorer.finish()
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-_NEEDS_QUOTES = re.compile('[",\r\n]')
-
-
-def _csv_line(cells: list[str]) -> str:
-    """Cells as one CSV line, quoted by the rule `_csv_quote` follows (Python's csv leaves a lone CR unquoted)."""
-    quoted = ['"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES.search(c) else c for c in cells]
-    return ",".join(quoted) + "\n"

@@ -1,0 +1,100 @@
+"""Batch scoring, stage 2: the cells. Each distinct cell of a column is checked and converted once per run (in Python,
+with the same rules as an answers file), and the batch's column becomes a typed column by lookup; a cell that does
+not fit its question becomes the row's error, never a lost row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from iop_cli.batch.columns import Source, as_text
+from iop_cli.batch.mapping import Mapping, code_key
+from iop_cli.pack.answers import MAX_TEXT, BadValue, allowed_text, coerce
+from iop_cli.pack.model import Pack, Question
+
+DTYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String, "text": pl.String}
+
+
+class Converter:
+    """Raw cells to typed answers. A first pass collects each column's distinct cells; each goes once through the
+    mapping and then through `answers.coerce`, the very function `iop check` uses, so batch and engine accept and
+    refuse the same values. The scoring pass then spreads the results over the rows with `replace_strict`."""
+
+    def __init__(self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None):
+        self.pack = pack
+        self.sources = sources
+        self.mapping = mapping or Mapping()
+        self.seen: dict[str, dict[str, tuple[Any, str | None]]] = {q.id: {} for q in pack.asked}
+
+    def recodes(self, field_id: str) -> bool:
+        """Whether the map changes this field's cells (missing codes or a code list)."""
+        return bool(self.mapping.missing) or field_id in self.mapping.values
+
+    def answer(self, question: Question, cell: str) -> tuple[Any, str | None]:
+        """(typed value, problem) for one distinct cell, after stripping, missing codes and recoding; remembered,
+        so each distinct cell is checked once per run."""
+        known = self.seen[question.id]
+        if cell not in known:
+            known[cell] = self._answer(question, cell)
+        return known[cell]
+
+    def _answer(self, question: Question, cell: str) -> tuple[Any, str | None]:
+        text = cell.strip()
+        if not text:
+            return None, None
+        if self.sources[question.id].kind == "column" and self.recodes(question.id):
+            key = code_key(text)
+            if key in self.mapping.missing:
+                return None, None
+            codes = self.mapping.values.get(question.id, {})
+            if key in codes:
+                recoded = as_text(codes[key])
+                if recoded is None:
+                    return None, None
+                text = recoded
+        try:
+            return coerce(question, text), None
+        except BadValue as exc:
+            return None, f"{exc.message} (allowed: {exc.allowed})"
+
+    def column(self, question: Question, cells: pl.Expr, distinct: list[str], label: str):
+        """(typed value, errors with the cell, errors without it) as expressions; errors are None when no cell of
+        the column is bad."""
+        answers = [self.answer(question, c) for c in distinct]
+        # Fast paths for clean exports, where every cell is its own value or an empty cell.
+        pairs = [(c, a[0]) for c, a in zip(distinct, answers, strict=True) if not (c == "" and a == (None, None))]
+        blank = len(pairs) < len(distinct)  # "" cells (quoted empty in the file) are unanswered
+        cells_, found_ = [c for c, _ in pairs], [v for _, v in pairs]
+        if question.type == "choice" and found_ == cells_:
+            value = pl.when(cells == "").then(None).otherwise(cells) if blank else cells
+        elif question.type == "integer" and all(v is not None and str(v) == c for c, v in pairs):
+            value = cells.cast(pl.Int64, strict=False) if blank else cells.cast(pl.Int64)
+        elif question.type == "yesno" and set(cells_) <= {"yes", "no"} and found_ == [c == "yes" for c in cells_]:
+            value = pl.when(cells == "yes").then(True).when(cells == "no").then(False) if blank else cells == "yes"
+        else:
+            found = [a[0] for a in answers]
+            value = cells.replace_strict(distinct, found, default=None, return_dtype=DTYPES[question.type])
+        bad = {c: a[1] for c, a in zip(distinct, answers, strict=True) if a[1]}
+        if not bad:
+            return value, None, None
+        with_cell = [f"{label}: '{c.strip()[:40]}' {problem}" for c, problem in bad.items()]
+        without = [f"{label}: {problem}" for problem in bad.values()]
+        return (
+            value,
+            cells.replace_strict(list(bad), with_cell, default=None, return_dtype=pl.String),
+            cells.replace_strict(list(bad), without, default=None, return_dtype=pl.String),
+        )
+
+
+def text_answer(question: Question, cells: pl.Expr, label: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """A free-text field, checked in Polars (it has too many distinct values for the cache): value, errors."""
+    stripped = cells.str.strip_chars()
+    too_long = stripped.str.len_chars() > MAX_TEXT
+    problem = f"is longer than {MAX_TEXT} characters (allowed: {allowed_text(question)})"
+    value = pl.when(too_long | (stripped == "")).then(None).otherwise(stripped)
+    with_value = pl.when(too_long).then(
+        pl.concat_str([pl.lit(f"{label}: '"), stripped.str.slice(0, 40), pl.lit(f"' {problem}")])
+    )
+    return value, with_value, pl.when(too_long).then(pl.lit(f"{label}: {problem}"))
