@@ -220,3 +220,27 @@ def test_alerts_that_read_the_level_in_other_ways_agree_too(pack_copy, tmp_path)
         assert got["alerts"] == ";".join(a.id for a in decision.alerts), row
         reached.update(got["alerts"].split(";"))
     assert {"iop_schedule_barrier", "residential_obligations"} <= reached
+
+
+def test_score_frame_gives_what_iop_score_gives(pack, parity):
+    """`decide.frame.score_frame` (typed answers in, the six outcome columns out) is the decision other engines reuse:
+    on every row it gives what `iop score` wrote, which the tests above hold to the engine."""
+    import polars as pl
+
+    from iop_cli.decide.frame import VALUE_TYPES, score_frame
+
+    rows, scored = parity
+    typed = [clean_answers(pack, {k: v for k, v in row.items() if v != UNANSWERED}) for row in rows]
+    answers = pl.DataFrame(
+        {q.id: [t.get(q.id) for t in typed] for q in pack.asked},
+        schema={q.id: VALUE_TYPES[q.type] for q in pack.asked},
+    )
+    got = score_frame(pack, answers)
+    assert got.columns == ["level", "rule", "reason", "alerts", "status", "error"]
+    for name in ("level", "rule", "reason", "alerts", "status"):
+        assert got[name].fill_null("").to_list() == [row[name] for row in scored], name
+    assert got["error"].null_count() == len(rows)
+    # An absent column is unanswered, as an empty cell is.
+    partial = score_frame(pack, answers.drop("ciwa_ar").head(50))
+    blank = score_frame(pack, answers.head(50).with_columns(pl.lit(None, dtype=pl.Int64).alias("ciwa_ar")))
+    assert partial.equals(blank)

@@ -11,10 +11,9 @@ import polars as pl
 
 from iop_cli.batch.columns import Source, as_text
 from iop_cli.batch.mapping import Mapping, code_key
+from iop_cli.decide.frame import VALUE_TYPES
 from iop_cli.pack.answers import MAX_TEXT, BadValue, allowed_text, coerce
 from iop_cli.pack.model import Pack, Question
-
-DTYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String, "text": pl.String}
 
 
 class Converter:
@@ -75,7 +74,7 @@ class Converter:
             value = pl.when(cells == "yes").then(True).when(cells == "no").then(False) if blank else cells == "yes"
         else:
             found = [a[0] for a in answers]
-            value = cells.replace_strict(distinct, found, default=None, return_dtype=DTYPES[question.type])
+            value = cells.replace_strict(distinct, found, default=None, return_dtype=VALUE_TYPES[question.type])
         bad = {c: a[1] for c, a in zip(distinct, answers, strict=True) if a[1]}
         if not bad:
             return value, None, None

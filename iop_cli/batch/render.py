@@ -10,8 +10,8 @@ import re
 import polars as pl
 
 SPREADSHEET_FORMULA = r"^[=+\-@\t\r]"  # cells a spreadsheet would run as a formula
-
 FORMULA = re.compile(SPREADSHEET_FORMULA)
+_NEEDS_QUOTES = re.compile('[",\r\n]')
 
 
 def csv_quote(column: pl.Expr) -> pl.Expr:
@@ -26,15 +26,13 @@ def csv_text(cells: list[str | None]) -> str:
 
 
 def neutral_text(text: str) -> str:
+    """A cell a spreadsheet would run as a formula gets a leading apostrophe (as `neutral`, for one text)."""
     return "'" + text if FORMULA.match(text) else text
 
 
 def neutral(column: pl.Expr) -> pl.Expr:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
     return pl.when(column.str.contains(SPREADSHEET_FORMULA)).then(pl.lit("'") + column).otherwise(column)
-
-
-_NEEDS_QUOTES = re.compile('[",\r\n]')
 
 
 def csv_line(cells: list[str]) -> str:

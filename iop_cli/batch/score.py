@@ -9,21 +9,20 @@ One output row per input row, in input order: a bad value makes its row `status=
 from __future__ import annotations
 
 import io
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from iop_cli.batch.cells import DTYPES, Converter, text_answer
+from iop_cli.batch.cells import Converter, text_answer
 from iop_cli.batch.columns import Source, derived_column, field_label, output_names, plan_sources
 from iop_cli.batch.mapping import Mapping
 from iop_cli.batch.pipeline import SCORING_THREADS, Pipeline
 from iop_cli.batch.read import read_header, unreadable
 from iop_cli.batch.render import FORMULA, SPREADSHEET_FORMULA, csv_line, csv_quote, csv_text, neutral
-from iop_cli.batch.summary import Summary
+from iop_cli.batch.summary import Summary, Tally
 from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
@@ -33,6 +32,36 @@ from iop_cli.pack.model import Pack, Question
 from iop_cli.problems import Problem, ProblemsError
 
 OUTPUT_COLUMNS = SCORE_COLUMNS  # `output.contracts`: the outcome columns after the input's, in order
+
+
+@dataclass
+class Cells:
+    """What the cells stage hands on: the typed answers (`__v_ID`), each row's problems (null when none) and their
+    kinds (for the summary), and the columns rendering keeps of the input."""
+
+    typed: list[pl.Expr]
+    problems: list[pl.Expr]
+    kinds: list[pl.Expr]
+    shown: list[pl.Expr]
+
+
+@dataclass
+class Decided:
+    """What the decision stage hands on: the batch with `__outcome`, `__alerts` and `__error` (and `__key`, the two
+    codes as one integer, when `keyed`), and each distinct (outcome, alerts) pair with its count."""
+
+    done: pl.DataFrame
+    pairs: list[tuple[int | None, int | None, int]]
+    keyed: bool
+    width: int  # the number of alerts: the bits of the alert mask
+
+    @property
+    def outcomes(self) -> list[int]:
+        return sorted({code for code, _, _ in self.pairs if code is not None})
+
+    @property
+    def masks(self) -> list[int]:
+        return sorted({mask for _, mask, _ in self.pairs if mask is not None})
 
 
 class BatchScorer:
@@ -46,11 +75,9 @@ class BatchScorer:
         self.csv = fmt == "csv"
         self.converter = Converter(pack, sources, mapping)
         self.outcome = pr.Outcome(pack)
-        self.summary = Summary(not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
-        self.codes: Counter = Counter()
+        self.tally = Tally(pack, self.outcome, not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
         self.csv_outcomes: dict[int, tuple[str, str]] = {}
         self.csv_alerts: dict[int, str] = {}
-        self.lock = threading.Lock()
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.full_row = b",".join([b'""'] * len(header)) + b"\n"
         self.absent: list[pl.Expr] = []
@@ -61,7 +88,9 @@ class BatchScorer:
         for question in pack.asked:
             source = sources[question.id]
             if source.kind == "absent":
-                self.absent.append(pl.lit(None, dtype=DTYPES[question.type]).alias(pr.VALUE.format(question.id)))
+                self.absent.append(
+                    pl.lit(None, dtype=pr.VALUE_TYPES[question.type]).alias(pr.VALUE.format(question.id))
+                )
             elif source.kind == "column" and question.type == "text" and not self.converter.recodes(question.id):
                 self.texts.append((question, f"c{source.index}", self.labels[question.id]))
             elif source.kind == "column":
@@ -71,7 +100,7 @@ class BatchScorer:
                 column = f"__f_{question.id}"
                 self.derived.append(derived_column(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
-        self.stages = [*pr.value_stages(pack), pr.missing_columns(pack), *pr.decision_stages(pack)]
+        self.stages = pr.decision_columns(pack)
         self.missing = [pl.col(pr.MISSING.format(q.id)) for q in pack.asked if q.required]
         self.review_codes = pr.review_codes(pack)
         self.unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
@@ -106,6 +135,15 @@ class BatchScorer:
         six output cells as CSV text); JSON lines: the input columns (neutralized) and `__out_*` columns."""
         if self.derived:
             raw = raw.with_columns(self.derived)
+        cells = self._cells(raw)
+        decided = self._decide(raw, cells)
+        if not self.csv:
+            return self._render_jsonl(decided)
+        return self._render_csv(raw, decided, lines)
+
+    def _cells(self, raw: pl.DataFrame) -> Cells:
+        """Stage 2: each coded column's distinct cells checked once, the typed answers, each row's problems, and
+        what rendering needs to know of the input cells (formula cells; JSON lines: the neutralized inputs)."""
         columns = list(self.coded)
         distinct = raw.select(pl.col(c).unique().drop_nulls().implode() for c in columns).row(0) if columns else []
         typed, errors, kinds = list(self.absent), [], []
@@ -153,22 +191,27 @@ class BatchScorer:
                 .when(self.unanswered)
                 .then(pl.lit("no intake answers in this row"))
             )
-        frame = raw.lazy().with_columns(typed)
+        return Cells(typed, [row_problem, *errors], [row_problem, *kinds], shown)
+
+    def _decide(self, raw: pl.DataFrame, cells: Cells) -> Decided:
+        """Stage 3: the pack's decision for every row (`decide.frame.decision_columns`, as `score_frame` uses), a
+        row with a problem left undecided, and the problems joined into `__error`; the summary counts the batch."""
+        frame = raw.lazy().with_columns(cells.typed)
         for stage in self.stages:
             frame = frame.with_columns(stage)
         # Problems stay separate, mostly-null columns here; their text is joined only if a row in the batch has one.
-        pieces = [row_problem, *errors]
+        pieces = cells.problems
         failed = pl.any_horizontal([piece.is_not_null() for piece in pieces])
         width = len(self.pack.alerts)
         # An (outcome, alerts) pair as one integer key, when both fit in 63 bits (as in every pack so far).
         keyed = len(self.outcome.required) + width < 60
         done = frame.select(
-            *shown,
+            *cells.shown,
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
             pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
             *self.missing,
             *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
-            *[piece.alias(f"__k{i}") for i, piece in enumerate([row_problem, *kinds])],
+            *[piece.alias(f"__k{i}") for i, piece in enumerate(cells.kinds)],
         ).collect(engine="in-memory")
         if (done[pr.OUTCOME] == pr.REVIEW_PENDING).any():
             done = done.with_columns(self.review_codes)
@@ -196,37 +239,48 @@ class BatchScorer:
             ]
         else:
             pairs = done.group_by(pr.OUTCOME, pr.ALERTS).len().rows()
-        self._count(pairs, kinds_found)
-        outcomes = sorted({code for code, _, _ in pairs if code is not None})
-        masks = sorted({mask for _, mask, _ in pairs if mask is not None})
+        self.tally.add(pairs, kinds_found)
+        return Decided(done, pairs, keyed, width)
+
+    def _spread(self, decided: Decided) -> Callable[..., pl.Expr]:
+        outcomes = decided.outcomes
         code = pl.col(pr.OUTCOME)
 
         def spread(values: list, default: str | None = None) -> pl.Expr:
             return code.replace_strict(outcomes, values, default=default, return_dtype=pl.String)
 
-        if not self.csv:
-            found = [self.outcome.texts(c) for c in outcomes]
-            return (
-                done.lazy()
-                .select(
-                    *self.inputs,
-                    spread([f[0] for f in found]).alias("__out_level"),
-                    spread([f[1] for f in found]).alias("__out_rule"),
-                    spread([f[2] for f in found]).alias("__out_reason"),
-                    pl.col(pr.ALERTS)
-                    .replace_strict(
-                        masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
-                    )
-                    .alias("__out_alerts"),
-                    spread([self._status(c) for c in outcomes], "error").alias("__out_status"),
-                    neutral(pl.col("__error")).alias("__out_error"),
-                    "__error",
+        return spread
+
+    def _render_jsonl(self, decided: Decided) -> pl.DataFrame:
+        """Stage 4, JSON lines: the input columns and the six outcome columns, texts made once per distinct code."""
+        outcomes, masks, spread = decided.outcomes, decided.masks, self._spread(decided)
+        found = [self.outcome.texts(c) for c in outcomes]
+        return (
+            decided.done.lazy()
+            .select(
+                *self.inputs,
+                spread([f[0] for f in found]).alias("__out_level"),
+                spread([f[1] for f in found]).alias("__out_rule"),
+                spread([f[2] for f in found]).alias("__out_reason"),
+                pl.col(pr.ALERTS)
+                .replace_strict(
+                    masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
                 )
-                .collect()
+                .alias("__out_alerts"),
+                spread([self._status(c) for c in outcomes], "error").alias("__out_status"),
+                neutral(pl.col("__error")).alias("__out_error"),
+                "__error",
             )
-        # CSV: the six output cells of a row depend only on its outcome code and alert mask, so they are rendered
-        # once per distinct value as ready CSV text, and the file is written without Polars quoting each cell.
-        if keyed:
+            .collect()
+        )
+
+    def _render_csv(self, raw: pl.DataFrame, decided: Decided, lines: pl.Series | None) -> pl.DataFrame:
+        """Stage 4, CSV: the six output cells of a row depend only on its outcome code and alert mask, so they are
+        rendered once per distinct value as ready CSV text, and the file is written without Polars quoting each
+        cell; the input cells are the input line as it was, where it can be (`_input_text`)."""
+        done, pairs, width = decided.done, decided.pairs, decided.width
+        outcomes, masks, spread = decided.outcomes, decided.masks, self._spread(decided)
+        if decided.keyed:
             # One lookup per row.
             present = [(o, m) for o, m, _ in pairs if o is not None and m is not None]
             rendered = pl.col("__key").replace_strict(
@@ -300,36 +354,6 @@ class BatchScorer:
             lines = lines.scatter(rows, raw[rows].select(cells).to_series())
         return lines
 
-    def _count(self, pairs: list[tuple[int | None, int | None, int]], kinds: list[tuple[str, int]]) -> None:
-        with self.lock:  # batches may be scored in two threads at once
-            summary = self.summary
-            for code, _, n in pairs:
-                summary.rows += n
-                if code is None:
-                    summary.status["error"] += n
-                else:
-                    self.codes[code] += n
-            for kind, n in kinds:
-                summary.errors[kind] += n
-
-    def finish(self) -> Summary:
-        summary = self.summary
-        for code, n in self.codes.items():
-            level, _, reason = self.outcome.texts(code)
-            summary.levels[level] += n
-            status = policy.status(self.pack, level)
-            summary.status[status] += n
-            review = status == "review"
-            if review and code < 0:
-                # Missing answers: count each missing field, which says what to collect; the full reason is long.
-                for name in self.outcome.missing(code):
-                    summary.review_reasons[f"missing answer: {name}"] += n
-            elif review:
-                summary.review_reasons[reason] += n
-        if not summary.status["error"]:
-            del summary.status["error"]
-        return summary
-
 
 class StrictStop(Exception):
     def __init__(self, problem: Problem):
@@ -357,7 +381,6 @@ def score_file(
     header, start = read_header(source)
     sources = plan_sources(pack, header, mapping, name)
     scorer = BatchScorer(pack, sources, mapping, header, fmt)
-    summary = scorer.summary
     names = output_names(header, fmt)
     inputs = [f"c{i}" for i in range(len(header))]
     internal = ["__line", "__suffix"] if fmt == "csv" else inputs + [f"__out_{c}" for c in OUTPUT_COLUMNS]
@@ -402,6 +425,6 @@ def score_file(
         for future in pending:
             future.cancel()
         pipeline.abort()
-    scorer.finish()
+    summary = scorer.tally.finish()
     summary.seconds = time.perf_counter() - started
     return summary

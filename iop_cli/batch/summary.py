@@ -1,9 +1,15 @@
-"""Batch scoring: the summary of a run (rows, status, levels, top errors and review reasons)."""
+"""Batch scoring: the summary of a run (rows, status, levels, top errors and review reasons), counted batch by batch
+as the batches are scored (in two threads at once) and turned into texts once at the end."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
+
+from iop_cli.decide import policy
+from iop_cli.decide.frame import Outcome
+from iop_cli.pack.model import Pack
 
 
 @dataclass
@@ -15,3 +21,46 @@ class Summary:
     review_reasons: Counter = field(default_factory=Counter)
     not_in_file: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+class Tally:
+    """Counts each batch's distinct outcome codes and problem kinds; `finish` makes the summary's texts, once per
+    code rather than once per row."""
+
+    def __init__(self, pack: Pack, outcome: Outcome, not_in_file: list[str]):
+        self.pack = pack
+        self.outcome = outcome
+        self.summary = Summary(not_in_file=not_in_file)
+        self.codes: Counter = Counter()
+        self.lock = threading.Lock()
+
+    def add(self, pairs: list[tuple[int | None, int | None, int]], kinds: list[tuple[str, int]]) -> None:
+        """A batch's (outcome code, alert mask, rows) pairs (code None: a row with a problem) and problem kinds."""
+        with self.lock:  # batches may be scored in two threads at once
+            summary = self.summary
+            for code, _, n in pairs:
+                summary.rows += n
+                if code is None:
+                    summary.status["error"] += n
+                else:
+                    self.codes[code] += n
+            for kind, n in kinds:
+                summary.errors[kind] += n
+
+    def finish(self) -> Summary:
+        summary = self.summary
+        for code, n in self.codes.items():
+            level, _, reason = self.outcome.texts(code)
+            summary.levels[level] += n
+            status = policy.status(self.pack, level)
+            summary.status[status] += n
+            review = status == "review"
+            if review and code < 0:
+                # Missing answers: count each missing field, which says what to collect; the full reason is long.
+                for name in self.outcome.missing(code):
+                    summary.review_reasons[f"missing answer: {name}"] += n
+            elif review:
+                summary.review_reasons[reason] += n
+        if not summary.status["error"]:
+            del summary.status["error"]
+        return summary

@@ -216,3 +216,49 @@ class Outcome:
     def alert_text(self, mask: int) -> str | None:
         shown = [name for bit, name in enumerate(self.alerts) if mask >> bit & 1]
         return ";".join(shown) or None
+
+
+# The typed column of each kind of answer.
+VALUE_TYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String, "text": pl.String}
+
+
+def decision_columns(pack: Pack) -> list[list[pl.Expr]]:
+    """Every stage from typed answers (`__v_ID` for each asked question) to `__outcome` and `__alerts`, in order:
+    the values that apply, the missing required answers, then the decision."""
+    return [*value_stages(pack), missing_columns(pack), *decision_stages(pack)]
+
+
+def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
+    """The decision for every row of `answers` (one column per asked question, named by its id, of its type:
+    VALUE_TYPES; a column that is absent, or null, is unanswered), as the six outcome columns of `iop score`:
+    level, rule, reason, alerts, status and error (always null here: the answers are already typed). Pure: one
+    DataFrame in, one out, in the same row order. `iop score` reaches the same codes through `decision_columns`
+    and renders them its own faster way; `tests/test_batch_stages.py` holds the two and the engine to one answer."""
+    present = set(answers.columns)
+    typed = [
+        (pl.col(q.id).cast(VALUE_TYPES[q.type]) if q.id in present else pl.lit(None, dtype=VALUE_TYPES[q.type])).alias(
+            VALUE.format(q.id)
+        )
+        for q in pack.asked
+    ]
+    frame = answers.lazy().select(typed)
+    for stage in decision_columns(pack):
+        frame = frame.with_columns(stage)
+    done = frame.with_columns(review_codes(pack)).select(OUTCOME, ALERTS).collect()
+    outcome = Outcome(pack)
+    codes = done[OUTCOME].unique().sort().to_list()
+    masks = done[ALERTS].unique().sort().to_list()
+    texts = [outcome.texts(code) for code in codes]
+
+    def by_code(values: list, column: str = OUTCOME) -> pl.Expr:
+        keys = codes if column == OUTCOME else masks
+        return pl.col(column).replace_strict(keys, values, return_dtype=pl.String)
+
+    return done.select(
+        by_code([t[0] for t in texts]).alias("level"),
+        by_code([t[1] for t in texts]).alias("rule"),
+        by_code([t[2] for t in texts]).alias("reason"),
+        by_code([outcome.alert_text(m) for m in masks], ALERTS).alias("alerts"),
+        by_code([policy.status(pack, t[0]) for t in texts]).alias("status"),
+        pl.lit(None, dtype=pl.String).alias("error"),
+    )
