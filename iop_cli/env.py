@@ -13,9 +13,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import IO, Any, TextIO
+from typing import IO, Any, NamedTuple, TextIO
 
 
 def _utc_now() -> datetime:
@@ -29,8 +28,7 @@ def _isatty(stream: IO[Any]) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Env:
+class Env(NamedTuple):
     """Text streams with a binary `buffer` beneath (as `sys.stdout` has), the terminal flags, and the clock."""
 
     stdin: TextIO

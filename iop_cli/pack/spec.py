@@ -8,8 +8,7 @@ order, and test cases against the pack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_ID = "urn:iop-cli:rule-pack:1"
 
@@ -29,15 +28,13 @@ SCALAR = {"type": ["string", "number", "boolean", "null"]}
 ANSWERS = {"type": "object", "additionalProperties": SCALAR, "description": "field id: answer"}
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     name: str
     value: dict[str, Any]  # what it holds, as JSON Schema
     required: bool = False
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     """A mapping in a pack file: its keys in the order documents show them."""
 
     keys: tuple[Key, ...]
