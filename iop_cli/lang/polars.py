@@ -13,16 +13,7 @@ from functools import reduce
 import polars as pl
 
 from iop_cli.lang.expr import Expr
-from iop_cli.lang.tree import Arith, Compare, Lit, Logic, Member, Missing, Node, Not, Ref, Sign, assert_never
-
-_COMPARE = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
+from iop_cli.lang.tree import COMPARE, Arith, Compare, Lit, Logic, Member, Missing, Node, Not, Ref, Sign, assert_never
 
 Special = Callable[[Node], "pl.Expr | None"]
 
@@ -50,7 +41,7 @@ def compile_node(node: Node, column: Callable[[str], pl.Expr], special: Special 
         case Arith(op=op, left=left, right=right):
             return sub(left) + sub(right) if op == "+" else sub(left) - sub(right)
         case Compare(op=op, left=left, right=right):
-            return _COMPARE[op](sub(left), sub(right))  # Polars compares Int64 with Float64 as floats itself
+            return COMPARE[op](sub(left), sub(right))  # Polars compares Int64 with Float64 as floats itself
         case Member(negate=negate, operand=operand, values=listed, as_float=floats):
             inner, values = sub(operand), list(listed)
             if floats:  # as `lang.py`: whole numbers meet decimals as floats (Polars will not mix them in is_in)

@@ -8,36 +8,13 @@ back ends to the same results on generated trees.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from iop_cli.lang.tree import (
-    Arith,
-    Compare,
-    Lit,
-    Logic,
-    Member,
-    Missing,
-    Node,
-    Not,
-    Ref,
-    Sign,
-    as_float,
-    assert_never,
-    bounds_of,
-)
+from iop_cli.lang import tree
+from iop_cli.lang.tree import COMPARE, Arith, Compare, Lit, Logic, Member, Missing, Node, Not, Ref, Sign, assert_never
 
 Evaluator = Callable[[Mapping[str, Any]], Any]
-
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
 
 
 def _kleene(values, dominant: bool):
@@ -55,13 +32,13 @@ def _kleene(values, dominant: bool):
 def _floated(e: Evaluator) -> Evaluator:
     def ev(v):
         value = e(v)
-        return None if value is None else as_float(value)
+        return None if value is None else tree.as_float(value)
 
     return ev
 
 
 def _whole(node: Node) -> bool:
-    bounds = bounds_of(node)
+    bounds = tree.bounds_of(node)
     return bounds is not None and bounds.whole
 
 
@@ -111,7 +88,7 @@ def compile(node: Node) -> Evaluator:
             le, re_ = compile(left), compile(right)
             if floats:  # only the whole side needs it; a float is unchanged
                 le, re_ = (_floated(le) if _whole(left) else le), (_floated(re_) if _whole(right) else re_)
-            fn = _COMPARE[op]
+            fn = COMPARE[op]
 
             def compare(v):
                 a, b = le(v), re_(v)
@@ -124,7 +101,7 @@ def compile(node: Node) -> Evaluator:
             e = compile(operand)
             values: frozenset[Any] = frozenset(listed)
             if floats:
-                e, values = _floated(e), frozenset(as_float(x) for x in listed)  # type: ignore[arg-type]
+                e, values = _floated(e), frozenset(tree.as_float(x) for x in listed)  # type: ignore[arg-type]
 
             def member(v):
                 a = e(v)

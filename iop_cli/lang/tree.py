@@ -14,7 +14,9 @@ to compare whole numbers with decimals the same way.
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple, NoReturn, Union
+import operator
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, NoReturn, Union
 
 
 class FieldType(NamedTuple):
@@ -66,11 +68,8 @@ class Ref(NamedTuple):
 class Not(NamedTuple):
     text: str
     col: int
-    operand: Node
-
-    @property
-    def kind(self) -> str:
-        return "bool"
+    operand: Node  # a yes/no condition
+    kind: str = "bool"  # never passed: the kind of value this node gives
 
 
 class Logic(NamedTuple):
@@ -79,11 +78,8 @@ class Logic(NamedTuple):
     text: str
     col: int
     op: Literal["and", "or"]
-    parts: tuple[Node, ...]
-
-    @property
-    def kind(self) -> str:
-        return "bool"
+    parts: tuple[Node, ...]  # two or more yes/no conditions
+    kind: str = "bool"  # never passed: the kind of value this node gives
 
 
 class Sign(NamedTuple):
@@ -91,26 +87,20 @@ class Sign(NamedTuple):
 
     text: str
     col: int
-    negative: bool
+    negative: bool  # -x, else +x
     operand: Node
     bounds: Bounds
-
-    @property
-    def kind(self) -> str:
-        return "number"
+    kind: str = "number"  # never passed: the kind of value this node gives
 
 
 class Arith(NamedTuple):
     text: str
     col: int
-    op: Literal["+", "-"]
+    op: Literal["+", "-"]  # the language's only arithmetic
     left: Node
     right: Node
     bounds: Bounds
-
-    @property
-    def kind(self) -> str:
-        return "number"
+    kind: str = "number"  # never passed: the kind of value this node gives
 
 
 CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
@@ -126,10 +116,7 @@ class Compare(NamedTuple):
     left: Node
     right: Node
     as_float: bool = False
-
-    @property
-    def kind(self) -> str:
-        return "bool"
+    kind: str = "bool"  # never passed: the kind of value this node gives
 
 
 class Member(NamedTuple):
@@ -142,10 +129,7 @@ class Member(NamedTuple):
     operand: Node
     values: tuple[bool | int | float | str, ...]
     as_float: bool = False
-
-    @property
-    def kind(self) -> str:
-        return "bool"
+    kind: str = "bool"  # never passed: the kind of value this node gives
 
 
 class Missing(NamedTuple):
@@ -155,14 +139,22 @@ class Missing(NamedTuple):
     col: int
     negate: bool
     field: Ref
-
-    @property
-    def kind(self) -> str:
-        return "bool"
+    kind: str = "bool"  # never passed: the kind of value this node gives
 
 
 Node = Union[Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Missing]
 NODE_KINDS: tuple[type, ...] = (Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Missing)
+
+
+# What each comparison means, for the back ends that evaluate it with Python's operators (Python, Polars).
+COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def assert_never(value: NoReturn) -> NoReturn:

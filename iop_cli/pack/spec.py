@@ -86,10 +86,10 @@ QUESTION = Shape(
         Key("choices", {"type": "array", "items": {"oneOf": [{"type": ["string", "number"]}, CHOICE.schema()]}}),
         Key("min", {"type": "number"}),
         Key("max", {"type": "number"}),
-        Key("required", {"type": "boolean"}),
-        Key("ask_if", CONDITION),
-        Key("compute", COMPUTE),
-        Key("aliases", LINES),
+        Key("required", {"type": "boolean"}),  # asked questions only; true unless written false
+        Key("ask_if", CONDITION),  # asked only when this holds
+        Key("compute", COMPUTE),  # a computed field: never asked
+        Key("aliases", LINES),  # other names its column may have in an intake file
         Key("section", IDENT),
     )
 )
@@ -99,7 +99,7 @@ LEVEL = Shape(
         Key("name", TEXT, True),
         Key("code", TEXT),
         Key("intensity", TEXT),
-        Key("rank", {"type": "integer"}),
+        Key("rank", {"type": "integer"}),  # how intensive: higher is more
         Key("urgent", {"type": "boolean", "description": "Recommended even while other answers are missing."}),
         Key("summary", TEXT),
         Key("involves", LINES),
@@ -110,7 +110,7 @@ RULE = Shape(
     (
         Key("id", IDENT, True),
         Key("when", CONDITION, True),
-        Key("level", IDENT),
+        Key("level", IDENT),  # a placement rule names a level; an alert rule has `alert` instead
         Key("alert", {"type": "string", "description": "An alert's message (a rule has `level` or `alert`)."}),
         Key("severity", {"enum": list(SEVERITIES)}),
         Key("because", TEXT, True),
