@@ -27,19 +27,11 @@ def iop_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "iop_cli"]
 
 
-def run_iop(*args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None):
-    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100", **(env or {})}
-    full_env.pop("IOP_RULES", None)
-    return subprocess.run(
-        [*iop_command(), *args], input=input, capture_output=True, text=True, cwd=cwd, env=full_env, timeout=60
-    )
-
-
 def iop_in_process(*args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None):
     """`iop ARGS` run in this process through the same entry point as the installed command (`cli.entry`: every
-    exit code and error line as a user sees them), with stdin, stdout and stderr redirected. It returns what
-    `run_iop` returns (returncode, stdout, stderr). Use `run_iop` where a real process is the point: signals, a
-    terminal, pipes, start-up."""
+    exit code and error line as a user sees them), with stdin, stdout and stderr redirected. It returns a
+    CompletedProcess (returncode, stdout, stderr). Run the installed command (`iop_command`) in a real process only
+    where that is the point: signals, a terminal, process substitution, interpreter warnings, start-up."""
     from typer.testing import CliRunner
 
     from iop_cli.cli import entry

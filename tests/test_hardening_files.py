@@ -20,7 +20,7 @@ from iop_cli.batch import read as batch_read
 from iop_cli.batch import score as batch
 from iop_cli.problems import ProblemsError
 
-from .conftest import iop_command, run_iop
+from .conftest import iop_command, iop_in_process
 
 CORPUS = Path(__file__).parent / "corpus" / "score"
 GOOD = (CORPUS / "good.csv").read_text().splitlines()
@@ -51,7 +51,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_carriage_return_line_ends_are_refused_not_scored_as_nothing(tmp_path):
     source = tmp_path / "mac.csv"
     source.write_bytes((HEADER + "\r" + ROW + "\r" + ROW.replace("A-1", "B-2") + "\r").encode())
-    result = run_iop("score", str(source), "-o", str(tmp_path / "out.csv"), "-q")
+    result = iop_in_process("score", str(source), "-o", str(tmp_path / "out.csv"), "-q")
     one_error(result, "mac.csv:1:", "carriage return alone", "LF or CRLF")
     assert not (tmp_path / "out.csv").exists()
 
@@ -62,7 +62,7 @@ def test_one_line_end_rule_for_header_and_rows(tmp_path):
     header = HEADER.replace("client_id", '"client\rid"')
     source.write_bytes(("\r\n".join([header, ROW, ROW]) + "\r\n").encode())
     out = tmp_path / "out.csv"
-    result = run_iop(
+    result = iop_in_process(
         "score", str(source), "-q", "-o", str(out), "--map", str(_map(tmp_path, "client_id", "client\rid"))
     )
     assert result.returncode == 0, result.stderr
@@ -91,7 +91,7 @@ def test_unmatched_quote_in_a_large_file_is_linear_and_names_its_line(tmp_path):
         for _ in range(60000):  # about 7.6 MB in all
             out.write(ROW + "\n")
     started = time.perf_counter()
-    result = run_iop("score", str(source), "-o", str(tmp_path / "out.csv"), "-q")
+    result = iop_in_process("score", str(source), "-o", str(tmp_path / "out.csv"), "-q")
     assert time.perf_counter() - started < 30  # generous; it takes about a second. Guards against the old 120 s.
     line = one_error(result, "quote.csv:1002:", "never closed")
     assert "C-5" not in line  # the row's cells are never echoed
@@ -103,7 +103,7 @@ def test_stray_quote_between_two_good_quotes_names_the_first(tmp_path):
     source = tmp_path / "two.csv"
     lines = [HEADER, ROW, ROW.replace("A-1", 'x"y', 1), ROW, ROW.replace("A-1", 'p"q', 1), ROW]
     source.write_text("\n".join(lines) + "\n")
-    line = one_error(run_iop("score", str(source), "-q"), "two.csv:3:", "double quote inside a cell")
+    line = one_error(iop_in_process("score", str(source), "-q"), "two.csv:3:", "double quote inside a cell")
     assert 'x"y' not in line
 
 
@@ -144,7 +144,7 @@ def test_odd_rows_score_the_same_at_the_start_of_a_batch(tmp_path, monkeypatch, 
 def test_no_polars_message_reaches_the_user(tmp_path):
     source = tmp_path / "odd.csv"
     source.write_text(HEADER + "\n" + ROW + "\n" + ROW + ',"extra",x\n')
-    line = one_error(run_iop("score", str(source), "-q"), "odd.csv:3:", "fields but the header names 22")
+    line = one_error(iop_in_process("score", str(source), "-q"), "odd.csv:3:", "fields but the header names 22")
     said = line.split("odd.csv:3:", 1)[1]
     assert "polars" not in said.lower() and "chunk" not in said and "row_offset" not in said
 
@@ -159,14 +159,14 @@ def test_score_never_writes_onto_the_rule_pack(pack_copy, tmp_path, option):
     args = ["score", str(CORPUS / "good.csv"), "--rules", str(pack_copy), "-q", option, str(target)]
     if option != "-o":
         args += ["-o", str(tmp_path / "out.csv")]
-    one_error(run_iop(*args), "is an input of this command")
+    one_error(iop_in_process(*args), "is an input of this command")
     assert target.read_bytes() == before
 
 
 def test_rules_doc_never_writes_onto_the_pack(pack_copy):
     target = pack_copy / "pack.yaml"
     before = target.read_bytes()
-    one_error(run_iop("rules", "doc", str(pack_copy), "-o", str(target)), "is an input of this command")
+    one_error(iop_in_process("rules", "doc", str(pack_copy), "-o", str(target)), "is an input of this command")
     assert target.read_bytes() == before
 
 
@@ -176,7 +176,9 @@ def test_a_link_to_the_input_is_the_input(tmp_path):
     os.link(source, tmp_path / "hard.csv")
     (tmp_path / "soft.csv").symlink_to(source)
     for other in ("hard.csv", "soft.csv"):
-        one_error(run_iop("score", str(source), "-o", str(tmp_path / other), "-q"), "is an input of this command")
+        one_error(
+            iop_in_process("score", str(source), "-o", str(tmp_path / other), "-q"), "is an input of this command"
+        )
     assert source.read_text() == (CORPUS / "good.csv").read_text()
 
 
@@ -184,7 +186,7 @@ def test_a_link_to_the_input_is_the_input(tmp_path):
 
 
 def test_output_to_a_device_writes_through_and_keeps_the_device():
-    result = run_iop("score", str(CORPUS / "good.csv"), "-o", os.devnull, "-q")
+    result = iop_in_process("score", str(CORPUS / "good.csv"), "-o", os.devnull, "-q")
     assert result.returncode == 0, result.stderr
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
 
@@ -193,7 +195,7 @@ def test_output_to_a_fifo_streams_into_it(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
-    result = run_iop("score", str(CORPUS / "good.csv"), "-o", str(fifo), "-q")
+    result = iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(fifo), "-q")
     received = reader.communicate(timeout=30)[0].decode()
     assert result.returncode == 0, result.stderr
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still a FIFO, not a regular file of PHI
@@ -263,7 +265,7 @@ def test_after_sigkill_the_next_run_sweeps_its_own_stale_files(tmp_path):
     assert stale
     foreign = tmp_path / ".iop-tmp-notours.part"  # not our name pattern: never touched
     foreign.write_text("keep")
-    result = run_iop("score", str(CORPUS / "good.csv"), "-o", str(tmp_path / "next.csv"), "-q")
+    result = iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(tmp_path / "next.csv"), "-q")
     assert result.returncode == 0
     assert leftovers(tmp_path) == [foreign.name]
 
@@ -283,21 +285,25 @@ def test_a_live_process_keeps_its_temporary_file(tmp_path):
 
 
 def test_output_into_a_missing_folder(tmp_path):
-    one_error(run_iop("score", str(CORPUS / "good.csv"), "-o", str(tmp_path / "no" / "out.csv")), "does not exist")
-    one_error(run_iop("rules", "doc", "-o", str(tmp_path / "no" / "x.md")), "does not exist")
+    one_error(
+        iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(tmp_path / "no" / "out.csv")), "does not exist"
+    )
+    one_error(iop_in_process("rules", "doc", "-o", str(tmp_path / "no" / "x.md")), "does not exist")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_output_into_a_read_only_folder(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir(mode=0o500)
-    one_error(run_iop("score", str(CORPUS / "good.csv"), "-o", str(folder / "out.csv")), "cannot write here")
+    one_error(iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(folder / "out.csv")), "cannot write here")
 
 
 def test_a_full_disk_is_one_line_naming_the_reason(tmp_path):
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full")
-    line = one_error(run_iop("score", str(CORPUS / "good.csv"), "-o", "/dev/full", "-q"), "No space left on device")
+    line = one_error(
+        iop_in_process("score", str(CORPUS / "good.csv"), "-o", "/dev/full", "-q"), "No space left on device"
+    )
     assert "None" not in line
 
 
@@ -319,7 +325,9 @@ def test_summary_json_that_fails_after_the_output_says_what_was_written(tmp_path
     out = tmp_path / "out.csv"
     summary = tmp_path / "s.json"
     summary.mkdir()  # a folder where the summary should go: refused before any work
-    one_error(run_iop("score", str(CORPUS / "good.csv"), "-o", str(out), "--summary-json", str(summary)), "is a folder")
+    one_error(
+        iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(out), "--summary-json", str(summary)), "is a folder"
+    )
     assert not out.exists()
     # A failure that only shows once the output is in place names both files.
     from iop_cli import files
@@ -340,12 +348,14 @@ def test_summary_json_that_fails_after_the_output_says_what_was_written(tmp_path
 
 def test_summary_json_onto_the_output_is_refused(tmp_path):
     out = tmp_path / "out.csv"
-    one_error(run_iop("score", str(CORPUS / "good.csv"), "-o", str(out), "--summary-json", str(out)), "is the output")
+    one_error(
+        iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(out), "--summary-json", str(out)), "is the output"
+    )
 
 
 def test_an_unreadable_input_is_one_line(tmp_path):
-    one_error(run_iop("score", str(tmp_path / "nope.csv")), "no such file")
-    one_error(run_iop("score", str(tmp_path)), "is a folder")
+    one_error(iop_in_process("score", str(tmp_path / "nope.csv")), "no such file")
+    one_error(iop_in_process("score", str(tmp_path)), "is a folder")
 
 
 # -- 18-20. privacy in messages, control characters, header formulas ------------------------------------------------
@@ -354,14 +364,14 @@ def test_an_unreadable_input_is_one_line(tmp_path):
 def test_a_huge_cell_is_never_echoed_whole(tmp_path):
     source = tmp_path / "huge.csv"
     source.write_text(HEADER + "\n" + "Z" * 1_000_000 + ROW[3:] + "\n" + '"' + "Y" * 1_000_000 + ROW[3:] + "\n")
-    result = run_iop("score", str(source), "-q", "-o", str(tmp_path / "out.csv"))
+    result = iop_in_process("score", str(source), "-q", "-o", str(tmp_path / "out.csv"))
     assert len(result.stderr) < 400 and "YYYY" not in result.stderr
     one_error(result, "huge.csv:3:")
 
 
 def test_error_lines_show_control_characters(tmp_path):
     name = tmp_path / "evil\x1b]0;owned\x07.csv"
-    result = run_iop("score", str(name))
+    result = iop_in_process("score", str(name))
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     one_error(result, "\\x1b]0;owned\\x07.csv", "no such file")
 
@@ -369,10 +379,10 @@ def test_error_lines_show_control_characters(tmp_path):
 def test_header_formulas_are_neutralized_in_csv_and_jsonl(tmp_path):
     source = tmp_path / "f.csv"
     source.write_text(HEADER.replace("client_id", '"=HYPERLINK(""http://x"")"') + ",@cmd\n" + ROW + ",1\n")
-    as_csv = run_iop("score", str(source), "-q")
+    as_csv = iop_in_process("score", str(source), "-q")
     header = rows(as_csv.stdout)[0]
     assert header[0] == '\'=HYPERLINK("http://x")' and header[22] == "'@cmd"
-    as_jsonl = run_iop("score", str(source), "-q", "-f", "jsonl")
+    as_jsonl = iop_in_process("score", str(source), "-q", "-f", "jsonl")
     keys = list(json.loads(as_jsonl.stdout.splitlines()[0]))
     assert keys[0] == '\'=HYPERLINK("http://x")' and "'@cmd" in keys and "=HYPERLINK" not in keys[0][:1]
 
@@ -396,7 +406,6 @@ def test_a_folder_that_refuses_writes_is_one_problem(tmp_path, monkeypatch):
 
 def test_each_command_starts_with_no_files_read(tmp_path):
     """In one process (the tests run many commands so), a file an earlier command read is not an input of the next."""
-    from .conftest import iop_in_process
 
     out = tmp_path / "out.csv"
     first = iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(out), "-q")

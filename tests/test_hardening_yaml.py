@@ -15,7 +15,7 @@ import pytest
 from iop_cli.pack import source as yamlsrc
 from iop_cli.problems import ProblemsError
 
-from .conftest import ROOT, iop_command, run_iop
+from .conftest import ROOT, iop_command, iop_in_process
 
 EXAMPLE = ROOT / "examples" / "answers" / "iop-candidate.yaml"
 GOOD_CSV = ROOT / "tests" / "corpus" / "score" / "good.csv"
@@ -92,7 +92,7 @@ def test_yamlsrc_refuses_anchors_and_aliases(text, where):
 def test_rule_pack_with_an_alias_is_refused(pack_copy):
     path = pack_copy / "pack.yaml"
     path.write_text(path.read_text() + "\nx-extra: &loop [*loop]\n")
-    result = run_iop("rules", "validate", str(pack_copy))
+    result = iop_in_process("rules", "validate", str(pack_copy))
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert f"{path}:" in result.stderr and "anchors and aliases" in result.stderr

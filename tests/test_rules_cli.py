@@ -11,7 +11,7 @@ import yaml
 
 from iop_cli.pack.build import default_pack_dir
 
-from .conftest import ROOT, iop_in_process, run_iop
+from .conftest import ROOT, iop_in_process
 
 CORPUS = ROOT / "tests" / "corpus" / "score"
 
@@ -262,7 +262,7 @@ def test_pre_commit_hooks_name_real_commands():
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert [h["id"] for h in hooks] == ["iop-rules-validate", "iop-rules-lint", "iop-rules-test"]
     for hook in hooks:
-        assert run_iop(*hook["entry"].split()[1:], "--help").returncode == 0
+        assert iop_in_process(*hook["entry"].split()[1:], "--help").returncode == 0
 
 
 def test_a_copy_of_the_default_pack_is_lint_clean_too(tmp_path):

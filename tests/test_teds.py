@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import ROOT, SHARED, run_iop
+from .conftest import ROOT, SHARED, iop_in_process
 
 SAMPLE = SHARED / "data" / "teds-a-2017" / "sample.csv"
 MAP = ROOT / "examples" / "teds-a.map.yaml"
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 def teds(tmp_path_factory):
     folder = tmp_path_factory.mktemp("teds")
     out, summary = folder / "scored.csv", folder / "summary.json"
-    result = run_iop("score", str(SAMPLE), "--map", str(MAP), "-o", str(out), "--summary-json", str(summary))
+    result = iop_in_process("score", str(SAMPLE), "--map", str(MAP), "-o", str(out), "--summary-json", str(summary))
     assert result.returncode == 0, result.stderr
     with open(SAMPLE, newline="", encoding="utf-8") as handle:
         source = list(csv.reader(handle))
