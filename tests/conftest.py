@@ -27,14 +27,25 @@ def iop_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "iop_cli"]
 
 
-def iop_in_process(*args: str, input: str | None = None, cwd: Path | None = None, env: dict | None = None):
+def iop_in_process(
+    *args: str,
+    input: str | None = None,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    terminal: bool = False,
+    now=None,
+):
     """`iop ARGS` run in this process through the same entry point as the installed command (`cli.entry`: every
     exit code and error line as a user sees them), with stdin, stdout and stderr redirected. It returns a
     CompletedProcess (returncode, stdout, stderr). Run the installed command (`iop_command`) in a real process only
-    where that is the point: signals, a terminal, process substitution, interpreter warnings, start-up."""
+    where that is the point: signals, a terminal, process substitution, interpreter warnings, start-up.
+
+    The command's environment (`iop_cli.env.Env`) has the redirected streams; `terminal` makes it say that all three
+    are a terminal, and `now` (a function giving an aware datetime) sets its clock."""
     from typer.testing import CliRunner
 
     from iop_cli.cli import entry
+    from iop_cli.env import Env
 
     full_env = {"NO_COLOR": "1", "COLUMNS": "100", "IOP_RULES": None, **(env or {})}
     previous = os.getcwd()
@@ -42,7 +53,12 @@ def iop_in_process(*args: str, input: str | None = None, cwd: Path | None = None
         if cwd is not None:
             os.chdir(cwd)
         try:
-            code = entry(list(args))
+            own = Env.from_process()
+            if terminal:
+                own = own._replace(stdin_isatty=True, stdout_isatty=True, stderr_isatty=True)
+            if now is not None:
+                own = own._replace(now=now)
+            code = entry(list(args), own)
         finally:
             os.chdir(previous)
             sys.stdout.flush()
