@@ -8,8 +8,10 @@ so the environment reaches them through this context variable rather than throug
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -37,7 +39,9 @@ class Env(NamedTuple):
     stdin_isatty: bool
     stdout_isatty: bool
     stderr_isatty: bool
-    colour: bool  # colour allowed: NO_COLOR unset, or FORCE_COLOR set (a stream shows it only if it is a terminal)
+    # Colour allowed: NO_COLOR unset, or FORCE_COLOR set. A stream shows it only if it is a terminal, and Rich, which
+    # draws the reports, still reads NO_COLOR, FORCE_COLOR and TTY_COMPATIBLE itself.
+    colour: bool
     now: Callable[[], datetime] = _utc_now  # aware UTC time
 
     @classmethod
@@ -49,9 +53,30 @@ class Env(NamedTuple):
         )
 
     def echo(self, text: str = "", err: bool = False, nl: bool = True) -> None:
-        stream = self.stderr if err else self.stdout
-        stream.write(text + ("\n" if nl else ""))
+        """A line on stdout (or stderr), as `click.echo` wrote it before: escape sequences only to a terminal, and
+        UTF-8 where the stream claims ASCII (the C locale of cron jobs and containers) instead of a crash."""
+        stream, tty = (self.stderr, self.stderr_isatty) if err else (self.stdout, self.stdout_isatty)
+        out = text + ("\n" if nl else "")
+        if not tty:
+            out = _ANSI.sub("", out)
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None and _is_ascii(getattr(stream, "encoding", None)):
+            stream.flush()
+            buffer.write(out.encode("utf-8", "replace"))
+            buffer.flush()
+            return
+        stream.write(out)
         stream.flush()
+
+
+_ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
+
+
+def _is_ascii(encoding: str | None) -> bool:
+    try:
+        return codecs.lookup(encoding or "ascii").name == "ascii"
+    except LookupError:
+        return False
 
 
 _current: ContextVar[Env | None] = ContextVar("iop_env", default=None)

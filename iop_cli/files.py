@@ -63,14 +63,6 @@ def note_read(fd: int) -> None:
     _read.add((info.st_dev, info.st_ino))
 
 
-def was_read(path: str | os.PathLike) -> bool:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return False
-    return (info.st_dev, info.st_ino) in _read
-
-
 def reason(exc: OSError) -> str:
     """The operating system's words for an I/O failure, without the file's contents."""
     import errno
@@ -331,9 +323,6 @@ class InputFile:
     def open(self):
         """A new binary stream over the whole input, with its own position."""
         return io.BufferedReader(_View(self), 1 << 16)
-
-    def open_text(self):
-        return io.TextIOWrapper(self.open(), encoding="utf-8-sig", newline="")
 
     def close(self) -> None:
         if self._keep is not None:

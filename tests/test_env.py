@@ -49,3 +49,40 @@ def test_the_interview_needs_a_terminal_and_says_what_to_use_instead():
 def test_outside_a_command_the_environment_is_the_process():
     env = current()
     assert env.now().tzinfo is not None and env.stdout is not None
+
+
+def _streams(encoding: str):
+    import io
+
+    raw = io.BytesIO()
+    return raw, io.TextIOWrapper(raw, encoding=encoding, write_through=True)
+
+
+def test_echo_writes_utf8_where_the_stream_claims_ascii_and_strips_escapes_off_a_terminal():
+    """The C locale (cron, containers) gives an ASCII stdout: a report with `·` or a client id `Zoë` must still
+    print, as click.echo printed it; and escape sequences reach only a terminal."""
+    raw, ascii_out = _streams("ascii")
+    env = Env.from_process()._replace(stdout=ascii_out, stdout_isatty=False)
+    env.echo("Zoë · level \x1b[31m2.1\x1b[0m")
+    assert raw.getvalue().decode("utf-8") == "Zoë · level 2.1\n"
+    raw, utf8_out = _streams("utf-8")
+    env._replace(stdout=utf8_out, stdout_isatty=True).echo("\x1b[1mbold\x1b[0m", nl=False)
+    assert raw.getvalue() == b"\x1b[1mbold\x1b[0m"
+
+
+def test_check_prints_in_the_c_locale_of_a_real_process(tmp_path):
+    """The same, end to end: a real process whose locale makes stdout ASCII (only a new process starts so)."""
+    import os
+    import subprocess
+    import sys
+
+    answers = tmp_path / "a.yaml"
+    answers.write_text(EXAMPLE.read_text(encoding="utf-8").replace("client_id: ", "client_id: Zoë-"), encoding="utf-8")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "NO_COLOR": "1"}
+    env.pop("PYTHONIOENCODING", None)
+    for fmt, shown in (("markdown", "·"), ("json", "Zoë")):
+        done = subprocess.run(
+            [sys.executable, "-m", "iop_cli", "check", "-a", str(answers), "-f", fmt], capture_output=True, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        assert shown.encode("utf-8") in done.stdout or b"Zo\\u00eb" in done.stdout

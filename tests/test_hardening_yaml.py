@@ -1,5 +1,5 @@
 """Hostile or odd YAML: alias bombs, self-reference, deep nesting, huge numbers and files, and number spellings a
-person would not mean. Every reader (answers, rule pack, column map) goes through `yamlsrc.load`; each case must end
+person would not mean. Every reader (answers, rule pack, column map) goes through `source.load`; each case must end
 with exit 1 and one clear line, quickly, never a traceback or exit 70."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from iop_cli.pack import source as yamlsrc
+from iop_cli.pack import source
 from iop_cli.problems import ProblemsError
 
 from .conftest import ROOT, iop_command, iop_in_process
@@ -82,9 +82,9 @@ def test_self_referencing_alias_is_refused(tmp_path):
         ("- &s {k: v}\n- *s\n", "t:1:3"),
     ],
 )
-def test_yamlsrc_refuses_anchors_and_aliases(text, where):
+def test_the_yaml_reader_refuses_anchors_and_aliases(text, where):
     with pytest.raises(ProblemsError) as info:
-        yamlsrc.load(text, "t")
+        source.load(text, "t")
     assert [str(p) for p in info.value.problems][0].startswith(f"{where}: YAML anchors and aliases")
     assert len(info.value.problems) == 1
 
@@ -114,12 +114,12 @@ def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path):
     assert f"{path}:1:" in line and "nested more than" in line
 
 
-def test_deep_nesting_limit_in_yamlsrc():
-    deep = "[" * (yamlsrc.MAX_DEPTH + 1) + "]" * (yamlsrc.MAX_DEPTH + 1)
+def test_deep_nesting_limit_in_the_yaml_reader():
+    deep = "[" * (source.MAX_DEPTH + 1) + "]" * (source.MAX_DEPTH + 1)
     with pytest.raises(ProblemsError, match="nested more than"):
-        yamlsrc.load(deep, "t")
-    fine = "[" * yamlsrc.MAX_DEPTH + "1" + "]" * yamlsrc.MAX_DEPTH
-    assert yamlsrc.load(fine, "t") is not None
+        source.load(deep, "t")
+    fine = "[" * source.MAX_DEPTH + "1" + "]" * source.MAX_DEPTH
+    assert source.load(fine, "t") is not None
 
 
 def test_integer_of_4301_digits_is_refused_with_a_short_line(tmp_path):
@@ -142,7 +142,7 @@ def test_too_many_values_under_the_size_limit_is_refused_fast():
     text = "[" + "1," * 1_000_000 + "1]"  # 2 MB, a million values
     start = time.perf_counter()
     with pytest.raises(ProblemsError) as info:
-        yamlsrc.load(text, "t")
+        source.load(text, "t")
     assert time.perf_counter() - start < 5
     (problem,) = info.value.problems
     assert problem.where.startswith("t:1:") and "too many keys and values" in problem.message
@@ -153,21 +153,21 @@ def test_pure_python_parser_gives_the_same_results(monkeypatch):
 
     monkeypatch.delattr(yaml, "CSafeLoader")
     with pytest.raises(ProblemsError, match="anchors and aliases"):
-        yamlsrc.load("a: &a [*a]\n", "t")
-    doc = yamlsrc.load("a: |\n  x\nb: 'q'\nc: 0x22\n", "t")
+        source.load("a: &a [*a]\n", "t")
+    doc = source.load("a: |\n  x\nb: 'q'\nc: 0x22\n", "t")
     assert doc.plain() == {"a": "x\n", "b": "q", "c": "0x22"}
     assert doc.value["a"].block and doc.value["b"].quoted
 
 
 def test_tags_other_than_str_are_refused():
     with pytest.raises(ProblemsError, match="YAML tags like `!!python/object:os.system`"):
-        yamlsrc.load("a: !!python/object:os.system x\n", "t")
-    assert yamlsrc.load("a: !!str 5\n", "t").plain() == {"a": "5"}
+        source.load("a: !!python/object:os.system x\n", "t")
+    assert source.load("a: !!str 5\n", "t").plain() == {"a": "5"}
 
 
 def test_a_second_document_is_refused():
     with pytest.raises(ProblemsError, match="second document"):
-        yamlsrc.load("a: 1\n---\nb: 2\n", "t")
+        source.load("a: 1\n---\nb: 2\n", "t")
 
 
 # -- item 13: number spellings ------------------------------------------------------------------------------------
@@ -200,13 +200,13 @@ def test_a_second_document_is_refused():
     ],
 )
 def test_plain_scalars_are_numbers_only_in_ascii_decimal(text, value):
-    assert yamlsrc.plain_scalar(text) == value
-    assert type(yamlsrc.plain_scalar(text)) is type(value)
+    assert source.plain_scalar(text) == value
+    assert type(source.plain_scalar(text)) is type(value)
 
 
 def test_yaml_nan_and_infinity_stay_floats_for_the_reader_to_refuse():
-    assert math.isnan(yamlsrc.plain_scalar(".nan"))
-    assert yamlsrc.plain_scalar("-.inf") == -math.inf
+    assert math.isnan(source.plain_scalar(".nan"))
+    assert source.plain_scalar("-.inf") == -math.inf
 
 
 @pytest.mark.parametrize(

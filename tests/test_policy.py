@@ -1,4 +1,4 @@
-"""The decision policy is written once (`iop_cli/policy.py`) and used by check, score and lint: its review rule
+"""The decision policy is written once (`iop_cli/decide/policy.py`) and used by check, score and lint: its review rule
 gives the same answer over Python booleans and over Polars columns, and its limits apply to every command."""
 
 from __future__ import annotations

@@ -72,10 +72,19 @@ def open_store_or_fail(db: Optional[str], create: bool = True):
 
 
 def rich_console(stderr: bool = False) -> Console:
-    """A Rich console on the command's stdout (or stderr) that follows its terminal flag and colour (`env.Env`).
-    Where the flag is off, Rich's own detection stays (FORCE_COLOR, TTY_COMPATIBLE), as it would for `Console()`."""
+    """A Rich console on the command's stdout (or stderr) that follows its terminal flag and colour (`env.Env`)."""
     from rich.console import Console
 
     env = current()
     file, tty = (env.stderr, env.stderr_isatty) if stderr else (env.stdout, env.stdout_isatty)
-    return Console(file=file, force_terminal=True if tty else None, no_color=None if env.colour else True)
+    # Forced only where the environment says terminal of a stream that is not one (a test's); a real terminal is left
+    # to Rich's own detection, which honours TTY_COMPATIBLE and FORCE_COLOR as `Console()` always did.
+    force = True if tty and not _isatty(file) else None
+    return Console(file=file, force_terminal=force, no_color=None if env.colour else True)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

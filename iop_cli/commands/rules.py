@@ -10,6 +10,7 @@ import typer
 
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
+from iop_cli.safe_text import visible
 
 app = typer.Typer(
     name="rules",
@@ -82,14 +83,16 @@ def lint(
         current().echo(dumps(lint_report(findings)))
     else:
         for finding in findings:
-            line = f"{finding.where}: {finding.severity}: {finding.message} [{finding.key}]"
+            line = f"{visible(finding.where)}: {finding.severity}: {visible(finding.message)} [{finding.key}]"
             if finding.example and finding.severity != "info":
                 line += f"\n    example: {_answers(finding.example)}"
             current().echo(line)
         shown = {f.key for f in findings if f.severity == "info"}
         for allowed in pack.lint_allow:
             if allowed.finding in shown:
-                current().echo(f"allowed {allowed.finding}: {allowed.because}")
+                current().echo(
+                    f"allowed {allowed.finding}: {visible(allowed.because)}"
+                )  # pack text: shown, never obeyed
         current().echo(
             f"lint: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} allowed "
             f"({pack.name} {pack.version}, {seconds:.2f} s)",
@@ -221,9 +224,10 @@ def new(folder: str = typer.Argument(..., metavar="DIR", help="A new or empty fo
 
     target = Path(folder)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        current().echo(f"error: {folder}: exists and is not an empty folder (choose a new folder)", err=True)
+        current().echo(f"error: {visible(folder)}: exists and is not an empty folder (choose a new folder)", err=True)
         raise typer.Exit(int(Exit.INPUT_ERROR))
     written = write_starter(target)
     for path in written:
-        current().echo(f"wrote {path}", err=True)
-    current().echo(f"Next: iop rules validate {folder} && iop rules lint {folder} && iop rules test {folder}")
+        current().echo(f"wrote {visible(str(path))}", err=True)
+    shown = visible(folder)
+    current().echo(f"Next: iop rules validate {shown} && iop rules lint {shown} && iop rules test {shown}")

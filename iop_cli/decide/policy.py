@@ -1,7 +1,7 @@
 """The decision policy, written once: which answers a rule rests on, when a missing answer blocks it, when missing
 answers send a person to review instead of the level a rule chose, the review reason, and the order alerts are shown
-in. `engine.decide` (check, intake), `polars_rules.decision_stages` (score) and `analysis` (lint) all use these. The
-limits every command holds packs to (`pack.MAX_REQUIRED`, `pack.MAX_ALERTS`) live with the loader.
+in. `decide.engine` (check, intake), `decide.frame` (score) and `authoring.lint` (lint) all use these. The limits
+every command holds packs to (`pack.model.MAX_REQUIRED`, `MAX_ALERTS`) live with the pack.
 
 `needs_review` is written over a small logic interface, so the same lines decide for one person (Python booleans)
 and for a whole batch (Polars expressions).

@@ -1,6 +1,6 @@
 """The interview as a pure state machine: which question comes next, going back, the review screen, resuming.
 
-No terminal here. `interview_ui` asks through questionary; this module only decides what to ask. The state is the
+No terminal here. `interview.prompts` asks through questionary; this module only decides what to ask. The state is the
 answers so far and a cursor (the question on screen, or None for the review screen), which is all a draft needs to
 resume exactly where it stopped.
 

@@ -221,7 +221,7 @@ class _Loader:
         """Every file read once (noted, so no output of this command lands on it), hashed, parsed with positions,
         and split by top-level key; a key that only one file may hold is refused from a second."""
         from iop_cli.files import note_read
-        from iop_cli.pack import source as yamlsrc
+        from iop_cli.pack import source
 
         blocks: dict[str, list[Src]] = {key: [] for key in spec.FILE.names}
         where: dict[str, Mark] = {}
@@ -239,7 +239,7 @@ class _Loader:
             digest.update(path.name.encode() + b"\0" + raw + b"\0")
             self.texts[name] = text.splitlines()
             try:
-                doc = yamlsrc.load(text, name)
+                doc = source.load(text, name)
             except ProblemsError as exc:
                 self.problems.extend(exc.problems)
                 continue

@@ -140,10 +140,6 @@ class Rule:
     because: str
     mark: Mark
 
-    @property
-    def is_alert(self) -> bool:
-        return isinstance(self, Alert)
-
 
 @dataclass
 class Placement(Rule):
