@@ -15,11 +15,15 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from datetime import datetime, timezone
-from typing import IO, Any, NamedTuple, TextIO
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TextIO
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def _utc_now() -> datetime:
+    from datetime import datetime, timezone  # only commands that keep records read the clock
+
     return datetime.now(timezone.utc)
 
 

@@ -10,7 +10,6 @@ import typer
 from iop_cli.commands._common import db_option, rich_console, rules_option
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
-from iop_cli.problems import ProblemsError
 
 
 def intake(
@@ -53,6 +52,7 @@ def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str |
     a save that finds its draft deleted, completed or taken over elsewhere stops the intake with one line, so
     nothing is ever reported as saved that was not."""
     from iop_cli.commands._common import open_store_or_fail
+    from iop_cli.problems import ProblemsError
 
     store = open_store_or_fail(db)
     with store:

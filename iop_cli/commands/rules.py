@@ -10,7 +10,6 @@ import typer
 
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
-from iop_cli.safe_text import visible
 
 app = typer.Typer(
     name="rules",
@@ -71,6 +70,7 @@ def lint(
     import time
 
     from iop_cli.authoring.lint import lint as run_lint
+    from iop_cli.safe_text import visible
 
     pack = _load(folder)
     started = time.perf_counter()
@@ -221,6 +221,7 @@ def new(folder: str = typer.Argument(..., metavar="DIR", help="A new or empty fo
     Example: iop rules new my-pack && iop rules test my-pack
     """
     from iop_cli.authoring.starter import write_starter
+    from iop_cli.safe_text import visible
 
     target = Path(folder)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -12,7 +12,6 @@ import typer
 from iop_cli.commands._common import rich_console, rules_option
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
-from iop_cli.problems import Problem, ProblemsError
 
 
 class ScoreFormat(str, enum.Enum):
@@ -61,6 +60,7 @@ def run_score(
     summary_json: str | None,
 ) -> Exit:
     from iop_cli.commands._common import load_pack_or_fail
+    from iop_cli.problems import Problem, ProblemsError
 
     pack = load_pack_or_fail(rules)  # every file read from here on is noted, and no output may land on one
     from iop_cli.batch import score as batch
