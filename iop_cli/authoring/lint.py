@@ -10,7 +10,7 @@ branch is cut as soon as its outcome is certain; a finding's example lists only 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -118,31 +118,34 @@ class _Search:
     def find(self, verdict: Callable[[dict[str, Any], dict], bool | None], limit: int = 1) -> list[dict[str, Any]]:
         """Up to `limit` partial answer sets under which `verdict` is True for every completion. `verdict(values,
         applies)` returns False to cut a branch and None when the answers so far do not decide."""
-        found: list[dict[str, Any]] = []
+        return list(itertools.islice(self.each(verdict), limit))
 
-        def walk(index: int, answers: dict[str, Any]) -> None:
-            if len(found) >= limit:
-                return
+    def each(self, verdict: Callable[[dict[str, Any], dict], bool | None]) -> Iterator[dict[str, Any]]:
+        """The same search, yielding each partial answer set as it is found and going on from there when asked for
+        the next. `verdict` is evaluated as the search reaches each node, so a verdict that grows stricter between
+        two answers (the gap search, which excludes each region it has reported) prunes the rest of the search,
+        which then finds exactly what a search started again from the beginning would find next."""
+
+        def walk(index: int, answers: dict[str, Any]) -> Iterator[dict[str, Any]]:
             values, applies = self.values(answers)
             result = verdict(values, applies)
             if result is False:
                 return
             if result is True:
-                found.append(dict(answers))
+                yield dict(answers)
                 return
             if index == len(self.fields):
                 return  # still undecided with every answer given: a condition reads a question that does not apply
             question = self.fields[index]
             if applies.get(question.id) is False:
-                walk(index + 1, answers)
+                yield from walk(index + 1, answers)
                 return
             for value in self.domains[question.id]:
                 answers[question.id] = value
-                walk(index + 1, answers)
+                yield from walk(index + 1, answers)
                 del answers[question.id]
 
-        walk(0, {})
-        return found
+        return walk(0, {})
 
 
 def _holds(rule: Rule, values: dict[str, Any], applies: dict[str, bool | None], pack: Pack) -> bool | None:
@@ -321,11 +324,15 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
             return False  # inside a region already reported
         return no_rule(values, applies)
 
-    while len(regions) < limit:
-        found = search.find(new_region)
-        if not found:
+    # One search, resumed after each region: the regions found so far prune it (a region's own example is inside
+    # it), so it goes on exactly where a search started again would arrive.
+    # No rule holds where each rule is false; each rule reads only its own questions (through ask_if and computed
+    # fields), so a region is widened rule by rule.
+    parts = [({q.id for q in _reads(pack, [rule])}, _is_false(rule, pack)) for rule in pack.rules]
+    for found in search.each(new_region):
+        regions.append(_widen(search, found, parts))
+        if len(regions) >= limit:
             break
-        regions.append(_widen(search, found[0], no_rule))
     where = str(pack.otherwise.mark or pack.path)
     return [
         Finding(
@@ -341,18 +348,31 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
     ]
 
 
-def _widen(search: _Search, answers: dict[str, Any], verdict) -> dict[str, list[Any]]:
+def _is_false(rule: Rule, pack: Pack) -> Callable[[dict[str, Any], dict], bool]:
+    def verdict(values: dict[str, Any], applies: dict) -> bool:
+        return _holds(rule, values, applies, pack) is False
+
+    return verdict
+
+
+def _widen(search: _Search, answers: dict[str, Any], parts: list[tuple[set[str], Callable]]) -> dict[str, list[Any]]:
     """From one example, the widest box of answers around it that the verdict still holds for throughout: each
     answer in turn takes every value of its domain that keeps the verdict for all combinations so far; an answer
-    whose every value does is dropped."""
+    whose every value does is dropped.
+
+    The verdict is given in `parts`: (the fields a part reads, its verdict), and it holds where every part's does.
+    Each part is tried over the combinations of its own fields only, which is exact because a part's verdict
+    depends on no other answer, and keeps the product small: the box's size is the sum of the parts', not their
+    product."""
     box: dict[str, list[Any]] = {name: [value] for name, value in answers.items()}
 
     def holds(candidate: dict[str, list[Any]]) -> bool:
-        names = list(candidate)
-        for combo in itertools.product(*(candidate[n] for n in names)):
-            values, applies = search.values(dict(zip(names, combo, strict=True)))
-            if verdict(values, applies) is not True:
-                return False
+        for reads, verdict in parts:
+            names = [n for n in candidate if n in reads]
+            for combo in itertools.product(*(candidate[n] for n in names)):
+                values, applies = search.values(dict(zip(names, combo, strict=True)))
+                if verdict(values, applies) is not True:
+                    return False
         return True
 
     for name in reversed(list(answers)):
