@@ -120,6 +120,39 @@ class _Search:
         applies)` returns False to cut a branch and None when the answers so far do not decide."""
         return list(itertools.islice(self.each(verdict), limit))
 
+    def first(
+        self, verdict: Callable[[dict[str, Any], dict], bool | None], rules: Sequence[Rule]
+    ) -> dict[str, Any] | None:
+        """The first answer set `find` would give, for a verdict made only of these rules' verdicts. Where every
+        rule that reads the next question is already decided, the question's answer changes no verdict below, so
+        only its first value is tried: each other value would lead through the same verdicts to nothing new."""
+        readers = {q.id: [r for r in rules if q.id in _read_ids(self.pack, r)] for q in self.fields}
+
+        def walk(index: int, answers: dict[str, Any]) -> dict[str, Any] | None:
+            values, applies = self.values(answers)
+            result = verdict(values, applies)
+            if result is False:
+                return None
+            if result is True:
+                return dict(answers)
+            if index == len(self.fields):
+                return None
+            question = self.fields[index]
+            if applies.get(question.id) is False:
+                return walk(index + 1, answers)
+            options = self.domains[question.id]
+            if all(_holds(r, values, applies, self.pack) is not None for r in readers[question.id]):
+                options = options[:1]
+            for value in options:
+                answers[question.id] = value
+                found = walk(index + 1, answers)
+                del answers[question.id]
+                if found is not None:
+                    return found
+            return None
+
+        return walk(0, {})
+
     def each(self, verdict: Callable[[dict[str, Any], dict], bool | None]) -> Iterator[dict[str, Any]]:
         """The same search, yielding each partial answer set as it is found and going on from there when asked for
         the next. `verdict` is evaluated as the search reaches each node, so a verdict that grows stricter between
@@ -146,6 +179,11 @@ class _Search:
                 del answers[question.id]
 
         return walk(0, {})
+
+
+def _read_ids(pack: Pack, rule: Rule) -> set[str]:
+    """The asked questions a rule's verdict depends on (`_reads`), as ids."""
+    return {q.id for q in _reads(pack, [rule])}
 
 
 def _holds(rule: Rule, values: dict[str, Any], applies: dict[str, bool | None], pack: Pack) -> bool | None:
@@ -226,14 +264,14 @@ def _rule_findings(pack: Pack) -> list[Finding]:
                 return True
             return None
 
-        if search.find(fires_first):
+        if search.first(fires_first, [rule, *earlier]) is not None:
             continue
 
         def holds(values, applies, rule=rule) -> bool | None:
             return _holds(rule, values, applies, pack)
 
-        alone = _Search(pack, _reads(pack, [rule])).find(holds)
-        if not alone:
+        example = _Search(pack, _reads(pack, [rule])).first(holds, [rule])
+        if example is None:
             findings.append(_never(pack, rule))
             continue
         shadows = _smallest_cover(pack, rule, earlier)
@@ -244,7 +282,7 @@ def _rule_findings(pack: Pack) -> list[Finding]:
                 str(rule.mark),
                 f"rule `{rule.id}` can never decide: whenever it holds, an earlier rule already did "
                 f"({', '.join(shadows)})",
-                alone[0],
+                example,
                 rule.id,
             )
         )
@@ -265,7 +303,7 @@ def _smallest_cover(pack: Pack, rule: Rule, earlier: Sequence[Rule]) -> list[str
                 return True
             return None
 
-        return not _Search(pack, _reads(pack, [rule, *rules])).find(escapes)
+        return _Search(pack, _reads(pack, [rule, *rules])).first(escapes, [rule, *rules]) is None
 
     cover = list(earlier)
     for candidate in list(earlier):
