@@ -1,9 +1,11 @@
-"""The lint's faster gap search against the exhaustive reference, on random small packs and on growing ones.
+"""The lint's faster searches against the exhaustive reference, on random small packs and on growing ones.
 
-The reference is the search as it was first written: branch on every value of every question, start the gap search
-again from the first answer after each region, and widen a region by trying every combination of all its answers at
-once. The lint now skips values no undecided rule can tell apart, resumes one gap search and widens rule by rule
-(`iop_cli/authoring/lint.py`); both must give the same findings, examples and allowances, in the same order."""
+The reference is the search as it was first written. It makes one search over all the rules in question (no
+independent groups) and branches on every value of every question. Its gap search starts again from the first answer
+after each region, and widens a region by trying every combination of all its answers at once. The lint now searches
+independent groups of rules apart and remembers them, tries one value where no undecided rule can tell the values
+apart, resumes one gap search, and widens rule by rule (`iop_cli/authoring/lint.py`). Both must give the same
+findings, examples and allowances, in the same order."""
 
 from __future__ import annotations
 
@@ -84,11 +86,25 @@ def reference_first(self, verdict, rules):
     return found[0] if found else None
 
 
+def reference_decidable(pack, wanted, known):
+    """One search over every rule at once, branching on every value: no groups, nothing remembered."""
+    rules = [rule for rule, _ in wanted]
+
+    def verdict(values, applies):
+        results = [(lint_module._holds(rule, values, applies, pack), want) for rule, want in wanted]
+        if any(result is not None and result is not want for result, want in results):
+            return False
+        return True if all(result is want for result, want in results) else None
+
+    return bool(lint_module._Search(pack, lint_module._reads(pack, rules)).find(verdict))
+
+
 def both(pack, monkeypatch):
     fast = lint_module.lint(pack)
     with monkeypatch.context() as patched:
         patched.setattr(lint_module, "_gap_findings", reference_gap_findings)
         patched.setattr(lint_module._Search, "first", reference_first)
+        patched.setattr(lint_module, "_decidable", reference_decidable)
         reference = lint_module.lint(pack)
     return fast, reference
 

@@ -248,24 +248,11 @@ def _holds_throughout(pack: Pack, allowed: Allowance, region: dict[str, list[Any
 
 def _rule_findings(pack: Pack) -> list[Finding]:
     findings = []
+    known: dict[frozenset, bool] = {}  # what `_decidable` found, for the parts that recur from rule to rule
     for index, rule in enumerate(pack.rules):
         earlier = pack.rules[:index]
-        fields = _reads(pack, [rule, *earlier])
-        search = _Search(pack, fields)
-
-        def fires_first(values, applies, rule=rule, earlier=earlier) -> bool | None:
-            mine = _holds(rule, values, applies, pack)
-            if mine is False:
-                return False
-            before = [_holds(e, values, applies, pack) for e in earlier]
-            if any(b is True for b in before):
-                return False
-            if mine is True and all(b is False for b in before):
-                return True
-            return None
-
-        if search.first(fires_first, [rule, *earlier]) is not None:
-            continue
+        if _decidable(pack, [(rule, True), *((e, False) for e in earlier)], known):
+            continue  # some answers reach this rule with every earlier one false: it decides there
 
         def holds(values, applies, rule=rule) -> bool | None:
             return _holds(rule, values, applies, pack)
@@ -274,7 +261,7 @@ def _rule_findings(pack: Pack) -> list[Finding]:
         if example is None:
             findings.append(_never(pack, rule))
             continue
-        shadows = _smallest_cover(pack, rule, earlier)
+        shadows = _smallest_cover(pack, rule, earlier, known)
         findings.append(
             Finding(
                 "shadowed",
@@ -289,21 +276,47 @@ def _rule_findings(pack: Pack) -> list[Finding]:
     return findings
 
 
-def _smallest_cover(pack: Pack, rule: Rule, earlier: Sequence[Rule]) -> list[str]:
+def _decidable(pack: Pack, wanted: Sequence[tuple[Rule, bool]], known: dict[frozenset, bool]) -> bool:
+    """Whether some answers decide each of these rules as wanted (true, or false). Rules that share no question
+    (through ask_if and computed fields either) are independent, so the search is made for each group of rules
+    that do, and each group's answer is kept in `known`: the parts add up instead of multiplying."""
+    reads = [_read_ids(pack, rule) for rule, _ in wanted]
+    groups: list[tuple[set[str], list[int]]] = []
+    for index, fields in enumerate(reads):
+        touching = [g for g in groups if g[0] & fields]
+        merged = (set(fields), [index])
+        for group in touching:
+            merged[0].update(group[0])
+            merged[1].extend(group[1])
+            groups.remove(group)
+        groups.append(merged)
+    for _, members in groups:
+        part = [wanted[i] for i in sorted(members)]
+        key = frozenset((rule.id, want) for rule, want in part)
+        if key not in known:
+
+            def verdict(values, applies, part=part) -> bool | None:
+                results = [(_holds(rule, values, applies, pack), want) for rule, want in part]
+                if any(result is not None and result is not want for result, want in results):
+                    return False
+                return True if all(result is want for result, want in results) else None
+
+            rules = [rule for rule, _ in part]
+            known[key] = _Search(pack, _reads(pack, rules)).first(verdict, rules) is not None
+        if not known[key]:
+            return False
+    return True
+
+
+def _smallest_cover(
+    pack: Pack, rule: Rule, earlier: Sequence[Rule], known: dict[frozenset, bool] | None = None
+) -> list[str]:
     """A smallest set of earlier rules that together hold whenever `rule` does: the ones that shadow it. Starts from
     every earlier rule and drops each one (first to last) that the others do not need."""
+    known = {} if known is None else known
 
     def covered(rules: list[Rule]) -> bool:
-        def escapes(values, applies) -> bool | None:
-            mine = _holds(rule, values, applies, pack)
-            others = [_holds(e, values, applies, pack) for e in rules]
-            if mine is False or any(o is True for o in others):
-                return False
-            if mine is True and all(o is False for o in others):
-                return True
-            return None
-
-        return _Search(pack, _reads(pack, [rule, *rules])).first(escapes, [rule, *rules]) is None
+        return not _decidable(pack, [(rule, True), *((e, False) for e in rules)], known)
 
     cover = list(earlier)
     for candidate in list(earlier):
