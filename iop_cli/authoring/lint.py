@@ -120,6 +120,39 @@ class _Search:
         applies)` returns False to cut a branch and None when the answers so far do not decide."""
         return list(itertools.islice(self.each(verdict), limit))
 
+    def each_by_rules(
+        self, rules: Sequence[Rule], verdict: Callable[[dict[str, Any], list[bool | None]], bool | None]
+    ) -> Iterator[dict[str, Any]]:
+        """`each`, for a verdict made from these rules' verdicts (`verdict(values, results)`, a result per rule):
+        below an answer, only the rules that read it are evaluated again, since no other rule's verdict can change
+        there."""
+        readers = {q.id: [i for i, r in enumerate(rules) if q.id in _read_ids(self.pack, r)] for q in self.fields}
+        everything = list(range(len(rules)))
+
+        def walk(index: int, answers: dict[str, Any], above: list, changed: list[int]) -> Iterator[dict[str, Any]]:
+            values, applies = self.values(answers)
+            results = list(above)
+            for i in changed:
+                results[i] = _holds(rules[i], values, applies, self.pack)
+            result = verdict(values, results)
+            if result is False:
+                return
+            if result is True:
+                yield dict(answers)
+                return
+            if index == len(self.fields):
+                return
+            question = self.fields[index]
+            if applies.get(question.id) is False:
+                yield from walk(index + 1, answers, results, [])
+                return
+            for value in self.domains[question.id]:
+                answers[question.id] = value
+                yield from walk(index + 1, answers, results, readers[question.id])
+                del answers[question.id]
+
+        return walk(0, {}, [None] * len(rules), everything)
+
     def first(
         self, verdict: Callable[[dict[str, Any], dict], bool | None], rules: Sequence[Rule]
     ) -> dict[str, Any] | None:
@@ -362,25 +395,19 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
     search = _Search(pack, fields)
     regions: list[dict[str, list[Any]]] = []
 
-    def no_rule(values: dict[str, Any], applies: dict) -> bool | None:
-        results = [_holds(r, values, applies, pack) for r in pack.rules]
-        if any(r is True for r in results):
-            return False
-        if all(r is False for r in results):
-            return True
-        return None
-
-    def new_region(values: dict[str, Any], applies: dict) -> bool | None:
+    def new_region(values: dict[str, Any], results: list[bool | None]) -> bool | None:
         if any(all(values.get(k) in allowed for k, allowed in region.items()) for region in regions):
             return False  # inside a region already reported
-        return no_rule(values, applies)
+        if any(r is True for r in results):
+            return False
+        return True if all(r is False for r in results) else None
 
     # One search, resumed after each region: the regions found so far prune it (a region's own example is inside
     # it), so it goes on exactly where a search started again would arrive.
     # No rule holds where each rule is false; each rule reads only its own questions (through ask_if and computed
     # fields), so a region is widened rule by rule.
     parts = [({q.id for q in _reads(pack, [rule])}, _is_false(rule, pack)) for rule in pack.rules]
-    for found in search.each(new_region):
+    for found in search.each_by_rules(pack.rules, new_region):
         regions.append(_widen(search, found, parts))
         if len(regions) >= limit:
             break
