@@ -77,8 +77,13 @@ def domain(pack: Pack, question: Question, trees: list[Node] | None = None) -> l
 def _reads(pack: Pack, rules: Sequence[Rule]) -> list[Question]:
     """The asked questions these rules depend on (through computed fields and the ask_if of what they read), in pack
     order, which is also an order where each question's ask_if reads only questions before it."""
+    return _depends(pack, [n for r in rules for n in r.when.names])
+
+
+def _depends(pack: Pack, read: Sequence[str]) -> list[Question]:
+    """The asked questions that the fields `read` depend on, themselves included, in pack order."""
     names: set[str] = set()
-    pending = [n for r in rules for n in r.when.names if n in pack.questions]
+    pending = [n for n in read if n in pack.questions]
     while pending:
         name = pending.pop()
         if name in names:
@@ -271,10 +276,15 @@ def allowance(pack: Pack, finding: Finding) -> Allowance | None:
 
 
 def _holds_throughout(pack: Pack, allowed: Allowance, region: dict[str, list[Any]]) -> bool:
-    names = list(region)
+    """Whether the allowance's `when` holds for every answer set in the region. Only the region's questions that
+    `when` depends on are varied: the others change nothing it reads."""
+    if allowed.when is None:
+        return False
+    reads = {q.id for q in _depends(pack, allowed.when.names)}
+    names = [n for n in region if n in reads]
     for combo in itertools.product(*(region[n] for n in names)):
         values, _, _ = applicable(pack, dict(zip(names, combo, strict=True)))
-        if allowed.when is None or allowed.when.evaluate(values) is not True:
+        if allowed.when.evaluate(values) is not True:
             return False
     return True
 
