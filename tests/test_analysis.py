@@ -40,7 +40,8 @@ def test_every_rule_of_the_default_pack_can_decide_and_the_example_proves_it(pac
                 return False
             return True if mine is True and all(b is False for b in before) else None
 
-        [example] = search.find(first)
+        example = search.first(first, [rule, *earlier])
+        assert example is not None, rule.id
         decision = decide(pack, clean_answers(pack, complete(pack, example)))
         assert decision.rule == rule.id, (rule.id, example)
 

@@ -23,6 +23,33 @@ from iop_cli.pack.build import load_pack
 from .conftest import ROOT
 
 
+def reference_find(search, verdict):
+    """The first partial answer set under which `verdict` holds throughout, branching on every value of every
+    question that applies, in order: the exhaustive search."""
+
+    def walk(index, answers):
+        values, applies = search.values(answers)
+        result = verdict(values, applies)
+        if result is False:
+            return None
+        if result is True:
+            return dict(answers)
+        if index == len(search.fields):
+            return None
+        question = search.fields[index]
+        if applies.get(question.id) is False:
+            return walk(index + 1, answers)
+        for value in search.domains[question.id]:
+            answers[question.id] = value
+            found = walk(index + 1, answers)
+            del answers[question.id]
+            if found is not None:
+                return found
+        return None
+
+    return walk(0, {})
+
+
 def reference_gap_findings(pack, limit):
     """The gap search as first written (restarted after each region, widened over whole boxes)."""
     fields = lint_module._reads(pack, pack.rules)
@@ -61,10 +88,10 @@ def reference_gap_findings(pack, limit):
         return {name: box[name] for name in answers if name in box}
 
     while len(regions) < limit:
-        found = search.find(new_region)
-        if not found:
+        found = reference_find(search, new_region)
+        if found is None:
             break
-        regions.append(widen(found[0]))
+        regions.append(widen(found))
     where = str(pack.otherwise.mark or pack.path)
     return [
         lint_module.Finding(
@@ -81,9 +108,7 @@ def reference_gap_findings(pack, limit):
 
 
 def reference_first(self, verdict, rules):
-    """The first answer set of the full search, branching on every value of every question."""
-    found = self.find(verdict)
-    return found[0] if found else None
+    return reference_find(self, verdict)
 
 
 def reference_decidable(pack, wanted, known):
@@ -96,7 +121,7 @@ def reference_decidable(pack, wanted, known):
             return False
         return True if all(result is want for result, want in results) else None
 
-    return bool(lint_module._Search(pack, lint_module._reads(pack, rules)).find(verdict))
+    return reference_find(lint_module._Search(pack, lint_module._reads(pack, rules)), verdict) is not None
 
 
 def reference_holds_throughout(pack, allowed, region):

@@ -120,17 +120,16 @@ class _Search:
                 as_if[question.id] = answers[question.id]
         return as_if, {}
 
-    def find(self, verdict: Callable[[dict[str, Any], dict], bool | None], limit: int = 1) -> list[dict[str, Any]]:
-        """Up to `limit` partial answer sets under which `verdict` is True for every completion. `verdict(values,
-        applies)` returns False to cut a branch and None when the answers so far do not decide."""
-        return list(itertools.islice(self.each(verdict), limit))
-
     def each_by_rules(
         self, rules: Sequence[Rule], verdict: Callable[[dict[str, Any], list[bool | None]], bool | None]
     ) -> Iterator[dict[str, Any]]:
-        """`each`, for a verdict made from these rules' verdicts (`verdict(values, results)`, a result per rule):
-        below an answer, only the rules that read it are evaluated again, since no other rule's verdict can change
-        there."""
+        """Each partial answer set under which `verdict(values, results)` is True for every completion (`results`:
+        one verdict per rule; the verdict returns False to cut a branch and None when the answers so far do not
+        decide), yielded as it is found; the search goes on from there when asked for the next. Below an answer,
+        only the rules that read it are evaluated again, since no other rule's verdict can change there. The
+        verdict is evaluated as the search reaches each node, so one that grows stricter between two answers (the
+        gap search, which excludes each region it has reported) prunes the rest of the search, which then finds
+        exactly what a search started again from the beginning would find next."""
         readers = {q.id: [i for i, r in enumerate(rules) if q.id in _read_ids(self.pack, r)] for q in self.fields}
         everything = list(range(len(rules)))
 
@@ -161,9 +160,10 @@ class _Search:
     def first(
         self, verdict: Callable[[dict[str, Any], dict], bool | None], rules: Sequence[Rule]
     ) -> dict[str, Any] | None:
-        """The first answer set `find` would give, for a verdict made only of these rules' verdicts. Where every
-        rule that reads the next question is already decided, the question's answer changes no verdict below, so
-        only its first value is tried: each other value would lead through the same verdicts to nothing new."""
+        """The first partial answer set, in search order, under which `verdict(values, applies)` is True for every
+        completion, for a verdict made only of these rules' verdicts; None if there is none. Where every rule that
+        reads the next question is already decided, the question's answer changes no verdict below, so only its
+        first value is tried: each other value would lead through the same verdicts to nothing new."""
         readers = {q.id: [r for r in rules if q.id in _read_ids(self.pack, r)] for q in self.fields}
 
         def walk(index: int, answers: dict[str, Any]) -> dict[str, Any] | None:
@@ -188,33 +188,6 @@ class _Search:
                 if found is not None:
                     return found
             return None
-
-        return walk(0, {})
-
-    def each(self, verdict: Callable[[dict[str, Any], dict], bool | None]) -> Iterator[dict[str, Any]]:
-        """The same search, yielding each partial answer set as it is found and going on from there when asked for
-        the next. `verdict` is evaluated as the search reaches each node, so a verdict that grows stricter between
-        two answers (the gap search, which excludes each region it has reported) prunes the rest of the search,
-        which then finds exactly what a search started again from the beginning would find next."""
-
-        def walk(index: int, answers: dict[str, Any]) -> Iterator[dict[str, Any]]:
-            values, applies = self.values(answers)
-            result = verdict(values, applies)
-            if result is False:
-                return
-            if result is True:
-                yield dict(answers)
-                return
-            if index == len(self.fields):
-                return  # still undecided with every answer given: a condition reads a question that does not apply
-            question = self.fields[index]
-            if applies.get(question.id) is False:
-                yield from walk(index + 1, answers)
-                return
-            for value in self.domains[question.id]:
-                answers[question.id] = value
-                yield from walk(index + 1, answers)
-                del answers[question.id]
 
         return walk(0, {})
 
@@ -371,10 +344,10 @@ def _smallest_cover(
 
 def _never(pack: Pack, rule: Rule) -> Finding:
     """A rule whose condition is never true; say so, and whether a question it reads is never asked when it could."""
-    loose = _Search(pack, _reads(pack, [rule]), ignore_ask_if=True).find(lambda v, a: _holds(rule, v, a, pack))
-    if loose:
+    loose = _Search(pack, _reads(pack, [rule]), ignore_ask_if=True).first(lambda v, a: _holds(rule, v, a, pack), [rule])
+    if loose is not None:
         skipped = [
-            n for n in rule.when.names if n in pack.questions and pack.questions[n].ask_if is not None and n in loose[0]
+            n for n in rule.when.names if n in pack.questions and pack.questions[n].ask_if is not None and n in loose
         ]
         if skipped:
             name = skipped[0]
@@ -385,7 +358,7 @@ def _never(pack: Pack, rule: Rule) -> Finding:
                 str(rule.mark),
                 f"rule `{rule.id}` reads `{name}`, but `{name}` is never asked when the rest of the rule holds "
                 f"(it is asked only when {condition})",
-                loose[0],
+                loose,
                 rule.id,
             )
     return Finding(
