@@ -8,12 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
-from iop_cli.decide.engine import decide
 from iop_cli.output import contracts
-from iop_cli.output.contracts import decision_dict
-from iop_cli.store.records import Store
 
 from .conftest import ROOT, iop_in_process
 from .test_interview import CANDIDATE
@@ -143,16 +138,6 @@ def test_the_shape_checker_can_fail():
     assert problems({"a": 1, "b": 2}, {"a": int}) == ["$: keys ['b'] differ"]
     assert problems([{"x": None}], [{"x": (str, Opt)}]) == []
     assert problems(True, int) == ["$: a bool, not an int"]
-
-
-@pytest.fixture
-def db(tmp_path, pack):
-    path = tmp_path / "intakes.sqlite3"
-    with Store.open(path) as store:
-        report = decision_dict(decide(pack, CANDIDATE), pack)
-        store.complete(None, pack, None, CANDIDATE, report, "outpatient", "payer", "pending")
-        store.save_draft(None, pack, None, {"client_id": "B-7", "age": 50}, "primary_substance")
-    return path
 
 
 def _json(*args, env=None, input=None):

@@ -9,24 +9,10 @@ import stat
 
 import pytest
 
-from iop_cli.decide.engine import decide
-from iop_cli.output.contracts import decision_dict
 from iop_cli.problems import ProblemsError
 from iop_cli.store.records import Store
 
 from .conftest import iop_in_process
-from .test_interview import CANDIDATE
-
-
-@pytest.fixture
-def db(tmp_path, pack):
-    """A records database with one completed intake (placed elsewhere than recommended) and one draft."""
-    path = tmp_path / "intakes.sqlite3"
-    with Store.open(path) as store:
-        report = decision_dict(decide(pack, CANDIDATE), pack)
-        store.complete(None, pack, None, CANDIDATE, report, "outpatient", "payer", "<b>auth</b> pending")
-        store.save_draft(None, pack, None, {"client_id": "B-7", "age": 50}, "primary_substance")
-    return path
 
 
 def iop(db, *args, **kw):
