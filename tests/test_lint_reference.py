@@ -4,7 +4,8 @@ The reference is the search as it was first written. It makes one search over al
 independent groups) and branches on every value of every question. Its gap search starts again from the first answer
 after each region, and widens a region by trying every combination of all its answers at once. The lint now searches
 independent groups of rules apart and remembers them, tries one value where no undecided rule can tell the values
-apart, resumes one gap search, and widens rule by rule (`iop_cli/authoring/lint.py`). Both must give the same
+apart, resumes one gap search, cuts a gap-search branch as soon as each of its completions is inside a reported
+region or placed by a rule, and widens rule by rule (`iop_cli/authoring/lint.py`). Both must give the same
 findings, examples and allowances, in the same order."""
 
 from __future__ import annotations

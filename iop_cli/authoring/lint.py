@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from iop_cli.decide import policy
 from iop_cli.decide.engine import applicable
@@ -97,6 +97,16 @@ def _depends(pack: Pack, read: Sequence[str]) -> list[Question]:
     return [q for q in pack.asked if q.id in names]
 
 
+class _Node(NamedTuple):
+    """Where the search stands: the answers chosen so far, the values and applicability they give, and each rule's
+    verdict under them."""
+
+    answers: dict[str, Any]
+    values: dict[str, Any]
+    applies: dict[str, bool | None]
+    results: list[bool | None]
+
+
 class _Search:
     """Depth-first search over the answers to `fields`, pruned with three-valued evaluation of the conditions."""
 
@@ -120,12 +130,10 @@ class _Search:
                 as_if[question.id] = answers[question.id]
         return as_if, {}
 
-    def each_by_rules(
-        self, rules: Sequence[Rule], verdict: Callable[[dict[str, Any], list[bool | None]], bool | None]
-    ) -> Iterator[dict[str, Any]]:
-        """Each partial answer set under which `verdict(values, results)` is True for every completion (`results`:
-        one verdict per rule; the verdict returns False to cut a branch and None when the answers so far do not
-        decide), yielded as it is found; the search goes on from there when asked for the next. Below an answer,
+    def each_by_rules(self, rules: Sequence[Rule], verdict: Callable[[_Node], bool | None]) -> Iterator[dict[str, Any]]:
+        """Each partial answer set under which `verdict(node)` is True for every completion (the node holds
+        `results`, one verdict per rule; the verdict returns False to cut a branch and None when the answers so far
+        do not decide), yielded as it is found; the search goes on from there when asked for the next. Below an answer,
         only the rules that read it are evaluated again, since no other rule's verdict can change there. The
         verdict is evaluated as the search reaches each node, so one that grows stricter between two answers (the
         gap search, which excludes each region it has reported) prunes the rest of the search, which then finds
@@ -138,7 +146,7 @@ class _Search:
             results = list(above)
             for i in changed:
                 results[i] = _holds(rules[i], values, applies, self.pack)
-            result = verdict(values, results)
+            result = verdict(_Node(answers, values, applies, results))
             if result is False:
                 return
             if result is True:
@@ -378,12 +386,43 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
     search = _Search(pack, fields)
     regions: list[dict[str, list[Any]]] = []
 
-    def new_region(values: dict[str, Any], results: list[bool | None]) -> bool | None:
-        if any(all(values.get(k) in allowed for k, allowed in region.items()) for region in regions):
-            return False  # inside a region already reported
-        if any(r is True for r in results):
+    rules = pack.rules
+    readers = {q.id: [r for r in rules if q.id in _read_ids(pack, r)] for q in fields}
+    context = {name: sorted(set().union(*(_read_ids(pack, r) for r in found))) for name, found in readers.items()}
+    placed_cache: dict[tuple, bool] = {}
+
+    def placed(answers: dict[str, Any], name: str, value: Any) -> bool:
+        """Whether answering `name` with `value` on top of these answers makes some rule hold. Only the rules that
+        read `name` can change, and their verdict depends only on the answers they read: the key of the cache."""
+        key = (name, value, tuple(answers.get(n) for n in context[name]))
+        if key not in placed_cache:
+            values, applies = search.values({**answers, name: value})
+            placed_cache[key] = any(_holds(r, values, applies, pack) is True for r in readers[name])
+        return placed_cache[key]
+
+    def inside(region: dict[str, list[Any]], node: _Node) -> bool:
+        """Whether every completion of the node is inside the region or placed by a rule. An unanswered question of
+        the region that is sure to be asked either takes a value inside the region, or one outside it that makes
+        a rule hold (checked here on top of the node's answers: a rule that holds on partial answers holds on
+        every completion). Such nodes hold no new region, so cutting them changes nothing the search finds."""
+        outside = []
+        for name, allowed in region.items():
+            value = node.values.get(name)
+            if value is not None:
+                if value not in allowed:
+                    return False
+                continue
+            if name in node.answers or node.applies.get(name) is not True:
+                return False  # skipped, or perhaps skipped: not inside
+            outside += [(name, v) for v in search.domains[name] if v not in allowed]
+        return all(placed(node.answers, name, value) for name, value in outside)
+
+    def new_region(node: _Node) -> bool | None:
+        if any(r is True for r in node.results):
             return False
-        return True if all(r is False for r in results) else None
+        if any(inside(region, node) for region in regions):
+            return False  # inside a region already reported
+        return True if all(r is False for r in node.results) else None
 
     # One search, resumed after each region: the regions found so far prune it (a region's own example is inside
     # it), so it goes on exactly where a search started again would arrive.
