@@ -25,6 +25,7 @@ def compare_one(name: str) -> dict:
     from lint_packs import PACKS
 
     from iop_cli.authoring import lint as lint_module
+    from iop_cli.authoring import search as search_module
     from iop_cli.pack.build import load_pack
     from tests import test_lint_reference as ref
 
@@ -35,7 +36,7 @@ def compare_one(name: str) -> dict:
     middle = time.perf_counter()
     patch = MonkeyPatch()
     patch.setattr(lint_module, "_gap_findings", ref.reference_gap_findings)
-    patch.setattr(lint_module._Search, "first", ref.reference_first)
+    patch.setattr(search_module.Search, "first", ref.reference_first)
     patch.setattr(lint_module, "_decidable", ref.reference_decidable)
     patch.setattr(lint_module, "_holds_throughout", ref.reference_holds_throughout)
     reference = lint_module.lint(pack)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 from iop_cli.authoring import lint as analysis
+from iop_cli.authoring.search import Search, Space
 from iop_cli.decide.engine import applicable, decide
 from iop_cli.pack.answers import clean_answers
 
@@ -12,30 +13,33 @@ from iop_cli.pack.answers import clean_answers
 def complete(pack, partial: dict) -> dict:
     """Fill the questions a partial example leaves open with their first representative answer."""
     answers = dict(partial)
+    domains = Space(pack).domains
     for question in pack.asked:
         if question.id in answers or question.type == "text":
             continue
         _, applies, _ = applicable(pack, answers)
         if applies.get(question.id) is False:
             continue
-        answers[question.id] = analysis.domain(pack, question)[0]
+        answers[question.id] = domains[question.id][0]
     return answers
 
 
 def test_domains_cut_at_the_constants(pack):
-    assert analysis.domain(pack, pack.questions["ciwa_ar"]) == [0, 9, 10, 11, 18, 19, 20, 21, 67]
-    assert analysis.domain(pack, pack.questions["cows"]) == [0, 12, 13, 14, 23, 24, 25, 26, 48]
-    assert analysis.domain(pack, pack.questions["suicide_attempt_past_3_months"]) == [True, False]
+    domains = Space(pack).domains
+    assert domains["ciwa_ar"] == [0, 9, 10, 11, 18, 19, 20, 21, 67]
+    assert domains["cows"] == [0, 12, 13, 14, 23, 24, 25, 26, 48]
+    assert domains["suicide_attempt_past_3_months"] == [True, False]
 
 
 def test_every_rule_of_the_default_pack_can_decide_and_the_example_proves_it(pack):
     for index, rule in enumerate(pack.rules):
         earlier = pack.rules[:index]
-        search = analysis._Search(pack, analysis._reads(pack, [rule, *earlier]))
+        space = Space(pack)
+        search = Search(space, space.reads([rule, *earlier]))
 
-        def first(values, applies, rule=rule, earlier=earlier):
-            mine = analysis._holds(rule, values, applies, pack)
-            before = [analysis._holds(e, values, applies, pack) for e in earlier]
+        def first(values, applies, rule=rule, earlier=earlier, space=space):
+            mine = space.holds(rule, values, applies)
+            before = [space.holds(e, values, applies) for e in earlier]
             if mine is False or any(b is True for b in before):
                 return False
             return True if mine is True and all(b is False for b in before) else None

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from iop_cli.authoring import lint as lint_module
+from iop_cli.authoring import search as search_module
 from iop_cli.pack.build import load_pack
 
 from .conftest import ROOT
@@ -51,14 +52,15 @@ def reference_find(search, verdict):
     return walk(0, {})
 
 
-def reference_gap_findings(pack, limit):
+def reference_gap_findings(space, limit):
     """The gap search as first written (restarted after each region, widened over whole boxes)."""
-    fields = lint_module._reads(pack, pack.rules)
-    search = lint_module._Search(pack, fields)
+    pack = space.pack
+    fields = space.reads(pack.rules)
+    search = search_module.Search(space, fields)
     regions: list[dict] = []
 
     def no_rule(values, applies):
-        results = [lint_module._holds(r, values, applies, pack) for r in pack.rules]
+        results = [space.holds(r, values, applies) for r in pack.rules]
         if any(r is True for r in results):
             return False
         if all(r is False for r in results):
@@ -112,24 +114,24 @@ def reference_first(self, verdict, rules):
     return reference_find(self, verdict)
 
 
-def reference_decidable(pack, wanted, known):
+def reference_decidable(space, wanted, known):
     """One search over every rule at once, branching on every value: no groups, nothing remembered."""
     rules = [rule for rule, _ in wanted]
 
     def verdict(values, applies):
-        results = [(lint_module._holds(rule, values, applies, pack), want) for rule, want in wanted]
+        results = [(space.holds(rule, values, applies), want) for rule, want in wanted]
         if any(result is not None and result is not want for result, want in results):
             return False
         return True if all(result is want for result, want in results) else None
 
-    return reference_find(lint_module._Search(pack, lint_module._reads(pack, rules)), verdict) is not None
+    return reference_find(search_module.Search(space, space.reads(rules)), verdict) is not None
 
 
-def reference_holds_throughout(pack, allowed, region):
+def reference_holds_throughout(space, allowed, region):
     """Every combination of every answer in the region."""
     names = list(region)
     for combo in itertools.product(*(region[n] for n in names)):
-        values, _, _ = lint_module.applicable(pack, dict(zip(names, combo, strict=True)))
+        values, _ = space.values(dict(zip(names, combo, strict=True)))
         if allowed.when is None or allowed.when.evaluate(values) is not True:
             return False
     return True
@@ -139,7 +141,7 @@ def both(pack, monkeypatch):
     fast = lint_module.lint(pack)
     with monkeypatch.context() as patched:
         patched.setattr(lint_module, "_gap_findings", reference_gap_findings)
-        patched.setattr(lint_module._Search, "first", reference_first)
+        patched.setattr(search_module.Search, "first", reference_first)
         patched.setattr(lint_module, "_decidable", reference_decidable)
         patched.setattr(lint_module, "_holds_throughout", reference_holds_throughout)
         reference = lint_module.lint(pack)

@@ -1,24 +1,22 @@
-"""Checks for rule authors: lint (rules that never fire or are shadowed, gaps, unused questions and levels), test
-coverage, and the differences between two packs. Pure: takes packs, returns findings; prints nothing.
+"""Checks for rule authors: lint (rules that never fire or are shadowed, gaps, unused questions and levels) and
+test coverage. Pure: takes packs, returns findings; prints nothing.
 
-Lint is exact over finite domains. Every answer set is covered by a search over the questions the rules read, in
-pack order: choices, yes/no, and whole numbers cut at the constants the pack's conditions compare them with (each
-constant, its neighbours, and the ends of the range). Conditions are evaluated three-valued on partial answers, so a
-branch is cut as soon as its outcome is certain; a finding's example lists only the answers that decide it.
+Lint is exact: every answer set is covered by the search of `authoring.search` over the fields the rules read
+(choices, yes/no, numbers at the points where some test can change, totals in place of their items). Conditions are
+evaluated three-valued on partial answers, so a branch is cut as soon as its outcome is certain; a finding's example
+lists only the answers that decide it.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any
 
-from iop_cli.decide import policy
-from iop_cli.decide.engine import applicable
-from iop_cli.lang.tree import Node, field_names
-from iop_cli.lang.walk import constants
-from iop_cli.pack.model import Allowance, Computed, Pack, Question, Rule
+from iop_cli.authoring.search import Point, Search, Space, trees
+from iop_cli.lang.tree import field_names
+from iop_cli.pack.model import Allowance, Pack, Rule
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -40,252 +38,81 @@ class Finding:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Domains and the search
-
-
-def _trees(pack: Pack) -> list[Node]:
-    trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
-    trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
-    for q in pack.questions.values():
-        if not isinstance(q, Computed):
-            continue
-        if q.compute.expression:
-            trees.append(q.compute.expression.root)
-        trees += [condition.root for condition, _ in q.compute.cases]
-    return trees
-
-
-def domain(pack: Pack, question: Question, trees: list[Node] | None = None) -> list[Any]:
-    """Representative answers: every choice, yes and no, or whole numbers at and around each constant compared with
-    the field, plus the ends of its range. Two numbers between the same cut points always decide alike."""
-    if question.type == "yesno":
-        return [True, False]
-    if question.type == "choice":
-        return list(question.choice_values)
-    if question.type in ("integer", "number"):
-        found: set = set()
-        for tree in trees if trees is not None else _trees(pack):
-            found |= constants(tree, question.id)
-        low = question.min if question.min is not None else min(found, default=0) - 1
-        high = question.max if question.max is not None else max(found, default=0) + 1
-        points = {low, high} | {c + d for c in found for d in (-1, 0, 1)}
-        values = sorted(p for p in points if low <= p <= high)
-        return [int(v) if float(v).is_integer() else v for v in values]
-    return ["text"]
-
-
-def _reads(pack: Pack, rules: Sequence[Rule]) -> list[Question]:
-    """The asked questions these rules depend on (through computed fields and the ask_if of what they read), in pack
-    order, which is also an order where each question's ask_if reads only questions before it."""
-    return _depends(pack, [n for r in rules for n in r.when.names])
-
-
-def _depends(pack: Pack, read: Sequence[str]) -> list[Question]:
-    """The asked questions that the fields `read` depend on, themselves included, in pack order."""
-    names: set[str] = set()
-    pending = [n for n in read if n in pack.questions]
-    while pending:
-        name = pending.pop()
-        if name in names:
-            continue
-        names.add(name)
-        question = pack.questions[name]
-        if isinstance(question, Computed):
-            pending += list(question.compute.names)
-        if question.ask_if is not None:
-            pending += list(question.ask_if.names)
-    return [q for q in pack.asked if q.id in names]
-
-
-class _Node(NamedTuple):
-    """Where the search stands: the answers chosen so far, the values and applicability they give, and each rule's
-    verdict under them."""
-
-    answers: dict[str, Any]
-    values: dict[str, Any]
-    applies: dict[str, bool | None]
-    results: list[bool | None]
-
-
-class _Search:
-    """Depth-first search over the answers to `fields`, pruned with three-valued evaluation of the conditions."""
-
-    def __init__(self, pack: Pack, fields: list[Question], ignore_ask_if: bool = False):
-        self.pack = pack
-        self.fields = fields
-        trees = _trees(pack)
-        self.domains = {q.id: domain(pack, q, trees) for q in fields}
-        self.ignore_ask_if = ignore_ask_if
-
-    def values(self, answers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None]]:
-        if not self.ignore_ask_if:
-            values, applies, _ = applicable(self.pack, answers)
-            return values, applies
-        # As if every question were asked: shows whether a rule fails only because a question it reads is skipped.
-        as_if: dict[str, Any] = {}
-        for question in self.pack.questions.values():
-            if isinstance(question, Computed):
-                as_if[question.id] = question.compute.evaluate(as_if)
-            elif answers.get(question.id) is not None:
-                as_if[question.id] = answers[question.id]
-        return as_if, {}
-
-    def each_by_rules(self, rules: Sequence[Rule], verdict: Callable[[_Node], bool | None]) -> Iterator[dict[str, Any]]:
-        """Each partial answer set under which `verdict(node)` is True for every completion (the node holds
-        `results`, one verdict per rule; the verdict returns False to cut a branch and None when the answers so far
-        do not decide), yielded as it is found; the search goes on from there when asked for the next. Below an answer,
-        only the rules that read it are evaluated again, since no other rule's verdict can change there. The
-        verdict is evaluated as the search reaches each node, so one that grows stricter between two answers (the
-        gap search, which excludes each region it has reported) prunes the rest of the search, which then finds
-        exactly what a search started again from the beginning would find next."""
-        readers = {q.id: [i for i, r in enumerate(rules) if q.id in _read_ids(self.pack, r)] for q in self.fields}
-        everything = list(range(len(rules)))
-
-        def walk(index: int, answers: dict[str, Any], above: list, changed: list[int]) -> Iterator[dict[str, Any]]:
-            values, applies = self.values(answers)
-            results = list(above)
-            for i in changed:
-                results[i] = _holds(rules[i], values, applies, self.pack)
-            result = verdict(_Node(answers, values, applies, results))
-            if result is False:
-                return
-            if result is True:
-                yield dict(answers)
-                return
-            if index == len(self.fields):
-                return
-            question = self.fields[index]
-            if applies.get(question.id) is False:
-                yield from walk(index + 1, answers, results, [])
-                return
-            for value in self.domains[question.id]:
-                answers[question.id] = value
-                yield from walk(index + 1, answers, results, readers[question.id])
-                del answers[question.id]
-
-        return walk(0, {}, [None] * len(rules), everything)
-
-    def first(
-        self, verdict: Callable[[dict[str, Any], dict], bool | None], rules: Sequence[Rule]
-    ) -> dict[str, Any] | None:
-        """The first partial answer set, in search order, under which `verdict(values, applies)` is True for every
-        completion, for a verdict made only of these rules' verdicts; None if there is none. Where every rule that
-        reads the next question is already decided, the question's answer changes no verdict below, so only its
-        first value is tried: each other value would lead through the same verdicts to nothing new."""
-        readers = {q.id: [r for r in rules if q.id in _read_ids(self.pack, r)] for q in self.fields}
-
-        def walk(index: int, answers: dict[str, Any]) -> dict[str, Any] | None:
-            values, applies = self.values(answers)
-            result = verdict(values, applies)
-            if result is False:
-                return None
-            if result is True:
-                return dict(answers)
-            if index == len(self.fields):
-                return None
-            question = self.fields[index]
-            if applies.get(question.id) is False:
-                return walk(index + 1, answers)
-            options = self.domains[question.id]
-            if all(_holds(r, values, applies, self.pack) is not None for r in readers[question.id]):
-                options = options[:1]
-            for value in options:
-                answers[question.id] = value
-                found = walk(index + 1, answers)
-                del answers[question.id]
-                if found is not None:
-                    return found
-            return None
-
-        return walk(0, {})
-
-
-def _read_ids(pack: Pack, rule: Rule) -> set[str]:
-    """The asked questions a rule's verdict depends on (`_reads`), as ids."""
-    return {q.id for q in _reads(pack, [rule])}
-
-
-def _holds(rule: Rule, values: dict[str, Any], applies: dict[str, bool | None], pack: Pack) -> bool | None:
-    """A rule's verdict. Undecided only because it reads a question that does not apply (its ask_if is false) is
-    not holding, as in the engine; undecided because of an answer not yet chosen stays undecided."""
-    result = rule.when.evaluate(values)
-    if result is not None:
-        return result
-    return None if policy.open_sources(pack, rule, values, applies) else False
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Lint
 
 
 def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
+    space = Space(pack)
     findings: list[Finding] = []
-    findings += _rule_findings(pack)
-    findings += _gap_findings(pack, gap_examples)
+    findings += _rule_findings(space)
+    findings += _gap_findings(space, gap_examples)
     findings += _unused_findings(pack)
     findings = [
-        replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f) else f
+        replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f, space) else f
         for f in findings
     ]
-    findings = [_outside_example(pack, f) if f.code == "gap" and f.severity != "info" else f for f in findings]
+    findings = [_outside_example(space, f) if f.code == "gap" and f.severity != "info" else f for f in findings]
+    findings = [replace(f, example=space.as_answers(f.example)) for f in findings]  # items in place of totals
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.where))
 
 
-def _outside_example(pack: Pack, finding: Finding) -> Finding:
+def _outside_example(space: Space, finding: Finding) -> Finding:
     """For a gap only partly inside the pack's allowed gaps, show an example from the part that is not."""
-    conditions = [a.when for a in pack.lint_allow if a.finding == "gap" and a.when is not None]
+    conditions = [a.when for a in space.pack.lint_allow if a.finding == "gap" and a.when is not None]
     if not conditions or finding.region is None:
         return finding
     names = list(finding.region)
     for combo in itertools.product(*(finding.region[n] for n in names)):
         answers = dict(zip(names, combo, strict=True))
-        values, _, _ = applicable(pack, answers)
+        values, _ = space.values(answers)
         if all(c.evaluate(values) is not True for c in conditions):
             return replace(finding, example=answers)
     return finding
 
 
-def allowance(pack: Pack, finding: Finding) -> Allowance | None:
+def allowance(pack: Pack, finding: Finding, space: Space | None = None) -> Allowance | None:
     """The pack's allowance that covers this finding: same key and, for a gap with `when`, a condition that holds
     for every answer in the gap."""
+    space = space or Space(pack)
     for allowed in pack.lint_allow:
         if allowed.finding != finding.key:
             continue
-        if allowed.when is None or (finding.region is not None and _holds_throughout(pack, allowed, finding.region)):
+        if allowed.when is None or (finding.region is not None and _holds_throughout(space, allowed, finding.region)):
             return allowed
     return None
 
 
-def _holds_throughout(pack: Pack, allowed: Allowance, region: dict[str, list[Any]]) -> bool:
+def _holds_throughout(space: Space, allowed: Allowance, region: dict[str, list[Any]]) -> bool:
     """Whether the allowance's `when` holds for every answer set in the region. Only the region's questions that
     `when` depends on are varied: the others change nothing it reads."""
     if allowed.when is None:
         return False
-    reads = {q.id for q in _depends(pack, allowed.when.names)}
+    reads = {q.id for q in space.depends(allowed.when.names)}
     names = [n for n in region if n in reads]
     for combo in itertools.product(*(region[n] for n in names)):
-        values, _, _ = applicable(pack, dict(zip(names, combo, strict=True)))
+        values, _ = space.values(dict(zip(names, combo, strict=True)))
         if allowed.when.evaluate(values) is not True:
             return False
     return True
 
 
-def _rule_findings(pack: Pack) -> list[Finding]:
+def _rule_findings(space: Space) -> list[Finding]:
+    pack = space.pack
     findings = []
     known: dict[frozenset, bool] = {}  # what `_decidable` found, for the parts that recur from rule to rule
     for index, rule in enumerate(pack.rules):
         earlier = pack.rules[:index]
-        if _decidable(pack, [(rule, True), *((e, False) for e in earlier)], known):
+        if _decidable(space, [(rule, True), *((e, False) for e in earlier)], known):
             continue  # some answers reach this rule with every earlier one false: it decides there
 
         def holds(values, applies, rule=rule) -> bool | None:
-            return _holds(rule, values, applies, pack)
+            return space.holds(rule, values, applies)
 
-        example = _Search(pack, _reads(pack, [rule])).first(holds, [rule])
+        example = Search(space, space.reads([rule])).first(holds, [rule])
         if example is None:
-            findings.append(_never(pack, rule))
+            findings.append(_never(space, rule))
             continue
-        shadows = _smallest_cover(pack, rule, earlier, known)
+        shadows = _smallest_cover(space, rule, earlier, known)
         findings.append(
             Finding(
                 "shadowed",
@@ -300,11 +127,11 @@ def _rule_findings(pack: Pack) -> list[Finding]:
     return findings
 
 
-def _decidable(pack: Pack, wanted: Sequence[tuple[Rule, bool]], known: dict[frozenset, bool]) -> bool:
+def _decidable(space: Space, wanted: Sequence[tuple[Rule, bool]], known: dict[frozenset, bool]) -> bool:
     """Whether some answers decide each of these rules as wanted (true, or false). Rules that share no question
     (through ask_if and computed fields either) are independent, so the search is made for each group of rules
     that do, and each group's answer is kept in `known`: the parts add up instead of multiplying."""
-    reads = [_read_ids(pack, rule) for rule, _ in wanted]
+    reads = [space.read_ids(rule) for rule, _ in wanted]
     groups: list[tuple[set[str], list[int]]] = []
     for index, fields in enumerate(reads):
         touching = [g for g in groups if g[0] & fields]
@@ -320,27 +147,27 @@ def _decidable(pack: Pack, wanted: Sequence[tuple[Rule, bool]], known: dict[froz
         if key not in known:
 
             def verdict(values, applies, part=part) -> bool | None:
-                results = [(_holds(rule, values, applies, pack), want) for rule, want in part]
+                results = [(space.holds(rule, values, applies), want) for rule, want in part]
                 if any(result is not None and result is not want for result, want in results):
                     return False
                 return True if all(result is want for result, want in results) else None
 
             rules = [rule for rule, _ in part]
-            known[key] = _Search(pack, _reads(pack, rules)).first(verdict, rules) is not None
+            known[key] = Search(space, space.reads(rules)).first(verdict, rules) is not None
         if not known[key]:
             return False
     return True
 
 
 def _smallest_cover(
-    pack: Pack, rule: Rule, earlier: Sequence[Rule], known: dict[frozenset, bool] | None = None
+    space: Space, rule: Rule, earlier: Sequence[Rule], known: dict[frozenset, bool] | None = None
 ) -> list[str]:
     """A smallest set of earlier rules that together hold whenever `rule` does: the ones that shadow it. Starts from
     every earlier rule and drops each one (first to last) that the others do not need."""
     known = {} if known is None else known
 
     def covered(rules: list[Rule]) -> bool:
-        return not _decidable(pack, [(rule, True), *((e, False) for e in rules)], known)
+        return not _decidable(space, [(rule, True), *((e, False) for e in rules)], known)
 
     cover = list(earlier)
     for candidate in list(earlier):
@@ -350,9 +177,10 @@ def _smallest_cover(
     return [e.id for e in cover]
 
 
-def _never(pack: Pack, rule: Rule) -> Finding:
+def _never(space: Space, rule: Rule) -> Finding:
     """A rule whose condition is never true; say so, and whether a question it reads is never asked when it could."""
-    loose = _Search(pack, _reads(pack, [rule]), ignore_ask_if=True).first(lambda v, a: _holds(rule, v, a, pack), [rule])
+    pack = space.pack
+    loose = Search(space, space.reads([rule]), ignore_ask_if=True).first(lambda v, a: space.holds(rule, v, a), [rule])
     if loose is not None:
         skipped = [
             n for n in rule.when.names if n in pack.questions and pack.questions[n].ask_if is not None and n in loose
@@ -379,16 +207,16 @@ def _never(pack: Pack, rule: Rule) -> Finding:
     )
 
 
-def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
+def _gap_findings(space: Space, limit: int) -> list[Finding]:
     """Distinct regions of answers that no rule places, each widened to every value that still leaves it unplaced
     and shown by the answers that decide it."""
-    fields = _reads(pack, pack.rules)
-    search = _Search(pack, fields)
+    pack = space.pack
+    fields = space.reads(pack.rules)
+    search = Search(space, fields)
     regions: list[dict[str, list[Any]]] = []
 
-    rules = pack.rules
-    readers = {q.id: [r for r in rules if q.id in _read_ids(pack, r)] for q in fields}
-    context = {name: sorted(set().union(*(_read_ids(pack, r) for r in found))) for name, found in readers.items()}
+    readers = {q.id: [r for r in pack.rules if q.id in space.read_ids(r)] for q in fields}
+    context = {name: sorted(set().union(*(space.read_ids(r) for r in found))) for name, found in readers.items()}
     placed_cache: dict[tuple, bool] = {}
 
     def placed(answers: dict[str, Any], name: str, value: Any) -> bool:
@@ -397,10 +225,10 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
         key = (name, value, tuple(answers.get(n) for n in context[name]))
         if key not in placed_cache:
             values, applies = search.values({**answers, name: value})
-            placed_cache[key] = any(_holds(r, values, applies, pack) is True for r in readers[name])
+            placed_cache[key] = any(space.holds(r, values, applies) is True for r in readers[name])
         return placed_cache[key]
 
-    def inside(region: dict[str, list[Any]], node: _Node) -> bool:
+    def inside(region: dict[str, list[Any]], node: Point) -> bool:
         """Whether every completion of the node is inside the region or placed by a rule. An unanswered question of
         the region that is sure to be asked either takes a value inside the region, or one outside it that makes
         a rule hold (checked here on top of the node's answers: a rule that holds on partial answers holds on
@@ -412,12 +240,12 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
                 if value not in allowed:
                     return False
                 continue
-            if name in node.answers or node.applies.get(name) is not True:
-                return False  # skipped, or perhaps skipped: not inside
+            if name in node.answers or node.applies.get(name, True) is not True:
+                return False  # skipped, or perhaps skipped: not inside (a total, never skipped, has no entry)
             outside += [(name, v) for v in search.domains[name] if v not in allowed]
         return all(placed(node.answers, name, value) for name, value in outside)
 
-    def new_region(node: _Node) -> bool | None:
+    def new_region(node: Point) -> bool | None:
         if any(r is True for r in node.results):
             return False
         if any(inside(region, node) for region in regions):
@@ -428,7 +256,7 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
     # it), so it goes on exactly where a search started again would arrive.
     # No rule holds where each rule is false; each rule reads only its own questions (through ask_if and computed
     # fields), so a region is widened rule by rule.
-    parts = [({q.id for q in _reads(pack, [rule])}, _is_false(rule, pack)) for rule in pack.rules]
+    parts = [(space.read_ids(rule), _is_false(rule, space)) for rule in pack.rules]
     for found in search.each_by_rules(pack.rules, new_region):
         regions.append(_widen(search, found, parts))
         if len(regions) >= limit:
@@ -448,14 +276,16 @@ def _gap_findings(pack: Pack, limit: int) -> list[Finding]:
     ]
 
 
-def _is_false(rule: Rule, pack: Pack) -> Callable[[dict[str, Any], dict], bool]:
+def _is_false(rule: Rule, space: Space) -> Callable[[dict[str, Any], dict], bool]:
     def verdict(values: dict[str, Any], applies: dict) -> bool:
-        return _holds(rule, values, applies, pack) is False
+        return space.holds(rule, values, applies) is False
 
     return verdict
 
 
-def _widen(search: _Search, answers: dict[str, Any], parts: list[tuple[set[str], Callable]]) -> dict[str, list[Any]]:
+def _widen(
+    search: Search, answers: dict[str, Any], parts: list[tuple[frozenset[str], Callable]]
+) -> dict[str, list[Any]]:
     """From one example, the widest box of answers around it that the verdict still holds for throughout: each
     answer in turn takes every value of its domain that keeps the verdict for all combinations so far; an answer
     whose every value does is dropped.
@@ -513,7 +343,7 @@ def _show(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str:
 
 def _unused_findings(pack: Pack) -> list[Finding]:
     used: set[str] = set()
-    for tree in _trees(pack):
+    for tree in trees(pack, allowances=False):
         used |= field_names(tree)
     findings = []
     for question in pack.asked:

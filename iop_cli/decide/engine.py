@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,14 +57,19 @@ class Decision:
     would_be: str | None = None  # the rule that matched but could not stand because answers are missing
 
 
-def applicable(pack: Pack, answers: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
-    """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones."""
+def applicable(
+    pack: Pack, answers: Mapping[str, Any], given: Collection[str] = ()
+) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
+    """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones.
+    Computed fields named in `given` take their value from the answers instead (the lint searches a total's values
+    rather than its items')."""
     values: dict[str, Any] = {}
     applies: dict[str, bool | None] = {}
     ignored: list[str] = []
     for question in pack.questions.values():
         if isinstance(question, Computed):
-            values[question.id] = question.compute.evaluate(values)
+            given_here = question.id in given
+            values[question.id] = answers.get(question.id) if given_here else question.compute.evaluate(values)
             continue
         shown = True if question.ask_if is None else question.ask_if.evaluate(values)
         applies[question.id] = shown

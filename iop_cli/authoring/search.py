@@ -1,0 +1,360 @@
+"""The answer space of a pack and the exact search over it, shared by the lint and the analyses built on it
+(`rules diff` by region). Pure: takes a pack, returns answers.
+
+The search answers the questions that the rules in question read, in pack order. Each one takes representative
+answers: every choice, yes and no, and for numbers the points where some test in the pack can change its outcome.
+Two answers that no test tells apart decide alike, so a search over the representatives is exact. Numbers enter
+tests in three ways:
+
+- one field against numbers (`x >= 20`, `x + 3 >= 10`, `x in [1, 2]`): the field is cut where the test changes
+  (each cut, its neighbours, and the ends of the range);
+- a total of items (a computed field that adds or subtracts asked whole numbers, each with a range, that nothing
+  else reads and no ask_if hides): the search answers the total itself, over its own cuts, since every whole number
+  between its bounds is the total of some items; an example then gives items that add up to it;
+- two or more fields in one test (`x + y >= 10`): no cut of one field alone decides it, so each takes every whole
+  number of its range (up to `WHOLE_RANGE` values; past that, or for decimals, the cuts of its own tests only, and
+  the lint is no longer exact for that test).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from iop_cli.decide.engine import applicable
+from iop_cli.lang.tree import Node
+from iop_cli.lang.walk import Linear, linear, missing_tested, number_tests
+from iop_cli.pack.model import Computed, Pack, Question, Rule
+
+WHOLE_RANGE = 1000  # a field tested together with another takes every whole number of a range up to this size
+
+
+def trees(pack: Pack, allowances: bool = True) -> list[Node]:
+    """Every condition and computation of the pack: rules, alerts, ask_if, computed fields and, unless told
+    otherwise, the `when` of its lint allowances (whose cuts the lint needs to check them exactly)."""
+    found = [r.when.root for r in [*pack.rules, *pack.alerts]]
+    found += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
+    for q in pack.questions.values():
+        if not isinstance(q, Computed):
+            continue
+        if q.compute.expression:
+            found.append(q.compute.expression.root)
+        found += [condition.root for condition, _ in q.compute.cases]
+    if allowances:
+        found += [a.when.root for a in pack.lint_allow if a.when is not None]
+    return found
+
+
+class Point(NamedTuple):
+    """Where the search stands: the answers chosen so far, the values and applicability they give, and each rule's
+    verdict under them."""
+
+    answers: dict[str, Any]
+    values: dict[str, Any]
+    applies: dict[str, bool | None]
+    results: list[bool | None]
+
+
+class Space:
+    """A pack's answer space: the fields the search answers (asked questions, and totals in place of their items),
+    their representative answers, and what each rule depends on."""
+
+    def __init__(self, pack: Pack):
+        self.pack = pack
+        self.trees = trees(pack)
+        self.totals = _totals(pack, self.trees)  # total id -> its items, each with its sign
+        self._read: dict[str, frozenset[str]] = {}
+        self._missing: dict[str, tuple[str, ...]] = {}
+        self.domains = _domains(pack, self.trees, self.totals)
+
+    def depends(self, read: Sequence[str]) -> list[Question]:
+        """The fields the search answers that the fields `read` depend on (themselves included, through computed
+        fields and ask_if), in pack order: an order where each question's ask_if reads only fields before it."""
+        names: set[str] = set()
+        pending = [n for n in read if n in self.pack.questions]
+        while pending:
+            name = pending.pop()
+            if name in names:
+                continue
+            names.add(name)
+            question = self.pack.questions[name]
+            if isinstance(question, Computed) and name not in self.totals:
+                pending += list(question.compute.names)
+            if question.ask_if is not None:
+                pending += list(question.ask_if.names)
+        return [q for q in self.pack.questions.values() if q.id in names and q.id in self.domains]
+
+    def reads(self, rules: Sequence[Rule]) -> list[Question]:
+        """The fields these rules depend on (`depends`)."""
+        return self.depends([n for r in rules for n in r.when.names])
+
+    def read_ids(self, rule: Rule) -> frozenset[str]:
+        if rule.id not in self._read:
+            self._read[rule.id] = frozenset(q.id for q in self.reads([rule]))
+        return self._read[rule.id]
+
+    def values(self, answers: Mapping[str, Any], ignore_ask_if: bool = False) -> tuple[dict, dict]:
+        """The values and applicability that these answers (totals among them) give, as the engine computes them.
+        With `ignore_ask_if`, as if every question were asked: shows whether a rule fails only because a question it
+        reads is skipped."""
+        if not ignore_ask_if:
+            values, applies, _ = applicable(self.pack, answers, given=self.totals)
+            return values, applies
+        as_if: dict[str, Any] = {}
+        for question in self.pack.questions.values():
+            if isinstance(question, Computed) and question.id not in self.totals:
+                as_if[question.id] = question.compute.evaluate(as_if)
+            elif answers.get(question.id) is not None:
+                as_if[question.id] = answers[question.id]
+        return as_if, {}
+
+    def holds(self, rule: Rule, values: dict[str, Any], applies: dict[str, bool | None]) -> bool | None:
+        """A rule's verdict. Undecided only because it reads a question that does not apply (its ask_if is false)
+        is not holding, as in the engine; undecided because of an answer not yet chosen stays undecided."""
+        tested = self._missing.get(rule.id)
+        if tested is None:
+            tested = self._tested_missing(rule)
+        if tested and any(values.get(n) is None and applies.get(n, True) is not False for n in tested):
+            # `x is missing` is true of an answer not chosen yet, which the search may still choose: wait until
+            # every field such a test depends on is answered or skipped.
+            return None
+        result = rule.when.evaluate(values)
+        if result is not None:
+            return result
+        # As the engine's `policy.open_sources`, over the fields the search answers (a total, not its items).
+        waiting = any(values.get(n) is None and applies.get(n, True) is not False for n in self.read_ids(rule))
+        return None if waiting else False
+
+    def _tested_missing(self, rule: Rule) -> tuple[str, ...]:
+        """The fields the search answers that this rule's `is missing` tests depend on."""
+        if rule.id not in self._missing:
+            self._missing[rule.id] = tuple(q.id for q in self.depends(sorted(missing_tested(rule.when.root))))
+        return self._missing[rule.id]
+
+    def as_answers(self, example: dict[str, Any] | None) -> dict[str, Any] | None:
+        """An example as answers to asked questions: each total is replaced by items that add up to it."""
+        if example is None or not any(name in self.totals for name in example):
+            return example
+        answers: dict[str, Any] = {}
+        for name, value in example.items():
+            if name not in self.totals:
+                answers[name] = value
+                continue
+            items = self.totals[name]
+            # Start each item where it adds least, then raise them in turn until the total is reached.
+            ranges = [self._bounds(item) for item, _ in items]
+            least = [lo if sign > 0 else hi for (_, sign), (lo, hi) in zip(items, ranges, strict=True)]
+            left = value - sum(sign * v for (_, sign), v in zip(items, least, strict=True))
+            for (item, sign), start, (lo, hi) in zip(items, least, ranges, strict=True):
+                step = min(left, hi - lo)
+                answers[item] = int(start + sign * step)
+                left -= step
+        return answers
+
+    def _bounds(self, name: str) -> tuple[int, int]:
+        question = self.pack.questions[name]
+        return int(question.min or 0), int(question.max or 0)
+
+
+def _totals(pack: Pack, every: list[Node]) -> dict[str, list[tuple[str, int]]]:
+    """Computed fields that the search answers in place of their items: an expression that adds or subtracts asked
+    whole-number questions, each with a range and no ask_if, that no other condition or computation reads."""
+    from iop_cli.lang.tree import field_names
+
+    reads: dict[str, int] = {}
+    for tree in every:
+        for name in field_names(tree):
+            reads[name] = reads.get(name, 0) + 1
+    found: dict[str, list[tuple[str, int]]] = {}
+    for question in pack.questions.values():
+        if not isinstance(question, Computed) or question.compute.expression is None or question.ask_if is not None:
+            continue
+        form = linear(question.compute.expression.root)
+        if form is None or not form[0] or form[1] != 0:
+            continue
+        items = [pack.questions.get(name) for name in form[0]]
+        if all(
+            item is not None
+            and not isinstance(item, Computed)
+            and item.type == "integer"
+            and item.min is not None
+            and item.max is not None
+            and item.ask_if is None
+            and reads.get(item.id) == 1  # read by this total only
+            and form[0][item.id] in (1, -1)
+            for item in items
+        ):
+            found[question.id] = [(name, int(sign)) for name, sign in form[0].items()]
+    return found
+
+
+def _domains(pack: Pack, every: list[Node], totals: dict[str, list[tuple[str, int]]]) -> dict[str, list[Any]]:
+    """Each field's representative answers (see the module's docstring)."""
+    fields = [q for q in pack.questions.values() if not isinstance(q, Computed) or q.id in totals]
+    bounds: dict[str, tuple[float | None, float | None]] = {}
+    for q in fields:
+        if q.id in totals:
+            ranges = [(pack.questions[i].min or 0, pack.questions[i].max or 0) for i, _ in totals[q.id]]
+            lo = sum(lo if s > 0 else -hi for (_, s), (lo, hi) in zip(totals[q.id], ranges, strict=True))
+            hi = sum(hi if s > 0 else -lo for (_, s), (lo, hi) in zip(totals[q.id], ranges, strict=True))
+            bounds[q.id] = (lo, hi)
+        else:
+            bounds[q.id] = (q.min, q.max)
+    cuts: dict[str, set] = {q.id: set() for q in fields}
+    whole: set[str] = set()  # fields tested together with another: every whole number of their range
+
+    def expand(name: str) -> Node | None:
+        question = pack.questions.get(name)
+        if isinstance(question, Computed) and name not in totals and question.compute.expression is not None:
+            return question.compute.expression.root
+        return None
+
+    for tree in every:
+        for a, b, numbers in number_tests(tree):
+            form = _difference(linear(a, expand), None if b is None else linear(b, expand))
+            if form is None:
+                continue
+            terms, constant = form
+            searched = [name for name in terms if name in cuts]
+            others = [name for name in terms if name not in cuts]
+            if len(searched) == 1 and all(_case_values(pack, n) is not None for n in others):
+                # One searched field: solve the test for it, for every value the other (case-computed) terms take.
+                (name,) = searched
+                combos = itertools.product(*(_case_values(pack, n) or () for n in others))
+                for combo in combos:
+                    rest = constant + sum(terms[n] * v for n, v in zip(others, combo, strict=True))
+                    cuts[name].update((number - rest) / terms[name] for number in numbers)
+            else:
+                whole.update(searched)
+    domains: dict[str, list[Any]] = {}
+    for q in fields:
+        if q.type == "yesno":
+            domains[q.id] = [True, False]
+        elif q.type == "choice":
+            domains[q.id] = list(q.choice_values)
+        elif q.type in ("integer", "number"):
+            kind = "integer" if q.id in totals else q.type  # a total of whole numbers is whole
+            domains[q.id] = _numbers(kind, cuts[q.id], *bounds[q.id], q.id in whole)
+        else:
+            domains[q.id] = ["text"]
+    return domains
+
+
+def _difference(a: Linear | None, b: Linear | None) -> Linear | None:
+    if a is None:
+        return None
+    if b is None:
+        return a
+    terms = dict(a[0])
+    for name, coefficient in b[0].items():
+        terms[name] = terms.get(name, 0) - coefficient
+    return {k: v for k, v in terms.items() if v != 0}, a[1] - b[1]
+
+
+def _case_values(pack: Pack, name: str) -> list[Any] | None:
+    """The numbers a computed field given by cases can take; None for anything else."""
+    question = pack.questions.get(name)
+    if not isinstance(question, Computed) or question.compute.expression is not None:
+        return None
+    values = [v for _, v in question.compute.cases] + [question.compute.otherwise]
+    return [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _numbers(kind: str, cuts: set, low: float | None, high: float | None, whole: bool) -> list[Any]:
+    """Representatives of a numeric field: its cuts, their neighbours and the ends of the range; or every whole
+    number of the range, for a field tested together with another."""
+    low = low if low is not None else min(cuts, default=0) - 1
+    high = high if high is not None else max(cuts, default=0) + 1
+    if kind == "integer" and whole and high - low <= WHOLE_RANGE:
+        return list(range(int(low), int(high) + 1))
+    if kind == "integer":
+        # A cut between two whole numbers (x + y >= 10 solved as x >= 9.5) is decided alike by the whole numbers
+        # around it.
+        cuts = {c if float(c).is_integer() else int(c) + 1 for c in cuts} | {int(c) for c in cuts}
+    points = {low, high} | {c + d for c in cuts for d in (-1, 0, 1)}
+    if kind == "number":  # decimals: between two cuts lies a value that is neither
+        ordered = sorted(cuts)
+        points |= {(x + y) / 2 for x, y in itertools.pairwise(ordered)}
+    values = sorted(p for p in points if low <= p <= high)
+    return [int(v) if float(v).is_integer() else v for v in values]
+
+
+class Search:
+    """Depth-first search over the answers to `fields`, pruned with three-valued evaluation of the conditions."""
+
+    def __init__(self, space: Space, fields: list[Question], ignore_ask_if: bool = False):
+        self.space = space
+        self.fields = fields
+        self.domains = {q.id: space.domains[q.id] for q in fields}
+        self.ignore_ask_if = ignore_ask_if
+
+    def values(self, answers: Mapping[str, Any]) -> tuple[dict, dict]:
+        return self.space.values(answers, self.ignore_ask_if)
+
+    def each_by_rules(self, rules: Sequence[Rule], verdict: Callable[[Point], bool | None]) -> Iterator[dict]:
+        """Each partial answer set under which `verdict(node)` is True for every completion (the node holds
+        `results`, one verdict per rule; the verdict returns False to cut a branch and None when the answers so far
+        do not decide), yielded as it is found; the search goes on from there when asked for the next. Below an
+        answer, only the rules that read it are evaluated again, since no other rule's verdict can change there.
+        The verdict is evaluated as the search reaches each node, so one that grows stricter between two answers
+        (the gap search, which excludes each region it has reported) prunes the rest of the search, which then
+        finds exactly what a search started again from the beginning would find next."""
+        readers = {q.id: [i for i, r in enumerate(rules) if q.id in self.space.read_ids(r)] for q in self.fields}
+        everything = list(range(len(rules)))
+
+        def walk(index: int, answers: dict[str, Any], above: list, changed: list[int]) -> Iterator[dict[str, Any]]:
+            values, applies = self.values(answers)
+            results = list(above)
+            for i in changed:
+                results[i] = self.space.holds(rules[i], values, applies)
+            result = verdict(Point(answers, values, applies, results))
+            if result is False:
+                return
+            if result is True:
+                yield dict(answers)
+                return
+            if index == len(self.fields):
+                return
+            question = self.fields[index]
+            if applies.get(question.id) is False:
+                yield from walk(index + 1, answers, results, [])
+                return
+            for value in self.domains[question.id]:
+                answers[question.id] = value
+                yield from walk(index + 1, answers, results, readers[question.id])
+                del answers[question.id]
+
+        return walk(0, {}, [None] * len(rules), everything)
+
+    def first(self, verdict: Callable[[dict, dict], bool | None], rules: Sequence[Rule]) -> dict[str, Any] | None:
+        """The first partial answer set, in search order, under which `verdict(values, applies)` is True for every
+        completion, for a verdict made only of these rules' verdicts; None if there is none. Where every rule that
+        reads the next question is already decided, the question's answer changes no verdict below, so only its
+        first value is tried: each other value would lead through the same verdicts to nothing new."""
+        readers = {q.id: [r for r in rules if q.id in self.space.read_ids(r)] for q in self.fields}
+
+        def walk(index: int, answers: dict[str, Any]) -> dict[str, Any] | None:
+            values, applies = self.values(answers)
+            result = verdict(values, applies)
+            if result is False:
+                return None
+            if result is True:
+                return dict(answers)
+            if index == len(self.fields):
+                return None
+            question = self.fields[index]
+            if applies.get(question.id) is False:
+                return walk(index + 1, answers)
+            options = self.domains[question.id]
+            if all(self.space.holds(r, values, applies) is not None for r in readers[question.id]):
+                options = options[:1]
+            for value in options:
+                answers[question.id] = value
+                found = walk(index + 1, answers)
+                del answers[question.id]
+                if found is not None:
+                    return found
+            return None
+
+        return walk(0, {})
