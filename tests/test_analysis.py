@@ -26,8 +26,9 @@ def complete(pack, partial: dict) -> dict:
 
 def test_domains_cut_at_the_constants(pack):
     domains = Space(pack).domains
-    assert domains["ciwa_ar"] == [0, 9, 10, 11, 18, 19, 20, 21, 67]
-    assert domains["cows"] == [0, 12, 13, 14, 23, 24, 25, 26, 48]
+    assert domains["ciwa_ar"] == [0, 9, 10, 11, 18, 19, 20, 21, 67, None]  # optional: may be left blank
+    assert domains["cows"] == [0, 12, 13, 14, 23, 24, 25, 26, 48, None]
+    assert domains["dsm5_criteria_count"] == [0, 1, 2, 3, 4, 5, 6, 7, 11]
     assert domains["suicide_attempt_past_3_months"] == [True, False]
 
 

@@ -58,6 +58,7 @@ def reference_gap_findings(space, limit):
     fields = space.reads(pack.rules)
     search = search_module.Search(space, fields)
     regions: list[dict] = []
+    examples: list[dict] = []
 
     def no_rule(values, applies):
         results = [space.holds(r, values, applies) for r in pack.rules]
@@ -67,8 +68,14 @@ def reference_gap_findings(space, limit):
             return True
         return None
 
+    def settled(name, values, applies):
+        return values.get(name) is not None or applies.get(name, True) is False  # answered, skipped or blank
+
     def new_region(values, applies):
-        if any(all(values.get(k) in allowed for k, allowed in region.items()) for region in regions):
+        if any(
+            all(settled(k, values, applies) and values.get(k) in allowed for k, allowed in region.items())
+            for region in regions
+        ):
             return False
         return no_rule(values, applies)
 
@@ -95,6 +102,7 @@ def reference_gap_findings(space, limit):
         if found is None:
             break
         regions.append(widen(found))
+        examples.append(found)
     where = str(pack.otherwise.mark or pack.path)
     return [
         lint_module.Finding(
@@ -102,11 +110,11 @@ def reference_gap_findings(space, limit):
             "warning",
             where,
             f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
-            f"{lint_module._show(region, search.domains)}",
-            {name: allowed[0] for name, allowed in region.items()},
+            f"{search_module.describe(region, search.domains)}",
+            {name: example[name] for name in region},  # the answers found: outside every earlier region
             region=region,
         )
-        for region in regions
+        for region, example in zip(regions, examples, strict=True)
     ]
 
 

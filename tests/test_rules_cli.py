@@ -113,7 +113,10 @@ def test_planted_shadowed_rule_gap_and_unused_level_are_reported(pack_copy):
     # Its example comes from the part the pack does not allow: a mild disorder with no use in the past month.
     example = out.split(gap[0], 1)[1].splitlines()[1]
     assert example.startswith("    example: ") and "dsm5_criteria_count=2" in example
-    assert "lint: 1 errors, 2 warnings" in result.stderr
+    # And where the CIWA-Ar is left blank, a past complicated withdrawal no longer reaches inpatient care either.
+    assert len(gap) == 2 and "ciwa_ar in 0-9, blank; withdrawal_complications_history in {yes, no}" in gap[1]
+    assert "ciwa_ar=blank, withdrawal_complications_history=yes" in out.split(gap[1], 1)[1].splitlines()[1]
+    assert "lint: 1 errors, 3 warnings" in result.stderr
 
 
 def test_rule_reading_a_skipped_question_is_explained(pack_copy):
@@ -216,6 +219,15 @@ def test_diff_lists_changes_and_measures_them_on_intakes(pack_copy):
     assert result.returncode == 0
     assert re.match(r"iop-default 1\.0\.0 \([0-9a-f]{12}\) -> iop-default 1\.1\.0 \([0-9a-f]{12}\)", result.stdout)
     assert "rule inpatient_severe_withdrawal: when" in result.stdout and "ciwa_ar >= 15" in result.stdout
+    # Which answers move, found over the whole answer space: CIWA-Ar 15-19 now reaches inpatient care.
+    assert "Impact by region (every answer set both packs accept; no intakes needed):" in result.stdout
+    moved = [line for line in result.stdout.splitlines() if line.startswith("  ") and " -> inpatient (" in line]
+    assert len(moved) == 7 and all("ciwa_ar in 15-19" in line for line in moved), moved
+    assert (
+        "  clinician_review -> inpatient (otherwise -> inpatient_severe_withdrawal): primary_substance in" in moved[0]
+    )
+    assert rules("diff", str(default_pack_dir()), str(pack_copy), "--regions", "2").stdout.count(" -> inpatient (") == 2
+    assert "Impact by region" not in rules("diff", str(default_pack_dir()), str(pack_copy), "--regions", "0").stdout
     # Move the IOP rule to partial hospitalization and measure it on the corpus file.
     edit(
         pack_copy / "rules.yaml",

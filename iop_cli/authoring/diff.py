@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
 from iop_cli.pack.model import Alert, Computed, Pack, Placement, Question, Rule
 
 
@@ -119,3 +123,198 @@ def placement_matrix(old: Pack, new: Pack, intakes: str, map_path: str | None, e
     for row in table.iter_rows():
         lines.append("  " + " | ".join(str(cell) for cell in row))
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Impact by region: which answers change level between two packs, over the whole answer space, without intakes
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A box of answers that one rule (or `otherwise`) of each pack places, at different levels."""
+
+    old_level: str
+    new_level: str
+    old_rule: str | None  # None: `otherwise`
+    new_rule: str | None
+    region: dict[str, list[Any]]
+    text: str  # the region in words
+
+
+@dataclass(frozen=True)
+class Impact:
+    moved: list[Moved]
+    complete: bool  # every region was found (the search ran out before the limit)
+    unlike: list[str]  # questions the packs type differently: the regions cannot compare them
+    domains: dict[str, list[Any]]  # each field's representatives in both packs: what a region's values stand for
+
+
+def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
+    """Every answer set that both packs accept and place at different levels, as boxes of answers, each placed by
+    one rule (or `otherwise`) of each pack, found in search order and widened as the lint widens a gap. Exact over
+    the same representative answers as the lint, joined: each pack's cut points, within the values both accept."""
+    from iop_cli.authoring.search import Space, describe, widen
+
+    unlike = sorted(
+        q.id for q in new.questions.values() if q.id in old.questions and _kind(old.questions[q.id]) != _kind(q)
+    )
+    if unlike:
+        return Impact([], False, unlike, {})
+    # A total is searched as one field only where both packs add up the same items.
+    first, second = Space(old), Space(new)
+    differ = {t for t in first.totals.keys() | second.totals.keys() if first.totals.get(t) != second.totals.get(t)}
+    spaces = (Space(old, keep_items=differ), Space(new, keep_items=differ)) if differ else (first, second)
+    fields = _joint_fields(spaces)
+    domains = {name: _joint_domain(spaces, name) for name in fields}
+    regions: list[dict[str, list[Any]]] = []
+    moved: list[Moved] = []
+
+    # Below an answer, only the rules that read it are evaluated again (as in the lint's search).
+    readers = [{f: [i for i, r in enumerate(sp.pack.rules) if f in sp.read_ids(r)] for f in fields} for sp in spaces]
+
+    def evaluate(answers: dict[str, Any], above: list[list], changed: list[list[int]]):
+        results, standing, applies = [], [], []
+        for space, previous, redo in zip(spaces, above, changed, strict=True):
+            values, applied = space.values(answers)
+            verdicts = list(previous)
+            for i in redo:
+                verdicts[i] = space.holds(space.pack.rules[i], values, applied)
+            results.append(verdicts)
+            standing.append(space.standing(verdicts))
+            applies.append(applied)
+        return results, standing, applies
+
+    same = _same_fields(old, new)
+
+    def rest(space, results) -> tuple | None:
+        """The rules that may still place, as written (condition and level), up to the first that holds; None when
+        one reads a field the packs define differently."""
+        left = []
+        for rule, result in zip(space.pack.rules, results, strict=True):
+            if result is False:
+                continue
+            if not set(rule.when.names) <= same:
+                return None
+            left.append((" ".join(rule.when.source.split()), rule.level))
+            if result is True:
+                return tuple(left)
+        return (*left, space.pack.otherwise.level)
+
+    def walk(index: int, answers: dict[str, Any], above: list[list], changed: list[list[int]]) -> Iterator[dict]:
+        if any(all(k in answers and answers[k] in allowed for k, allowed in region.items()) for region in regions):
+            return  # inside a region already reported
+        results, (before, after), applies = evaluate(answers, above, changed)
+        if before.decided and after.decided:
+            if before.possible != after.possible:
+                yield dict(answers)
+            return
+        if len(set(before.possible) | set(after.possible)) == 1:
+            return  # the same level in both, whatever the rest
+        mine = rest(spaces[0], results[0])
+        if mine is not None and mine == rest(spaces[1], results[1]):
+            return  # the rules still open are the same in both, over fields defined alike: they place alike
+        if index == len(fields):
+            return
+        name = fields[index]
+        if all(applied.get(name, True) is False for applied in applies):
+            answers[name] = None  # skipped in both: settled, as a blank answer is
+            yield from walk(index + 1, answers, results, [[], []])
+            del answers[name]
+            return
+        below = [found.get(name, []) for found in readers]
+        for value in domains[name]:
+            answers[name] = value
+            yield from walk(index + 1, answers, results, below)
+            del answers[name]
+
+    everything = [list(range(len(space.pack.rules))) for space in spaces]
+    for found in walk(0, {}, [[None] * len(rules) for rules in everything], everything):
+        _, (before, after), _ = evaluate(found, [[None] * len(rules) for rules in everything], everything)
+        parts = [*_deciding(spaces[0], before.rule), *_deciding(spaces[1], after.rule)]
+        region = widen(domains, found, parts)
+        regions.append(region)
+        moved.append(
+            Moved(before.possible[0], after.possible[0], before.rule, after.rule, region, describe(region, domains))
+        )
+        if len(moved) >= limit:
+            return Impact(moved, False, [], domains)
+    return Impact(moved, True, [], domains)
+
+
+def _same_fields(old: Pack, new: Pack) -> set[str]:
+    """The fields both packs define alike (type, choices, range, ask_if, computation), with everything they read."""
+    alike = {
+        q.id
+        for q in new.questions.values()
+        if q.id in old.questions and _question_facts(q) == _question_facts(old.questions[q.id])
+    }
+    changed = True
+    while changed:  # a field that reads one defined differently is not alike either
+        changed = False
+        for name in list(alike):
+            question = new.questions[name]
+            reads = set(question.ask_if.names if question.ask_if else ())
+            if isinstance(question, Computed):
+                reads |= set(question.compute.names)
+            if not reads <= alike:
+                alike.discard(name)
+                changed = True
+    return alike
+
+
+def _kind(question: Question) -> str:
+    return "number" if question.type in ("integer", "number") else question.type
+
+
+def _joint_fields(spaces) -> list[str]:
+    """The fields either pack's rules read: the new pack's in its order, then the old pack's others."""
+    old, new = spaces
+    names = [q.id for q in new.reads(new.pack.rules)]
+    return names + [q.id for q in old.reads(old.pack.rules) if q.id not in names]
+
+
+def _joint_domain(spaces, name: str) -> list[Any]:
+    """A field's representatives in both packs at once, limited to the answers both accept."""
+    domains = [space.domains[name] for space in spaces if name in space.domains]
+    if len(domains) == 1:
+        return domains[0]
+    old, new = ([v for v in d if v is not None] for d in domains)
+    blank = [None] if all(None in d for d in domains) else []  # left blank: where both packs let it be
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*old, *new]):
+        return [v for v in new if v in old] + blank  # choices (and yes/no) both packs offer, in the new pack's order
+    # Numbers: every cut of either pack, within the range both accept (each domain's ends are its range).
+    low, high = max(old[0], new[0]), min(old[-1], new[-1])
+    return sorted({v for v in [*old, *new] if low <= v <= high} | {low, high}) + blank
+
+
+def _deciding(space, rule_id: str | None) -> list[tuple[frozenset[str], Any]]:
+    """The verdicts that make this rule (None: `otherwise`) the one that places: it holds and every rule before it
+    fails, each over the fields it reads."""
+    parts = []
+    for rule in space.pack.rules:
+        wanted = rule.id == rule_id
+
+        def verdict(answers, rule=rule, wanted=wanted) -> bool:
+            return space.holds(rule, *space.values(answers)) is wanted
+
+        parts.append((space.read_ids(rule), verdict))
+        if wanted:
+            break
+    return parts
+
+
+def impact_lines(found: Impact) -> list[str]:
+    if found.unlike:
+        return [
+            "Impact by region: not computed; these questions have another type in each pack: " + ", ".join(found.unlike)
+        ]
+    lines = ["Impact by region (every answer set both packs accept; no intakes needed):"]
+    for m in found.moved:
+        old_rule = m.old_rule or "otherwise"
+        new_rule = m.new_rule or "otherwise"
+        lines.append(f"  {m.old_level} -> {m.new_level} ({old_rule} -> {new_rule}): {m.text}")
+    if not found.moved:
+        lines.append("  no answer set changes level")
+    elif not found.complete:
+        lines.append(f"  (the first {len(found.moved)} regions; there may be more: --regions N shows more)")
+    return lines

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from iop_cli.authoring.search import Point, Search, Space, trees
+from iop_cli.authoring.search import Point, Search, Space, describe, trees, widen
 from iop_cli.lang.tree import field_names
 from iop_cli.pack.model import Allowance, Pack, Rule
 
@@ -62,8 +62,9 @@ def _outside_example(space: Space, finding: Finding) -> Finding:
     if not conditions or finding.region is None:
         return finding
     names = list(finding.region)
-    for combo in itertools.product(*(finding.region[n] for n in names)):
-        answers = dict(zip(names, combo, strict=True))
+    combos = itertools.product(*(finding.region[n] for n in names))
+    # The example the search found first, if it is outside; else the first answers of the region that are.
+    for answers in itertools.chain([finding.example or {}], (dict(zip(names, c, strict=True)) for c in combos)):
         values, _ = space.values(answers)
         if all(c.evaluate(values) is not True for c in conditions):
             return replace(finding, example=answers)
@@ -214,6 +215,7 @@ def _gap_findings(space: Space, limit: int) -> list[Finding]:
     fields = space.reads(pack.rules)
     search = Search(space, fields)
     regions: list[dict[str, list[Any]]] = []
+    examples: list[dict[str, Any]] = []
 
     readers = {q.id: [r for r in pack.rules if q.id in space.read_ids(r)] for q in fields}
     context = {name: sorted(set().union(*(space.read_ids(r) for r in found))) for name, found in readers.items()}
@@ -236,12 +238,13 @@ def _gap_findings(space: Space, limit: int) -> list[Finding]:
         outside = []
         for name, allowed in region.items():
             value = node.values.get(name)
-            if value is not None:
+            settled = value is not None or node.applies.get(name, True) is False  # answered, skipped or blank
+            if settled:
                 if value not in allowed:
                     return False
                 continue
-            if name in node.answers or node.applies.get(name, True) is not True:
-                return False  # skipped, or perhaps skipped: not inside (a total, never skipped, has no entry)
+            if node.applies.get(name, True) is not True:
+                return False  # perhaps skipped: not inside (a total, never skipped, has no entry)
             outside += [(name, v) for v in search.domains[name] if v not in allowed]
         return all(placed(node.answers, name, value) for name, value in outside)
 
@@ -258,7 +261,8 @@ def _gap_findings(space: Space, limit: int) -> list[Finding]:
     # fields), so a region is widened rule by rule.
     parts = [(space.read_ids(rule), _is_false(rule, space)) for rule in pack.rules]
     for found in search.each_by_rules(pack.rules, new_region):
-        regions.append(_widen(search, found, parts))
+        regions.append(widen(search.domains, found, parts))
+        examples.append(found)
         if len(regions) >= limit:
             break
     where = str(pack.otherwise.mark or pack.path)
@@ -268,77 +272,19 @@ def _gap_findings(space: Space, limit: int) -> list[Finding]:
             "warning",
             where,
             f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
-            f"{_show(region, search.domains)}",
-            {name: allowed[0] for name, allowed in region.items()},
+            f"{describe(region, search.domains)}",
+            {name: example[name] for name in region},  # the answers found: outside every earlier region
             region=region,
         )
-        for region in regions
+        for region, example in zip(regions, examples, strict=True)
     ]
 
 
-def _is_false(rule: Rule, space: Space) -> Callable[[dict[str, Any], dict], bool]:
-    def verdict(values: dict[str, Any], applies: dict) -> bool:
-        return space.holds(rule, values, applies) is False
+def _is_false(rule: Rule, space: Space) -> Callable[[dict[str, Any]], bool]:
+    def verdict(answers: dict[str, Any]) -> bool:
+        return space.holds(rule, *space.values(answers)) is False
 
     return verdict
-
-
-def _widen(
-    search: Search, answers: dict[str, Any], parts: list[tuple[frozenset[str], Callable]]
-) -> dict[str, list[Any]]:
-    """From one example, the widest box of answers around it that the verdict still holds for throughout: each
-    answer in turn takes every value of its domain that keeps the verdict for all combinations so far; an answer
-    whose every value does is dropped.
-
-    The verdict is given in `parts`: (the fields a part reads, its verdict), and it holds where every part's does.
-    Each part is tried over the combinations of its own fields only, which is exact because a part's verdict
-    depends on no other answer, and keeps the product small: the box's size is the sum of the parts', not their
-    product."""
-    box: dict[str, list[Any]] = {name: [value] for name, value in answers.items()}
-
-    def holds(candidate: dict[str, list[Any]]) -> bool:
-        for reads, verdict in parts:
-            names = [n for n in candidate if n in reads]
-            for combo in itertools.product(*(candidate[n] for n in names)):
-                values, applies = search.values(dict(zip(names, combo, strict=True)))
-                if verdict(values, applies) is not True:
-                    return False
-        return True
-
-    for name in reversed(list(answers)):
-        dropped = {k: v for k, v in box.items() if k != name}
-        if holds(dropped):
-            box = dropped
-            continue
-        keep = [value for value in search.domains[name] if holds({**box, name: [value]})]
-        box[name] = keep
-    return {name: box[name] for name in answers if name in box}
-
-
-def _show(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str:
-    def text(value: Any) -> str:
-        return ("yes" if value else "no") if isinstance(value, bool) else str(value)
-
-    parts = []
-    for name, allowed in region.items():
-        values = domains.get(name, [])
-        if len(allowed) == 1:
-            parts.append(f"{name}={text(allowed[0])}")
-        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            # Numbers: the representatives stand for ranges between the cut points.
-            chosen = [v for v in values if v in allowed]
-            spans, start = [], None
-            for index, value in enumerate(values):
-                if value in allowed:
-                    start = value if start is None else start
-                    last = value
-                if start is not None and (value not in allowed or index == len(values) - 1):
-                    spans.append(f"{start}-{last}" if start != last else f"{start}")
-                    start = None
-            parts.append(f"{name} in {', '.join(spans)}" if chosen else name)
-        else:
-            parts.append(f"{name} in {{{', '.join(text(v) for v in allowed)}}}")
-    return "; ".join(parts) or "any answers"
 
 
 def _unused_findings(pack: Pack) -> list[Finding]:
@@ -380,6 +326,29 @@ class Coverage:
     @property
     def untested(self) -> list[str]:
         return [rule for rule, tests in self.rules.items() if not tests]
+
+
+def test_answers(pack: Pack, rule_id: str, space: Space | None = None) -> dict[str, Any] | None:
+    """Complete answers that exercise a rule or alert, for a new test case: a level rule decides there (it holds,
+    every earlier rule fails), an alert is shown. None when no answers do (lint says why)."""
+    space = space or Space(pack)
+    rules = pack.rules
+    index = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
+    wanted: list[tuple[Rule, bool]]
+    if index is not None:
+        wanted = [(rules[index], True), *((e, False) for e in rules[:index])]
+    else:
+        wanted = [(next(a for a in pack.alerts if a.id == rule_id), True)]
+
+    def verdict(values, applies) -> bool | None:
+        results = [(space.holds(rule, values, applies), want) for rule, want in wanted]
+        if any(result is not None and result is not want for result, want in results):
+            return False
+        return True if all(result is want for result, want in results) else None
+
+    chosen = [rule for rule, _ in wanted]
+    found = Search(space, space.reads(chosen)).first(verdict, chosen)
+    return None if found is None else space.complete(found)
 
 
 def coverage(pack: Pack, results) -> Coverage:

@@ -19,7 +19,7 @@ tests in three ways:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from iop_cli.decide.engine import applicable
@@ -56,14 +56,25 @@ class Point(NamedTuple):
     results: list[bool | None]
 
 
+class Standing(NamedTuple):
+    """The placement under partial answers: `decided` when one rule (`rule`; None for `otherwise`) places every
+    completion, and the levels still possible, in rule order."""
+
+    decided: bool
+    rule: str | None
+    possible: tuple[str, ...]
+
+
 class Space:
     """A pack's answer space: the fields the search answers (asked questions, and totals in place of their items),
     their representative answers, and what each rule depends on."""
 
-    def __init__(self, pack: Pack):
+    def __init__(self, pack: Pack, keep_items: Collection[str] = ()):
+        """`keep_items`: totals to search through their items (where another pack defines them otherwise)."""
         self.pack = pack
         self.trees = trees(pack)
-        self.totals = _totals(pack, self.trees)  # total id -> its items, each with its sign
+        found = _totals(pack, self.trees)
+        self.totals = {t: items for t, items in found.items() if t not in keep_items}  # total -> items and signs
         self._read: dict[str, frozenset[str]] = {}
         self._missing: dict[str, tuple[str, ...]] = {}
         self.domains = _domains(pack, self.trees, self.totals)
@@ -100,6 +111,9 @@ class Space:
         reads is skipped."""
         if not ignore_ask_if:
             values, applies, _ = applicable(self.pack, answers, given=self.totals)
+            for name, value in answers.items():
+                if value is None and name in applies:
+                    applies[name] = False  # left blank: settled, and like a skipped question, places no rule
             return values, applies
         as_if: dict[str, Any] = {}
         for question in self.pack.questions.values():
@@ -126,6 +140,24 @@ class Space:
         waiting = any(values.get(n) is None and applies.get(n, True) is not False for n in self.read_ids(rule))
         return None if waiting else False
 
+    def standing(self, results: Sequence[bool | None]) -> Standing:
+        """What each level rule's verdict (in pack order) says of the placement. A rule places every completion
+        when it holds and every rule before it fails; the levels still possible are those of the rules that may yet
+        hold, up to the first that does (or `otherwise`)."""
+        possible: list[str] = []
+        rules = self.pack.rules
+        for index, result in enumerate(results):
+            if result is None:
+                possible.append(rules[index].level)
+            elif result is True:
+                if not possible:
+                    return Standing(True, rules[index].id, (rules[index].level,))
+                possible.append(rules[index].level)
+                return Standing(False, None, tuple(dict.fromkeys(possible)))
+        if not possible:
+            return Standing(True, None, (self.pack.otherwise.level,))
+        return Standing(False, None, tuple(dict.fromkeys([*possible, self.pack.otherwise.level])))
+
     def _tested_missing(self, rule: Rule) -> tuple[str, ...]:
         """The fields the search answers that this rule's `is missing` tests depend on."""
         if rule.id not in self._missing:
@@ -151,6 +183,18 @@ class Space:
                 answers[item] = int(start + sign * step)
                 left -= step
         return answers
+
+    def complete(self, answers: dict[str, Any]) -> dict[str, Any]:
+        """Answers to every asked question that applies: the given ones (items in place of totals), and each other
+        at its first representative answer. Where the given answers decide a placement, every completion keeps it."""
+        full = dict(self.as_answers(answers) or {})
+        for question in self.pack.asked:
+            if question.id in full:
+                continue
+            _, applies = self.values(full)
+            if applies.get(question.id) is not False:
+                full[question.id] = self.domains[question.id][0]
+        return full
 
     def _bounds(self, name: str) -> tuple[int, int]:
         question = self.pack.questions[name]
@@ -238,6 +282,8 @@ def _domains(pack: Pack, every: list[Node], totals: dict[str, list[tuple[str, in
             domains[q.id] = _numbers(kind, cuts[q.id], *bounds[q.id], q.id in whole)
         else:
             domains[q.id] = ["text"]
+        if q.id not in totals and not q.required:
+            domains[q.id].append(None)  # an optional question may be left blank
     return domains
 
 
@@ -280,13 +326,82 @@ def _numbers(kind: str, cuts: set, low: float | None, high: float | None, whole:
     return [int(v) if float(v).is_integer() else v for v in values]
 
 
+def widen(
+    domains: Mapping[str, list[Any]], answers: dict[str, Any], parts: Sequence[tuple[Collection[str], Callable]]
+) -> dict[str, list[Any]]:
+    """From one example, the widest box of answers around it that the verdict still holds for throughout: each
+    answer in turn takes every value of its domain that keeps the verdict for all combinations so far; an answer
+    whose every value does is dropped.
+
+    The verdict is given in `parts`: (the fields a part reads, its verdict on answers), and it holds where every
+    part's does.
+    Each part is tried over the combinations of its own fields only, which is exact because a part's verdict
+    depends on no other answer, and keeps the product small: the box's size is the sum of the parts', not their
+    product."""
+    box: dict[str, list[Any]] = {name: [value] for name, value in answers.items()}
+
+    def holds(candidate: dict[str, list[Any]]) -> bool:
+        for reads, verdict in parts:
+            names = [n for n in candidate if n in reads]
+            for combo in itertools.product(*(candidate[n] for n in names)):
+                if verdict(dict(zip(names, combo, strict=True))) is not True:
+                    return False
+        return True
+
+    for name in reversed(list(answers)):
+        dropped = {k: v for k, v in box.items() if k != name}
+        if holds(dropped):
+            box = dropped
+            continue
+        keep = [value for value in domains[name] if holds({**box, name: [value]})]
+        box[name] = keep
+    return {name: box[name] for name in answers if name in box}
+
+
+def answer_text(value: Any) -> str:
+    """An answer in a finding: yes or no, blank for one left blank, else as written."""
+    if value is None:
+        return "blank"
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+def describe(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str:
+    """A region in words: `name=value`, `name in {values}`, or numbers as the ranges the representatives stand
+    for."""
+
+    parts = []
+    for name, allowed in region.items():
+        values = [v for v in domains.get(name, []) if v is not None]
+        if len(allowed) == 1:
+            parts.append(f"{name}={answer_text(allowed[0])}")
+        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            # Numbers: the representatives stand for ranges between the cut points.
+            spans, start = [], None
+            for index, value in enumerate(values):
+                if value in allowed:
+                    start = value if start is None else start
+                    last = value
+                if start is not None and (value not in allowed or index == len(values) - 1):
+                    spans.append(f"{start}-{last}" if start != last else f"{start}")
+                    start = None
+            spans += ["blank"] if None in allowed else []
+            parts.append(f"{name} in {', '.join(spans)}")
+        else:
+            parts.append(f"{name} in {{{', '.join(answer_text(v) for v in allowed)}}}")
+    return "; ".join(parts) or "any answers"
+
+
 class Search:
     """Depth-first search over the answers to `fields`, pruned with three-valued evaluation of the conditions."""
 
-    def __init__(self, space: Space, fields: list[Question], ignore_ask_if: bool = False):
+    def __init__(
+        self, space: Space, fields: list[Question], ignore_ask_if: bool = False, fixed: Mapping[str, Any] | None = None
+    ):
+        """`fixed`: answers every answer set of the search starts from (its fields are not searched)."""
         self.space = space
-        self.fields = fields
-        self.domains = {q.id: space.domains[q.id] for q in fields}
+        self.fixed = dict(fixed or {})
+        self.fields = [q for q in fields if q.id not in self.fixed]
+        self.domains = {q.id: space.domains[q.id] for q in self.fields}
         self.ignore_ask_if = ignore_ask_if
 
     def values(self, answers: Mapping[str, Any]) -> tuple[dict, dict]:
@@ -325,7 +440,7 @@ class Search:
                 yield from walk(index + 1, answers, results, readers[question.id])
                 del answers[question.id]
 
-        return walk(0, {}, [None] * len(rules), everything)
+        return walk(0, dict(self.fixed), [None] * len(rules), everything)
 
     def first(self, verdict: Callable[[dict, dict], bool | None], rules: Sequence[Rule]) -> dict[str, Any] | None:
         """The first partial answer set, in search order, under which `verdict(values, applies)` is True for every
@@ -357,4 +472,27 @@ class Search:
                     return found
             return None
 
-        return walk(0, {})
+        return walk(0, dict(self.fixed))
+
+
+def reachable(space: Space, answers: Mapping[str, Any]) -> list[str]:
+    """Every level that some way of answering the questions left open (the fields the rules read that `answers`
+    does not give) leads to, in the order the search meets them. Exact: a branch is cut once its placement is
+    decided, or once every level it may still reach has been met."""
+    given_items = {t for t, items in space.totals.items() if any(item in answers for item, _ in items)}
+    if given_items:  # a total some of whose items are given is searched through its items
+        space = Space(space.pack, keep_items=given_items)
+    rules = space.pack.rules
+    found: list[str] = []
+
+    def verdict(point: Point) -> bool | None:
+        standing = space.standing(point.results)
+        if standing.decided:
+            if standing.possible[0] not in found:
+                found.append(standing.possible[0])
+            return False
+        return False if set(standing.possible) <= set(found) else None
+
+    for _ in Search(space, space.reads(rules), fixed=answers).each_by_rules(rules, verdict):
+        pass  # the verdict never yields: it records each level as the search decides it
+    return found

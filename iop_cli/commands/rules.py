@@ -85,7 +85,7 @@ def lint(
         for finding in findings:
             line = f"{visible(finding.where)}: {finding.severity}: {visible(finding.message)} [{finding.key}]"
             if finding.example and finding.severity != "info":
-                line += f"\n    example: {_answers(finding.example)}"
+                line += f"\n    example: {_example(finding.example)}"
             current().echo(line)
         shown = {f.key for f in findings if f.severity == "info"}
         for allowed in pack.lint_allow:
@@ -102,11 +102,18 @@ def lint(
         raise typer.Exit(int(Exit.INPUT_ERROR))
 
 
-def _answers(answers: dict) -> str:
+def _answers(answers: dict, joiner: str = "=") -> str:
     def text(value) -> str:
         return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
-    return ", ".join(f"{k}={text(v)}" for k, v in answers.items())
+    return ", ".join(f"{k}{joiner}{text(v)}" for k, v in answers.items())
+
+
+def _example(answers: dict) -> str:
+    """A finding's example answers (a question left blank says so)."""
+    from iop_cli.authoring.search import answer_text
+
+    return ", ".join(f"{k}={answer_text(v)}" for k, v in answers.items())
 
 
 @app.command("test")
@@ -120,7 +127,7 @@ def run_tests(
 
     Example: iop rules test my-pack/
     """
-    from iop_cli.authoring.lint import coverage
+    from iop_cli.authoring.lint import coverage, test_answers
     from iop_cli.authoring.tests import got_for, run_all
 
     pack = _load(folder)
@@ -144,7 +151,14 @@ def run_tests(
     cover = coverage(pack, results)
     untested = cover.untested
     if untested:
+        from iop_cli.authoring.search import Space
+
         current().echo("Exercised by no test: " + ", ".join(untested))
+        space = Space(pack)
+        for rule_id in untested:
+            answers = test_answers(pack, rule_id, space)
+            shown = f"given: {{{_answers(answers, ': ')}}}" if answers else "no answers reach it (see iop rules lint)"
+            current().echo(f"  {rule_id}: {shown}")
     else:
         current().echo(f"Coverage: every rule and alert is exercised ({len(cover.rules)} of {len(cover.rules)})")
     if failed or (strict_coverage and untested):
@@ -175,12 +189,16 @@ def diff(
     new: str = typer.Argument(..., metavar="NEW", help="The pack as it would be."),
     on: Optional[str] = typer.Option(None, "--on", metavar="INTAKES.csv", help="Score these intakes with both."),
     map: Optional[str] = typer.Option(None, "--map", metavar="MAP.yaml", help="Column mapping for --on."),
+    regions: int = typer.Option(
+        10, "--regions", min=0, metavar="N", help="Show at most N regions of answers that change level (0: none)."
+    ),
 ) -> None:
-    """What changed between two packs; with --on, the placements old -> new over real intakes, with example rows.
+    """What changed between two packs: the edits, the regions of answers whose level changes (exact, over every
+    answer set both packs accept, no intakes needed), and with --on the placements old -> new over real intakes.
 
     Example: iop rules diff rules/default my-pack/ --on intakes.csv
     """
-    from iop_cli.authoring.diff import changes, placement_matrix
+    from iop_cli.authoring.diff import changes, impact, impact_lines, placement_matrix
 
     before, after = _load(old), _load(new)
     lines = changes(before, after)
@@ -189,6 +207,10 @@ def diff(
     )
     for line in lines or ["no changes to questions, levels or rules"]:
         current().echo(f"  {line}")
+    if regions:
+        current().echo("")
+        for line in impact_lines(impact(before, after, regions)):
+            current().echo(line)
     if on:
         from iop_cli.commands._common import fail
         from iop_cli.problems import ProblemsError

@@ -1,20 +1,24 @@
-"""The lint against the engine on every answer set: small random packs with totals of items and arithmetic over
-fields, whose whole answer space is small enough to place one answer set at a time.
+"""The analyses built on the search (lint, reachable levels, impact by region) against the engine on every answer
+set: small random packs with totals of items and arithmetic over fields, whose whole answer space is small enough
+to place one answer set at a time.
 
 The reference of `test_lint_reference.py` shares the lint's representative answers, so it cannot show that they are
-enough. This does: a rule has a finding exactly when no answer set is placed by it, and the gap regions (all of
-them) hold exactly the answer sets that reach `otherwise`."""
+enough. This does: a rule has a finding exactly when no answer set is placed by it; the gap regions (all of them)
+hold exactly the answer sets that reach `otherwise`; the levels reachable from partial answers are exactly those of
+their completions; and the regions of `rules diff` hold exactly the answer sets two packs place differently."""
 
 from __future__ import annotations
 
 import itertools
 import random
+import re
 from pathlib import Path
 
 import yaml
 
+from iop_cli.authoring.diff import impact
 from iop_cli.authoring.lint import lint
-from iop_cli.authoring.search import Space
+from iop_cli.authoring.search import Space, reachable
 from iop_cli.decide.engine import decide
 from iop_cli.pack.build import load_pack
 
@@ -23,7 +27,7 @@ QUESTIONS = [
     {"id": "flag", "type": "yesno", "label": "Flag"},
     {"id": "score", "type": "integer", "label": "Score", "min": 0, "max": 6},
     {"id": "extra", "type": "yesno", "label": "Extra", "ask_if": "kind != 'c'"},
-    {"id": "dose", "type": "integer", "label": "Dose", "min": 0, "max": 3},
+    {"id": "dose", "type": "integer", "label": "Dose", "min": 0, "max": 3, "required": False},
     {"id": "item_1", "type": "integer", "label": "Item 1", "min": 0, "max": 1},
     {"id": "item_2", "type": "integer", "label": "Item 2", "min": 0, "max": 1},
     {"id": "item_3", "type": "integer", "label": "Item 3", "min": 0, "max": 1},
@@ -40,6 +44,8 @@ def random_pack(rng: random.Random, folder: Path) -> Path:
         "flag",
         "extra",
         "extra is missing",
+        "dose is missing",
+        "dose is not missing and dose < 2",
         f"score >= {k(1, 5)}",
         f"score + 2 < {k(3, 8)}",  # one field and a number: cut where the test changes
         f"score - 1 in [{k(0, 2)}, {k(3, 5)}]",
@@ -77,8 +83,9 @@ def every_answer_set(pack):
         else list(range(int(q.min), int(q.max) + 1))
         for q in asked
     ]
+    ranges = [values if q.required else [*values, None] for q, values in zip(asked, ranges, strict=True)]
     for combo in itertools.product(*ranges):
-        answers = dict(zip((q.id for q in asked), combo, strict=True))
+        answers = {q.id: value for q, value in zip(asked, combo, strict=True) if value is not None}
         if answers["kind"] == "c":
             if not answers["extra"]:
                 continue  # extra is skipped: count the set once
@@ -93,7 +100,7 @@ def in_region(region, domains, values) -> bool:
         value = values.get(name)
         domain = domains[name]
         if value is not None and value not in domain and isinstance(value, int) and not isinstance(value, bool):
-            value = max(v for v in domain if v < value)
+            value = max(v for v in domain if v is not None and v < value)
         if value not in allowed:
             return False
     return True
@@ -126,3 +133,77 @@ def test_the_lint_agrees_with_the_engine_on_every_answer_set(tmp_path):
         seen["gap"] += bool(regions)
         seen["finding"] += bool(flagged)
     assert seen["gap"] >= 10 and seen["finding"] >= 10 and seen["totals"] >= 30, seen
+
+
+def test_reachable_levels_are_those_of_every_completion(tmp_path):
+    rng = random.Random(7)
+    checked = 0
+    for number in range(10):
+        pack = load_pack(random_pack(rng, tmp_path / f"p{number}"))
+        space = Space(pack)
+        every = list(every_answer_set(pack))
+        for _ in range(3):
+            sample = rng.choice(every)
+            fixed = {k: sample[k] for k in rng.sample(sorted(sample), rng.randint(0, 4))}
+            # Each way of answering the rest, with the fixed answers (ignored, as ever, where they do not apply),
+            # that leaves no required answer missing.
+            decisions = [decide(pack, {**answers, **fixed}) for answers in every]
+            expected = {decision.level.id for decision in decisions if not decision.missing}
+            found = reachable(space, fixed)
+            assert set(found) == expected and len(found) == len(expected), (pack.rules, fixed, found)
+            checked += len(expected) > 1
+    assert checked >= 12, checked
+
+
+def edited(rng: random.Random, source: Path, folder: Path) -> Path:
+    """A copy of a pack with one change an author might make: the total's formula, a rule's level, two rules
+    swapped, or one rule's number moved."""
+    pack = yaml.safe_load((source / "pack.yaml").read_text(encoding="utf-8"))
+    rules = pack["rules"]
+    change = rng.choice(["total", "level", "swap", "number"])
+    if change == "total":
+        total = pack["questions"][-1]
+        total["compute"] = next(t for t in TOTALS if t != total["compute"])
+    elif change == "level":
+        rule = rng.choice(rules)
+        rule["level"] = next(lv for lv in ("low", "mid", "high") if lv != rule["level"])
+    elif change == "swap" and len(rules) > 1:
+        i, j = rng.sample(range(len(rules)), 2)
+        rules[i], rules[j] = rules[j], rules[i]
+    else:
+        rule = rng.choice(rules)
+        rule["when"] = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), rule["when"], count=1)
+    folder.mkdir()
+    (folder / "pack.yaml").write_text(yaml.safe_dump(pack, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def test_impact_regions_hold_exactly_the_answers_placed_differently(tmp_path):
+    rng = random.Random(11)
+    moved_sets = 0
+    for number in range(24):
+        old = load_pack(random_pack(rng, tmp_path / f"old{number}"))
+        if number % 6 == 5:  # mostly one edit, as an author makes; sometimes another pack altogether
+            new = load_pack(random_pack(rng, tmp_path / f"new{number}"))
+        else:
+            new = load_pack(edited(rng, tmp_path / f"old{number}", tmp_path / f"new{number}"))
+        found = impact(old, new, limit=10_000)
+        assert found.complete
+        for answers in every_answer_set(old):
+            before, after = decide(old, answers), decide(new, answers)
+            # Each pack sees its own computed total; a region may name it, so check against both packs' values.
+            values = {**before.values, **{k: v for k, v in after.values.items() if k not in before.values}}
+            inside = [m for m in found.moved if in_region(m.region, found.domains, values)]
+            if before.level.id == after.level.id:
+                assert not inside, (answers, inside)
+            else:
+                moved_sets += 1
+                assert inside, (old.rules, new.rules, answers)
+                assert all((m.old_level, m.new_level) == (before.level.id, after.level.id) for m in inside), (
+                    old.rules,
+                    new.rules,
+                    answers,
+                    inside,
+                )
+                assert all((m.old_rule, m.new_rule) == (before.rule, after.rule) for m in inside)
+    assert moved_sets > 100
