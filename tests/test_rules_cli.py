@@ -192,6 +192,15 @@ def test_coverage_names_what_no_test_exercises(pack_copy):
     assert result.returncode == 0
     assert "Exercised by no test: early_intervention_risky_use" in result.stdout
     assert rules("test", str(pack_copy), "--strict-coverage").returncode == 1
+    # The search offers a test case that exercises it; added as printed, it passes and closes the gap.
+    offered = result.stdout.split("Test cases that would exercise them (for tests.yaml):\n", 1)[1]
+    case = yaml.safe_load(offered)
+    assert case[0]["name"] == "exercises early_intervention_risky_use"
+    assert case[0]["expect"]["rule"] == "early_intervention_risky_use"
+    tests.write_text(yaml.safe_dump({"fixtures": data["fixtures"], "tests": kept + case}, sort_keys=False))
+    result = rules("test", str(pack_copy), "--strict-coverage")
+    assert result.returncode == 0, result.stdout
+    assert "Coverage: every rule and alert is exercised" in result.stdout
 
 
 # -- doc, diff, schema, new ------------------------------------------------------------------------------------

@@ -184,12 +184,13 @@ class Space:
                 left -= step
         return answers
 
-    def complete(self, answers: dict[str, Any]) -> dict[str, Any]:
-        """Answers to every asked question that applies: the given ones (items in place of totals), and each other
-        at its first representative answer. Where the given answers decide a placement, every completion keeps it."""
+    def complete(self, answers: dict[str, Any], required_only: bool = False) -> dict[str, Any]:
+        """Answers to every asked question that applies (or every required one): the given ones (items in place of
+        totals), and each other at its first representative answer. Where the given answers decide a placement,
+        every completion keeps it."""
         full = dict(self.as_answers(answers) or {})
         for question in self.pack.asked:
-            if question.id in full:
+            if question.id in full or (required_only and not question.required):
                 continue
             _, applies = self.values(full)
             if applies.get(question.id) is not False:

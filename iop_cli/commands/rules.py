@@ -127,7 +127,7 @@ def run_tests(
 
     Example: iop rules test my-pack/
     """
-    from iop_cli.authoring.lint import coverage, test_answers
+    from iop_cli.authoring.lint import coverage
     from iop_cli.authoring.tests import got_for, run_all
 
     pack = _load(folder)
@@ -151,18 +151,35 @@ def run_tests(
     cover = coverage(pack, results)
     untested = cover.untested
     if untested:
-        from iop_cli.authoring.search import Space
-
         current().echo("Exercised by no test: " + ", ".join(untested))
-        space = Space(pack)
-        for rule_id in untested:
-            answers = test_answers(pack, rule_id, space)
-            shown = f"given: {{{_answers(answers, ': ')}}}" if answers else "no answers reach it (see iop rules lint)"
-            current().echo(f"  {rule_id}: {shown}")
+        _suggest_tests(pack, untested)
     else:
         current().echo(f"Coverage: every rule and alert is exercised ({len(cover.rules)} of {len(cover.rules)})")
     if failed or (strict_coverage and untested):
         raise typer.Exit(int(Exit.INPUT_ERROR))
+
+
+def _suggest_tests(pack, untested: list[str]) -> None:
+    """For each rule or alert no test exercises, a test case that would, found by the lint's search and checked
+    with the engine: ready to paste into tests.yaml."""
+    from iop_cli.authoring.lint import test_answers
+    from iop_cli.authoring.search import Space
+    from iop_cli.authoring.tests import got_for
+    from iop_cli.decide.engine import decide
+    from iop_cli.pack.answers import clean_answers
+
+    space = Space(pack)
+    current().echo("Test cases that would exercise them (for tests.yaml):")
+    for rule_id in untested:
+        answers = test_answers(pack, rule_id, space)
+        if answers is None:
+            current().echo(f"  # {rule_id}: no answers reach it (iop rules lint says why)")
+            continue
+        got = got_for(decide(pack, clean_answers(pack, answers)))
+        expect = {"level": got["level"], "rule": got["rule"], "alerts": f"[{', '.join(got['alerts'])}]"}
+        current().echo(f"  - name: exercises {rule_id}")
+        current().echo(f"    given: {{{_answers(answers, ': ')}}}")
+        current().echo(f"    expect: {{{_answers(expect, ': ')}}}")
 
 
 @app.command()
