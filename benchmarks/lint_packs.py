@@ -6,6 +6,8 @@
 - `matrix(n)`: n choice questions of 5 ratings, one rule per rating and dimension (a profile such as the six
   dimensions of an assessment), and nothing else.
 - `instrument_sum(items)`: the default pack plus an instrument of `items` items scored 0-3, whose sum one rule reads.
+- `instruments()`: the default pack plus three questionnaires (19 items), their totals read at 9 thresholds, and a
+  rule that adds two totals.
 
 Used by `benchmarks/lint.py`, and by the tests that compare the lint with its exhaustive reference.
 """
@@ -166,6 +168,43 @@ def instrument_sum(folder: Path, items: int = 9) -> Path:
     return folder
 
 
+def instruments(folder: Path) -> Path:
+    """The default pack plus three questionnaires scored from their items (9, 7 and 3 items), whose totals rules
+    read at several thresholds, and one rule that adds two totals together."""
+    _default_copy(folder)
+    questions = _read(folder, "questions.yaml")
+    scales = {"phq": (9, 3, [5, 10, 15, 20]), "gad": (7, 3, [5, 10, 15]), "audit": (3, 4, [4, 8])}
+    rules = []
+    levels = ["outpatient", "iop", "php", "residential"]
+    for name, (count, top, cuts) in scales.items():
+        ids = [f"{name}_{i}" for i in range(1, count + 1)]
+        for qid in ids:
+            questions["questions"].append({"id": qid, "type": "integer", "label": qid, "min": 0, "max": top})
+        questions["questions"].append(
+            {
+                "id": f"{name}_total",
+                "type": "integer",
+                "label": f"{name} total",
+                "min": 0,
+                "max": count * top,
+                "compute": " + ".join(ids),
+            }
+        )
+        for cut, level in zip(reversed(cuts), reversed(levels), strict=False):
+            rules.append(
+                {
+                    "id": f"{name}_at_{cut}",
+                    "when": f"{name}_total >= {cut}",
+                    "level": level,
+                    "because": f"The {name} total is at least {cut}.",
+                }
+            )
+    rules.insert(0, {"id": "mood_and_anxiety", "when": "phq_total + gad_total >= 30", "level": "php", "because": "x"})
+    _write(folder, "questions.yaml", questions)
+    _add_rules(folder, rules)
+    return folder
+
+
 # name -> (what it is, builder)
 PACKS = {
     "default": ("the default pack", lambda folder: _default_copy(folder)),
@@ -178,4 +217,5 @@ PACKS = {
     "matrix-8": ("8 dimensions x 5 ratings", lambda folder: matrix(folder, 8)),
     "matrix-10": ("10 dimensions x 5 ratings", lambda folder: matrix(folder, 10)),
     "sum-9": ("default + a 9-item sum read by one rule", lambda folder: instrument_sum(folder, 9)),
+    "instruments": ("default + 9-, 7- and 3-item totals, 9 thresholds, 2 totals added", instruments),
 }

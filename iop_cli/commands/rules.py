@@ -62,7 +62,7 @@ def lint(
 ) -> None:
     """Find rules that never fire or are shadowed, gaps (with example answers), unused questions and levels.
 
-    Exact over choices, yes/no and whole numbers cut at the pack's own constants. Exits 1 when an error or warning
+    Exact: searches every answer set at representative values (see the README). Exits 1 when an error or warning
     is not allowed in the pack's `lint: allow:` list.
 
     Example: iop rules lint my-pack/
