@@ -212,10 +212,13 @@ PACKS = {
     "thresholds-2": ("default + 2 such questions", lambda folder: thresholds(folder, 2)),
     "thresholds-3": ("default + 3 such questions", lambda folder: thresholds(folder, 3)),
     "thresholds-5": ("default + 5 such questions", lambda folder: thresholds(folder, 5)),
+    "thresholds-10": ("default + 10 such questions", lambda folder: thresholds(folder, 10)),
     "copies-2": ("the default twice over", lambda folder: copies(folder, 2)),
     "copies-4": ("the default four times over", lambda folder: copies(folder, 4)),
+    "copies-6": ("the default six times over", lambda folder: copies(folder, 6)),
     "matrix-8": ("8 dimensions x 5 ratings", lambda folder: matrix(folder, 8)),
     "matrix-10": ("10 dimensions x 5 ratings", lambda folder: matrix(folder, 10)),
+    "matrix-20": ("20 dimensions x 5 ratings", lambda folder: matrix(folder, 20)),
     "sum-9": ("default + a 9-item sum read by one rule", lambda folder: instrument_sum(folder, 9)),
     "instruments": ("default + 9-, 7- and 3-item totals, 9 thresholds, 2 totals added", instruments),
 }

@@ -18,8 +18,8 @@ import yaml
 
 from iop_cli.authoring.diff import impact
 from iop_cli.authoring.lint import lint
-from iop_cli.authoring.search import Space, reachable
-from iop_cli.decide.engine import decide
+from iop_cli.authoring.search import Space, changes_to, reachable
+from iop_cli.decide.engine import applicable, decide
 from iop_cli.pack.build import load_pack
 
 QUESTIONS = [
@@ -207,3 +207,36 @@ def test_impact_regions_hold_exactly_the_answers_placed_differently(tmp_path):
                 )
                 assert all((m.old_rule, m.new_rule) == (before.rule, after.rule) for m in inside)
     assert moved_sets > 100
+
+
+def test_the_smallest_changes_to_each_level_are_those_of_every_answer_set(tmp_path):
+    """For answers A and another level, brute force: the answer sets B placed there, each with the answers of A it
+    changes (a value replaced, or cleared where B leaves an asked question blank; a question B skips is not
+    changed), and the smallest such sets of three answers or fewer."""
+    rng = random.Random(5)
+    compared = 0
+    for number in range(8):
+        pack = load_pack(random_pack(rng, tmp_path / f"p{number}"))
+        space = Space(pack)
+        every = list(every_answer_set(pack))
+        levels = [(answers, decide(pack, answers).level.id) for answers in every]
+        for _ in range(3):
+            start, level_now = rng.choice(levels)
+            for target in {level for _, level in levels} - {level_now}:
+                changed_sets = set()
+                for other, level in levels:
+                    if level != target:
+                        continue
+                    _, applies, _ = applicable(pack, other)
+                    changed = frozenset(
+                        k for k, v in start.items() if (k in other and other[k] != v) or (k not in other and applies[k])
+                    )
+                    changed_sets.add(changed)
+                smallest = {c for c in changed_sets if len(c) <= 3 and not any(d < c for d in changed_sets)}
+                found = changes_to(space, start, target)
+                assert {frozenset(k for k in f if k in start) for f in found} == smallest, (start, target, found)
+                for change in found:  # and each change, made (a question it brings in answered any way), leads there
+                    made = space.complete({**start, **change}, required_only=True)
+                    assert decide(pack, made).level.id == target, (start, change)
+                compared += 1
+    assert compared >= 30, compared

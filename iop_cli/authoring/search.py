@@ -77,6 +77,7 @@ class Space:
         self.totals = {t: items for t, items in found.items() if t not in keep_items}  # total -> items and signs
         self._read: dict[str, frozenset[str]] = {}
         self._missing: dict[str, tuple[str, ...]] = {}
+        self._ask_if_reads: dict[str, tuple[str, ...]] = {}
         self.domains = _domains(pack, self.trees, self.totals)
 
     def depends(self, read: Sequence[str]) -> list[Question]:
@@ -96,6 +97,17 @@ class Space:
                 pending += list(question.ask_if.names)
         return [q for q in self.pack.questions.values() if q.id in names and q.id in self.domains]
 
+    def _waiting(self, name: str, answers: Mapping[str, Any], applies: Mapping[str, bool | None]) -> bool:
+        """Whether a question's applicability is unknown because its ask_if depends on an answer not chosen yet."""
+        if applies.get(name, True) is not None:
+            return False
+        if name not in self._ask_if_reads:
+            question = self.pack.questions[name]
+            self._ask_if_reads[name] = tuple(
+                q.id for q in self.depends(question.ask_if.names if question.ask_if else ())
+            )
+        return any(f not in answers and applies.get(f, True) is not False for f in self._ask_if_reads[name])
+
     def reads(self, rules: Sequence[Rule]) -> list[Question]:
         """The fields these rules depend on (`depends`)."""
         return self.depends([n for r in rules for n in r.when.names])
@@ -110,7 +122,14 @@ class Space:
         With `ignore_ask_if`, as if every question were asked: shows whether a rule fails only because a question it
         reads is skipped."""
         if not ignore_ask_if:
-            values, applies, _ = applicable(self.pack, answers, given=self.totals)
+            while True:
+                values, applies, _ = applicable(self.pack, answers, given=self.totals)
+                # An answer given before the answers its ask_if reads (a fixed answer of `reachable`) may yet not
+                # apply: it stays unknown until they are chosen, so no verdict rests on it too early.
+                unsure = {n for n, v in answers.items() if v is not None and self._waiting(n, answers, applies)}
+                if not unsure:
+                    break
+                answers = {k: v for k, v in answers.items() if k not in unsure}
             for name, value in answers.items():
                 if value is None and name in applies:
                     applies[name] = False  # left blank: settled, and like a skipped question, places no rule
@@ -338,11 +357,14 @@ def widen(
     part's does.
     Each part is tried over the combinations of its own fields only, which is exact because a part's verdict
     depends on no other answer, and keeps the product small: the box's size is the sum of the parts', not their
-    product."""
+    product. Every part holds over the box as it grows, so when one answer changes only the parts that read it
+    are tried again."""
     box: dict[str, list[Any]] = {name: [value] for name, value in answers.items()}
 
-    def holds(candidate: dict[str, list[Any]]) -> bool:
+    def holds(candidate: dict[str, list[Any]], changed: str) -> bool:
         for reads, verdict in parts:
+            if changed not in reads:
+                continue
             names = [n for n in candidate if n in reads]
             for combo in itertools.product(*(candidate[n] for n in names)):
                 if verdict(dict(zip(names, combo, strict=True))) is not True:
@@ -351,10 +373,10 @@ def widen(
 
     for name in reversed(list(answers)):
         dropped = {k: v for k, v in box.items() if k != name}
-        if holds(dropped):
+        if holds(dropped, name):
             box = dropped
             continue
-        keep = [value for value in domains[name] if holds({**box, name: [value]})]
+        keep = [value for value in domains[name] if holds({**box, name: [value]}, name)]
         box[name] = keep
     return {name: box[name] for name in answers if name in box}
 
@@ -476,13 +498,18 @@ class Search:
         return walk(0, dict(self.fixed))
 
 
+def _through_given_items(space: Space, answers: Mapping[str, Any]) -> Space:
+    """The space to search from these answers: a total some of whose items are given is searched through its
+    items, since the answers fix those."""
+    given = {t for t, items in space.totals.items() if any(answers.get(item) is not None for item, _ in items)}
+    return Space(space.pack, keep_items=given) if given else space
+
+
 def reachable(space: Space, answers: Mapping[str, Any]) -> list[str]:
     """Every level that some way of answering the questions left open (the fields the rules read that `answers`
     does not give) leads to, in the order the search meets them. Exact: a branch is cut once its placement is
     decided, or once every level it may still reach has been met."""
-    given_items = {t for t, items in space.totals.items() if any(item in answers for item, _ in items)}
-    if given_items:  # a total some of whose items are given is searched through its items
-        space = Space(space.pack, keep_items=given_items)
+    space = _through_given_items(space, answers)
     rules = space.pack.rules
     found: list[str] = []
 
@@ -496,4 +523,35 @@ def reachable(space: Space, answers: Mapping[str, Any]) -> list[str]:
 
     for _ in Search(space, space.reads(rules), fixed=answers).each_by_rules(rules, verdict):
         pass  # the verdict never yields: it records each level as the search decides it
+    return found
+
+
+def changes_to(space: Space, answers: Mapping[str, Any], level: str, largest: int = 3) -> list[dict[str, Any]]:
+    """The smallest sets of changed answers that lead to `level` (for the explanations: "would be IOP if ..."),
+    each with new values that do, smallest sets first; at most `largest` answers changed. A question these answers
+    leave open (skipped, or blank) may take any answer in a change without counting as one. Exact: a set is kept
+    when some answers to it lead to the level and no smaller kept set lies inside it."""
+    space = _through_given_items(space, answers)
+    rules = space.pack.rules
+    given = {name: value for name, value in answers.items() if value is not None}
+    candidates = [q.id for q in space.reads(rules) if q.id in given]
+    found: list[dict[str, Any]] = []
+    kept: list[frozenset[str]] = []
+
+    def verdict(values: dict, applies: dict) -> bool | None:
+        standing = space.standing([space.holds(r, values, applies) for r in rules])
+        if standing.decided:
+            return standing.possible[0] == level
+        return None if level in standing.possible else False
+
+    for size in range(largest + 1):  # size 0: answering only what these answers leave open
+        for names in itertools.combinations(candidates, size):
+            if any(k <= set(names) for k in kept):
+                continue  # a smaller change already leads there
+            fixed = {k: v for k, v in given.items() if k not in names}
+            trial = Search(space, space.reads(rules), fixed=fixed)
+            example = trial.first(verdict, rules)
+            if example is not None:
+                kept.append(frozenset(names))
+                found.append({k: v for k, v in example.items() if k not in fixed})
     return found
