@@ -66,3 +66,14 @@ def test_the_default_packs_gap_allowance_covers_exactly_its_gaps(pack):
     findings = analysis.lint(pack)
     assert [f for f in findings if f.severity != "info"] == []
     assert all(analysis.allowance(pack, f) is not None for f in findings)
+
+
+def test_every_rule_and_alert_of_the_default_pack_gets_a_test_case_the_engine_confirms(pack):
+    from iop_cli.authoring.lint import test_answers
+
+    for rule in [*pack.rules, *pack.alerts]:
+        answers = test_answers(pack, rule.id)
+        assert answers is not None, rule.id
+        decision = decide(pack, clean_answers(pack, answers))
+        assert not decision.missing, (rule.id, decision.missing)
+        assert decision.rule == rule.id or rule.id in {a.id for a in decision.alerts}, (rule.id, answers)

@@ -334,11 +334,16 @@ def test_answers(pack: Pack, rule_id: str, space: Space | None = None) -> dict[s
     space = space or Space(pack)
     rules = pack.rules
     index = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
+    alert = next((a for a in pack.alerts if a.id == rule_id), None)
     wanted: list[tuple[Rule, bool]]
     if index is not None:
         wanted = [(rules[index], True), *((e, False) for e in rules[:index])]
+    elif alert is not None and "level" not in alert.when.names:
+        wanted = [(alert, True)]
+    elif alert is not None:
+        return _alert_on_level(space, alert)
     else:
-        wanted = [(next(a for a in pack.alerts if a.id == rule_id), True)]
+        return None
 
     def verdict(values, applies) -> bool | None:
         results = [(space.holds(rule, values, applies), want) for rule, want in wanted]
@@ -347,10 +352,27 @@ def test_answers(pack: Pack, rule_id: str, space: Space | None = None) -> dict[s
         return True if all(result is want for result, want in results) else None
 
     chosen = [rule for rule, _ in wanted]
-    found = Search(space, space.reads(chosen)).first(verdict, chosen)
+    return _test_case(space, Search(space, space.reads(chosen)).first(verdict, chosen))
+
+
+def _alert_on_level(space: Space, alert: Rule) -> dict[str, Any] | None:
+    """Answers under which an alert that reads `level` (the level placed) is shown."""
+    rules = space.pack.rules
+
+    def verdict(values, applies) -> bool | None:
+        standing = space.standing([space.holds(r, values, applies) for r in rules])
+        level = {"level": standing.possible[0]} if standing.decided else {}
+        result = alert.when.evaluate({**values, **level})
+        return None if result is None else result
+
+    chosen = [alert, *rules]
+    return _test_case(space, Search(space, space.reads(chosen)).first(verdict, chosen))
+
+
+def _test_case(space: Space, found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The answers of a test case from what the search found: the required answers, with none left blank."""
     if found is None:
         return None
-    # A test case gives the required answers; one left blank is not given.
     return {k: v for k, v in space.complete(found, required_only=True).items() if v is not None}
 
 

@@ -155,6 +155,8 @@ class Space:
         result = rule.when.evaluate(values)
         if result is not None:
             return result
+        if "level" in rule.when.names and "level" not in values:
+            return None  # an alert on the level placed waits for the level rules
         # As the engine's `policy.open_sources`, over the fields the search answers (a total, not its items).
         waiting = any(values.get(n) is None and applies.get(n, True) is not False for n in self.read_ids(rule))
         return None if waiting else False
