@@ -156,6 +156,26 @@ def both(pack, monkeypatch):
     return fast, reference
 
 
+def write_random_pack(rng: random.Random, folder: Path, questions: list, atoms: list[str]) -> Path:
+    """A pack of two to six rules, each one to three of the atoms joined by `and` or `or`, over these questions."""
+    rules = []
+    for i in range(rng.randint(2, 6)):
+        parts = rng.sample(atoms, rng.randint(1, 3))
+        joined = f" {rng.choice(['and', 'or'])} ".join(f"({p})" for p in parts)
+        rules.append({"id": f"r{i}", "when": joined, "level": rng.choice(["low", "mid", "high"]), "because": "x"})
+    pack = {
+        "pack": {"name": "random", "version": "1"},
+        "questions": questions,
+        "levels": [{"id": lv, "name": lv, "rank": r} for lv, r in (("high", 30), ("mid", 20), ("low", 10))]
+        + [{"id": "review", "name": "Review", "rank": 0}],
+        "rules": rules,
+        "otherwise": {"level": "review", "because": "No rule fits."},
+    }
+    folder.mkdir()
+    (folder / "pack.yaml").write_text(yaml.safe_dump(pack, sort_keys=False), encoding="utf-8")
+    return folder
+
+
 def random_pack(rng: random.Random, folder: Path) -> Path:
     questions = [
         {"id": "kind", "type": "choice", "label": "Kind", "choices": ["a", "b", "c"]},
@@ -186,22 +206,7 @@ def random_pack(rng: random.Random, folder: Path) -> Path:
     ]
     if any(q["id"] == "total" for q in questions):
         atoms.append(f"total + score > {rng.randint(2, 10)}")
-    rules = []
-    for i in range(rng.randint(2, 6)):
-        parts = rng.sample(atoms, rng.randint(1, 3))
-        joined = f" {rng.choice(['and', 'or'])} ".join(f"({p})" for p in parts)
-        rules.append({"id": f"r{i}", "when": joined, "level": rng.choice(["low", "mid", "high"]), "because": "x"})
-    pack = {
-        "pack": {"name": "random", "version": "1"},
-        "questions": questions,
-        "levels": [{"id": lv, "name": lv, "rank": r} for lv, r in (("high", 30), ("mid", 20), ("low", 10))]
-        + [{"id": "review", "name": "Review", "rank": 0}],
-        "rules": rules,
-        "otherwise": {"level": "review", "because": "No rule fits."},
-    }
-    folder.mkdir()
-    (folder / "pack.yaml").write_text(yaml.safe_dump(pack, sort_keys=False), encoding="utf-8")
-    return folder
+    return write_random_pack(rng, folder, questions, atoms)
 
 
 def as_rows(findings):

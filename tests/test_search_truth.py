@@ -22,6 +22,8 @@ from iop_cli.authoring.search import Space, changes_to, reachable
 from iop_cli.decide.engine import applicable, decide
 from iop_cli.pack.build import load_pack
 
+from .test_lint_reference import write_random_pack
+
 QUESTIONS = [
     {"id": "kind", "type": "choice", "label": "Kind", "choices": ["a", "b", "c"]},
     {"id": "flag", "type": "yesno", "label": "Flag"},
@@ -54,22 +56,7 @@ def random_pack(rng: random.Random, folder: Path) -> Path:
         f"total < {k(0, 2)}",
         f"total == {k(-1, 2)}",
     ]
-    rules = []
-    for i in range(k(2, 6)):
-        parts = rng.sample(atoms, k(1, 3))
-        joined = f" {rng.choice(['and', 'or'])} ".join(f"({p})" for p in parts)
-        rules.append({"id": f"r{i}", "when": joined, "level": rng.choice(["low", "mid", "high"]), "because": "x"})
-    pack = {
-        "pack": {"name": "random", "version": "1"},
-        "questions": questions,
-        "levels": [{"id": lv, "name": lv, "rank": r} for lv, r in (("high", 30), ("mid", 20), ("low", 10))]
-        + [{"id": "review", "name": "Review", "rank": 0}],
-        "rules": rules,
-        "otherwise": {"level": "review", "because": "No rule fits."},
-    }
-    folder.mkdir()
-    (folder / "pack.yaml").write_text(yaml.safe_dump(pack, sort_keys=False), encoding="utf-8")
-    return folder
+    return write_random_pack(rng, folder, questions, atoms)
 
 
 def every_answer_set(pack):
