@@ -8,10 +8,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from iop_cli.lang import tree
+from iop_cli.lang import tree, walk
 from iop_cli.lang.expr import FieldType, parse
 from iop_cli.lang.polars import compile_expr
-from iop_cli.lang.walk import constants
 from iop_cli.lang.words import plain
 
 FIELDS = {
@@ -83,10 +82,24 @@ def test_the_tree_is_frozen():
         node.op = "<"  # type: ignore[misc]
 
 
-def test_the_walkers_see_numbers_beside_a_field_in_every_kind():
-    assert constants(parse("age > 30 or not (age <= 50)", FIELDS).root, "age") == {30, 50}
-    assert constants(parse("age in [12, 40] and age + 2 < 90", FIELDS).root, "age") == {12, 40, 2}
-    assert constants(parse("-age < -20 and age is not missing", FIELDS).root, "age") == set()  # -20 is beside -age
+def test_the_walkers_see_every_numeric_test_as_a_sum_of_fields():
+    def tests(text):
+        found = []
+        for a, b, numbers in walk.number_tests(parse(text, FIELDS).root):
+            terms, constant = walk.linear(a)
+            if b is not None:
+                other, more = walk.linear(b)
+                terms = {k: terms.get(k, 0) - other.get(k, 0) for k in {*terms, *other}}
+                constant -= more
+            found.append((terms, constant, numbers))
+        return found
+
+    assert tests("age > 30 or not (age <= 50)") == [({"age": 1}, 0, (30,)), ({"age": 1}, 0, (50,))]
+    assert tests("age in [12, 40] and age + 2 < 90") == [({"age": 1}, 0, (12, 40)), ({"age": 1}, 2, (90,))]
+    assert tests("-age < -20 and age is not missing") == [({"age": -1}, 0, (-20,))]
+    assert tests("age - dose >= 1") == [({"age": 1, "dose": -1}, 0, (1,))]
+    assert tests("age < dose") == [({"age": 1, "dose": -1}, 0, (0,))]
+    assert walk.missing_tested(parse("sud or dose is missing and age is not missing", FIELDS).root) == {"dose", "age"}
     assert tree.field_names(parse("sud or kind == 'a' and dose is missing", FIELDS).root) == {"sud", "kind", "dose"}
 
 

@@ -13,9 +13,9 @@ import random
 
 import pytest
 
+from iop_cli.authoring.search import Space
 from iop_cli.batch import score as batch
 from iop_cli.decide.engine import decide
-from iop_cli.lang.walk import constants
 from iop_cli.pack.answers import clean_answers
 from iop_cli.problems import AnswersError
 
@@ -23,10 +23,7 @@ UNANSWERED = ""
 
 
 def domain(pack) -> dict[str, list[str]]:
-    trees = [r.when.root for r in [*pack.rules, *pack.alerts]]
-    trees += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
-    for q in pack.computed:
-        trees += [c.root for c, _ in q.compute.cases] + ([q.compute.expression.root] if q.compute.expression else [])
+    representatives = Space(pack).domains  # the lint's: each integer at and around every cut, and its range's ends
     values: dict[str, list[str]] = {}
     for q in pack.asked:
         if q.type == "choice":
@@ -34,12 +31,7 @@ def domain(pack) -> dict[str, list[str]]:
         elif q.type == "yesno":
             options = ["yes", "no"]
         elif q.type == "integer":
-            found: set = set()
-            for tree in trees:
-                found |= constants(tree, q.id)
-            # Computed fields (severity) read dsm5_criteria_count through cases: their constants count too.
-            points = {int(q.min), int(q.max)} | {int(c) + d for c in found for d in (-1, 0, 1)}
-            options = [str(p) for p in sorted(points) if q.min <= p <= q.max]
+            options = [str(v) for v in representatives[q.id] if v is not None]
         else:
             options = ["A-1"]
         values[q.id] = options + [UNANSWERED]

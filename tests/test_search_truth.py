@@ -227,3 +227,86 @@ def test_the_smallest_changes_to_each_level_are_those_of_every_answer_set(tmp_pa
                     assert decide(pack, made).level.id == target, (start, change)
                 compared += 1
     assert compared >= 30, compared
+
+
+def small_pack(folder: Path, questions: list, rules: list[tuple[str, str]]) -> Path:
+    pack = {
+        "pack": {"name": folder.name, "version": "1"},
+        "questions": questions,
+        "levels": [{"id": lv, "name": lv, "rank": r} for lv, r in (("high", 30), ("mid", 20), ("low", 10))]
+        + [{"id": "review", "name": "Review", "rank": 0}],
+        "rules": [
+            {"id": f"r{i}", "when": when, "level": level, "because": "x"} for i, (when, level) in enumerate(rules)
+        ],
+        "otherwise": {"level": "review", "because": "No rule fits."},
+    }
+    folder.mkdir()
+    (folder / "pack.yaml").write_text(yaml.safe_dump(pack, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def test_a_total_with_an_optional_item_is_missing_when_the_item_is_blank(tmp_path):
+    items = [
+        {"id": "a", "type": "integer", "label": "A", "min": 0, "max": 3, "required": False},
+        {"id": "b", "type": "integer", "label": "B", "min": 0, "max": 3},
+        {"id": "t", "type": "integer", "label": "T", "min": 0, "max": 6, "compute": "a + b"},
+    ]
+    pack = load_pack(small_pack(tmp_path / "p", items, [("t is missing", "high"), ("t >= 5", "mid"), ("t < 5", "low")]))
+    assert Space(pack).totals == {}  # searched through its items, since one may be left blank
+    assert not [f for f in lint(pack) if f.code in ("never-fires", "shadowed", "gap")]
+    assert decide(pack, {"b": 2}).rule == "r0"
+
+
+def test_lint_says_where_it_is_not_exact(tmp_path):
+    decimals = [
+        {"id": "x", "type": "number", "label": "X", "min": 0, "max": 10},
+        {"id": "y", "type": "number", "label": "Y", "min": 0, "max": 10},
+    ]
+    pack = load_pack(small_pack(tmp_path / "p", decimals, [("x + y == 1.5", "high"), ("x >= 0", "low")]))
+    inexact = {f.key for f in lint(pack) if f.code == "inexact"}
+    assert inexact == {"inexact:x", "inexact:y"}
+
+
+def test_impact_compares_a_blank_with_a_skipped_question_and_whole_numbers_with_decimals(tmp_path):
+    asked = [{"id": "f", "type": "yesno", "label": "F"}]
+    old = load_pack(
+        small_pack(
+            tmp_path / "o", [*asked, {"id": "q", "type": "yesno", "label": "Q", "ask_if": "f"}], [("f and q", "high")]
+        )
+    )
+    new = load_pack(
+        small_pack(
+            tmp_path / "n",
+            [*asked, {"id": "q", "type": "yesno", "label": "Q", "required": False}],
+            [("q is missing", "mid"), ("f and q", "high")],
+        )
+    )
+    found = impact(old, new)
+    assert [(m.old_level, m.new_level, m.text) for m in found.moved] == [("review", "mid", "f=no; q=blank")]
+    # A decimal cut of one pack between the other's: the answers between them move too.
+    number = [{"id": "x", "type": "number", "label": "X", "min": 0, "max": 10}]
+    old = load_pack(small_pack(tmp_path / "o2", number, [("x > 5", "high")]))
+    new = load_pack(small_pack(tmp_path / "n2", number, [("x >= 5.5", "high")]))
+    assert decide(old, {"x": 5.2}).level.id == "high" and decide(new, {"x": 5.2}).level.id == "review"
+    moved = impact(old, new).moved
+    assert [(m.old_level, m.new_level) for m in moved] == [("high", "review")] and 5.25 in moved[0].region["x"]
+    # An integer in one pack and a decimal in the other: only whole numbers are compared.
+    whole = load_pack(small_pack(tmp_path / "o3", [{**number[0], "type": "integer"}], [("x >= 3", "high")]))
+    decimal = load_pack(small_pack(tmp_path / "n3", number, [("x >= 2.5", "high")]))
+    found = impact(whole, decimal)
+    assert found.moved == [] and "x as a decimal (only NEW accepts it)" in found.unshared
+
+
+def test_impact_searches_a_total_through_its_items_where_the_packs_give_them_other_ranges(tmp_path):
+    def items(a_max, b_max):
+        return [
+            {"id": "a", "type": "integer", "label": "A", "min": 0, "max": a_max},
+            {"id": "b", "type": "integer", "label": "B", "min": 0, "max": b_max},
+            {"id": "t", "type": "integer", "label": "T", "min": 0, "max": 8, "compute": "a + b"},
+        ]
+
+    old = load_pack(small_pack(tmp_path / "o", items(3, 5), [("t >= 7", "high")]))
+    new = load_pack(small_pack(tmp_path / "n", items(5, 3), [("t >= 8", "high")]))
+    found = impact(old, new)  # both accept a and b up to 3 only: a total of 6 at most, placed alike
+    assert found.complete and found.moved == []
+    assert "a above the range of the other pack (only NEW accepts it)" in found.unshared

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -147,25 +149,35 @@ class Impact:
     complete: bool  # every region was found (the search ran out before the limit)
     unlike: list[str]  # questions the packs type differently: the regions cannot compare them
     domains: dict[str, list[Any]]  # each field's representatives in both packs: what a region's values stand for
+    unshared: list[str]  # answers only one pack accepts, in words: the regions leave them out
 
 
 def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
     """Every answer set that both packs accept and place at different levels, as boxes of answers, each placed by
-    one rule (or `otherwise`) of each pack, found in search order and widened as the lint widens a gap. Exact over
-    the same representative answers as the lint, joined: each pack's cut points, within the values both accept."""
+    one rule (or `otherwise`) of each pack, found in search order and widened as the lint widens a gap. The search
+    runs over both packs' representative answers joined (`_joint_domain`); answers only one pack accepts are not
+    compared, and are listed in `unshared`. Exact where the lint is (see `Space.inexact`)."""
     from iop_cli.authoring.search import Space, describe, widen
 
     unlike = sorted(
         q.id for q in new.questions.values() if q.id in old.questions and _kind(old.questions[q.id]) != _kind(q)
     )
     if unlike:
-        return Impact([], False, unlike, {})
-    # A total is searched as one field only where both packs add up the same items.
+        return Impact([], False, unlike, {}, [])
+    # A total is searched as one field only where both packs add up the same items, over the same ranges.
     first, second = Space(old), Space(new)
-    differ = {t for t in first.totals.keys() | second.totals.keys() if first.totals.get(t) != second.totals.get(t)}
+
+    def items(space, total: str) -> list | None:
+        found = space.totals.get(total)
+        questions = space.pack.questions
+        return None if found is None else [(i, sign, questions[i].min, questions[i].max) for i, sign in found]
+
+    differ = {t for t in first.totals.keys() | second.totals.keys() if items(first, t) != items(second, t)}
     spaces = (Space(old, keep_items=differ), Space(new, keep_items=differ)) if differ else (first, second)
     fields = _joint_fields(spaces)
     domains = {name: _joint_domain(spaces, name) for name in fields}
+    unshared = [line for name in fields for line in _unshared(spaces, name)]
+    accepts = _accepts(spaces, domains)
     regions: list[dict[str, list[Any]]] = []
     moved: list[Moved] = []
 
@@ -203,6 +215,8 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
     def walk(index: int, answers: dict[str, Any], above: list[list], changed: list[list[int]]) -> Iterator[dict]:
         if any(all(k in answers and answers[k] in allowed for k, allowed in region.items()) for region in regions):
             return  # inside a region already reported
+        if any(verdict(answers) is False for _, verdict in accepts):
+            return  # a question one pack requires is left blank: not an answer set both accept
         results, (before, after), applies = evaluate(answers, above, changed)
         if before.decided and after.decided:
             if before.possible != after.possible:
@@ -230,15 +244,15 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
     everything = [list(range(len(space.pack.rules))) for space in spaces]
     for found in walk(0, {}, [[None] * len(rules) for rules in everything], everything):
         _, (before, after), _ = evaluate(found, [[None] * len(rules) for rules in everything], everything)
-        parts = [*_deciding(spaces[0], before.rule), *_deciding(spaces[1], after.rule)]
+        parts = [*_deciding(spaces[0], before.rule), *_deciding(spaces[1], after.rule), *accepts]
         region = widen(domains, found, parts)
         regions.append(region)
         moved.append(
             Moved(before.possible[0], after.possible[0], before.rule, after.rule, region, describe(region, domains))
         )
         if len(moved) >= limit:
-            return Impact(moved, False, [], domains)
-    return Impact(moved, True, [], domains)
+            return Impact(moved, False, [], domains, unshared)
+    return Impact(moved, True, [], domains, unshared)
 
 
 def _same_fields(old: Pack, new: Pack) -> set[str]:
@@ -274,17 +288,80 @@ def _joint_fields(spaces) -> list[str]:
 
 
 def _joint_domain(spaces, name: str) -> list[Any]:
-    """A field's representatives in both packs at once, limited to the answers both accept."""
+    """A field's representatives in both packs at once, within the answers both accept: each pack's cut points
+    joined (decimals also between two cuts of different packs), whole numbers only where a pack takes only those,
+    and blank where either pack lets the question be blank (a pack that requires it then refuses it, `_accepts`)."""
     domains = [space.domains[name] for space in spaces if name in space.domains]
     if len(domains) == 1:
         return domains[0]
     old, new = ([v for v in d if v is not None] for d in domains)
-    blank = [None] if all(None in d for d in domains) else []  # left blank: where both packs let it be
+    blank = [None] if any(None in d for d in domains) else []
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*old, *new]):
         return [v for v in new if v in old] + blank  # choices (and yes/no) both packs offer, in the new pack's order
     # Numbers: every cut of either pack, within the range both accept (each domain's ends are its range).
     low, high = max(old[0], new[0]), min(old[-1], new[-1])
-    return sorted({v for v in [*old, *new] if low <= v <= high} | {low, high}) + blank
+    points = sorted({v for v in [*old, *new] if low <= v <= high} | {low, high})
+    kinds = {space.pack.questions[name].type for space in spaces if name in space.pack.questions}
+    if "integer" in kinds or name in spaces[0].totals:
+        # Whole numbers only: a decimal cut stands for the whole numbers on either side of it.
+        points = sorted({int(v) if float(v).is_integer() else f for v in points for f in (math.floor(v), math.ceil(v))})
+        points = [v for v in points if low <= v <= high]
+    else:
+        points = sorted({*points, *((x + y) / 2 for x, y in itertools.pairwise(points))})
+    return [int(v) if float(v).is_integer() else v for v in points] + blank
+
+
+def _unshared(spaces, name: str) -> list[str]:
+    """The answers to a question that one pack accepts and the other does not, in words."""
+    questions = [space.pack.questions.get(name) for space in spaces]
+    if any(q is None or isinstance(q, Computed) for q in questions):
+        return []
+    old, new = questions
+    lines = []
+    for this, that, which in ((old, new, "OLD"), (new, old, "NEW")):
+        assert this is not None and that is not None
+        if this.type == "choice":
+            only = [c for c in this.choice_values if c not in that.choice_values]
+            if only:
+                lines.append(f"{name} = {', '.join(only)} (only {which} offers it)")
+        elif this.type in ("integer", "number"):
+            below = that.min is not None and (this.min is None or this.min < that.min)
+            above = that.max is not None and (this.max is None or this.max > that.max)
+            wider = [text for text, outside in (("below", below), ("above", above)) if outside]
+            if wider:
+                lines.append(f"{name} {' and '.join(wider)} the range of the other pack (only {which} accepts it)")
+            if this.type == "number" and that.type == "integer":
+                lines.append(f"{name} as a decimal (only {which} accepts it)")
+        if not this.required and that.required:
+            lines.append(f"{name} left blank (only {which} lets it be)")
+    return lines
+
+
+def _accepts(spaces, domains: dict[str, list[Any]]) -> list[tuple[frozenset[str], Any]]:
+    """For each question that may be left blank in the search but that a pack requires: the verdict that the
+    answers do not leave it blank where that pack asks it, over the fields it depends on (as widening needs). The
+    search cuts where one is False; a region keeps only answers for which each is True."""
+    parts = []
+    for space in spaces:
+        for name, values in domains.items():
+            question = space.pack.questions.get(name)
+            if None not in values or question is None or isinstance(question, Computed) or not question.required:
+                continue
+            reads = frozenset(q.id for q in space.depends([name]))
+
+            def verdict(answers, space=space, question=question) -> bool | None:
+                """True when the pack accepts the answers, False when it refuses them, None while unknown."""
+                if question.id not in answers:
+                    return None  # may yet be left blank
+                if answers[question.id] is not None:
+                    return True
+                if question.ask_if is None:
+                    return False
+                asked = question.ask_if.evaluate(space.values(answers)[0])
+                return None if asked is None else not asked
+
+            parts.append((reads, verdict))
+    return parts
 
 
 def _deciding(space, rule_id: str | None) -> list[tuple[frozenset[str], Any]]:
@@ -309,6 +386,8 @@ def impact_lines(found: Impact) -> list[str]:
             "Impact by region: not computed; these questions have another type in each pack: " + ", ".join(found.unlike)
         ]
     lines = ["Impact by region (every answer set both packs accept; no intakes needed):"]
+    if found.unshared:
+        lines.append("  not compared, since only one pack accepts them: " + "; ".join(found.unshared))
     for m in found.moved:
         old_rule = m.old_rule or "otherwise"
         new_rule = m.new_rule or "otherwise"

@@ -23,7 +23,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 @dataclass(frozen=True)
 class Finding:
-    code: str  # never-fires, shadowed, gap, skipped-question, unused-question, unused-level
+    code: str  # never-fires, shadowed, gap, skipped-question, unused-question, unused-level, inexact
     severity: str  # error, warning, info
     where: str  # file:line:col
     message: str
@@ -47,6 +47,7 @@ def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
     findings += _rule_findings(space)
     findings += _gap_findings(space, gap_examples)
     findings += _unused_findings(pack)
+    findings += _inexact_findings(space)
     findings = [
         replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f, space) else f
         for f in findings
@@ -285,6 +286,22 @@ def _is_false(rule: Rule, space: Space) -> Callable[[dict[str, Any]], bool]:
         return space.holds(rule, *space.values(answers)) is False
 
     return verdict
+
+
+def _inexact_findings(space: Space) -> list[Finding]:
+    return [
+        Finding(
+            "inexact",
+            "warning",
+            str(space.pack.questions[name].mark),
+            f"lint is not exact for tests that read `{name}` together with another field: {why}, so lint tries it "
+            f"only at the numbers its own tests name, and a finding about those tests may be wrong (give `{name}` "
+            "a whole-number range with min and max to make lint exact)",
+            None,
+            name,
+        )
+        for name, why in space.inexact.items()
+    ]
 
 
 def _unused_findings(pack: Pack) -> list[Finding]:

@@ -8,12 +8,13 @@ tests in three ways:
 
 - one field against numbers (`x >= 20`, `x + 3 >= 10`, `x in [1, 2]`): the field is cut where the test changes
   (each cut, its neighbours, and the ends of the range);
-- a total of items (a computed field that adds or subtracts asked whole numbers, each with a range, that nothing
-  else reads and no ask_if hides): the search answers the total itself, over its own cuts, since every whole number
+- a total of items (a computed field that adds or subtracts asked whole numbers, each required and with a range,
+  that nothing else reads and no ask_if hides): the search answers the total itself, over its own cuts, since every whole number
   between its bounds is the total of some items; an example then gives items that add up to it;
 - two or more fields in one test (`x + y >= 10`): no cut of one field alone decides it, so each takes every whole
-  number of its range (up to `WHOLE_RANGE` values; past that, or for decimals, the cuts of its own tests only, and
-  the lint is no longer exact for that test).
+  number of its range (up to `WHOLE_RANGE` values). A decimal, a field with no range or a longer range takes the
+  cuts of its own tests only: the search is not exact for such a test, and `Space.inexact` names the field (lint
+  reports it).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ class Space:
         self._read: dict[str, frozenset[str]] = {}
         self._missing: dict[str, tuple[str, ...]] = {}
         self._ask_if_reads: dict[str, tuple[str, ...]] = {}
-        self.domains = _domains(pack, self.trees, self.totals)
+        # Fields tested together with another that cannot take every value: the search is not exact there.
+        self.domains, self.inexact = _domains(pack, self.trees, self.totals)
 
     def depends(self, read: Sequence[str]) -> list[Question]:
         """The fields the search answers that the fields `read` depend on (themselves included, through computed
@@ -225,7 +227,8 @@ class Space:
 
 def _totals(pack: Pack, every: list[Node]) -> dict[str, list[tuple[str, int]]]:
     """Computed fields that the search answers in place of their items: an expression that adds or subtracts asked
-    whole-number questions, each with a range and no ask_if, that no other condition or computation reads."""
+    whole-number questions, each required, with a range and no ask_if, that no other condition or computation
+    reads."""
     from iop_cli.lang.tree import field_names
 
     reads: dict[str, int] = {}
@@ -247,6 +250,7 @@ def _totals(pack: Pack, every: list[Node]) -> dict[str, list[tuple[str, int]]]:
             and item.min is not None
             and item.max is not None
             and item.ask_if is None
+            and item.required  # a blank item leaves the total missing: search those items one by one
             and reads.get(item.id) == 1  # read by this total only
             and form[0][item.id] in (1, -1)
             for item in items
@@ -255,8 +259,11 @@ def _totals(pack: Pack, every: list[Node]) -> dict[str, list[tuple[str, int]]]:
     return found
 
 
-def _domains(pack: Pack, every: list[Node], totals: dict[str, list[tuple[str, int]]]) -> dict[str, list[Any]]:
-    """Each field's representative answers (see the module's docstring)."""
+def _domains(
+    pack: Pack, every: list[Node], totals: dict[str, list[tuple[str, int]]]
+) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    """Each field's representative answers (see the module's docstring), and the fields tested together with
+    another that cannot take every value (why, in words): the search is not exact for their tests."""
     fields = [q for q in pack.questions.values() if not isinstance(q, Computed) or q.id in totals]
     bounds: dict[str, tuple[float | None, float | None]] = {}
     for q in fields:
@@ -294,7 +301,15 @@ def _domains(pack: Pack, every: list[Node], totals: dict[str, list[tuple[str, in
             else:
                 whole.update(searched)
     domains: dict[str, list[Any]] = {}
+    inexact: dict[str, str] = {}
     for q in fields:
+        low, high = bounds[q.id]
+        if q.id in whole and q.type == "number" and q.id not in totals:
+            inexact[q.id] = "it is a decimal"
+        elif q.id in whole and (low is None or high is None):
+            inexact[q.id] = "it has no range (min and max)"
+        elif q.id in whole and high - low > WHOLE_RANGE:  # type: ignore[operator]
+            inexact[q.id] = f"its range holds more than {WHOLE_RANGE:,} whole numbers"
         if q.type == "yesno":
             domains[q.id] = [True, False]
         elif q.type == "choice":
@@ -306,7 +321,7 @@ def _domains(pack: Pack, every: list[Node], totals: dict[str, list[tuple[str, in
             domains[q.id] = ["text"]
         if q.id not in totals and not q.required:
             domains[q.id].append(None)  # an optional question may be left blank
-    return domains
+    return domains, inexact
 
 
 def _difference(a: Linear | None, b: Linear | None) -> Linear | None:
@@ -407,7 +422,8 @@ def describe(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str
                     start = value if start is None else start
                     last = value
                 if start is not None and (value not in allowed or index == len(values) - 1):
-                    spans.append(f"{start}-{last}" if start != last else f"{start}")
+                    joiner = " to " if start < 0 or last < 0 else "-"  # -3 to -1, not -3--1
+                    spans.append(f"{start}{joiner}{last}" if start != last else f"{start}")
                     start = None
             spans += ["blank"] if None in allowed else []
             parts.append(f"{name} in {', '.join(spans)}")

@@ -85,7 +85,7 @@ def lint(
         for finding in findings:
             line = f"{visible(finding.where)}: {finding.severity}: {visible(finding.message)} [{finding.key}]"
             if finding.example and finding.severity != "info":
-                line += f"\n    example: {_example(finding.example)}"
+                line += f"\n    example: {_answers(finding.example, blank='blank')}"
             current().echo(line)
         shown = {f.key for f in findings if f.severity == "info"}
         for allowed in pack.lint_allow:
@@ -102,18 +102,11 @@ def lint(
         raise typer.Exit(int(Exit.INPUT_ERROR))
 
 
-def _answers(answers: dict, joiner: str = "=") -> str:
-    def text(value) -> str:
-        return ("yes" if value else "no") if isinstance(value, bool) else str(value)
-
-    return ", ".join(f"{k}{joiner}{text(v)}" for k, v in answers.items())
-
-
-def _example(answers: dict) -> str:
-    """A finding's example answers (a question left blank says so)."""
+def _answers(answers: dict, blank: str = "None") -> str:
+    """Answers as `name=value`, yes/no for booleans; `blank` for None (a finding says "blank", a test "None")."""
     from iop_cli.authoring.search import answer_text
 
-    return ", ".join(f"{k}={answer_text(v)}" for k, v in answers.items())
+    return ", ".join(f"{k}={blank if v is None else answer_text(v)}" for k, v in answers.items())
 
 
 @app.command("test")
@@ -162,6 +155,8 @@ def run_tests(
 def _suggest_tests(pack, untested: list[str]) -> None:
     """For each rule or alert no test exercises, a test case that would, found by the lint's search and checked
     with the engine: ready to paste into tests.yaml."""
+    import yaml
+
     from iop_cli.authoring.lint import test_answers
     from iop_cli.authoring.search import Space
     from iop_cli.authoring.tests import got_for
@@ -176,10 +171,15 @@ def _suggest_tests(pack, untested: list[str]) -> None:
             current().echo(f"  # {rule_id}: no answers reach it (iop rules lint says why)")
             continue
         got = got_for(decide(pack, clean_answers(pack, answers)))
-        expect = {"level": got["level"], "rule": got["rule"], "alerts": f"[{', '.join(got['alerts'])}]"}
-        current().echo(f"  - name: exercises {rule_id}")
-        current().echo(f"    given: {{{_answers(answers, ': ')}}}")
-        current().echo(f"    expect: {{{_answers(expect, ': ')}}}")
+        case = {
+            "name": f"exercises {rule_id}",
+            "given": answers,
+            "expect": {"level": got["level"], "rule": got["rule"], "alerts": got["alerts"]},
+        }
+        # YAML quotes what needs quoting (a choice such as `a: b`); flow style keeps each mapping on one line.
+        text = yaml.safe_dump([case], sort_keys=False, default_flow_style=None, width=10_000, allow_unicode=True)
+        for line in text.splitlines():
+            current().echo(f"  {line}")
 
 
 @app.command()

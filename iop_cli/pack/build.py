@@ -49,7 +49,9 @@ def load_pack(path: str | Path | None = None) -> Pack:
     """Load and check a pack folder; raise PackError listing every problem found."""
     folder = Path(path) if path is not None else default_pack_dir()
     if not folder.exists():
-        raise PackError([Problem(str(folder), "no such rule-pack folder", "pass --rules with a folder of YAML files")])
+        raise PackError(
+            [Problem(str(folder), "no such rule-pack folder", "give the path of a folder of YAML pack files")]
+        )
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else [folder]
     if not files:
         raise PackError([Problem(str(folder), "the folder holds no .yaml files", "a pack needs at least pack.yaml")])
