@@ -179,6 +179,7 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
     unshared = [line for name in fields for line in _unshared(spaces, name)]
     accepts = _accepts(spaces, domains)
     regions: list[dict[str, list[Any]]] = []
+    checks: list[list[tuple[str, frozenset]]] = []
     moved: list[Moved] = []
 
     # Below an answer, only the rules that read it are evaluated again (as in the lint's search).
@@ -213,7 +214,7 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
         return (*left, space.pack.otherwise.level)
 
     def walk(index: int, answers: dict[str, Any], above: list[list], changed: list[list[int]]) -> Iterator[dict]:
-        if any(all(k in answers and answers[k] in allowed for k, allowed in region.items()) for region in regions):
+        if any(all(k in answers and answers[k] in allowed for k, allowed in region) for region in checks):
             return  # inside a region already reported
         if any(verdict(answers) is False for _, verdict in accepts):
             return  # a question one pack requires is left blank: not an answer set both accept
@@ -247,6 +248,9 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
         parts = [*_deciding(spaces[0], before.rule), *_deciding(spaces[1], after.rule), *accepts]
         region = widen(domains, found, parts)
         regions.append(region)
+        # Checked at every node: the field the search answers last first, as it is the likeliest still open.
+        order = sorted(region, key=fields.index, reverse=True)
+        checks.append([(k, frozenset(region[k])) for k in order])
         moved.append(
             Moved(before.possible[0], after.possible[0], before.rule, after.rule, region, describe(region, domains))
         )
