@@ -263,8 +263,14 @@ def test_lint_says_where_it_is_not_exact(tmp_path):
         {"id": "y", "type": "number", "label": "Y", "min": 0, "max": 10},
     ]
     pack = load_pack(small_pack(tmp_path / "p", decimals, [("x + y == 1.5", "high"), ("x >= 0", "low")]))
-    inexact = {f.key for f in lint(pack) if f.code == "inexact"}
-    assert inexact == {"inexact:x", "inexact:y"}
+    inexact = [f for f in lint(pack) if f.code == "inexact"]
+    assert {f.key for f in inexact} == {"inexact:x", "inexact:y"} and {f.severity for f in inexact} == {"warning"}
+    # An author who accepts it says so in the pack, as for any finding.
+    text = (tmp_path / "p" / "pack.yaml").read_text()
+    allow = "lint:\n  allow:\n    - {finding: 'inexact:x', because: Doses add up.}\n"
+    (tmp_path / "p" / "pack.yaml").write_text(text + allow)
+    severities = {f.key: f.severity for f in lint(load_pack(tmp_path / "p"))}
+    assert severities["inexact:x"] == "info" and severities["inexact:y"] == "warning"
 
 
 def test_impact_compares_a_blank_with_a_skipped_question_and_whole_numbers_with_decimals(tmp_path):

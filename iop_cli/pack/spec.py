@@ -14,7 +14,7 @@ SCHEMA_ID = "urn:iop-cli:rule-pack:1"
 
 QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
 SEVERITIES = ("safety", "caution", "info")
-LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level")
+LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level", "inexact")
 
 # What a key's value may be, as JSON Schema.
 IDENT = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "A word of letters, digits, _"}
