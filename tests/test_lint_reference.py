@@ -227,7 +227,7 @@ def test_the_fast_search_finds_what_the_reference_finds_on_random_packs(tmp_path
     assert {"gap", "shadowed", "never-fires", "unused-level"} <= kinds, kinds  # and every kind of rule finding
 
 
-@pytest.mark.parametrize("name", ["default", "sum-9"])  # copies-2 too, checked by hand: the reference takes 30 s
+@pytest.mark.parametrize("name", ["default", "sum-9"])  # the others: benchmarks/lint_reference.py (minutes each)
 def test_the_fast_search_finds_what_the_reference_finds_on_growing_packs(tmp_path, monkeypatch, name):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from lint_packs import PACKS
