@@ -110,7 +110,7 @@ def reference_gap_findings(space, limit):
             "warning",
             where,
             f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
-            f"{search_module.describe(region, search.domains)}",
+            f"{search_module.describe(region, search.domains, space.points)}",
             {name: example[name] for name in region},  # the answers found: outside every earlier region
             region=region,
         )

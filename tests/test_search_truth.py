@@ -295,7 +295,10 @@ def test_impact_compares_a_blank_with_a_skipped_question_and_whole_numbers_with_
     new = load_pack(small_pack(tmp_path / "n2", number, [("x >= 5.5", "high")]))
     assert decide(old, {"x": 5.2}).level.id == "high" and decide(new, {"x": 5.2}).level.id == "review"
     moved = impact(old, new).moved
-    assert [(m.old_level, m.new_level) for m in moved] == [("high", "review")] and 5.25 in moved[0].region["x"]
+    assert [(m.old_level, m.new_level, m.text) for m in moved] == [("high", "review", "x over 5 and under 5.5")]
+    # And lint shows a decimal gap as the interval it is.
+    gaps = [f.message for f in lint(new) if f.code == "gap"]
+    assert gaps and gaps[0].endswith("(review): x from 0 to under 5.5")
     # An integer in one pack and a decimal in the other: only whole numbers are compared.
     whole = load_pack(small_pack(tmp_path / "o3", [{**number[0], "type": "integer"}], [("x >= 3", "high")]))
     decimal = load_pack(small_pack(tmp_path / "n3", number, [("x >= 2.5", "high")]))

@@ -175,7 +175,9 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
     differ = {t for t in first.totals.keys() | second.totals.keys() if items(first, t) != items(second, t)}
     spaces = (Space(old, keep_items=differ), Space(new, keep_items=differ)) if differ else (first, second)
     fields = _joint_fields(spaces)
-    domains = {name: _joint_domain(spaces, name) for name in fields}
+    joint = {name: _joint_domain(spaces, name) for name in fields}
+    domains = {name: values for name, (values, _) in joint.items()}
+    points = {name: exact for name, (_, exact) in joint.items() if exact is not None}
     unshared = [line for name in fields for line in _unshared(spaces, name)]
     accepts = _accepts(spaces, domains)
     regions: list[dict[str, list[Any]]] = []
@@ -252,7 +254,14 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
         order = sorted(region, key=fields.index, reverse=True)
         checks.append([(k, frozenset(region[k])) for k in order])
         moved.append(
-            Moved(before.possible[0], after.possible[0], before.rule, after.rule, region, describe(region, domains))
+            Moved(
+                before.possible[0],
+                after.possible[0],
+                before.rule,
+                after.rule,
+                region,
+                describe(region, domains, points),
+            )
         )
         if len(moved) >= limit:
             return Impact(moved, False, [], domains, unshared)
@@ -291,28 +300,30 @@ def _joint_fields(spaces) -> list[str]:
     return names + [q.id for q in old.reads(old.pack.rules) if q.id not in names]
 
 
-def _joint_domain(spaces, name: str) -> list[Any]:
+def _joint_domain(spaces, name: str) -> tuple[list[Any], set | None]:
     """A field's representatives in both packs at once, within the answers both accept: each pack's cut points
-    joined (decimals also between two cuts of different packs), whole numbers only where a pack takes only those,
-    and blank where either pack lets the question be blank (a pack that requires it then refuses it, `_accepts`)."""
+    joined (for decimals, the exact points joined, with a value between each two), whole numbers only where a pack
+    takes only those, and blank where either pack lets the question be blank (a pack that requires it then refuses
+    it, `_accepts`). Also the exact points, for decimals."""
     domains = [space.domains[name] for space in spaces if name in space.domains]
     if len(domains) == 1:
-        return domains[0]
+        exact = next((space.points.get(name) for space in spaces if name in space.domains), None)
+        return domains[0], exact
     old, new = ([v for v in d if v is not None] for d in domains)
     blank = [None] if any(None in d for d in domains) else []
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*old, *new]):
-        return [v for v in new if v in old] + blank  # choices (and yes/no) both packs offer, in the new pack's order
+        return [v for v in new if v in old] + blank, None  # choices (and yes/no) both offer, in the new order
     # Numbers: every cut of either pack, within the range both accept (each domain's ends are its range).
     low, high = max(old[0], new[0]), min(old[-1], new[-1])
-    points = sorted({v for v in [*old, *new] if low <= v <= high} | {low, high})
     kinds = {space.pack.questions[name].type for space in spaces if name in space.pack.questions}
     if "integer" in kinds or name in spaces[0].totals:
         # Whole numbers only: a decimal cut stands for the whole numbers on either side of it.
-        points = sorted({int(v) if float(v).is_integer() else f for v in points for f in (math.floor(v), math.ceil(v))})
-        points = [v for v in points if low <= v <= high]
-    else:
-        points = sorted({*points, *((x + y) / 2 for x, y in itertools.pairwise(points))})
-    return [int(v) if float(v).is_integer() else v for v in points] + blank
+        whole = {f(v) for v in [*old, *new] for f in (math.floor, math.ceil)} | {math.ceil(low), math.floor(high)}
+        return sorted(v for v in whole if low <= v <= high) + blank, None
+    exact = {v for space in spaces for v in space.points.get(name, ()) if low <= v <= high} | {low, high}
+    ordered = sorted(exact)
+    values = sorted({*ordered, *((x + y) / 2 for x, y in itertools.pairwise(ordered))})
+    return [int(v) if float(v).is_integer() else v for v in values] + blank, exact
 
 
 def _unshared(spaces, name: str) -> list[str]:

@@ -273,7 +273,7 @@ def _gap_findings(space: Space, limit: int) -> list[Finding]:
             "warning",
             where,
             f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
-            f"{describe(region, search.domains)}",
+            f"{describe(region, search.domains, space.points)}",
             {name: example[name] for name in region},  # the answers found: outside every earlier region
             region=region,
         )

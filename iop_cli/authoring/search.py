@@ -20,6 +20,7 @@ tests in three ways:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -80,7 +81,9 @@ class Space:
         self._missing: dict[str, tuple[str, ...]] = {}
         self._ask_if_reads: dict[str, tuple[str, ...]] = {}
         # Fields tested together with another that cannot take every value: the search is not exact there.
-        self.domains, self.inexact = _domains(pack, self.trees, self.totals)
+        # For decimals, `points` are the exact values among the representatives; each other one stands for the open
+        # interval between its neighbours.
+        self.domains, self.points, self.inexact = _domains(pack, self.trees, self.totals)
 
     def depends(self, read: Sequence[str]) -> list[Question]:
         """The fields the search answers that the fields `read` depend on (themselves included, through computed
@@ -261,7 +264,7 @@ def _totals(pack: Pack, every: list[Node]) -> dict[str, list[tuple[str, int]]]:
 
 def _domains(
     pack: Pack, every: list[Node], totals: dict[str, list[tuple[str, int]]]
-) -> tuple[dict[str, list[Any]], dict[str, str]]:
+) -> tuple[dict[str, list[Any]], dict[str, set[float]], dict[str, str]]:
     """Each field's representative answers (see the module's docstring), and the fields tested together with
     another that cannot take every value (why, in words): the search is not exact for their tests."""
     fields = [q for q in pack.questions.values() if not isinstance(q, Computed) or q.id in totals]
@@ -301,6 +304,7 @@ def _domains(
             else:
                 whole.update(searched)
     domains: dict[str, list[Any]] = {}
+    points: dict[str, set[float]] = {}  # decimals: the exact points among the representatives
     inexact: dict[str, str] = {}
     for q in fields:
         low, high = bounds[q.id]
@@ -316,12 +320,14 @@ def _domains(
             domains[q.id] = list(q.choice_values)
         elif q.type in ("integer", "number"):
             kind = "integer" if q.id in totals else q.type  # a total of whole numbers is whole
-            domains[q.id] = _numbers(kind, cuts[q.id], *bounds[q.id], q.id in whole)
+            domains[q.id], exact = _numbers(kind, cuts[q.id], *bounds[q.id], q.id in whole)
+            if exact is not None:
+                points[q.id] = exact
         else:
             domains[q.id] = ["text"]
         if q.id not in totals and not q.required:
             domains[q.id].append(None)  # an optional question may be left blank
-    return domains, inexact
+    return domains, points, inexact
 
 
 def _difference(a: Linear | None, b: Linear | None) -> Linear | None:
@@ -344,23 +350,28 @@ def _case_values(pack: Pack, name: str) -> list[Any] | None:
     return [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
-def _numbers(kind: str, cuts: set, low: float | None, high: float | None, whole: bool) -> list[Any]:
+def _numbers(
+    kind: str, cuts: set, low: float | None, high: float | None, whole: bool
+) -> tuple[list[Any], set[float] | None]:
     """Representatives of a numeric field: its cuts, their neighbours and the ends of the range; or every whole
-    number of the range, for a field tested together with another."""
+    number of the range, for a field tested together with another. For a decimal: its cuts and the ends of its range
+    (the exact points, also returned), and one value between each two, which stands for the open interval."""
+    bounded = {v for v in (low, high) if v is not None}
     low = low if low is not None else min(cuts, default=0) - 1
     high = high if high is not None else max(cuts, default=0) + 1
     if kind == "integer" and whole and high - low <= WHOLE_RANGE:
-        return list(range(int(low), int(high) + 1))
-    if kind == "integer":
-        # A cut between two whole numbers (x + y >= 10 solved as x >= 9.5) is decided alike by the whole numbers
-        # around it.
-        cuts = {c if float(c).is_integer() else int(c) + 1 for c in cuts} | {int(c) for c in cuts}
+        return list(range(int(low), int(high) + 1)), None
+    if kind == "number":
+        exact = {c for c in cuts | bounded if low <= c <= high}
+        ordered = sorted(exact | {low, high})
+        values = sorted({*ordered, *((x + y) / 2 for x, y in itertools.pairwise(ordered))})
+        return [int(v) if float(v).is_integer() else v for v in values], exact
+    # A cut between two whole numbers (x + y >= 10 solved as x >= 9.5) is decided alike by the whole numbers
+    # around it.
+    cuts = {f(c) for c in cuts for f in (math.floor, math.ceil)}
     points = {low, high} | {c + d for c in cuts for d in (-1, 0, 1)}
-    if kind == "number":  # decimals: between two cuts lies a value that is neither
-        ordered = sorted(cuts)
-        points |= {(x + y) / 2 for x, y in itertools.pairwise(ordered)}
     values = sorted(p for p in points if low <= p <= high)
-    return [int(v) if float(v).is_integer() else v for v in values]
+    return [int(v) if float(v).is_integer() else v for v in values], None
 
 
 def widen(
@@ -405,31 +416,69 @@ def answer_text(value: Any) -> str:
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
-def describe(region: dict[str, list[Any]], domains: dict[str, list[Any]]) -> str:
+def describe(
+    region: dict[str, list[Any]], domains: Mapping[str, list[Any]], points: Mapping[str, set] | None = None
+) -> str:
     """A region in words: `name=value`, `name in {values}`, or numbers as the ranges the representatives stand
-    for."""
-
+    for. `points` gives, for decimals, the exact values among the representatives (`Space.points`): each other one
+    stands for the open interval between its neighbours."""
     parts = []
     for name, allowed in region.items():
         values = [v for v in domains.get(name, []) if v is not None]
-        if len(allowed) == 1:
+        exact = (points or {}).get(name)
+        if len(allowed) == 1 and (exact is None or allowed[0] in exact or allowed[0] is None):
             parts.append(f"{name}={answer_text(allowed[0])}")
         elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            # Numbers: the representatives stand for ranges between the cut points.
-            spans, start = [], None
-            for index, value in enumerate(values):
-                if value in allowed:
-                    start = value if start is None else start
-                    last = value
-                if start is not None and (value not in allowed or index == len(values) - 1):
-                    joiner = " to " if start < 0 or last < 0 else "-"  # -3 to -1, not -3--1
-                    spans.append(f"{start}{joiner}{last}" if start != last else f"{start}")
-                    start = None
-            spans += ["blank"] if None in allowed else []
-            parts.append(f"{name} in {', '.join(spans)}")
+            spans = [_span(values, i, j, exact) for i, j in _runs(values, allowed)]
+            if exact is None:
+                spans += ["blank"] if None in allowed else []
+                parts.append(f"{name} in {', '.join(spans)}")
+            else:  # decimals: phrases (`x over 5 and under 5.5, or = 7`)
+                spans += ["blank"] if None in allowed else []
+                parts.append(f"{name} {', or '.join(spans)}")
         else:
             parts.append(f"{name} in {{{', '.join(answer_text(v) for v in allowed)}}}")
     return "; ".join(parts) or "any answers"
+
+
+def _runs(values: list, allowed: list) -> list[tuple[int, int]]:
+    """The runs of consecutive representatives inside `allowed`, as (first index, last index)."""
+    runs: list[tuple[int, int]] = []
+    for index, value in enumerate(values):
+        if value not in allowed:
+            continue
+        if runs and runs[-1][1] == index - 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
+
+
+def _span(values: list, first: int, last: int, exact: set | None) -> str:
+    """The numbers a run of representatives stands for. Whole numbers: `0-17` (each stands for itself and the
+    numbers up to the next cut). Decimals, as a phrase: a representative that is not an exact point stands for the
+    open interval between its neighbours, so a run may begin `over` or end `under` one."""
+    low, high = values[first], values[last]
+    if exact is None:
+        if low == high:
+            return f"{low}"
+        return f"{low} to {high}" if low < 0 or high < 0 else f"{low}-{high}"
+    below = values[first - 1] if first > 0 else None  # the neighbours outside the run
+    above = values[last + 1] if last + 1 < len(values) else None
+    if low == high and low in exact:
+        return f"= {low}"
+    if low in exact:
+        start = f"from {low}"
+    else:
+        start = f"over {below}" if below is not None else ""
+    if high in exact:
+        end = f"to {high}" if start else f"at most {high}"
+    else:
+        end = ("to under" if low in exact else "and under") + f" {above}" if above is not None else ""
+        end = end if start else (f"under {above}" if above is not None else "")
+    if not end:
+        return f"at least {low}" if low in exact else start
+    return f"{start} {end}".strip()
 
 
 class Search:
