@@ -1,16 +1,18 @@
-"""The answer space of a pack and the exact search over it, shared by the lint and the analyses built on it
-(`rules diff` by region). Pure: takes a pack, returns answers.
+"""The answer space of a pack and the exact search over it, shared by the lint and the analyses built on it:
+`rules test`'s suggested cases, `rules diff`'s regions, and the reachable levels and smallest changes that the
+explanations use. Pure: takes a pack, returns answers.
 
 The search answers the questions that the rules in question read, in pack order. Each one takes representative
-answers: every choice, yes and no, and for numbers the points where some test in the pack can change its outcome.
-Two answers that no test tells apart decide alike, so a search over the representatives is exact. Numbers enter
-tests in three ways:
+answers: every choice, yes and no, blank for an optional question, and for numbers the points where some test in
+the pack can change its outcome. Two answers that no test tells apart decide alike, so a search over the
+representatives is exact. Numbers enter tests in three ways:
 
 - one field against numbers (`x >= 20`, `x + 3 >= 10`, `x in [1, 2]`): the field is cut where the test changes
-  (each cut, its neighbours, and the ends of the range);
+  (each cut, its neighbours and the ends of the range; for a decimal, its cuts and range ends with one value
+  between each two, which stands for the open interval);
 - a total of items (a computed field that adds or subtracts asked whole numbers, each required and with a range,
-  that nothing else reads and no ask_if hides): the search answers the total itself, over its own cuts, since every whole number
-  between its bounds is the total of some items; an example then gives items that add up to it;
+  that nothing else reads and no ask_if hides): the search answers the total itself, over its own cuts, since
+  every whole number between its bounds is the total of some items; an example then gives items that add up to it;
 - two or more fields in one test (`x + y >= 10`): no cut of one field alone decides it, so each takes every whole
   number of its range (up to `WHOLE_RANGE` values). A decimal, a field with no range or a longer range takes the
   cuts of its own tests only: the search is not exact for such a test, and `Space.inexact` names the field (lint
@@ -25,7 +27,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from iop_cli.decide.engine import applicable
-from iop_cli.lang.tree import Node
+from iop_cli.lang.tree import Node, field_names
 from iop_cli.lang.walk import Linear, linear, missing_tested, number_tests
 from iop_cli.pack.model import Computed, Pack, Question, Rule
 
@@ -232,8 +234,6 @@ def _totals(pack: Pack, every: list[Node]) -> dict[str, list[tuple[str, int]]]:
     """Computed fields that the search answers in place of their items: an expression that adds or subtracts asked
     whole-number questions, each required, with a range and no ask_if, that no other condition or computation
     reads."""
-    from iop_cli.lang.tree import field_names
-
     reads: dict[str, int] = {}
     for tree in every:
         for name in field_names(tree):
