@@ -103,19 +103,7 @@ def reference_gap_findings(space, limit):
             break
         regions.append(widen(found))
         examples.append(found)
-    where = str(pack.otherwise.mark or pack.path)
-    return [
-        lint_module.Finding(
-            "gap",
-            "warning",
-            where,
-            f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
-            f"{search_module.describe(region, search.domains, space.points)}",
-            {name: example[name] for name in region},  # the answers found: outside every earlier region
-            region=region,
-        )
-        for region, example in zip(regions, examples, strict=True)
-    ]
+    return [lint_module.gap_finding(space, region, example) for region, example in zip(regions, examples, strict=True)]
 
 
 def reference_first(self, verdict, rules):

@@ -266,19 +266,22 @@ def _gap_findings(space: Space, limit: int) -> list[Finding]:
         examples.append(found)
         if len(regions) >= limit:
             break
-    where = str(pack.otherwise.mark or pack.path)
-    return [
-        Finding(
-            "gap",
-            "warning",
-            where,
-            f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
-            f"{describe(region, search.domains, space.points)}",
-            {name: example[name] for name in region},  # the answers found: outside every earlier region
-            region=region,
-        )
-        for region, example in zip(regions, examples, strict=True)
-    ]
+    return [gap_finding(space, region, example) for region, example in zip(regions, examples, strict=True)]
+
+
+def gap_finding(space: Space, region: dict[str, list[Any]], example: dict[str, Any]) -> Finding:
+    """A gap: a region of answers that reach `otherwise`, shown with the answers the search found there (outside
+    every earlier region)."""
+    pack = space.pack
+    return Finding(
+        "gap",
+        "warning",
+        str(pack.otherwise.mark or pack.path),
+        f"no rule places these answers, so they reach `otherwise` ({pack.otherwise.level}): "
+        f"{describe(region, space.domains, space.points)}",
+        {name: example[name] for name in region},
+        region=region,
+    )
 
 
 def _is_false(rule: Rule, space: Space) -> Callable[[dict[str, Any]], bool]:
