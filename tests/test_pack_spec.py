@@ -76,7 +76,8 @@ def test_every_required_key_is_required_by_the_loader(pack_copy, what):
 
 def test_the_schema_is_generated_from_the_same_declarations():
     schema = spec.pack_schema()
-    questions = schema["properties"]["questions"]["items"]
+    questions, include = schema["properties"]["questions"]["items"]["oneOf"]
+    assert list(include["properties"]) == list(spec.INCLUDE.names)
     assert list(questions["properties"]) == list(spec.QUESTION.names)
     assert questions["required"] == list(spec.QUESTION.required)
     assert list(schema["properties"]) == list(spec.FILE.names)

@@ -311,6 +311,8 @@ def _unused_findings(pack: Pack) -> list[Finding]:
     used: set[str] = set()
     for tree in trees(pack, allowances=False):
         used |= field_names(tree)
+    for question in pack.asked:  # an instrument's items are read by its total's derivation
+        used |= set(question.derive.names if question.derive else ())
     findings = []
     for question in pack.asked:
         if question.id not in used:
@@ -319,7 +321,7 @@ def _unused_findings(pack: Pack) -> list[Finding]:
                     "unused-question",
                     "warning",
                     str(question.mark),
-                    f"question `{question.id}` is read by no rule, alert, computed field or ask_if",
+                    f"question `{question.id}` is read by no rule, alert, computed or derived field, or ask_if",
                     None,
                     question.id,
                 )

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iop_cli.decide.engine import Decision, decide
-from iop_cli.pack.answers import clean_answers
+from iop_cli.decide.engine import Decision, checked, decide
 from iop_cli.pack.model import Pack, TestCase
 
 
@@ -27,6 +26,7 @@ def got_for(decision: Decision) -> dict:
         "rule": decision.rule,
         "alerts": sorted(a.id for a in decision.alerts),
         "missing": sorted(decision.missing),
+        "values": decision.values,
     }
 
 
@@ -38,11 +38,19 @@ def compare(expect: dict, got: dict) -> tuple[str, ...]:
     for key in ("alerts", "missing"):
         if key in expect and sorted(expect[key] or []) != got[key]:
             failures.append(f"{key}: expected {sorted(expect[key] or [])}, got {got[key]}")
+    for name, value in (expect.get("values") or {}).items():
+        found = got["values"].get(name)
+        if found != value or isinstance(found, bool) != isinstance(value, bool):
+            failures.append(f"{name}: expected {_shown(value)}, got {_shown(found)}")
     return tuple(failures)
 
 
+def _shown(value) -> str:
+    return "no value" if value is None else {True: "yes", False: "no"}.get(value, str(value))
+
+
 def run_case(pack: Pack, case: TestCase) -> CaseResult:
-    decision = decide(pack, clean_answers(pack, case.given))
+    decision = decide(pack, checked(pack, case.given))
     return CaseResult(case, decision, compare(case.expect, got_for(decision)))
 
 

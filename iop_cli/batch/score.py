@@ -27,7 +27,7 @@ from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
 from iop_cli.output.contracts import SCORE_COLUMNS
-from iop_cli.pack.answers import MAX_TEXT
+from iop_cli.pack.answers import MAX_TEXT, disagreement
 from iop_cli.pack.model import Pack, Question
 from iop_cli.problems import Problem, ProblemsError
 
@@ -101,6 +101,13 @@ class BatchScorer:
                 self.derived.append(derived_column(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
         self.stages = pr.decision_columns(pack)
+        # A derived answer that differs from its derivation is the row's error (as in `iop check`), naming both.
+        self.disagreements = [
+            pl.when(pl.col(pr.DISAGREE.format(q.id))).then(
+                pl.lit(f"{self.labels.get(q.id, q.id)}: {disagreement(pack, q.id).message}")
+            )
+            for q in pr.derived_questions(pack)
+        ]
         self.missing = [pl.col(pr.MISSING.format(q.id)) for q in pack.asked if q.required]
         self.review_codes = pr.review_codes(pack)
         self.unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
@@ -200,7 +207,7 @@ class BatchScorer:
         for stage in self.stages:
             frame = frame.with_columns(stage)
         # Problems stay separate, mostly-null columns here; their text is joined only if a row in the batch has one.
-        pieces = cells.problems
+        pieces, kinds = [*cells.problems, *self.disagreements], [*cells.kinds, *self.disagreements]
         failed = pl.any_horizontal([piece.is_not_null() for piece in pieces])
         width = len(self.pack.alerts)
         # An (outcome, alerts) pair as one integer key, when both fit in 63 bits (as in every pack so far).
@@ -211,7 +218,7 @@ class BatchScorer:
             pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
             *self.missing,
             *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
-            *[piece.alias(f"__k{i}") for i, piece in enumerate(cells.kinds)],
+            *[piece.alias(f"__k{i}") for i, piece in enumerate(kinds)],
         ).collect(engine="in-memory")
         if (done[pr.OUTCOME] == pr.REVIEW_PENDING).any():
             done = done.with_columns(self.review_codes)

@@ -21,9 +21,8 @@ def check(
 
     Example: iop check --answers intake.yaml --format json
     """
-    from iop_cli.decide.engine import decide
+    from iop_cli.decide.engine import checked, decide
     from iop_cli.output.contracts import decision_dict
-    from iop_cli.pack.answers import clean_answers
     from iop_cli.pack.source import read_answers
     from iop_cli.problems import Problem, ProblemsError
 
@@ -31,7 +30,7 @@ def check(
     positions: dict[str, str] = {}
     try:
         raw, positions, name = read_answers(answers)
-        clean = clean_answers(pack, raw)
+        clean = checked(pack, raw)
     except ProblemsError as exc:
         # Point each problem at its line in the answers file when we know it.
         fail(

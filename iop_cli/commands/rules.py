@@ -160,8 +160,7 @@ def _suggest_tests(pack, untested: list[str]) -> None:
     from iop_cli.authoring.lint import test_answers
     from iop_cli.authoring.search import Space
     from iop_cli.authoring.tests import got_for
-    from iop_cli.decide.engine import decide
-    from iop_cli.pack.answers import clean_answers
+    from iop_cli.decide.engine import checked, decide
 
     space = Space(pack)
     current().echo("Test cases that would exercise them (for tests.yaml):")
@@ -170,7 +169,7 @@ def _suggest_tests(pack, untested: list[str]) -> None:
         if answers is None:
             current().echo(f"  # {rule_id}: no answers reach it (iop rules lint says why)")
             continue
-        got = got_for(decide(pack, clean_answers(pack, answers)))
+        got = got_for(decide(pack, checked(pack, answers)))
         case = {
             "name": f"exercises {rule_id}",
             "given": answers,

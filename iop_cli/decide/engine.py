@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from iop_cli.decide import policy
+from iop_cli.pack.answers import clean_answers, disagreement
 from iop_cli.pack.model import Computed, Level, Pack, Placement, Rule
+from iop_cli.problems import AnswersError
 
 SCHEMA_VERSION = 1
 DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
@@ -58,11 +60,12 @@ class Decision:
 
 
 def applicable(
-    pack: Pack, answers: Mapping[str, Any], given: Collection[str] = ()
+    pack: Pack, answers: Mapping[str, Any], given: Collection[str] = (), disagree: list[str] | None = None
 ) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
     """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones.
     Computed fields named in `given` take their value from the answers instead (the lint searches a total's values
-    rather than its items')."""
+    rather than its items'). A derived question takes its answer, else the value its derivation gives; where both
+    are known and differ, its id goes into `disagree`."""
     values: dict[str, Any] = {}
     applies: dict[str, bool | None] = {}
     ignored: list[str] = []
@@ -78,9 +81,32 @@ def applicable(
             if answer is not None:
                 ignored.append(question.id)
             continue
+        if question.derive is not None:
+            derived = question.derive.evaluate(values)
+            if answer is None:
+                answer = derived
+            elif derived is not None and derived != answer and disagree is not None:
+                disagree.append(question.id)
         if answer is not None:
             values[question.id] = answer
     return values, applies, ignored
+
+
+def disagreements(pack: Pack, answers: Mapping[str, Any]) -> list[str]:
+    """The derived questions whose answer differs from what their derivation gives (a total and its items)."""
+    found: list[str] = []
+    applicable(pack, answers, disagree=found)
+    return found
+
+
+def checked(pack: Pack, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Raw answers checked one by one (`answers.clean_answers`), then together: a derived answer that disagrees
+    with its derivation is an error (AnswersError), as it is in batch scoring."""
+    clean = clean_answers(pack, raw)
+    disagreeing = disagreements(pack, clean)
+    if disagreeing:
+        raise AnswersError([disagreement(pack, name) for name in disagreeing])
+    return clean
 
 
 def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:

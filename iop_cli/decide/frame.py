@@ -23,6 +23,7 @@ from iop_cli.pack.model import Compute, Computed, Pack, Question
 VALUE = "__v_{}"
 APPLIES = "__applies_{}"
 MISSING = "__missing_{}"
+DISAGREE = "__disagree_{}"  # a derived question answered, and its derivation gives another value
 LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
 REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
@@ -69,21 +70,31 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
     for question in pack.questions.values():
         if isinstance(question, Computed):
             place(question.id, question.compute.names, [_compute(question.compute).alias(VALUE.format(question.id))])
-        elif question.ask_if is not None:
-            shown = compile_expr(question.ask_if, value_col)
-            place(
-                question.id,
-                question.ask_if.names,
-                [
-                    # Unknown counts as applying (as engine.applicable): only a definite "no" removes the answer.
-                    shown.fill_null(True).alias(APPLIES.format(question.id)),
-                    pl.when(shown.eq(False))
-                    .then(None)
-                    .otherwise(value_col(question.id))
-                    .alias(VALUE.format(question.id)),
-                ],
+            continue
+        if question.ask_if is None and question.derive is None:
+            continue
+        exprs: list[pl.Expr] = []
+        value, reads = value_col(question.id), question.ask_if.names if question.ask_if else ()
+        if question.derive is not None:  # the answer, else its derivation (as engine.applicable)
+            derived = _compute(question.derive)
+            exprs.append(
+                (value.is_not_null() & derived.is_not_null() & (value != derived)).alias(DISAGREE.format(question.id))
             )
+            value, reads = pl.coalesce(value, derived), (*reads, *question.derive.names)
+        if question.ask_if is not None:
+            shown = compile_expr(question.ask_if, value_col)
+            # Unknown counts as applying (as engine.applicable): only a definite "no" removes the answer.
+            exprs.append(shown.fill_null(True).alias(APPLIES.format(question.id)))
+            if question.derive is not None:
+                exprs[0] = (exprs[0] & shown.fill_null(True)).alias(DISAGREE.format(question.id))
+            value = pl.when(shown.eq(False)).then(None).otherwise(value)
+        place(question.id, reads, [*exprs, value.alias(VALUE.format(question.id))])
     return [stage for stage in stages if stage]
+
+
+def derived_questions(pack: Pack) -> list[Question]:
+    """The asked questions that may also be derived: each has a `DISAGREE` column once `value_stages` ran."""
+    return [q for q in pack.asked if q.derive is not None]
 
 
 def applies(question: Question) -> pl.Expr:
@@ -244,7 +255,18 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     frame = answers.lazy().select(typed)
     for stage in decision_columns(pack):
         frame = frame.with_columns(stage)
-    done = frame.with_columns(review_codes(pack)).select(OUTCOME, ALERTS).collect()
+    from iop_cli.pack.answers import disagreement
+
+    problems = [
+        pl.when(pl.col(DISAGREE.format(q.id))).then(pl.lit(f"{q.id}: {disagreement(pack, q.id).message}"))
+        for q in derived_questions(pack)
+    ]
+    error = pl.concat_str(problems, separator="; ", ignore_nulls=True) if problems else pl.lit(None, pl.String)
+    error = pl.when(error != "").then(error)
+    done = frame.with_columns(review_codes(pack), error.alias("__error")).collect()
+    failed = done["__error"].is_not_null()
+    done = done.with_columns(pl.when(~failed).then(pl.col(c)).alias(c) for c in (OUTCOME, ALERTS))
+    done = done.with_columns(pl.col(OUTCOME).fill_null(len(pack.rules)), pl.col(ALERTS).fill_null(0))
     outcome = Outcome(pack)
     codes = done[OUTCOME].unique().sort().to_list()
     masks = done[ALERTS].unique().sort().to_list()
@@ -254,11 +276,20 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
         keys = codes if column == OUTCOME else masks
         return pl.col(column).replace_strict(keys, values, return_dtype=pl.String)
 
+    # A row with an error has no decision: its outcome columns are null and its status is `error`.
     return done.select(
-        by_code([t[0] for t in texts]).alias("level"),
-        by_code([t[1] for t in texts]).alias("rule"),
-        by_code([t[2] for t in texts]).alias("reason"),
-        by_code([outcome.alert_text(m) for m in masks], ALERTS).alias("alerts"),
-        by_code([policy.status(pack, t[0]) for t in texts]).alias("status"),
-        pl.lit(None, dtype=pl.String).alias("error"),
+        *(
+            pl.when(~pl.col("__error").is_not_null()).then(e)
+            for e in (
+                by_code([t[0] for t in texts]).alias("level"),
+                by_code([t[1] for t in texts]).alias("rule"),
+                by_code([t[2] for t in texts]).alias("reason"),
+                by_code([outcome.alert_text(m) for m in masks], ALERTS).alias("alerts"),
+            )
+        ),
+        pl.when(pl.col("__error").is_null())
+        .then(by_code([policy.status(pack, t[0]) for t in texts]))
+        .otherwise(pl.lit("error"))
+        .alias("status"),
+        pl.col("__error").alias("error"),
     )

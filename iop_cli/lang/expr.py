@@ -545,6 +545,12 @@ class Expr:
         return self.root.kind
 
 
+def both(first: Expr, second: Expr) -> Expr:
+    """`first and second`, of two checked conditions (a module's questions under their include's `ask_if`)."""
+    root = Logic(f"({first.source}) and ({second.source})", 0, "and", (first.root, second.root))
+    return Expr(root.text, root, tuple(dict.fromkeys((*first.names, *second.names))))
+
+
 _SYNTAX_HINTS = (
     ("invalid decimal literal", "put a space between a number and a word, as in `34 and sud`"),
     ("invalid hexadecimal literal", "put a space between a number and a word"),

@@ -28,6 +28,10 @@ class Question(Protocol):
     def choice_values(self) -> tuple[str, ...]: ...
     @property
     def computed(self) -> bool: ...
+    @property
+    def scores(self) -> tuple[int, ...]: ...
+    @property
+    def choices(self) -> Sequence[Any]: ...
 
 
 class Pack(Protocol):
@@ -62,6 +66,10 @@ def allowed_text(question: Question) -> str:
         return "yes or no"
     if question.type == "choice":
         return ", ".join(question.choice_values)
+    if question.scores:
+        return ", ".join(
+            str(c.score) if c.value == str(c.score) else f"{c.score} ({c.value})" for c in question.choices
+        )
     if question.type in ("integer", "number"):
         kind = "a whole number" if question.type == "integer" else "a number"
         lo = "" if question.min is None else _num(question.min)
@@ -103,6 +111,8 @@ def coerce(question: Question, value: Any) -> Any:
             return folded[word.lower()]
         hint = did_you_mean(word.lower(), question.choice_values)
         raise BadValue(f"is not one of the choices{'; ' + hint if hint else ''}", allowed)
+    if question.scores:
+        return _score(question, value, allowed)
     if question.type in ("integer", "number"):
         number = _number(value, question.type == "integer", allowed)
         if (question.min is not None and number < question.min) or (question.max is not None and number > question.max):
@@ -114,6 +124,23 @@ def coerce(question: Question, value: Any) -> Any:
     if len(text) > MAX_TEXT:
         raise BadValue(f"is longer than {MAX_TEXT} characters", allowed)
     return text
+
+
+def _score(question: Question, value: Any, allowed: str) -> int:
+    """An item's answer: one of its scores, written as the number or as its choice's word."""
+    if isinstance(value, bool):  # a yes or no that YAML or JSON read as true or false: the choice's word
+        value = "yes" if value else "no"
+    if isinstance(value, str) and not DECIMAL.fullmatch(value.strip()):
+        word = value.strip().lower()
+        found = next((c.score for c in question.choices if c.value.lower() == word), None)
+        if found is None:
+            hint = did_you_mean(word, [c.value for c in question.choices])
+            raise BadValue(f"is not one of the choices{'; ' + hint if hint else ''}", allowed)
+        return found
+    number = _number(value, True, allowed)
+    if number not in question.scores:
+        raise BadValue("is not one of the item's scores", allowed)
+    return int(number)
 
 
 def _number(value: Any, whole: bool, allowed: str) -> int | float:
@@ -174,3 +201,13 @@ def clean_answers(pack: Pack, raw: Mapping[str, Any]) -> dict[str, Any]:
     if problems:
         raise AnswersError(problems)
     return {k: v for k, v in clean.items() if v is not None}
+
+
+def disagreement(pack: Pack, name: str) -> Problem:
+    """A derived answer that differs from its derivation, naming both sides (never their values)."""
+    reads = ", ".join(pack.questions[name].derive.names)  # type: ignore[attr-defined, union-attr]
+    return Problem(
+        name,
+        f"is given, and the answers it is derived from ({reads}) give another value",
+        "give one or the other, or correct the one that is wrong",
+    )

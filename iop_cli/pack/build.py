@@ -64,6 +64,9 @@ class _Loader:
         self.files = files
         self.problems: list[Problem] = []
         self.texts: dict[str, list[str]] = {}
+        self.included: dict[Path, Mark] = {}  # module files read, and where each was included
+        self.scope: dict[int, Src] = {}  # a module question (by id() of its entry) -> its include's `ask_if`
+        self.scoped: dict[str, Src] = {}  # the same, by question id
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -221,33 +224,23 @@ class _Loader:
 
     def read_sources(self) -> tuple[dict[str, list[Src]], str]:
         """Every file read once (noted, so no output of this command lands on it), hashed, parsed with positions,
-        and split by top-level key; a key that only one file may hold is refused from a second."""
-        from iop_cli.files import note_read
-        from iop_cli.pack import source
-
+        and split by top-level key; a key that only one file may hold is refused from a second. Module files that
+        a `questions:` list includes are read in its place."""
         blocks: dict[str, list[Src]] = {key: [] for key in spec.FILE.names}
         where: dict[str, Mark] = {}
         digest = hashlib.sha256()
         for path in self.files:
-            name = str(path)
-            try:
-                with open(path, "rb") as handle:
-                    note_read(handle.fileno())
-                    raw = handle.read()
-                text = raw.decode("utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                self.problem(name, f"cannot read the file: {exc}", "save it as UTF-8 text")
-                continue
-            digest.update(path.name.encode() + b"\0" + raw + b"\0")
-            self.texts[name] = text.splitlines()
-            try:
-                doc = source.load(text, name)
-            except ProblemsError as exc:
-                self.problems.extend(exc.problems)
-                continue
+            doc = self.read_file(path, path.name, digest)
             if doc is None:
                 continue
             top = self.shaped(doc, f"the file {path.name}", spec.FILE)
+            if top and "module" in top:
+                self.problem(
+                    doc.keys["module"],
+                    f"{path.name} is a module file, which a pack includes; it is not a file of the pack itself",
+                    "move it out of the pack folder and include it: `questions: [{include: FILE}]`",
+                )
+                continue
             for key, value in (top or {}).items():
                 if key not in spec.FILE.names:
                     continue
@@ -255,8 +248,73 @@ class _Loader:
                     self.problem(doc.keys[key], f"`{key}` is already given at {where[key]}", "keep it in one file")
                     continue
                 where[key] = doc.keys[key]
+                if key == "questions":
+                    value = self.splice(value, path, blocks, digest)
                 blocks[key].append(value)
         return blocks, digest.hexdigest()
+
+    def read_file(self, path: Path, label: str, digest) -> Src | None:
+        """One YAML file read once (noted, so no output lands on it), hashed under `label`, parsed with positions."""
+        from iop_cli.files import note_read
+        from iop_cli.pack import source
+
+        name = str(path)
+        try:
+            with open(path, "rb") as handle:
+                note_read(handle.fileno())
+                raw = handle.read()
+            text = raw.decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(name, f"cannot read the file: {exc}", "save it as UTF-8 text")
+            return None
+        digest.update(label.encode() + b"\0" + raw + b"\0")
+        self.texts[name] = text.splitlines()
+        try:
+            return source.load(text, name)
+        except ProblemsError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+    def splice(self, block: Src, path: Path, blocks: dict[str, list[Src]], digest) -> Src:
+        """A `questions:` list with each `- include: FILE` entry replaced by the module's questions, in place, so the
+        interview asks them there; the module's sections, fixtures and tests join the pack's."""
+        if not isinstance(block.value, list):
+            return block
+        items: list[Src] = []
+        for item in block.value:
+            if not (isinstance(item.value, dict) and "include" in item.value):
+                items.append(item)
+                continue
+            values = self.shaped(item, "an include", spec.INCLUDE)
+            target = self.text(values or {}, "include", "an include")
+            if not target:
+                continue
+            module = (path.parent / target).resolve()
+            if module in self.included:
+                self.problem(item.keys["include"], f"{target} is already included at {self.included[module]}")
+                continue
+            self.included[module] = item.keys["include"]
+            doc = self.read_file(module, "include:" + module.name, digest)
+            if doc is None:
+                continue
+            top = self.mapping(doc, f"the module {module.name}", spec.MODULE_KEYS, ("module",))
+            if top is None:
+                continue
+            meta = self.shaped(top["module"], "module", spec.MODULE) if "module" in top else None
+            if meta is not None:
+                for key in spec.MODULE.names:
+                    self.text(meta, key, "module")
+            for key in ("sections", "fixtures", "tests"):
+                if key in top:
+                    blocks[key].append(top[key])
+            for entry in self.listing(top.get("questions"), f"the questions of {module.name}"):
+                if isinstance(entry.value, dict) and "include" in entry.value:
+                    self.problem(entry.mark, "a module cannot include another module", "include both from the pack")
+                    continue
+                if values and "ask_if" in values:
+                    self.scope[id(entry)] = values["ask_if"]
+                items.append(entry)
+        return Src(items, block.mark, block.keys)
 
     def entries_and_ids(self, blocks: dict[str, list[Src]], digest: str) -> Pack:
         """The pack's entries, each checked against its declared shape, with one id space for sections, questions,
@@ -313,6 +371,8 @@ class _Loader:
             if question is not None:
                 result[ident] = question
                 raw[ident] = values
+                if id(item) in self.scope:
+                    self.scoped[ident] = self.scope[id(item)]
         self.question_expressions(result, raw)
         return result
 
@@ -341,8 +401,28 @@ class _Loader:
             question.section = section
         if qtype == "choice":
             question.choices = self.choices(values.get("choices"), item, what)
+        elif qtype == "integer" and "choices" in values:
+            question.choices = self.scored_choices(values["choices"], what)
+            if any(key in values for key in ("min", "max")):
+                self.problem(values["choices"].mark, f"{what} takes its range from its choices' scores; drop min/max")
+            if question.choices:
+                question.min, question.max = min(question.scores), max(question.scores)
         elif "choices" in values:
-            self.problem(values["choices"].mark, f"{what} has choices but is of type {qtype}", "use type: choice")
+            self.problem(
+                values["choices"].mark,
+                f"{what} has choices but is of type {qtype}",
+                "use type: choice, or type: integer with a `score` on each choice",
+            )
+        if "compute" in values and "required" in values:
+            self.problem(values["required"].mark, f"{what} is computed, so it is never asked and cannot be required")
+        if "compute" in values and "derive" in values:
+            self.problem(
+                values["derive"].mark,
+                f"{what} has both `compute` and `derive`",
+                "`compute` is never asked; `derive` is asked and may also come from other answers: keep one",
+            )
+        if question.scores:
+            return question  # its range is its scores'; a min or max given as well is reported above
         for key in ("min", "max"):
             if key not in values:
                 continue
@@ -357,9 +437,43 @@ class _Loader:
                 setattr(question, key, src.value)
         if question.min is not None and question.max is not None and question.min > question.max:
             self.problem(values["min"].mark, f"`min` is above `max` in {what}", "swap them")
-        if "compute" in values and "required" in values:
-            self.problem(values["required"].mark, f"{what} is computed, so it is never asked and cannot be required")
         return question
+
+    def scored_choices(self, src: Src, what: str) -> tuple[Choice, ...]:
+        """An item's menu: each choice has a whole-number `score` (its answer), a label (its anchor) and optionally
+        a `value` word that an intake file may write instead of the score."""
+        if not isinstance(src.value, list) or not src.value:
+            self.problem(src.mark, f"{what} needs a non-empty list of `choices`")
+            return ()
+        result: list[Choice] = []
+        for entry in src.value:
+            values = self.shaped(entry, f"a choice of {what}", spec.CHOICE) if isinstance(entry.value, dict) else None
+            if values is None:
+                if not isinstance(entry.value, dict):
+                    self.problem(
+                        entry.mark, f"a choice of the integer {what} needs a `score`", "- {score: 0, label: ...}"
+                    )
+                continue
+            score = values.get("score")
+            if score is None or isinstance(score.value, bool) or not isinstance(score.value, int):
+                self.problem((score or entry).mark, f"a choice of the integer {what} needs a whole-number `score`")
+                continue
+            word = values.get("value")
+            if word is not None and isinstance(word.value, bool):  # YAML reads a bare yes or no as true or false
+                word = Src("yes" if word.value else "no", word.mark)
+            value = str(score.value) if word is None else str(word.value)
+            if word is not None and (not isinstance(word.value, str) or not word.value.isidentifier()):
+                self.problem(word.mark, f"the `value` of a scored choice of {what} must be a word", "e.g. several_days")
+                continue
+            if score.value in (c.score for c in result):
+                self.problem(score.mark, f"duplicate score {score.value} in {what}")
+                continue
+            if value in (c.value for c in result):
+                self.problem(entry.mark, f"duplicate choice `{value}` in {what}")
+                continue
+            label = self.text(values, "label", what) or value.replace("_", " ")
+            result.append(Choice(value, label, score.value))
+        return tuple(result)
 
     def choices(self, src: Src | None, item: Src, what: str) -> tuple[Choice, ...]:
         if src is None or not isinstance(src.value, list) or not src.value:
@@ -369,8 +483,17 @@ class _Loader:
         for entry in src.value:
             if isinstance(entry.value, dict):
                 values = self.shaped(entry, f"a choice of {what}", spec.CHOICE)
-                if values is None or "value" not in values:
+                if values is None:
                     continue
+                if "value" not in values:
+                    self.problem(entry.mark, f"a choice of {what} needs a `value`")
+                    continue
+                if "score" in values:
+                    self.problem(
+                        values["score"].mark,
+                        f"only an integer question's choices carry scores, not those of the choice {what}",
+                        "make it `type: integer`: its answer is then the score",
+                    )
                 value, label = values["value"].value, self.text(values, "label", what)
             else:
                 value, label = entry.value, ""
@@ -398,11 +521,25 @@ class _Loader:
                     self.problem(
                         values["ask_if"].mark, f"{what} is computed, so it is never asked and takes no `ask_if`"
                     )
+            scope = self.scoped.get(ident)
+            if scope is not None and isinstance(question, Asked):  # the include's condition, then its own
+                outer = self.parse_expr(scope, fields)
+                self.only_earlier(scope, outer, earlier, what, "ask_if")
+                if outer is not None:
+                    question.ask_if = outer if question.ask_if is None else expr.both(outer, question.ask_if)
             if isinstance(question, Computed):
                 compute = self.compute(values["compute"], fields, question, what)
                 if compute is not None:  # else a problem is reported, and the pack does not load
                     question.compute = compute
                     self.only_earlier(values["compute"], compute, earlier, what, "compute")
+            elif "derive" in values and isinstance(question, Asked):
+                if question.type == "text":
+                    self.problem(values["derive"].mark, f"{what}: a text field cannot be derived")
+                else:
+                    derive = self.compute(values["derive"], fields, question, what)
+                    if derive is not None:
+                        question.derive = derive
+                        self.only_earlier(values["derive"], derive, earlier, what, "derive")
             earlier.add(ident)
 
     def only_earlier(self, src: Src, parsed, earlier: set[str], what: str, key: str) -> None:
@@ -704,4 +841,27 @@ class _Loader:
         for alert in expect.get("alerts") or []:
             if alert not in alert_ids:
                 self.problem(values["alerts"].mark, f"unknown alert `{alert}`", did_you_mean(str(alert), alert_ids))
+        if "values" in values:
+            expect["values"] = self.expected_values(values["values"], pack, name)
         return expect
+
+    def expected_values(self, src: Src, pack: Pack, name: str) -> dict[str, Any]:
+        """`values:` of a test: each field's expected value, typed as its question's answers are (null: no value)."""
+        from iop_cli.pack.answers import BadValue, coerce
+
+        if not isinstance(src.value, dict):
+            self.problem(src.mark, f"`values` of test `{name}` must map field ids to values")
+            return {}
+        result: dict[str, Any] = {}
+        for field, value in src.value.items():
+            question = pack.questions.get(field)
+            if question is None:
+                self.problem(
+                    src.keys[field], f"test `{name}`: unknown field `{field}`", did_you_mean(field, pack.questions)
+                )
+                continue
+            try:
+                result[field] = coerce(question, value.value)
+            except BadValue as exc:
+                self.problem(value.mark, f"test `{name}`: `{field}` {exc.message}", f"allowed: {exc.allowed}")
+        return result

@@ -22,8 +22,12 @@ MAX_ALERTS = 62
 
 @dataclass(frozen=True)
 class Choice:
+    """One answer of a menu. An integer question's choices carry scores (an instrument's item): its answer is the
+    score, and the choice's `value` word is another way to write it."""
+
     value: str
     label: str
+    score: int | None = None
 
 
 @dataclass
@@ -88,10 +92,23 @@ class Question:
         return tuple(c.value for c in self.choices)
 
     @property
+    def scores(self) -> tuple[int, ...]:
+        """The scores an item may take (an integer question with choices); () for any other question."""
+        return tuple(c.score for c in self.choices if c.score is not None)
+
+    @property
+    def derive(self) -> Compute | None:
+        """How an asked question is also derived from other answers (an instrument's total from its items); None
+        when it is only asked."""
+        return None
+
+    @property
     def field_type(self) -> expr.FieldType:
         return expr.FieldType(self.type, self.choice_values, self.min, self.max)
 
-    def choice_label(self, value: str) -> str:
+    def choice_label(self, value: Any) -> str:
+        if self.scores:
+            return next((c.label for c in self.choices if c.score == value), str(value))
         return next((c.label for c in self.choices if c.value == value), value)
 
 
@@ -101,6 +118,8 @@ class Asked(Question):
 
     required: bool = True
     ask_if: expr.Expr | None = None
+    # Given directly, or derived from earlier answers when those decide it; both given and disagreeing is an error.
+    derive: Compute | None = None
 
 
 @dataclass

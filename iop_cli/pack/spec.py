@@ -66,8 +66,18 @@ def listing(shape: Shape) -> dict[str, Any]:
 
 
 PACK = Shape((Key("name", TEXT, True), Key("version", TEXT, True), Key("description", TEXT)))
+MODULE = Shape(
+    (Key("name", TEXT, True), Key("version", TEXT, True), Key("description", TEXT)),
+    "A module file (an instrument) that packs include from their `questions:` list.",
+)
 SECTION = Shape((Key("id", IDENT, True), Key("title", TEXT, True), Key("help", TEXT)))
-CHOICE = Shape((Key("value", {"type": ["string", "number"]}, True), Key("label", TEXT)))
+CHOICE = Shape(
+    (
+        Key("value", {"type": ["string", "number"]}),  # required, except for a scored choice
+        Key("label", TEXT),
+        Key("score", {"type": "integer", "description": "An integer question's item score; its answer is the score."}),
+    )
+)
 COMPUTE_CASE = Shape((Key("when", CONDITION, True), Key("value", SCALAR, True)))
 COMPUTE_OTHERWISE = Shape((Key("otherwise", SCALAR, True),))
 COMPUTE = {
@@ -89,10 +99,29 @@ QUESTION = Shape(
         Key("required", {"type": "boolean"}),  # asked questions only; true unless written false
         Key("ask_if", CONDITION),  # asked only when this holds
         Key("compute", COMPUTE),  # a computed field: never asked
+        Key(
+            "derive",
+            {
+                **COMPUTE,
+                "description": "Asked, and also derived from earlier answers (an instrument's total from its items): "
+                "the answer may be given directly or come from them; both given and disagreeing is an error.",
+            },
+        ),
         Key("aliases", LINES),  # other names its column may have in an intake file
         Key("section", IDENT),
     )
 )
+INCLUDE = Shape(
+    (
+        Key(
+            "include", {"type": "string", "description": "A module file (an instrument), relative to this file."}, True
+        ),
+        Key("ask_if", {**CONDITION, "description": "Every question of the module is asked only when this holds."}),
+    ),
+    "The questions of a module file, placed here.",
+)
+# What a module file may hold: questions (and their sections) with their own tests, so any pack can include it.
+MODULE_KEYS = ("module", "sections", "questions", "fixtures", "tests")
 LEVEL = Shape(
     (
         Key("id", IDENT, True),
@@ -118,7 +147,13 @@ RULE = Shape(
 )
 OTHERWISE = Shape((Key("level", IDENT, True), Key("because", TEXT, True)))
 EXPECT = Shape(
-    (Key("level", IDENT), Key("rule", {"type": ["string", "null"]}), Key("alerts", LINES), Key("missing", LINES))
+    (
+        Key("level", IDENT),
+        Key("rule", {"type": ["string", "null"]}),
+        Key("alerts", LINES),
+        Key("missing", LINES),
+        Key("values", {**ANSWERS, "description": "field id: the value it must have (computed and derived included)"}),
+    )
 )
 TEST = Shape((Key("name", TEXT, True), Key("base", IDENT), Key("given", ANSWERS), Key("expect", EXPECT.schema(), True)))
 ALLOWANCE = Shape(
@@ -134,8 +169,9 @@ LINT = Shape((Key("allow", listing(ALLOWANCE)),))
 FILE = Shape(
     (
         Key("pack", PACK.schema()),
+        Key("module", MODULE.schema()),
         Key("sections", listing(SECTION)),
-        Key("questions", listing(QUESTION)),
+        Key("questions", {"type": "array", "items": {"oneOf": [QUESTION.schema(), INCLUDE.schema()]}}),
         Key("levels", listing(LEVEL)),
         Key(
             "rules",
