@@ -18,11 +18,12 @@ FIELDS = {
     "dose": FieldType("number", min=0, max=100),
     "sud": FieldType("yesno"),
     "kind": FieldType("choice", choices=("a", "b")),
+    "drugs": FieldType("multi", choices=("a", "b")),
 }
 ROWS = [
-    {"age": 34, "dose": 2.5, "sud": True, "kind": "a"},
-    {"age": None, "dose": None, "sud": None, "kind": None},
-    {"age": 12, "dose": 0.0, "sud": False, "kind": "b"},
+    {"age": 34, "dose": 2.5, "sud": True, "kind": "a", "drugs": ("a", "b")},
+    {"age": None, "dose": None, "sud": None, "kind": None, "drugs": None},
+    {"age": 12, "dose": 0.0, "sud": False, "kind": "b", "drugs": ()},
 ]
 EXAMPLES = [
     "sud and age > 30",
@@ -42,19 +43,22 @@ EXAMPLES = [
     "age is missing",
     "dose is not missing",
     "sud == true",
+    "'a' in drugs",
+    "'b' not in drugs and sud",
 ]
 
 
 # Each kind, and the field that tells its variants apart.
 VARIANTS = {
     tree.Lit: ("kind", {"bool", "number", "string"}),
-    tree.Ref: ("kind", {"bool", "number", "choice"}),
+    tree.Ref: ("kind", {"bool", "number", "choice", "multi"}),
     tree.Not: (None, {None}),
     tree.Logic: ("op", {"and", "or"}),
     tree.Sign: ("negative", {True, False}),
     tree.Arith: ("op", {"+", "-"}),
     tree.Compare: ("op", {"==", "!=", "<", "<=", ">", ">="}),
     tree.Member: ("negate", {True, False}),
+    tree.Has: ("negate", {True, False}),
     tree.Missing: ("negate", {True, False}),
 }
 
@@ -106,7 +110,10 @@ def test_the_walkers_see_every_numeric_test_as_a_sum_of_fields():
 @pytest.mark.parametrize("text", EXAMPLES)
 def test_every_back_end_handles_every_operator(text):
     expression = parse(text, FIELDS)
-    frame = pl.DataFrame(ROWS, schema={"age": pl.Int64, "dose": pl.Float64, "sud": pl.Boolean, "kind": pl.String})
+    schema = {"age": pl.Int64, "dose": pl.Float64, "sud": pl.Boolean, "kind": pl.String, "drugs": pl.List(pl.String)}
+    frame = pl.DataFrame(
+        [{**row, "drugs": None if row["drugs"] is None else list(row["drugs"])} for row in ROWS], schema=schema
+    )
     got = frame.select(compile_expr(expression, pl.col).alias("r"))["r"].to_list()
     assert got == [expression.evaluate(row) for row in ROWS]
     assert plain(expression.root).strip()

@@ -103,9 +103,12 @@ def test_the_seven_modules_score_as_clinical_md_gives_them(instruments):
 
 def test_an_include_asks_its_questions_in_place_under_its_condition(instruments):
     order = list(instruments.questions)
-    assert order[0] == "primary_substance" and order[1] == "cssrs_wish_dead"
+    assert order[:3] == ["primary_substance", "other_substances", "cssrs_wish_dead"]
     assert order.index("ciwa_ar") < order.index("cows_pulse") < order.index("phq9_1")
-    assert instruments.questions["cows_pulse"].ask_if.source == "primary_substance == 'opioids'"
+    assert (
+        instruments.questions["cows_pulse"].ask_if.source
+        == "primary_substance == 'opioids' or 'opioids' in other_substances"
+    )
     # The include's condition comes first, then the question's own.
     assert instruments.questions["cssrs_method"].ask_if.source == "cssrs_thoughts"
     assert set(instruments.sections) >= {"cssrs_screen", "ciwa_scale", "cows_scale", "phq9_screen", "dast_screen"}
@@ -157,6 +160,8 @@ def instrument_rows(pack, total: int = 10_000) -> list[dict[str, str]]:
     rows = []
     for _ in range(total):
         row = {"primary_substance": rng.choice(["alcohol", "opioids", "sedatives", "cannabis", ""])}
+        others = rng.sample(["alcohol", "Opioids", " sedatives", "cannabis", "other"], rng.randint(0, 3))
+        row["other_substances"] = ";".join(others + (["opioids"] if rng.random() < 0.1 else []))
         for name, items in groups.items():
             how = rng.choice(["none", "total", "items", "some", "both", "both_wrong"])
             answers = {}
@@ -226,6 +231,10 @@ def test_batch_and_engine_agree_on_items_totals_and_both(instruments, instrument
             mismatches.append((number, want, have))
     assert not mismatches, f"{len(mismatches)} rows differ; first: {mismatches[:3]}"
     assert min(kinds.values()) > 100, kinds  # errors (disagreeing totals), placements and reviews all occur
+    levels = {row["level"] for row in scored}
+    assert levels == {"crisis", "inpatient", "outpatient", "clinician_review", ""}, levels
+    shown = {a for row in scored for a in row["alerts"].split(";") if a}
+    assert shown == {"item_nine", "positive_audit", "opioids_too"}, shown
 
 
 def test_score_frame_agrees_on_derived_totals(instruments, instrument_parity):

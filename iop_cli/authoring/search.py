@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from iop_cli.decide.engine import applicable
 from iop_cli.lang.tree import Node, field_names
-from iop_cli.lang.walk import Linear, linear, missing_tested, number_tests
+from iop_cli.lang.walk import Linear, choices_tested, linear, missing_tested, number_tests
 from iop_cli.pack.model import Computed, Pack, Question, Rule
 
 WHOLE_RANGE = 1000  # a field tested together with another takes every whole number of a range up to this size
@@ -130,7 +130,8 @@ class Space:
         reads is skipped."""
         if not ignore_ask_if:
             while True:
-                values, applies, _ = applicable(self.pack, answers, given=self.totals)
+                # A multi-select not chosen yet is unknown here, not the empty selection it is in the engine.
+                values, applies, _ = applicable(self.pack, answers, given=self.totals, unanswered_is_empty=False)
                 # An answer given before the answers its ask_if reads (a fixed answer of `reachable`) may yet not
                 # apply: it stays unknown until they are chosen, so no verdict rests on it too early.
                 unsure = {n for n, v in answers.items() if v is not None and self._waiting(n, answers, applies)}
@@ -303,6 +304,9 @@ def _domains(
                     cuts[name].update((number - rest) / terms[name] for number in numbers)
             else:
                 whole.update(searched)
+    tested: dict[str, set[str]] = {}
+    for tree in every:
+        choices_tested(tree, tested)
     domains: dict[str, list[Any]] = {}
     points: dict[str, set[float]] = {}  # decimals: the exact points among the representatives
     inexact: dict[str, str] = {}
@@ -318,6 +322,10 @@ def _domains(
             domains[q.id] = [True, False]
         elif q.type == "choice":
             domains[q.id] = list(q.choice_values)
+        elif q.type == "multi":
+            domains[q.id] = _selections(q.choice_values, tested.get(q.id, set()))
+            if len(tested.get(q.id, ())) > MAX_TESTED_CHOICES:
+                inexact[q.id] = f"its conditions test more than {MAX_TESTED_CHOICES} of its choices"
         elif q.type in ("integer", "number"):
             kind = "integer" if q.id in totals else q.type  # a total of whole numbers is whole
             domains[q.id], exact = _numbers(kind, cuts[q.id], *bounds[q.id], q.id in whole)
@@ -325,9 +333,24 @@ def _domains(
                 points[q.id] = exact
         else:
             domains[q.id] = ["text"]
-        if q.id not in totals and not q.required:
-            domains[q.id].append(None)  # an optional question may be left blank
+        if q.id not in totals and not q.required and q.type != "multi":
+            domains[q.id].append(None)  # an optional question may be left blank (a multi-select: the empty one)
     return domains, points, inexact
+
+
+MAX_TESTED_CHOICES = 10  # a multi-select's choices that conditions test: every selection of up to 2**10
+
+
+def _selections(choices: tuple[str, ...], tested: set[str]) -> list[tuple[str, ...]]:
+    """A multi-select's representatives: every selection of the choices that conditions test (the others change
+    nothing), in the pack's order; past MAX_TESTED_CHOICES, none, each one alone, and all of them."""
+    names = [c for c in choices if c in tested]
+    if len(names) > MAX_TESTED_CHOICES:
+        return [(), *((c,) for c in names), tuple(names)]
+    return [
+        tuple(c for c, keep in zip(names, mask, strict=True) if keep)
+        for mask in itertools.product((False, True), repeat=len(names))
+    ]
 
 
 def _difference(a: Linear | None, b: Linear | None) -> Linear | None:
@@ -413,6 +436,8 @@ def answer_text(value: Any) -> str:
     """An answer in a finding: yes or no, blank for one left blank, else as written."""
     if value is None:
         return "blank"
+    if isinstance(value, tuple):  # a multi-select's selection
+        return "+".join(value) if value else "none"
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 

@@ -60,12 +60,17 @@ class Decision:
 
 
 def applicable(
-    pack: Pack, answers: Mapping[str, Any], given: Collection[str] = (), disagree: list[str] | None = None
+    pack: Pack,
+    answers: Mapping[str, Any],
+    given: Collection[str] = (),
+    disagree: list[str] | None = None,
+    unanswered_is_empty: bool = True,
 ) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
     """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones.
     Computed fields named in `given` take their value from the answers instead (the lint searches a total's values
     rather than its items'). A derived question takes its answer, else the value its derivation gives; where both
-    are known and differ, its id goes into `disagree`."""
+    are known and differ, its id goes into `disagree`. An unanswered multi-select is the empty selection, unless
+    `unanswered_is_empty` is False (the lint's search, for a selection it has not chosen yet)."""
     values: dict[str, Any] = {}
     applies: dict[str, bool | None] = {}
     ignored: list[str] = []
@@ -81,6 +86,8 @@ def applicable(
             if answer is not None:
                 ignored.append(question.id)
             continue
+        if answer is None and question.type == "multi" and unanswered_is_empty:
+            answer = ()  # unanswered is the empty selection: a multi-select is never missing
         if question.derive is not None:
             derived = question.derive.evaluate(values)
             if answer is None:

@@ -34,6 +34,7 @@ def value_col(name: str) -> pl.Expr:
 
 
 _TYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String}
+SELECTION = pl.List(pl.String)  # a multi-select answer: the choices picked
 
 
 def _compute(compute: Compute) -> pl.Expr:
@@ -71,10 +72,12 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
         if isinstance(question, Computed):
             place(question.id, question.compute.names, [_compute(question.compute).alias(VALUE.format(question.id))])
             continue
-        if question.ask_if is None and question.derive is None:
+        if question.ask_if is None and question.derive is None and question.type != "multi":
             continue
         exprs: list[pl.Expr] = []
         value, reads = value_col(question.id), question.ask_if.names if question.ask_if else ()
+        if question.type == "multi":  # unanswered is the empty selection (as engine.applicable)
+            value = value.fill_null(pl.lit([], dtype=SELECTION))
         if question.derive is not None:  # the answer, else its derivation (as engine.applicable)
             derived = _compute(question.derive)
             exprs.append(
@@ -230,7 +233,14 @@ class Outcome:
 
 
 # The typed column of each kind of answer.
-VALUE_TYPES = {"integer": pl.Int64, "number": pl.Float64, "yesno": pl.Boolean, "choice": pl.String, "text": pl.String}
+VALUE_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
+    "integer": pl.Int64,
+    "number": pl.Float64,
+    "yesno": pl.Boolean,
+    "choice": pl.String,
+    "multi": SELECTION,
+    "text": pl.String,
+}
 
 
 def decision_columns(pack: Pack) -> list[list[pl.Expr]]:

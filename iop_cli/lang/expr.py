@@ -27,6 +27,7 @@ from iop_cli.lang.tree import (
     Compare,
     CompareOp,
     FieldType,
+    Has,
     Lit,
     Logic,
     Member,
@@ -389,6 +390,15 @@ class _Checker:
     def membership(self, whole, lnode, left: Node | None, rnode, negate: bool) -> Node:
         if left is None:
             raise self.fail(lnode, "a list cannot stand on the left of `in`")
+        if isinstance(rnode, ast.Name) and (selection := self.check(rnode, 0)).kind == "multi":
+            assert isinstance(selection, Ref)
+            return self.has(lnode, left, rnode, selection, negate)
+        if isinstance(left, Ref) and left.kind == "multi":
+            raise self.fail(
+                lnode,
+                f"`{left.text}` holds several choices: test one at a time",
+                f"e.g. '{left.field_type.choices[0]}' in {left.text}" if left.field_type.choices else "",
+            )
         if not isinstance(rnode, (ast.List, ast.Tuple)):
             raise self.fail(rnode, "`in` takes a list of values, like ['a', 'b']")
         if not rnode.elts:
@@ -413,6 +423,22 @@ class _Checker:
         )
         return Member(text, left.col, negate, left, values, floats)
 
+    def has(self, lnode, left: Node, rnode, selection: Ref, negate: bool) -> Node:
+        """`'a' in x` over a multi-select field: the left side is one quoted choice of `x`."""
+        if not (isinstance(left, Lit) and left.kind == "string"):
+            raise self.fail(
+                lnode,
+                f"`{selection.name}` holds several choices: put one quoted choice before `in`",
+                f"e.g. '{selection.field_type.choices[0]}' in {selection.name}",
+            )
+        if left.value not in selection.field_type.choices:
+            hint = did_you_mean(str(left.value), selection.field_type.choices) or "allowed: " + ", ".join(
+                selection.field_type.choices
+            )
+            raise self.fail(lnode, f"'{left.value}' is not a choice of `{selection.name}`", hint)
+        op = "not in" if negate else "in"
+        return Has(f"{left.text} {op} {selection.name}", left.col, negate, selection, str(left.value))
+
     def is_missing(self, node: ast.Compare, depth: int) -> Node:
         left, right = node.left, node.comparators[0]
         if not (isinstance(right, ast.Name) and right.id == MISSING_WORD):
@@ -430,7 +456,9 @@ class _Checker:
     def want_bool(self, node: Node, src: ast.AST) -> None:
         if node.kind != "bool":
             hint = ""
-            if isinstance(node, Ref) and node.field_type.choices:
+            if isinstance(node, Ref) and node.kind == "multi" and node.field_type.choices:
+                hint = f"test one of its choices, e.g. '{node.field_type.choices[0]}' in {node.name}"
+            elif isinstance(node, Ref) and node.field_type.choices:
                 hint = f"compare it, e.g. {node.name} == '{node.field_type.choices[0]}'"
             raise self.fail(src, f"`{node.text}` is a {self.describe(node)}, not a yes/no condition", hint)
 
@@ -440,7 +468,7 @@ class _Checker:
 
     def describe(self, node: Node) -> str:
         if isinstance(node, Ref):
-            return f"{node.field_type.kind} field"
+            return "multi-select field" if node.kind == "multi" else f"{node.field_type.kind} field"
         return {"bool": "yes/no value", "number": "number", "string": "quoted word"}.get(node.kind, node.kind)
 
     def same_kind(self, left: Node, right: Node, lnode, rnode) -> None:
@@ -645,9 +673,10 @@ def parse(text: str, fields: Mapping[str, FieldType], want: str | None = "bool")
     except RecursionError:
         raise ExprError("the condition is too complex to read", 0, "split it into rules") from None
     if want == "bool" and root.kind != "bool":
-        raise ExprError(
-            f"`{_cut(text.strip())}` is not a yes/no condition", root.col, "compare it with something, e.g. `== 'x'`"
-        )
+        hint = "compare it with something, e.g. `== 'x'`"
+        if isinstance(root, Ref) and root.kind == "multi" and root.field_type.choices:
+            hint = f"test one of its choices, e.g. '{root.field_type.choices[0]}' in {root.name}"
+        raise ExprError(f"`{_cut(text.strip())}` is not a yes/no condition", root.col, hint)
     if want == "number" and root.kind != "number":
         raise ExprError(f"`{_cut(text.strip())}` is not a number", root.col)
     return Expr(text, root, tuple(dict.fromkeys(checker.names)))

@@ -13,7 +13,21 @@ from functools import reduce
 import polars as pl
 
 from iop_cli.lang.expr import Expr
-from iop_cli.lang.tree import COMPARE, Arith, Compare, Lit, Logic, Member, Missing, Node, Not, Ref, Sign, assert_never
+from iop_cli.lang.tree import (
+    COMPARE,
+    Arith,
+    Compare,
+    Has,
+    Lit,
+    Logic,
+    Member,
+    Missing,
+    Node,
+    Not,
+    Ref,
+    Sign,
+    assert_never,
+)
 
 Special = Callable[[Node], "pl.Expr | None"]
 
@@ -48,6 +62,9 @@ def compile_node(node: Node, column: Callable[[str], pl.Expr], special: Special 
                 inner, values = inner.cast(pl.Float64), [float(x) for x in values]
             inside = pl.when(inner.is_null()).then(None).otherwise(inner.is_in(values))
             return ~inside if negate else inside
+        case Has(negate=negate, field=ref, value=value):
+            holds = sub(ref).list.contains(pl.lit(value, dtype=pl.String))  # a null selection gives null
+            return ~holds if negate else holds
         case Missing(negate=negate, field=ref):
             return sub(ref).is_not_null() if negate else sub(ref).is_null()
         case _:

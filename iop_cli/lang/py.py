@@ -12,7 +12,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from iop_cli.lang import tree
-from iop_cli.lang.tree import COMPARE, Arith, Compare, Lit, Logic, Member, Missing, Node, Not, Ref, Sign, assert_never
+from iop_cli.lang.tree import (
+    COMPARE,
+    Arith,
+    Compare,
+    Has,
+    Lit,
+    Logic,
+    Member,
+    Missing,
+    Node,
+    Not,
+    Ref,
+    Sign,
+    assert_never,
+)
 
 Evaluator = Callable[[Mapping[str, Any]], Any]
 
@@ -110,6 +124,14 @@ def compile(node: Node) -> Evaluator:
                 return (a in values) != negate
 
             return member
+        case Has(negate=negate, field=ref, value=value):
+            name = ref.name
+
+            def has(v):
+                selected = v.get(name)
+                return None if selected is None else (value in selected) != negate
+
+            return has
         case Missing(negate=negate, field=ref):
             name = ref.name
             return lambda v: (v.get(name) is None) != negate

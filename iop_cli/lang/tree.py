@@ -6,7 +6,7 @@
 
 Nodes are named tuples: immutable, and about ten times quicker to define than frozen dataclasses, which counts at
 start-up (the interview's first question loads the pack). A node's `kind` is the kind of value it gives: bool,
-number, string (a quoted word), choice, text or level. A numeric node also carries `bounds`, the values it can take
+number, string (a quoted word), choice, multi (a multi-select field), text or level. A numeric node also carries `bounds`, the values it can take
 given the fields' declared ranges; the checker uses them to refuse arithmetic that could overflow, and the back ends
 to compare whole numbers with decimals the same way.
 """
@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple, NoReturn, Union
 class FieldType(NamedTuple):
     """What the checker needs to know about a name: its kind, choices and range."""
 
-    kind: str  # yesno, choice, integer, number, text, level
+    kind: str  # yesno, choice, multi (several choices), integer, number, text, level
     choices: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
@@ -132,6 +132,17 @@ class Member(NamedTuple):
     kind: str = "bool"  # never passed: the kind of value this node gives
 
 
+class Has(NamedTuple):
+    """`'a' in x` or `'a' not in x` over a multi-select field `x`: whether its selection holds the choice `a`."""
+
+    text: str
+    col: int
+    negate: bool
+    field: Ref
+    value: str
+    kind: str = "bool"  # never passed: the kind of value this node gives
+
+
 class Missing(NamedTuple):
     """`x is missing` or `x is not missing`: the one test that is never unknown."""
 
@@ -142,8 +153,8 @@ class Missing(NamedTuple):
     kind: str = "bool"  # never passed: the kind of value this node gives
 
 
-Node = Union[Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Missing]
-NODE_KINDS: tuple[type, ...] = (Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Missing)
+Node = Union[Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Has, Missing]
+NODE_KINDS: tuple[type, ...] = (Lit, Ref, Not, Logic, Sign, Arith, Compare, Member, Has, Missing)
 
 
 # What each comparison means, for the back ends that evaluate it with Python's operators (Python, Polars).
@@ -169,7 +180,7 @@ def children(node: Node) -> tuple[Node, ...]:
             return ()
         case Not(operand=inner) | Sign(operand=inner) | Member(operand=inner):
             return (inner,)
-        case Missing(field=ref):
+        case Missing(field=ref) | Has(field=ref):
             return (ref,)
         case Logic(parts=parts):
             return parts

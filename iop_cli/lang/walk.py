@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from iop_cli.lang.tree import (
     Arith,
     Compare,
+    Has,
     Lit,
     Member,
     Missing,
@@ -28,6 +29,16 @@ def missing_tested(node: Node) -> set[str]:
     found = {node.field.name} if isinstance(node, Missing) else set()
     for child in children(node):
         found |= missing_tested(child)
+    return found
+
+
+def choices_tested(node: Node, found: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
+    """The choices that `'a' in x` tests name, for each multi-select field `x`."""
+    found = {} if found is None else found
+    if isinstance(node, Has):
+        found.setdefault(node.field.name, set()).add(node.value)
+    for child in children(node):
+        choices_tested(child, found)
     return found
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iop_cli.lang.tree import Arith, Compare, Lit, Logic, Member, Missing, Node, Not, Ref, Sign, assert_never
+from iop_cli.lang.tree import Arith, Compare, Has, Lit, Logic, Member, Missing, Node, Not, Ref, Sign, assert_never
 
 _WORDS = {
     "==": "is",
@@ -35,6 +35,8 @@ def plain(node: Node, parent: str = "") -> str:
         case Member(negate=negate, operand=operand, values=values):
             listed = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in values)
             return f"{_operand(operand)} {'is none of' if negate else 'is one of'} {listed}"
+        case Has(negate=negate, field=ref, value=value):
+            return f"{ref.name} {'does not include' if negate else 'includes'} '{value}'"
         case Missing(negate=negate, field=ref):
             return f"{ref.name} {'is answered' if negate else 'is unanswered'}"
         case Arith(op=op, left=left, right=right):

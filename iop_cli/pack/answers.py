@@ -46,6 +46,7 @@ class Pack(Protocol):
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
 MAX_TEXT = 200
+MULTI_SEPARATOR = ";"  # between the choices of a multi-select answer in a CSV cell
 MAX_NUMBER = 30  # characters in a written number; longer is a mistake (and Python's int() stops at 4,300 digits)
 
 NOT_FINITE = re.compile(r"[+-]?\.?(?:nan|inf|infinity)", re.IGNORECASE)
@@ -66,6 +67,8 @@ def allowed_text(question: Question) -> str:
         return "yes or no"
     if question.type == "choice":
         return ", ".join(question.choice_values)
+    if question.type == "multi":
+        return "any of " + ", ".join(question.choice_values) + f" (separated by `{MULTI_SEPARATOR}` in a cell)"
     if question.scores:
         return ", ".join(
             str(c.score) if c.value == str(c.score) else f"{c.score} ({c.value})" for c in question.choices
@@ -87,6 +90,8 @@ def coerce(question: Question, value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     allowed = allowed_text(question)
+    if isinstance(value, (list, tuple)) and question.type != "multi":
+        raise BadValue("was given, but the question takes one answer", allowed)
     if isinstance(value, float) and not math.isfinite(value):  # YAML .nan and .inf, like JSON NaN and Infinity
         raise BadValue(NAN_OR_INFINITY, allowed)
     if question.type == "yesno":
@@ -101,16 +106,9 @@ def coerce(question: Question, value: Any) -> Any:
             return False
         raise BadValue("is not yes or no", allowed)
     if question.type == "choice":
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise BadValue("is not one of the choices", allowed)
-        word = _num(value) if isinstance(value, (int, float)) else value.strip()
-        if word in question.choice_values:
-            return word
-        folded = {c.lower(): c for c in question.choice_values}
-        if word.lower() in folded:
-            return folded[word.lower()]
-        hint = did_you_mean(word.lower(), question.choice_values)
-        raise BadValue(f"is not one of the choices{'; ' + hint if hint else ''}", allowed)
+        return _choice(question, value, allowed)
+    if question.type == "multi":
+        return _selection(question, value, allowed)
     if question.scores:
         return _score(question, value, allowed)
     if question.type in ("integer", "number"):
@@ -124,6 +122,41 @@ def coerce(question: Question, value: Any) -> Any:
     if len(text) > MAX_TEXT:
         raise BadValue(f"is longer than {MAX_TEXT} characters", allowed)
     return text
+
+
+def _choice(question: Question, value: Any, allowed: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise BadValue("is not one of the choices", allowed)
+    word = _num(value) if isinstance(value, (int, float)) else value.strip()
+    if word in question.choice_values:
+        return word
+    folded = {c.lower(): c for c in question.choice_values}
+    if word.lower() in folded:
+        return folded[word.lower()]
+    hint = did_you_mean(word.lower(), question.choice_values)
+    raise BadValue(f"is not one of the choices{'; ' + hint if hint else ''}", allowed)
+
+
+def _selection(question: Question, value: Any, allowed: str) -> tuple[str, ...]:
+    """A multi-select answer: a list (answers files, JSON) or `a;b` text (a CSV cell), each part one of the choices;
+    the choices picked, once each, in the pack's order. An empty list is the empty selection."""
+    if isinstance(value, str):
+        parts: list[Any] = [p for p in value.split(MULTI_SEPARATOR) if p.strip()]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        raise BadValue("is not a list of choices", allowed)
+    if len(parts) > len(question.choice_values) * 4:
+        raise BadValue("lists too many choices", allowed)
+    picked = set()
+    for part in parts:
+        if isinstance(part, str) and not part.strip():
+            continue
+        try:
+            picked.add(_choice(question, part, allowed))
+        except BadValue as exc:  # the message names no part: batch errors must not repeat a row's cells
+            raise BadValue("holds a value that " + exc.message, allowed) from None
+    return tuple(c for c in question.choice_values if c in picked)
 
 
 def _score(question: Question, value: Any, allowed: str) -> int:
@@ -174,6 +207,8 @@ def shown(value: Any) -> str:
         text = value.strip()
     elif isinstance(value, (int, float, bool)):
         text = repr(value)
+    elif isinstance(value, (list, tuple)):
+        return "a list"
     else:
         return type(value).__name__
     short = cut(text)

@@ -389,9 +389,15 @@ class _Loader:
         if "compute" in values:  # never asked: its compute is checked with the other conditions, below
             question = Computed(ident, qtype, label, item.mark, help=help)
         else:
-            question = Asked(
-                ident, qtype, label, item.mark, help=help, required=self.flag(values, "required", what, True)
-            )
+            # A multi-select question is never missing: unanswered is the empty selection.
+            required = self.flag(values, "required", what, qtype != "multi")
+            if qtype == "multi" and required:
+                self.problem(
+                    values["required"].mark,
+                    f"{what} is a multi-select: unanswered means none of its choices, so it cannot be required",
+                    "remove `required`",
+                )
+            question = Asked(ident, qtype, label, item.mark, help=help, required=required)
         question.aliases = self.strings(values, "aliases", what)
         if "section" in values:
             section = self.text(values, "section", what)
@@ -399,7 +405,7 @@ class _Loader:
                 hint = did_you_mean(section, sections) or "declare it under `sections:`"
                 self.problem(values["section"].mark, f"unknown section `{section}` in {what}", hint)
             question.section = section
-        if qtype == "choice":
+        if qtype in ("choice", "multi"):
             question.choices = self.choices(values.get("choices"), item, what)
         elif qtype == "integer" and "choices" in values:
             question.choices = self.scored_choices(values["choices"], what)
@@ -554,8 +560,8 @@ class _Loader:
                 )
 
     def compute(self, src: Src, fields: dict, question: Question, what: str) -> Compute | None:
-        if question.type == "text":
-            self.problem(src.mark, f"{what}: a text field cannot be computed")
+        if question.type in ("text", "multi"):
+            self.problem(src.mark, f"{what}: a {question.type} field cannot be computed or derived")
             return None
         if not isinstance(src.value, list):
             want = "number" if question.type in expr.NUMERIC else "bool" if question.type == "yesno" else None
@@ -861,7 +867,7 @@ class _Loader:
                 )
                 continue
             try:
-                result[field] = coerce(question, value.value)
+                result[field] = coerce(question, value.plain())
             except BadValue as exc:
                 self.problem(value.mark, f"test `{name}`: `{field}` {exc.message}", f"allowed: {exc.allowed}")
         return result

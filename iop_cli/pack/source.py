@@ -294,9 +294,18 @@ def read_answers(path: str) -> tuple[dict[str, Any], dict[str, str], str]:
                 )
             ]
         )
-    nested = [k for k, v in doc.value.items() if isinstance(v.value, (dict, list))]
+    # A value is one answer, or a list of them (a multi-select); the pack's questions check which is which.
+    nested = [
+        k
+        for k, v in doc.value.items()
+        if isinstance(v.value, dict)
+        or (isinstance(v.value, list) and any(isinstance(i.value, (dict, list)) for i in v.value))
+    ]
     if nested:
         raise AnswersError(
-            [Problem(str(doc.keys[k]), f"{k}: a single value is expected, not a list or mapping") for k in nested]
+            [
+                Problem(str(doc.keys[k]), f"{k}: one value or a list of values is expected, not a mapping")
+                for k in nested
+            ]
         )
     return doc.plain(), {k: str(m) for k, m in doc.keys.items()}, name

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 SCHEMA_ID = "urn:iop-cli:rule-pack:1"
 
-QUESTION_TYPES = ("yesno", "choice", "integer", "number", "text")
+QUESTION_TYPES = ("yesno", "choice", "multi", "integer", "number", "text")  # multi: several of its choices
 SEVERITIES = ("safety", "caution", "info")
 LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level", "inexact")
 
