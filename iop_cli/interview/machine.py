@@ -14,7 +14,47 @@ from typing import Any
 
 from iop_cli.decide.engine import applicable
 from iop_cli.pack.answers import BadValue, coerce
-from iop_cli.pack.model import Pack, Question
+from iop_cli.pack.model import Asked, Choice, Pack, Question
+
+# How the counselor takes an instrument: the answer of its "how" step (`how:TOTAL` in the answers and drafts).
+ITEMS, TOTAL, NOT_TAKEN = "items", "total", "not_taken"
+HOW = "how:"
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """An asked total that is derived from asked items (a module's scale): the interview asks how to take it."""
+
+    total: Question
+    items: tuple[str, ...]
+    step: Question  # the "walk through the items, or enter the total?" step, asked before the first item
+
+
+def instruments(pack: Pack) -> dict[str, Instrument]:
+    """The pack's instruments by total id: every asked question whose derivation reads only asked questions."""
+    found: dict[str, Instrument] = {}
+    for question in pack.asked:
+        derive = question.derive
+        if derive is None or not derive.names:
+            continue
+        if not all(name in pack.questions and not pack.questions[name].computed for name in derive.names):
+            continue
+        items = tuple(q.id for q in pack.asked if q.id in derive.names)  # in the order they are asked
+        choices = [Choice(ITEMS, "Item by item"), Choice(TOTAL, "Enter the result")]
+        if not question.required:
+            choices.append(Choice(NOT_TAKEN, "Not taken"))
+        step = Asked(
+            HOW + question.id,
+            "choice",
+            f"{question.label}: item by item, or a result scored elsewhere?",
+            question.mark,
+            help=f"Item by item, the result ({question.label}) is computed as you go; or enter it if another tool "
+            "already scored it.",
+            choices=tuple(choices),
+            section=pack.questions[items[0]].section,
+        )
+        found[question.id] = Instrument(question, items, step)
+    return found
 
 
 @dataclass
@@ -23,6 +63,21 @@ class Interview:
     answers: dict[str, Any] = field(default_factory=dict)
     cursor: str | None = None  # the question being asked; None once every question on the path has an answer
     returning: bool = False  # True while answering a change made from the review screen
+    scales: dict[str, Instrument] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scales = instruments(self.pack)
+        self.steps = {i.step.id: i for i in self.scales.values()}
+        self.item_of = {item: i for i in self.scales.values() for item in i.items}
+        self.first_items = {i.items[0]: i for i in self.scales.values()}
+
+    def question(self, name: str) -> Question:
+        """A pack question, or an instrument's "how" step."""
+        return self.steps[name].step if name in self.steps else self.pack.questions[name]
+
+    def how(self, instrument: Instrument) -> str | None:
+        """How the counselor takes the instrument: items, total, not taken, or None while not yet chosen."""
+        return self.answers.get(instrument.step.id)
 
     @classmethod
     def start(cls, pack: Pack) -> Interview:
@@ -35,8 +90,9 @@ class Interview:
         """Continue a draft. Answers the pack no longer accepts (it may have changed) are dropped and named."""
         kept: dict[str, Any] = {}
         dropped: list[str] = []
+        steps = {i.step.id: i.step for i in instruments(pack).values()}
         for name, value in answers.items():
-            question = pack.questions.get(name)
+            question = steps.get(name) or pack.questions.get(name)
             if question is None or question.computed:
                 dropped.append(name)
                 continue
@@ -62,13 +118,29 @@ class Interview:
 
     def path(self) -> list[Question]:
         """The questions that apply with the answers so far. A question whose condition is still unknown is asked:
-        leaving it out could hide a need."""
+        leaving it out could hide a need. An instrument's "how" step comes before its first item; then its items
+        (walked through) or its total (entered), or neither (not taken)."""
         _, applies, _ = applicable(self.pack, self._given())
-        return [q for q in self.pack.asked if applies.get(q.id) is not False]
+        path: list[Question] = []
+        for question in self.pack.asked:
+            if applies.get(question.id) is False:
+                continue
+            if question.id in self.first_items:
+                path.append(self.first_items[question.id].step)
+            if self._on_instrument_path(question.id):
+                path.append(question)
+        return path
+
+    def _on_instrument_path(self, name: str) -> bool:
+        if name in self.item_of:
+            return self.how(self.item_of[name]) == ITEMS
+        if name in self.scales:
+            return self.how(self.scales[name]) == TOTAL
+        return True
 
     @property
     def current(self) -> Question | None:
-        return self.pack.questions[self.cursor] if self.cursor else None
+        return self.question(self.cursor) if self.cursor else None
 
     @property
     def in_review(self) -> bool:
@@ -92,6 +164,22 @@ class Interview:
     def answered(self) -> list[tuple[Question, Any]]:
         """Every question on the path with its answer (None when skipped), for the review screen."""
         return [(q, self.answers.get(q.id)) for q in self.path() if q.id in self.answers]
+
+    def derived_totals(self) -> dict[str, Any]:
+        """Each instrument walked through item by item: its total as the items give it (None until they all do)."""
+        values, _, _ = applicable(self.pack, self._given())
+        return {name: values.get(name) for name, i in self.scales.items() if self.how(i) == ITEMS}
+
+    def running_total(self, instrument: Instrument) -> tuple[Any, int, int]:
+        """(the total so far, items answered, items on the path): the items' scores added up while they are walked,
+        or the total itself once the items decide it (a risk level, say)."""
+        values, applies, _ = applicable(self.pack, self._given())
+        shown = [n for n in instrument.items if applies.get(n) is not False]
+        answered = [n for n in shown if values.get(n) is not None]
+        total = values.get(instrument.total.id)
+        if total is None and answered and all(self.pack.questions[n].scores for n in answered):
+            total = sum(values[n] for n in answered)
+        return total, len(answered), len(shown)
 
     def final_answers(self) -> dict[str, Any]:
         return self._given()
@@ -142,7 +230,13 @@ class Interview:
     # -- internals -----------------------------------------------------------------------------------------------
 
     def _given(self) -> dict[str, Any]:
-        return {k: v for k, v in self.answers.items() if v is not None}
+        """The answers that count: not the "how" steps, and of each instrument only the way it was taken (items
+        kept from an earlier choice stay in the draft, and come back if the counselor walks the items again)."""
+        return {
+            k: v
+            for k, v in self.answers.items()
+            if v is not None and k not in self.steps and self._on_instrument_path(k)
+        }
 
     def _first_unanswered(self) -> str | None:
         return next((q.id for q in self.path() if q.id not in self.answers), None)
@@ -152,7 +246,11 @@ class Interview:
         dropped: list[str] = []
         while True:
             _, applies, _ = applicable(self.pack, self._given())
-            gone = [name for name in self.answers if applies.get(name) is False]
+            gone = [
+                name
+                for name in self.answers
+                if applies.get(self.steps[name].total.id if name in self.steps else name) is False
+            ]
             if not gone:
                 return dropped
             for name in gone:

@@ -18,7 +18,7 @@ from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
 from prompt_toolkit.shortcuts import print_formatted_text
 from questionary import Choice, Separator
 
-from iop_cli.interview.machine import Interview
+from iop_cli.interview.machine import Instrument, Interview
 from iop_cli.pack.answers import BadValue, allowed_text, coerce
 from iop_cli.pack.model import Pack, Question
 from iop_cli.store.records import MAX_NOTE, PLACEMENT_REASONS, Store
@@ -87,15 +87,26 @@ def _shown(question: Question, value: Any) -> str:
         return "Yes" if value else "No"
     if question.type == "choice":
         return question.choice_label(value)
+    if question.type == "multi":
+        return ", ".join(question.choice_label(v) for v in value) or "None"
+    if question.scores:
+        return f"{value} ({question.choice_label(value)})"
     return str(value)
 
 
 def _prompt(question: Question, default: Any, back: bool) -> questionary.Question:
     """The right questionary prompt for a question's type, its earlier answer pre-selected."""
     label = question.label
-    if question.type in ("choice", "yesno"):
+    if question.type == "multi":
+        picked = set(default or ())
+        options = [Choice(c.label, value=c.value, checked=c.value in picked) for c in question.choices]
+        prompt = questionary.checkbox(label, options, instruction="(Space picks, Enter when done; none is fine)")
+        return _with_keys(prompt, back)
+    if question.type in ("choice", "yesno") or question.scores:
         if question.type == "yesno":
             options = [Choice("Yes", value=True), Choice("No", value=False)]
+        elif question.scores:  # an instrument's item: its anchors, each with the score it adds
+            options = [Choice(f"{c.score}  {c.label}", value=c.score) for c in question.choices]
         else:
             options = [Choice(c.label, value=c.value) for c in question.choices]
         if not question.required:
@@ -150,9 +161,21 @@ def ask_current(interview: Interview) -> str | None:
         return BACK
     dropped = interview.answer(None if reply == SKIP else reply)
     if dropped:
-        names = ", ".join(interview.pack.questions[d].label for d in dropped)
+        names = ", ".join(interview.question(d).label for d in dropped)
         say(f"No longer applies, removed: {names}", "fg:ansiyellow")
+    if question.id in interview.item_of:
+        say(_running_total(interview, interview.item_of[question.id]), "fg:ansicyan")
     return None
+
+
+def _running_total(interview: Interview, instrument: Instrument) -> str:
+    total, answered, shown = interview.running_total(instrument)
+    name = instrument.total.label
+    if answered == shown and total is not None:
+        return f"{name}: {_shown(instrument.total, total)}"
+    if total is None:
+        return f"{name}: not known yet ({answered} answered)"
+    return f"{name}: {total} so far ({answered} of {shown} items)"
 
 
 def _review_row(question: Question, value: Any, width: int) -> str:
@@ -167,8 +190,21 @@ def review(interview: Interview) -> str:
     """The review screen: every answer, any of which can be changed; returns SUBMIT, BACK, or a question id."""
     options: list[Any] = [Choice("Submit these answers", value=SUBMIT), Separator()]
     width = get_app_session().output.get_size().columns
-    for question, value in interview.answered():
+    totals = interview.derived_totals()
+    rows = interview.answered()
+    for index, (question, value) in enumerate(rows):
         options.append(Choice(_review_row(question, value, width), value=question.id))
+        instrument = interview.item_of.get(question.id)
+        following = rows[index + 1][0].id if index + 1 < len(rows) else ""
+        if (
+            instrument is not None
+            and instrument.total.id in totals
+            and interview.item_of.get(following) is not instrument
+        ):
+            # After an instrument's last item: its total, computed from the items (change an item to change it).
+            total = totals[instrument.total.id]
+            shown = "not all items answered" if total is None else _shown(instrument.total, total)
+            options.append(Choice(_review_row(instrument.total, shown, width), disabled="from the items"))
 
     def prompt() -> questionary.Question:
         hint = "(pick one to change it, or Submit · Ctrl-B back · ? help)"
