@@ -13,12 +13,13 @@ from iop_cli.pack.answers import clean_answers
 def complete(pack, partial: dict) -> dict:
     """Fill the questions a partial example leaves open with their first representative answer."""
     answers = dict(partial)
-    domains = Space(pack).domains
+    space = Space(pack)
+    domains = space.domains
     for question in pack.asked:
-        if question.id in answers or question.type == "text":
-            continue
-        _, applies, _ = applicable(pack, answers)
-        if applies.get(question.id) is False:
+        if question.id in answers or question.type == "text" or question.id in space.items:
+            continue  # an instrument's items stay blank: the region gives its total (or leaves it blank)
+        values, applies, _ = applicable(pack, answers)
+        if space.not_chosen(question, values, applies):
             continue
         answers[question.id] = domains[question.id][0]
     return answers

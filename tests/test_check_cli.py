@@ -45,7 +45,7 @@ def test_text_report_puts_safety_first_and_says_it_supports_judgment():
     assert "level 2.1" in out and "9-19 hours a week" in out
     assert "iop_mild_moderate" in out
     assert "About 10-12 hours a week, usually 3-4 visits of about 3 hours each" in out
-    assert "iop-default 1.0.0 (sha256 " in out
+    assert "iop-default 2.0.0 (sha256 " in out
     assert "This recommendation supports clinical judgment; it does not replace it." in out
     assert result.stderr == ""
 
@@ -68,10 +68,10 @@ def test_markdown_report():
 def test_json_contract():
     data = json.loads(iop_in_process("check", "-a", str(EXAMPLE), "-f", "json").stdout)
     assert set(data) == {
-        "schema_version", "pack", "level", "basis", "rule", "reason", "would_be", "alerts", "missing",
+        "schema_version", "pack", "level", "status", "basis", "rule", "reason", "would_be", "alerts", "missing",
         "not_assessed", "ignored", "answers", "trace", "disclaimer",
     }  # fmt: skip
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2 and data["status"] == "ok"
     assert data["pack"]["name"] == "iop-default" and len(data["pack"]["hash"]) == 64
     assert set(data["level"]) == {"id", "name", "code", "intensity", "rank", "summary", "involves", "next_steps"}
     assert data["basis"] == "rule" and data["rule"] == "iop_mild_moderate"

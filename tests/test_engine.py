@@ -46,7 +46,7 @@ def test_trace_records_values_and_outcomes():
         "homicidal_ideation": False,
     }
     assert crisis.clauses[0] == ("suicidal_ideation == 'active_with_plan'", False)
-    assert decision.pack_hash == PACK.hash and decision.pack_version == "1.0.0"
+    assert decision.pack_hash == PACK.hash and decision.pack_version == "2.0.0"
 
 
 def test_unknown_optional_answer_does_not_fire_and_is_reported_as_not_assessed():

@@ -20,7 +20,16 @@ from iop_cli.commands.intake import run_intake
 from iop_cli.exit_codes import Exit
 from iop_cli.store.records import PLACEMENT_REASONS, Store
 
-from .test_interview import CANDIDATE
+from .test_interview import CANDIDATE, V1
+
+
+@pytest.fixture(scope="module")
+def pack():
+    """The version-1 default pack: these tests pin the prompts on the standard intake record."""
+    from iop_cli.pack.build import load_pack
+
+    return load_pack(V1)
+
 
 DOWN, ENTER, CTRL_B, CTRL_C, BACKSPACE = "\x1b[B", "\r", "\x02", "\x03", "\x7f"
 
@@ -58,7 +67,7 @@ def db(tmp_path):
 
 def intake(db, keys, resume=False, record=None):
     report = io.StringIO()
-    code = drive(keys, lambda: run_intake(resume, record, None, db, console=Console(file=report, width=100)))
+    code = drive(keys, lambda: run_intake(resume, record, str(V1), db, console=Console(file=report, width=100)))
     return code, report.getvalue()
 
 
@@ -212,8 +221,12 @@ def test_resume_of_a_completed_record_is_refused(pack, db, capsys):
     assert "already complete" in capsys.readouterr().err
 
 
-def test_resume_uses_the_drafts_own_rule_pack_as_it_is_now(pack, pack_copy, db):
+def test_resume_uses_the_drafts_own_rule_pack_as_it_is_now(pack, tmp_path, db):
     """A draft started with --rules resumes with that pack; an edited pack is used as it is now."""
+    import shutil
+
+    pack_copy = tmp_path / "v1-copy"
+    shutil.copytree(V1, pack_copy)
     first = ["client_id", "age"]
     code = drive(
         keys_for(pack, CANDIDATE, first) + CTRL_C,

@@ -8,6 +8,18 @@ from hypothesis import strategies as st
 
 from iop_cli.interview.machine import Interview
 from iop_cli.pack.answers import BadValue, clean_answers
+from iop_cli.pack.build import load_pack
+from tests.conftest import ROOT
+
+# The version-1 default pack (tests/packs/v1): these tests pin the interview's order, branching and moves on the
+# standard intake record; the instruments of version 2 have their own tests (test_interview_instruments.py).
+V1 = ROOT / "tests" / "packs" / "v1"
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack(V1)
+
 
 CANDIDATE = {
     "client_id": "A-1",

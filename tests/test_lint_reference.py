@@ -39,7 +39,7 @@ def reference_find(search, verdict):
         if index == len(search.fields):
             return None
         question = search.fields[index]
-        if applies.get(question.id) is False:
+        if search.space.not_chosen(question, values, applies):  # skipped, or derived from earlier answers
             return walk(index + 1, answers)
         for value in search.domains[question.id]:
             answers[question.id] = value

@@ -315,7 +315,7 @@ def test_output_is_never_the_map_or_a_folder(tmp_path):
 
 def test_another_rule_pack_is_used_and_named_in_the_summary(tmp_path, pack_copy):
     meta = pack_copy / "pack.yaml"
-    meta.write_text(meta.read_text().replace('version: "1.0.0"', 'version: "9.9.9"'))
+    meta.write_text(meta.read_text().replace('version: "2.0.0"', 'version: "9.9.9"'))
     summary = tmp_path / "s.json"
     result = score(
         str(CORPUS / "good.csv"),

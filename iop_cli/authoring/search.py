@@ -77,6 +77,11 @@ class Space:
         """`keep_items`: totals to search through their items (where another pack defines them otherwise)."""
         self.pack = pack
         self.trees = trees(pack)
+        self.read_anywhere = {n for tree in self.trees for n in field_names(tree)}
+        # Items that only a derivation reads: never searched (their derived answer is), and left blank in examples.
+        self.items = {
+            n for q in pack.asked if q.derive is not None for n in q.derive.names if n not in self.read_anywhere
+        }
         found = _totals(pack, self.trees)
         self.totals = {t: items for t, items in found.items() if t not in keep_items}  # total -> items and signs
         self._read: dict[str, frozenset[str]] = {}
@@ -100,6 +105,11 @@ class Space:
             question = self.pack.questions[name]
             if isinstance(question, Computed) and name not in self.totals:
                 pending += list(question.compute.names)
+            if question.derive is not None:
+                # A derived answer also follows what its derivation reads, except items that nothing else reads:
+                # the answer itself can take every value they give it (`suicidal_ideation` follows `suicide_risk`,
+                # not the C-SSRS items; a total, none of its items).
+                pending += [n for n in question.derive.names if n in self.read_anywhere]
             if question.ask_if is not None:
                 pending += list(question.ask_if.names)
         return [q for q in self.pack.questions.values() if q.id in names and q.id in self.domains]
@@ -114,6 +124,13 @@ class Space:
                 q.id for q in self.depends(question.ask_if.names if question.ask_if else ())
             )
         return any(f not in answers and applies.get(f, True) is not False for f in self._ask_if_reads[name])
+
+    def not_chosen(self, question: Question, values: Mapping[str, Any], applies: Mapping[str, bool | None]) -> bool:
+        """Whether the search leaves a question unanswered: it does not apply, or its answer is derived from the
+        answers chosen before it (an answer given as well could only agree, or be an error)."""
+        if applies.get(question.id) is False:
+            return True
+        return question.derive is not None and values.get(question.id) is not None
 
     def reads(self, rules: Sequence[Rule]) -> list[Question]:
         """The fields these rules depend on (`depends`)."""
@@ -219,10 +236,10 @@ class Space:
         every completion keeps it."""
         full = dict(self.as_answers(answers) or {})
         for question in self.pack.asked:
-            if question.id in full or (required_only and not question.required):
+            if question.id in full or (required_only and not question.required) or question.id in self.items:
                 continue
-            _, applies = self.values(full)
-            if applies.get(question.id) is not False:
+            values, applies = self.values(full)
+            if not self.not_chosen(question, values, applies):
                 full[question.id] = self.domains[question.id][0]
         return full
 
@@ -547,7 +564,7 @@ class Search:
             if index == len(self.fields):
                 return
             question = self.fields[index]
-            if applies.get(question.id) is False:
+            if self.space.not_chosen(question, values, applies):
                 yield from walk(index + 1, answers, results, [])
                 return
             for value in self.domains[question.id]:
@@ -574,7 +591,7 @@ class Search:
             if index == len(self.fields):
                 return None
             question = self.fields[index]
-            if applies.get(question.id) is False:
+            if self.space.not_chosen(question, values, applies):
                 return walk(index + 1, answers)
             options = self.domains[question.id]
             if all(self.space.holds(r, values, applies) is not None for r in readers[question.id]):

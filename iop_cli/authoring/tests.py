@@ -24,6 +24,7 @@ def got_for(decision: Decision) -> dict:
     return {
         "level": decision.level.id,
         "rule": decision.rule,
+        "status": decision.status,
         "alerts": sorted(a.id for a in decision.alerts),
         "missing": sorted(decision.missing),
         "values": decision.values,
@@ -32,7 +33,7 @@ def got_for(decision: Decision) -> dict:
 
 def compare(expect: dict, got: dict) -> tuple[str, ...]:
     failures = []
-    for key in ("level", "rule"):
+    for key in ("level", "rule", "status"):
         if key in expect and expect[key] != got[key]:
             failures.append(f"{key}: expected {expect[key]}, got {got[key]}")
     for key in ("alerts", "missing"):

@@ -110,7 +110,15 @@ class BatchScorer:
         ]
         self.missing = [pl.col(pr.MISSING.format(q.id)) for q in pack.asked if q.required]
         self.review_codes = pr.review_codes(pack)
-        self.unanswered = pl.all_horizontal([pl.col(pr.VALUE.format(q.id)).is_null() for q in pack.asked])
+        # Read after the value stages, where an unanswered multi-select has become the empty selection.
+        self.unanswered = pl.all_horizontal(
+            [
+                pl.col(pr.VALUE.format(q.id)).list.len().fill_null(0) == 0
+                if q.type == "multi"
+                else pl.col(pr.VALUE.format(q.id)).is_null()
+                for q in pack.asked
+            ]
+        )
         self.blank = pl.all_horizontal([pl.col(c).is_null() for c in self.inputs])
         # A row's input cells written anew: neutralized, quoted where needed (see _input_text).
         self.rewrite = pl.concat_str([csv_quote(neutral(pl.col(c))).fill_null("") for c in self.inputs], separator=",")
@@ -274,7 +282,7 @@ class BatchScorer:
                     masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
                 )
                 .alias("__out_alerts"),
-                spread([self._status(c) for c in outcomes], "error").alias("__out_status"),
+                self._status_column(decided).alias("__out_status"),
                 neutral(pl.col("__error")).alias("__out_error"),
                 "__error",
             )
@@ -292,7 +300,7 @@ class BatchScorer:
             present = [(o, m) for o, m, _ in pairs if o is not None and m is not None]
             rendered = pl.col("__key").replace_strict(
                 [(o << width) + m for o, m in present],
-                [f"{self._csv_outcome(o)[0]},{self._csv_alerts(m)},{self._status(o)}," for o, m in present],
+                [f"{self._csv_outcome(o)[0]},{self._csv_alerts(m)},{self.outcome.status(o, m)}," for o, m in present],
                 default=None,
                 return_dtype=pl.String,
             )
@@ -303,7 +311,7 @@ class BatchScorer:
                     pl.col(pr.ALERTS).replace_strict(
                         masks, [self._csv_alerts(m) for m in masks], default=None, return_dtype=pl.String
                     ),
-                    spread([f"{self._status(c)}," for c in outcomes]),
+                    pl.concat_str([self._status_column(decided), pl.lit(",")]),
                 ],
                 separator=",",
             )
@@ -324,8 +332,14 @@ class BatchScorer:
                     return True
         return False
 
-    def _status(self, outcome: int) -> str:
-        return self._csv_outcome(outcome)[1]
+    def _status_column(self, decided: Decided) -> pl.Expr:
+        """Each row's status from its outcome code and alert mask (`error` for a row with a problem)."""
+        spread = self._spread(decided)
+        plain = spread([self._csv_outcome(c)[1] for c in decided.outcomes], "error")
+        if not self.outcome.provisional_mask:
+            return plain
+        provisional = spread([policy.status(self.pack, self.outcome.texts(c)[0], True) for c in decided.outcomes])
+        return pl.when((pl.col(pr.ALERTS) & self.outcome.provisional_mask) != 0).then(provisional).otherwise(plain)
 
     def _csv_outcome(self, outcome: int) -> tuple[str, str]:
         """The level, rule and reason cells of an outcome code as CSV text, and its status (remembered: batches

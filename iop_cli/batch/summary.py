@@ -38,21 +38,21 @@ class Tally:
         """A batch's (outcome code, alert mask, rows) pairs (code None: a row with a problem) and problem kinds."""
         with self.lock:  # batches may be scored in two threads at once
             summary = self.summary
-            for code, _, n in pairs:
+            for code, mask, n in pairs:
                 summary.rows += n
                 if code is None:
                     summary.status["error"] += n
                 else:
-                    self.codes[code] += n
+                    self.codes[code, self.outcome.provisional(mask or 0)] += n
             for kind, n in kinds:
                 summary.errors[kind] += n
 
     def finish(self) -> Summary:
         summary = self.summary
-        for code, n in self.codes.items():
+        for (code, provisional), n in self.codes.items():
             level, _, reason = self.outcome.texts(code)
             summary.levels[level] += n
-            status = policy.status(self.pack, level)
+            status = policy.status(self.pack, level, provisional)
             summary.status[status] += n
             review = status == "review"
             if review and code < 0:

@@ -103,8 +103,13 @@ def _run(store, resume: bool, record_id: int | None, rules: str | None, console)
         session = IntakeSession(pack, store, rules_dir)
 
     try:
-        answers = session.interview(interview)
-        report = _show_report(pack, answers, console)
+        while True:
+            answers = session.interview(interview)
+            report = _show_report(pack, answers, console)
+            # A provisional decision is recorded only once the counselor confirms it; else back to the answers.
+            if report["status"] != "provisional" or session.confirm_provisional(report):
+                break
+            interview.cursor = None
         saved = session.place(answers, report)
     except (Paused, KeyboardInterrupt) as stop:
         # Every answer is already saved (a save that failed raised a problem instead); Ctrl-C while the report is

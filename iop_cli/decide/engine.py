@@ -11,7 +11,7 @@ from iop_cli.pack.answers import clean_answers, disagreement
 from iop_cli.pack.model import Computed, Level, Pack, Placement, Rule
 from iop_cli.problems import AnswersError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `status` (ok, provisional, review) and `provisional` alerts in a decision
 DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
 
 
@@ -33,6 +33,7 @@ class AlertHit:
     severity: str
     message: str
     because: str
+    provisional: bool = False  # it makes the decision provisional
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,12 @@ class Decision:
     pack_version: str
     pack_hash: str
     would_be: str | None = None  # the rule that matched but could not stand because answers are missing
+    status: str = "ok"  # ok, provisional or review (policy.status)
+
+    @property
+    def provisional(self) -> tuple[AlertHit, ...]:
+        """The alerts that make this decision provisional: the safety assessments it rests on that are incomplete."""
+        return tuple(a for a in self.alerts if a.provisional)
 
 
 def applicable(
@@ -165,7 +172,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
             unknown = policy.open_sources(pack, alert, alert_values, applies)
             not_assessed.append(NotAssessed(alert.id, tuple(sorted(unknown))))
         if result is True:
-            alerts.append(AlertHit(alert.id, alert.severity, alert.alert, alert.because))
+            alerts.append(AlertHit(alert.id, alert.severity, alert.alert, alert.because, alert.provisional))
         outcome = {True: "shown", False: "not_shown", None: "undecided"}[result]
         trace.append(_trace(alert, "alert", result, alert_values, outcome))
     alerts = policy.in_alert_order(alerts, lambda a: a.severity)
@@ -185,6 +192,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         pack_version=pack.version,
         pack_hash=pack.hash,
         would_be=would_be,
+        status=policy.status(pack, level.id, any(a.provisional for a in alerts)),
     )
 
 

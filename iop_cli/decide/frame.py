@@ -208,7 +208,9 @@ class Outcome:
     pack: Pack
 
     def __post_init__(self) -> None:
-        self.alerts = [a.id for a in policy.in_alert_order(self.pack.alerts, lambda a: a.severity)]
+        ordered = policy.in_alert_order(self.pack.alerts, lambda a: a.severity)
+        self.alerts = [a.id for a in ordered]
+        self.provisional_mask = sum(1 << bit for bit, a in enumerate(ordered) if a.provisional)
         self.required = [q.id for q in self.pack.asked if q.required]
 
     def texts(self, code: int) -> tuple[str, str | None, str]:
@@ -226,6 +228,14 @@ class Outcome:
         """The missing required answers encoded in a negative __outcome code."""
         mask = -1 - code
         return [name for bit, name in enumerate(self.required) if mask >> bit & 1]
+
+    def provisional(self, mask: int) -> bool:
+        """Whether an alert mask holds an alert that makes the decision provisional."""
+        return bool(mask & self.provisional_mask)
+
+    def status(self, code: int, mask: int) -> str:
+        """The status of an (__outcome, __alerts) pair, as `policy.status` gives it."""
+        return policy.status(self.pack, self.texts(code)[0], self.provisional(mask))
 
     def alert_text(self, mask: int) -> str | None:
         shown = [name for bit, name in enumerate(self.alerts) if mask >> bit & 1]
@@ -297,9 +307,11 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
                 by_code([outcome.alert_text(m) for m in masks], ALERTS).alias("alerts"),
             )
         ),
-        pl.when(pl.col("__error").is_null())
-        .then(by_code([policy.status(pack, t[0]) for t in texts]))
-        .otherwise(pl.lit("error"))
+        pl.when(pl.col("__error").is_not_null())
+        .then(pl.lit("error"))
+        .when((pl.col(ALERTS) & outcome.provisional_mask) != 0)
+        .then(by_code([policy.status(pack, t[0], True) for t in texts]))
+        .otherwise(by_code([policy.status(pack, t[0]) for t in texts]))
         .alias("status"),
         pl.col("__error").alias("error"),
     )

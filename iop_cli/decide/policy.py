@@ -43,10 +43,16 @@ def open_sources(pack: Pack, rule: Rule, values: Mapping[str, Any], applies: Map
     return {s for s in rule_sources(pack, rule) if values.get(s) is None and applies.get(s) is not False}
 
 
-def status(pack: Pack, level: str) -> str:
-    """A scored row's status: `review` when it rests with a clinician (the pack's `otherwise` level, which missing
-    answers also lead to), else `ok`. (`error` is for a row that could not be scored.)"""
-    return "review" if level == pack.otherwise.level else "ok"
+STATUSES = ("ok", "provisional", "review", "error")
+
+
+def status(pack: Pack, level: str, provisional: bool = False) -> str:
+    """A decision's status: `review` when it rests with a clinician (the pack's `otherwise` level, which missing
+    answers also lead to); else `provisional` when an alert marked provisional holds (the level stands, but a safety
+    assessment it rests on is incomplete); else `ok`. (`error` is for a row that could not be scored.)"""
+    if level == pack.otherwise.level:
+        return "review"
+    return "provisional" if provisional else "ok"
 
 
 def review_reason(missing: list[str] | tuple[str, ...]) -> str:

@@ -302,6 +302,18 @@ class IntakeSession:
             self.save(interview)
             raise Paused(self.record_id) from None
 
+    def confirm_provisional(self, report: dict[str, Any]) -> bool:
+        """Whether the counselor records a provisional placement as it is (True), or goes back to the answers to
+        complete the assessment it rests on (False)."""
+        options = [
+            Choice("Go back to the answers and complete the assessment", value=False),
+            Choice("Record it as provisional: the assessment will be completed later", value=True),
+        ]
+        try:
+            return _placement_select("This recommendation is provisional. What now?", options, back=False)
+        except (KeyboardInterrupt, EOFError):
+            raise Paused(self.record_id) from None
+
     def place(self, answers: dict[str, Any], report: dict[str, Any]) -> int:
         try:
             placement = ask_placement(self.pack, report["level"]["id"])

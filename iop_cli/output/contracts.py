@@ -63,12 +63,20 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
             "involves": list(level.involves),
             "next_steps": list(level.next_steps),
         },
+        "status": decision.status,
         "basis": decision.basis,
         "rule": decision.rule,
         "reason": decision.reason,
         "would_be": decision.would_be,
         "alerts": [
-            {"id": a.id, "severity": a.severity, "message": a.message, "because": a.because} for a in decision.alerts
+            {
+                "id": a.id,
+                "severity": a.severity,
+                "message": a.message,
+                "because": a.because,
+                "provisional": a.provisional,
+            }
+            for a in decision.alerts
         ],
         "missing": [{"field": f, "label": pack.questions[f].label} for f in decision.missing],
         "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],

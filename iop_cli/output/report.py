@@ -35,6 +35,16 @@ def _pack_line(data: dict[str, Any]) -> str:
     return f"Rule pack {pack['name']} {pack['version']} (sha256 {pack['hash'][:12]})"
 
 
+PROVISIONAL = "PROVISIONAL: the level below stands, but a safety assessment it rests on is incomplete"
+
+
+def _provisional(data: dict[str, Any]) -> list[str]:
+    """Why a decision is provisional (its provisional alerts), or [] when it is not (or predates the status)."""
+    if data.get("status") != "provisional":
+        return []
+    return [a["message"] for a in data["alerts"] if a.get("provisional")]
+
+
 def markdown(data: dict[str, Any]) -> str:
     level = data["level"]
     out: list[str] = ["# Placement recommendation", ""]
@@ -43,6 +53,8 @@ def markdown(data: dict[str, Any]) -> str:
         out += ["## ⚠ Safety alerts", ""]
         out += [f"- **{a['message']}** {a['because']}" for a in safety]
         out.append("")
+    if _provisional(data):
+        out += [f"## {PROVISIONAL}", ""] + [f"- {line}" for line in _provisional(data)] + [""]
     out += [f"## Recommended: {level['name']}", "", f"*{_level_line(level)}*", "", f"**Why:** {_why(data)}", ""]
     if data["missing"] and data["basis"] != "missing_answers":
         out += [
@@ -85,6 +97,18 @@ def render(data: dict[str, Any], console) -> None:
             lines.append("⚠ " + alert["message"], style="bold")
             lines.append(f"  {alert['because']}")
         console.print(Panel(lines, title="SAFETY ALERTS", title_align="left", border_style="bold red", box=box.HEAVY))
+    if _provisional(data):
+        reasons = Text("\n".join("• " + line for line in _provisional(data)))
+        title, _, rest = PROVISIONAL.partition(": ")
+        console.print(
+            Panel(
+                Group(Text(rest[0].upper() + rest[1:] + ":", style="bold"), reasons),
+                title=title,
+                title_align="left",
+                border_style="bold yellow",
+                box=box.HEAVY,
+            )
+        )
 
     head = Text()
     head.append(level["name"], style="bold")
@@ -214,6 +238,9 @@ def record_html(data: dict[str, Any]) -> str:
         if safety:
             out.append('<section class="safety"><h2>⚠ Safety alerts</h2>')
             out.append(items([f"{a['message']} {a['because']}" for a in safety]) + "</section>")
+        if _provisional(report):
+            out.append(f'<section class="safety"><h2>{escape(PROVISIONAL)}</h2>')
+            out.append(items(_provisional(report)) + "</section>")
         level = report["level"]
         out += [
             '<section class="level">',

@@ -58,6 +58,17 @@ def load_pack(path: str | Path | None = None) -> Pack:
     return _Loader(folder, files).load()
 
 
+BUNDLED = "iop:"  # `include: iop:instruments/phq9.yaml` names a module that ships with iop-cli
+
+
+def _module_path(including: Path, target: str) -> Path:
+    """Where an include points: a module bundled with iop-cli (`iop:instruments/NAME.yaml`, so a copy of the default
+    pack keeps working anywhere), or a path relative to the including file."""
+    if target.startswith(BUNDLED):
+        return (default_pack_dir().parent / target[len(BUNDLED) :]).resolve()
+    return (including.parent / target).resolve()
+
+
 class _Loader:
     def __init__(self, folder: Path, files: list[Path]):
         self.folder = folder
@@ -289,7 +300,7 @@ class _Loader:
             target = self.text(values or {}, "include", "an include")
             if not target:
                 continue
-            module = (path.parent / target).resolve()
+            module = _module_path(path, target)
             if module in self.included:
                 self.problem(item.keys["include"], f"{target} is already included at {self.included[module]}")
                 continue
@@ -685,8 +696,9 @@ class _Loader:
             because = self.text(values, "because", what)
             if has_level:
                 level = self.level_ref(values["level"], levels, what)
-                if "severity" in values:
-                    self.problem(values["severity"].mark, f"`severity` applies to alerts, not to level {what}")
+                for key in ("severity", "provisional"):
+                    if key in values:
+                        self.problem(values[key].mark, f"`{key}` applies to alerts, not to level {what}")
                 if when is not None:
                     level_rules.append(Placement(ident, when, because, item.mark, level=level))
                 continue
@@ -698,7 +710,9 @@ class _Loader:
                     did_you_mean(severity, spec.SEVERITIES) or "use one of: " + ", ".join(spec.SEVERITIES),
                 )
             if when is not None:
-                alert_rules.append(Alert(ident, when, because, item.mark, self.text(values, "alert", what), severity))
+                alert = Alert(ident, when, because, item.mark, self.text(values, "alert", what), severity)
+                alert.provisional = self.flag(values, "provisional", what, False)
+                alert_rules.append(alert)
         return level_rules, alert_rules
 
     def level_ref(self, src: Src, levels: dict[str, Level], what: str) -> str:
@@ -834,6 +848,10 @@ class _Loader:
                 values["level"].mark,
                 f"unknown level `{expect['level']}`",
                 did_you_mean(str(expect["level"]), pack.levels),
+            )
+        if "status" in expect and expect["status"] not in ("ok", "provisional", "review"):
+            self.problem(
+                values["status"].mark, f"unknown status `{expect['status']}`", "one of: ok, provisional, review"
             )
         if "rule" in expect and expect["rule"] is not None and pack.rule(str(expect["rule"])) is None:
             rule_ids = [r.id for r in pack.rules]

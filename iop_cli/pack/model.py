@@ -173,6 +173,8 @@ class Alert(Rule):
 
     alert: str = ""
     severity: str = "info"
+    # When it holds, the record is provisional: the level stands, but a safety assessment it rests on is incomplete.
+    provisional: bool = False
 
 
 @dataclass

@@ -25,7 +25,11 @@ CONDITION = {
     "description": "A condition over field ids: ==, !=, <, <=, >, >=, and, or, not, in [...], is missing, + and -.",
 }
 SCALAR = {"type": ["string", "number", "boolean", "null"]}
-ANSWERS = {"type": "object", "additionalProperties": SCALAR, "description": "field id: answer"}
+ANSWERS = {
+    "type": "object",
+    "additionalProperties": {"oneOf": [SCALAR, {"type": "array", "items": SCALAR}]},
+    "description": "field id: answer (a list for a multi-select)",
+}
 
 
 class Key(NamedTuple):
@@ -142,6 +146,14 @@ RULE = Shape(
         Key("level", IDENT),  # a placement rule names a level; an alert rule has `alert` instead
         Key("alert", {"type": "string", "description": "An alert's message (a rule has `level` or `alert`)."}),
         Key("severity", {"enum": list(SEVERITIES)}),
+        Key(
+            "provisional",
+            {
+                "type": "boolean",
+                "description": "An alert only: when it holds, the record's status is `provisional` (the level stands, "
+                "but a safety assessment it rests on is incomplete).",
+            },
+        ),
         Key("because", TEXT, True),
     )
 )
@@ -150,6 +162,7 @@ EXPECT = Shape(
     (
         Key("level", IDENT),
         Key("rule", {"type": ["string", "null"]}),
+        Key("status", {"enum": ["ok", "provisional", "review"]}),
         Key("alerts", LINES),
         Key("missing", LINES),
         Key("values", {**ANSWERS, "description": "field id: the value it must have (computed and derived included)"}),
