@@ -57,6 +57,19 @@ def test_text_report_lists_what_was_not_assessed():
     assert "Not assessed" in result.stdout and "inpatient_severe_withdrawal: needs ciwa_ar" in result.stdout
 
 
+def test_an_answer_to_a_question_that_does_not_apply_is_listed_with_why():
+    """Version 2, routing change 3: a COWS score for someone who uses no opioids is never dropped silently."""
+    answers = EXAMPLE.read_text() + "cows: 20\n"
+    data = json.loads(iop_in_process("check", "-a", "-", "--format", "json", input=answers).stdout)
+    assert data["ignored"] == ["cows"]
+    [item] = data["ignored_answers"]
+    assert item["field"] == "cows" and "applies only when uses_opioids is yes" in item["reason"]
+    text = iop_in_process("check", "-a", "-", input=answers).stdout
+    assert "Ignored answers" in text and "(cows): not used" in text
+    markdown = iop_in_process("check", "-a", "-", "--format", "markdown", input=answers).stdout
+    assert "### Ignored answers" in markdown and "uses_opioids is yes" in markdown
+
+
 def test_markdown_report():
     result = iop_in_process("check", "-a", str(EXAMPLE), "--format", "markdown")
     assert result.returncode == 0
@@ -69,7 +82,7 @@ def test_json_contract():
     data = json.loads(iop_in_process("check", "-a", str(EXAMPLE), "-f", "json").stdout)
     assert set(data) == {
         "schema_version", "pack", "level", "status", "basis", "rule", "reason", "would_be", "alerts", "missing",
-        "not_assessed", "ignored", "answers", "trace", "disclaimer",
+        "not_assessed", "ignored", "ignored_answers", "answers", "trace", "disclaimer",
     }  # fmt: skip
     assert data["schema_version"] == 2 and data["status"] == "ok"
     assert data["pack"]["name"] == "iop-default" and len(data["pack"]["hash"]) == 64

@@ -42,6 +42,7 @@ DECISION = {
     "missing": [{"field": str, "label": str}],
     "not_assessed": [{"rule": str, "fields": [str]}],
     "ignored": [str],
+    "ignored_answers": [{"field": str, "label": str, "reason": str}],
     "answers": dict,
     "trace": [
         {

@@ -29,11 +29,12 @@ from iop_cli.exit_codes import Exit
 from iop_cli.interview.machine import Interview
 from iop_cli.interview.prompts import IntakeSession
 from iop_cli.output.contracts import decision_dict
+from iop_cli.pack.build import load_pack
 from iop_cli.problems import ProblemsError
 from iop_cli.store.records import Store
 
 from .test_intake_ui import ACCEPT, CTRL_C, ENTER, drive, keys_for
-from .test_interview import CANDIDATE
+from .test_interview import CANDIDATE, V1
 
 FIRST_THREE = ["client_id", "age", "primary_substance"]
 
@@ -57,6 +58,12 @@ def one_error_line(result) -> str:
 
 def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pack():
+    """The version-1 pack: these intakes are driven by the keys of the version-1 interview (test_interview)."""
+    return load_pack(V1)
 
 
 @pytest.fixture
@@ -86,7 +93,7 @@ def run_intake_keys(db, keys, resume=False, record=None, on_save=None):
     IntakeSession.save = save
     try:
         out = io.StringIO()
-        return drive(keys, lambda: run_intake(resume, record, None, str(db), console=Console(file=out, width=100)))
+        return drive(keys, lambda: run_intake(resume, record, str(V1), str(db), console=Console(file=out, width=100)))
     finally:
         IntakeSession.save = original
 

@@ -7,19 +7,25 @@ import os
 import pexpect
 import pytest
 
+from iop_cli.pack.build import load_pack
 from iop_cli.store.records import Store
 
 from .conftest import iop_command
-from .test_interview import CANDIDATE
+from .test_interview import CANDIDATE, V1
 
 DOWN = "\x1b[B"
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_pack(V1)
 
 
 def spawn(db, *args):
     command = iop_command()
     # The pty answers no cursor-position requests; without this prompt_toolkit waits for each reply.
     env = {**os.environ, "IOP_DB": str(db), "NO_COLOR": "1", "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
-    env.pop("IOP_RULES", None)
+    env["IOP_RULES"] = str(V1)  # the keys below are the version-1 interview's (test_interview)
     return pexpect.spawn(
         command[0], [*command[1:], "intake", *args], env=env, dimensions=(40, 120), timeout=20, encoding="utf-8"
     )

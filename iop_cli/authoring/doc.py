@@ -9,13 +9,16 @@ from iop_cli.pack.model import Computed, Pack, Question
 
 
 def _values(question: Question) -> str:
-    if question.type == "choice":
-        return ", ".join(
+    if question.type in ("choice", "multi"):
+        listed = ", ".join(
             c.value if c.label.lower() == c.value.replace("_", " ").lower() else f"{c.value} ({c.label})"
             for c in question.choices
         )
+        return listed if question.type == "choice" else f"any of: {listed}"
     if question.type == "yesno":
         return "yes or no"
+    if question.type == "integer" and question.choices:  # a scored item: each anchor with its score
+        return "scored: " + ", ".join(f"{c.score} {c.label}" for c in question.choices)
     if question.type in ("integer", "number"):
         low = "" if question.min is None else f"{question.min:g}"
         high = "" if question.max is None else f"{question.max:g}"
@@ -25,13 +28,23 @@ def _values(question: Question) -> str:
 
 def _asked(question: Question) -> str:
     if isinstance(question, Computed):
-        compute = question.compute
-        if compute.expression is not None:
-            return f"computed: {plain(compute.expression.root)}"
-        cases = "; ".join(f"{value} when {plain(condition.root)}" for condition, value in compute.cases)
-        return f"computed: {cases}; otherwise {compute.otherwise}"
+        return "computed: " + _computation(question.compute)
     asked = "always" if question.ask_if is None else f"only when {plain(question.ask_if.root)}"
-    return asked + ("" if question.required else " (optional)")
+    asked += "" if question.required else " (optional)"
+    if question.derive is not None:
+        asked += "; when not given, derived: " + _computation(question.derive)
+    return asked
+
+
+def _computation(compute) -> str:
+    if compute.expression is not None:
+        return plain(compute.expression.root)
+    cases = "; ".join(f"{value} when {plain(condition.root)}" for condition, value in compute.cases)
+    return f"{cases}; otherwise {compute.otherwise}"
+
+
+def _alert(alert) -> str:
+    return f"{alert.alert} (makes the decision provisional)" if alert.provisional else alert.alert
 
 
 def markdown(pack: Pack) -> str:
@@ -55,7 +68,7 @@ def markdown(pack: Pack) -> str:
         "",
     ]
     for alert in pack.alerts:
-        out.append(f"- **{alert.severity}** (`{alert.id}`) when {plain(alert.when.root)}: {alert.alert}")
+        out.append(f"- **{alert.severity}** (`{alert.id}`) when {plain(alert.when.root)}: {_alert(alert)}")
     if pack.lint_allow:
         out += ["", "## Lint findings the authors intend", ""]
         for allowed in pack.lint_allow:
@@ -91,7 +104,7 @@ def html(pack: Pack) -> str:
     for alert in pack.alerts:
         body.append(
             f"<li><b>{escape(alert.severity)}</b> (<code>{escape(alert.id)}</code>) when "
-            f"{escape(plain(alert.when.root))}: {escape(alert.alert)}</li>"
+            f"{escape(plain(alert.when.root))}: {escape(_alert(alert))}</li>"
         )
     body.append("</ul>")
     style = (

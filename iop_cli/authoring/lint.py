@@ -16,7 +16,8 @@ from typing import Any
 
 from iop_cli.authoring.search import Point, Search, Space, describe, trees, widen
 from iop_cli.lang.tree import field_names
-from iop_cli.pack.model import Allowance, Pack, Rule
+from iop_cli.pack.model import Allowance, Pack, Placement, Rule
+from iop_cli.problems import Mark
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -42,7 +43,7 @@ class Finding:
 
 
 def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
-    space = Space(pack)
+    space = Space(pack, alerts=False)  # lint's searches read the level rules only
     findings: list[Finding] = []
     findings += _rule_findings(space)
     findings += _gap_findings(space, gap_examples)
@@ -52,24 +53,8 @@ def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
         replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f, space) else f
         for f in findings
     ]
-    findings = [_outside_example(space, f) if f.code == "gap" and f.severity != "info" else f for f in findings]
     findings = [replace(f, example=space.as_answers(f.example)) for f in findings]  # items in place of totals
     return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.where))
-
-
-def _outside_example(space: Space, finding: Finding) -> Finding:
-    """For a gap only partly inside the pack's allowed gaps, show an example from the part that is not."""
-    conditions = [a.when for a in space.pack.lint_allow if a.finding == "gap" and a.when is not None]
-    if not conditions or finding.region is None:
-        return finding
-    names = list(finding.region)
-    combos = itertools.product(*(finding.region[n] for n in names))
-    # The example the search found first, if it is outside; else the first answers of the region that are.
-    for answers in itertools.chain([finding.example or {}], (dict(zip(names, c, strict=True)) for c in combos)):
-        values, _ = space.values(answers)
-        if all(c.evaluate(values) is not True for c in conditions):
-            return replace(finding, example=answers)
-    return finding
 
 
 def allowance(pack: Pack, finding: Finding, space: Space | None = None) -> Allowance | None:
@@ -155,7 +140,7 @@ def _decidable(space: Space, wanted: Sequence[tuple[Rule, bool]], known: dict[fr
                 return True if all(result is want for result, want in results) else None
 
             rules = [rule for rule, _ in part]
-            known[key] = Search(space, space.reads(rules)).first(verdict, rules) is not None
+            known[key] = Search(space, space.by_rules(rules)).first(verdict, rules) is not None
         if not known[key]:
             return False
     return True
@@ -210,15 +195,24 @@ def _never(space: Space, rule: Rule) -> Finding:
 
 
 def _gap_findings(space: Space, limit: int) -> list[Finding]:
-    """Distinct regions of answers that no rule places, each widened to every value that still leaves it unplaced
-    and shown by the answers that decide it."""
+    """Distinct regions of answers that no rule places and no gap the pack allows covers, each widened to every
+    value that still leaves it so and shown by the answers that decide it; then one example of each allowed gap
+    that some answers reach.
+
+    An allowed gap takes part in the search as if it were a rule that places: searching the allowed answers
+    region by region would spend the whole limit (and the time) on gaps the authors intend, where a gap they do
+    not intend may lie beyond it."""
     pack = space.pack
-    fields = space.reads(pack.rules)
+    allowed = _allowed_gaps(pack)
+    if allowed is None:  # every gap is allowed: list them all as found
+        allowed = []
+    placing = [*pack.rules, *allowed]
+    fields = space.by_rules(placing)
     search = Search(space, fields)
     regions: list[dict[str, list[Any]]] = []
     examples: list[dict[str, Any]] = []
 
-    readers = {q.id: [r for r in pack.rules if q.id in space.read_ids(r)] for q in fields}
+    readers = {q.id: [r for r in placing if q.id in space.read_ids(r)] for q in fields}
     context = {name: sorted(set().union(*(space.read_ids(r) for r in found))) for name, found in readers.items()}
     placed_cache: dict[tuple, bool] = {}
 
@@ -260,13 +254,55 @@ def _gap_findings(space: Space, limit: int) -> list[Finding]:
     # it), so it goes on exactly where a search started again would arrive.
     # No rule holds where each rule is false; each rule reads only its own questions (through ask_if and computed
     # fields), so a region is widened rule by rule.
-    parts = [(space.read_ids(rule), _is_false(rule, space)) for rule in pack.rules]
-    for found in search.each_by_rules(pack.rules, new_region):
+    parts = [(space.read_ids(rule), _is_false(rule, space)) for rule in placing]
+    for found in search.each_by_rules(placing, new_region, shortcuts=True):
         regions.append(widen(search.domains, found, parts))
         examples.append(found)
         if len(regions) >= limit:
             break
-    return [gap_finding(space, region, example) for region, example in zip(regions, examples, strict=True)]
+    findings = [gap_finding(space, region, example) for region, example in zip(regions, examples, strict=True)]
+    return findings + [f for a in allowed if (f := _allowed_gap_finding(space, a)) is not None]
+
+
+def _allowed_gaps(pack: Pack) -> list[Placement] | None:
+    """The pack's allowed gaps as rules of the gap search (None when one allowance covers every gap)."""
+    found = []
+    for index, allowed in enumerate(a for a in pack.lint_allow if a.finding == "gap"):
+        if allowed.when is None:
+            return None
+        found.append(
+            Placement(
+                f"allowed gap {index + 1}",
+                allowed.when,
+                allowed.because,
+                pack.otherwise.mark or Mark(str(pack.path), 1, 1),
+                level=pack.otherwise.level,
+            )
+        )
+    return found
+
+
+def _allowed_gap_finding(space: Space, allowed: Placement) -> Finding | None:
+    """One region of an allowed gap, with its example: answers that no rule places, inside the allowance."""
+    rules = [*space.pack.rules, allowed]
+
+    def verdict(values, applies) -> bool | None:
+        results = [space.holds(r, values, applies) for r in rules]
+        if any(r is True for r in results[:-1]) or results[-1] is False:
+            return False
+        return True if all(r is False for r in results[:-1]) and results[-1] is True else None
+
+    search = Search(space, space.by_rules(rules))
+    example = search.first(verdict, rules)
+    if example is None:
+        return None
+
+    def inside(answers: dict[str, Any]) -> bool:
+        return space.holds(allowed, *space.values(answers)) is True
+
+    parts = [(space.read_ids(rule), _is_false(rule, space)) for rule in space.pack.rules]
+    region = widen(search.domains, example, [*parts, (space.read_ids(allowed), inside)])
+    return gap_finding(space, region, example)  # inside the allowance throughout: `lint` lists it as allowed
 
 
 def gap_finding(space: Space, region: dict[str, list[Any]], example: dict[str, Any]) -> Finding:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from iop_cli.decide.engine import applicable
@@ -50,6 +50,26 @@ def trees(pack: Pack, allowances: bool = True) -> list[Node]:
     return found
 
 
+def _read_anywhere(pack: Pack, alerts: bool) -> set[str]:
+    """The fields some condition or computation reads, other than a derivation: the rules (and alerts), computed
+    fields, allowances, and the ask_if of every question that is not itself an item only a derivation reads (the
+    C-SSRS follow-ups are asked only after item 2, but item 2 is not read for that where the follow-ups are not
+    searched)."""
+    found = [r.when.root for r in [*pack.rules, *(pack.alerts if alerts else ())]]
+    for q in pack.questions.values():
+        if isinstance(q, Computed):
+            if q.compute.expression:
+                found.append(q.compute.expression.root)
+            found += [condition.root for condition, _ in q.compute.cases]
+    found += [a.when.root for a in pack.lint_allow if a.when is not None]
+    read = {n for tree in found for n in field_names(tree)}
+    derived_only = {n for q in pack.asked if q.derive is not None for n in q.derive.names if n not in read}
+    for q in pack.questions.values():
+        if q.ask_if is not None and q.id not in derived_only:
+            read |= set(q.ask_if.names)
+    return read
+
+
 class Point(NamedTuple):
     """Where the search stands: the answers chosen so far, the values and applicability they give, and each rule's
     verdict under them."""
@@ -73,11 +93,13 @@ class Space:
     """A pack's answer space: the fields the search answers (asked questions, and totals in place of their items),
     their representative answers, and what each rule depends on."""
 
-    def __init__(self, pack: Pack, keep_items: Collection[str] = ()):
-        """`keep_items`: totals to search through their items (where another pack defines them otherwise)."""
+    def __init__(self, pack: Pack, keep_items: Collection[str] = (), alerts: bool = True):
+        """`keep_items`: totals to search through their items (where another pack defines them otherwise).
+        `alerts`: whether the searches of this space read alerts too (lint's searches read only the level rules,
+        so the C-SSRS items that only alerts read are not searched there: their derived answers are)."""
         self.pack = pack
         self.trees = trees(pack)
-        self.read_anywhere = {n for tree in self.trees for n in field_names(tree)}
+        self.read_anywhere = _read_anywhere(pack, alerts)
         # Items that only a derivation reads: never searched (their derived answer is), and left blank in examples.
         self.items = {
             n for q in pack.asked if q.derive is not None for n in q.derive.names if n not in self.read_anywhere
@@ -91,6 +113,9 @@ class Space:
         # For decimals, `points` are the exact values among the representatives; each other one stands for the open
         # interval between its neighbours.
         self.domains, self.points, self.inexact = _domains(pack, self.trees, self.totals)
+        # The questions whose values a search needs: items only a derivation reads are never answered, so going
+        # through them (a hundred, with the instruments) would only cost time.
+        self.evaluated = [q for q in pack.questions.values() if q.id not in self.items]
 
     def depends(self, read: Sequence[str]) -> list[Question]:
         """The fields the search answers that the fields `read` depend on (themselves included, through computed
@@ -113,6 +138,28 @@ class Space:
             if question.ask_if is not None:
                 pending += list(question.ask_if.names)
         return [q for q in self.pack.questions.values() if q.id in names and q.id in self.domains]
+
+    def by_rules(self, rules: Sequence[Rule]) -> list[Question]:
+        """The fields these rules depend on, in the order of the first rule that reads each (so a search decides
+        the early rules, crisis first, before it branches on what only later rules read), each after the fields
+        its ask_if and derivation read (which decide whether it is asked, or its answer)."""
+        fields = self.reads(rules)
+        first = {q.id: next(i for i, r in enumerate(rules) if q.id in self.read_ids(r)) for q in fields}
+        before = {q.id: {d.id for d in self.depends(self._deps(q))} - {q.id} for q in fields}
+        ordered: list[Question] = []
+        pending = list(fields)
+        while pending:
+            done = {q.id for q in ordered}
+            ready = [q for q in pending if before[q.id] <= done or not (before[q.id] & {p.id for p in pending})]
+            pick = min(ready, key=lambda q: first[q.id])  # stable: pack order among equals
+            ordered.append(pick)
+            pending.remove(pick)
+        return ordered
+
+    @staticmethod
+    def _deps(question: Question) -> list[str]:
+        names = list(question.ask_if.names) if question.ask_if is not None else []
+        return names + (list(question.derive.names) if question.derive is not None else [])
 
     def _waiting(self, name: str, answers: Mapping[str, Any], applies: Mapping[str, bool | None]) -> bool:
         """Whether a question's applicability is unknown because its ask_if depends on an answer not chosen yet."""
@@ -148,7 +195,9 @@ class Space:
         if not ignore_ask_if:
             while True:
                 # A multi-select not chosen yet is unknown here, not the empty selection it is in the engine.
-                values, applies, _ = applicable(self.pack, answers, given=self.totals, unanswered_is_empty=False)
+                values, applies, _ = applicable(
+                    self.pack, answers, given=self.totals, unanswered_is_empty=False, questions=self.evaluated
+                )
                 # An answer given before the answers its ask_if reads (a fixed answer of `reachable`) may yet not
                 # apply: it stays unknown until they are chosen, so no verdict rests on it too early.
                 unsure = {n for n, v in answers.items() if v is not None and self._waiting(n, answers, applies)}
@@ -539,38 +588,68 @@ class Search:
     def values(self, answers: Mapping[str, Any]) -> tuple[dict, dict]:
         return self.space.values(answers, self.ignore_ask_if)
 
-    def each_by_rules(self, rules: Sequence[Rule], verdict: Callable[[Point], bool | None]) -> Iterator[dict]:
+    def each_by_rules(
+        self, rules: Sequence[Rule], verdict: Callable[[Point], bool | None], shortcuts: bool = False
+    ) -> Iterator[dict]:
         """Each partial answer set under which `verdict(node)` is True for every completion (the node holds
         `results`, one verdict per rule; the verdict returns False to cut a branch and None when the answers so far
         do not decide), yielded as it is found; the search goes on from there when asked for the next. Below an
         answer, only the rules that read it are evaluated again, since no other rule's verdict can change there.
         The verdict is evaluated as the search reaches each node, so one that grows stricter between two answers
         (the gap search, which excludes each region it has reported) prunes the rest of the search, which then
-        finds exactly what a search started again from the beginning would find next."""
-        readers = {q.id: [i for i, r in enumerate(rules) if q.id in self.space.read_ids(r)] for q in self.fields}
-        everything = list(range(len(rules)))
+        finds exactly what a search started again from the beginning would find next.
 
-        def walk(index: int, answers: dict[str, Any], above: list, changed: list[int]) -> Iterator[dict[str, Any]]:
+        `shortcuts`, for a verdict that looks only at the rules' verdicts and at regions it has yielded (the gap
+        search): where every rule that reads the next question is decided and its first value's branch is all
+        placed, its other values are not tried (they lead through the same verdicts); and a subtree where every branch was cut by a rule that holds is
+        remembered by what its undecided rules read, so a later node with the same is cut at once (its branches
+        meet the same verdicts)."""
+        readers = {q.id: [i for i, r in enumerate(rules) if q.id in self.space.read_ids(r)] for q in self.fields}
+        reads = [self.space.read_ids(r) for r in rules]
+        everything = list(range(len(rules)))
+        placed: set[tuple] = set()  # the subtrees, by what decides them, that hold nothing but placed answers
+
+        def walk(
+            index: int, answers: dict[str, Any], above: list, changed: list[int]
+        ) -> Generator[dict[str, Any], None, bool]:
+            """Yields what it finds; returns whether every branch below was cut by a rule that holds."""
             values, applies = self.values(answers)
             results = list(above)
             for i in changed:
                 results[i] = self.space.holds(rules[i], values, applies)
             result = verdict(Point(answers, values, applies, results))
             if result is False:
-                return
+                return any(r is True for r in results)
             if result is True:
                 yield dict(answers)
-                return
+                return False
             if index == len(self.fields):
-                return
+                return False
+            key = None
+            if shortcuts:
+                open_ = tuple(i for i, r in enumerate(results) if r is None)
+                seen = sorted({n for i in open_ for n in reads[i]})
+                key = (index, open_, tuple((n, answers.get(n)) for n in seen))
+                if key in placed:
+                    return True
             question = self.fields[index]
             if self.space.not_chosen(question, values, applies):
-                yield from walk(index + 1, answers, results, [])
-                return
-            for value in self.domains[question.id]:
-                answers[question.id] = value
-                yield from walk(index + 1, answers, results, readers[question.id])
-                del answers[question.id]
+                clean = yield from walk(index + 1, answers, results, [])
+            else:
+                # Where no undecided rule reads the question, its values lead through the same verdicts: once the
+                # first value's branch is all placed, so are the others'. (A branch cut by a reported region is not
+                # enough: the region may hold only the first value.)
+                alike = shortcuts and all(results[i] is not None for i in readers[question.id])
+                clean = True
+                for value in self.domains[question.id]:
+                    answers[question.id] = value
+                    clean = (yield from walk(index + 1, answers, results, readers[question.id])) and clean
+                    del answers[question.id]
+                    if alike and clean:
+                        break
+            if clean and key is not None:
+                placed.add(key)
+            return clean
 
         return walk(0, dict(self.fixed), [None] * len(rules), everything)
 
@@ -580,6 +659,7 @@ class Search:
         reads the next question is already decided, the question's answer changes no verdict below, so only its
         first value is tried: each other value would lead through the same verdicts to nothing new."""
         readers = {q.id: [r for r in rules if q.id in self.space.read_ids(r)] for q in self.fields}
+        empty: set[tuple] = set()  # subtrees that held nothing, by their undecided rules and what those read
 
         def walk(index: int, answers: dict[str, Any]) -> dict[str, Any] | None:
             values, applies = self.values(answers)
@@ -590,19 +670,30 @@ class Search:
                 return dict(answers)
             if index == len(self.fields):
                 return None
+            verdicts = [self.space.holds(r, values, applies) for r in rules]
+            seen = sorted(
+                {n for r, v in zip(rules, verdicts, strict=True) if v is None for n in self.space.read_ids(r)}
+            )
+            key = (index, tuple(verdicts), tuple(answers.get(n) for n in seen))
+            if key in empty:
+                return None  # the verdict rests on these rules alone: the same below as where it was tried
             question = self.fields[index]
             if self.space.not_chosen(question, values, applies):
-                return walk(index + 1, answers)
-            options = self.domains[question.id]
-            if all(self.space.holds(r, values, applies) is not None for r in readers[question.id]):
-                options = options[:1]
-            for value in options:
-                answers[question.id] = value
                 found = walk(index + 1, answers)
-                del answers[question.id]
-                if found is not None:
-                    return found
-            return None
+            else:
+                options = self.domains[question.id]
+                if all(self.space.holds(r, values, applies) is not None for r in readers[question.id]):
+                    options = options[:1]
+                found = None
+                for value in options:
+                    answers[question.id] = value
+                    found = walk(index + 1, answers)
+                    del answers[question.id]
+                    if found is not None:
+                        break
+            if found is None:
+                empty.add(key)
+            return found
 
         return walk(0, dict(self.fixed))
 

@@ -44,6 +44,10 @@ questions:
   - id: home_supportive
     type: yesno
     label: Do family or friends at home support recovery?
+
+  # An instrument bundled with iop-cli (rules/instruments/phq9.yaml): nine scored items and their total `phq9`,
+  # which may also be entered as a total. Its own tests run with this pack's. `ask_if:` would ask it only sometimes.
+  - include: iop:instruments/phq9.yaml
 """,
     "levels.yaml": """\
 # Levels of care. `urgent` levels stand even while other answers are missing; their rules must come first.
@@ -109,6 +113,12 @@ rules:
     severity: caution
     because: The home does not support recovery.
 
+  - id: depression_screen
+    when: phq9 >= 10
+    alert: The depression screen is positive; arrange a mental health assessment.
+    severity: caution
+    because: A PHQ-9 total of 10 or more.
+
 otherwise:
   level: clinician_review
   because: No rule fits these answers; a clinician decides.
@@ -146,6 +156,11 @@ tests:
     base: settled
     given: {home_supportive: no}
     expect: {level: clinician_review, rule: home_not_supportive, alerts: [plan_home_support]}
+
+  - name: a PHQ-9 of 10 or more, item by item, shows the depression alert
+    base: settled
+    given: {phq9_1: 2, phq9_2: 2, phq9_3: 2, phq9_4: 2, phq9_5: 1, phq9_6: 1, phq9_7: 0, phq9_8: 0, phq9_9: 0}
+    expect: {level: iop, alerts: [depression_screen], values: {phq9: 10}}
 
   - name: a missing answer never lets a lower level through
     base: settled

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from iop_cli.decide import policy
 from iop_cli.pack.answers import clean_answers, disagreement
-from iop_cli.pack.model import Computed, Level, Pack, Placement, Rule
+from iop_cli.pack.model import Computed, Level, Pack, Placement, Question, Rule
 from iop_cli.problems import AnswersError
 
 SCHEMA_VERSION = 2  # 2: `status` (ok, provisional, review) and `provisional` alerts in a decision
@@ -72,16 +72,18 @@ def applicable(
     given: Collection[str] = (),
     disagree: list[str] | None = None,
     unanswered_is_empty: bool = True,
+    questions: Iterable[Question] | None = None,
 ) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
     """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones.
     Computed fields named in `given` take their value from the answers instead (the lint searches a total's values
     rather than its items'). A derived question takes its answer, else the value its derivation gives; where both
     are known and differ, its id goes into `disagree`. An unanswered multi-select is the empty selection, unless
-    `unanswered_is_empty` is False (the lint's search, for a selection it has not chosen yet)."""
+    `unanswered_is_empty` is False (the lint's search, for a selection it has not chosen yet). `questions`: only
+    these, in pack order (the lint's search leaves out the items it never answers)."""
     values: dict[str, Any] = {}
     applies: dict[str, bool | None] = {}
     ignored: list[str] = []
-    for question in pack.questions.values():
+    for question in pack.questions.values() if questions is None else questions:
         if isinstance(question, Computed):
             given_here = question.id in given
             values[question.id] = answers.get(question.id) if given_here else question.compute.evaluate(values)

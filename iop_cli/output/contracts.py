@@ -81,6 +81,9 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
         "missing": [{"field": f, "label": pack.questions[f].label} for f in decision.missing],
         "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],
         "ignored": list(decision.ignored),
+        "ignored_answers": [
+            {"field": f, "label": pack.questions[f].label, "reason": ignored_reason(pack, f)} for f in decision.ignored
+        ],
         "answers": {k: v for k, v in decision.values.items() if v is not None},
         "trace": [
             {
@@ -95,6 +98,15 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
         ],
         "disclaimer": DISCLAIMER,
     }
+
+
+def ignored_reason(pack, field: str) -> str:
+    """Why an answer was not used: its question does not apply to this person (its ask_if is false)."""
+    from iop_cli.lang.words import plain
+
+    ask_if = pack.questions[field].ask_if
+    condition = plain(ask_if.root) if ask_if is not None else "its condition holds"
+    return f"not used: the question applies only when {condition}, and that is not so here"
 
 
 def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:

@@ -9,6 +9,14 @@ from typing import Any
 SEVERITY_TITLE = {"safety": "Safety", "caution": "Caution", "info": "Note"}
 
 
+def _ignored_lines(data: dict) -> list[str]:
+    """Each answer given to a question that does not apply, with why (reports stored before schema 2 name only
+    the field)."""
+    if "ignored_answers" not in data:
+        return [f"{field}: not used, the question does not apply" for field in data["ignored"]]
+    return [f"{item['label']} ({item['field']}): {item['reason']}" for item in data["ignored_answers"]]
+
+
 def _not_assessed_lines(data: dict[str, Any]) -> list[str]:
     lines = []
     for item in data["not_assessed"]:
@@ -74,7 +82,7 @@ def markdown(data: dict[str, Any]) -> str:
     if data["not_assessed"]:
         out += ["### Not assessed", ""] + [f"- {line}" for line in _not_assessed_lines(data)] + [""]
     if data["ignored"]:
-        out += ["Answers ignored because their questions do not apply: " + ", ".join(data["ignored"]), ""]
+        out += ["### Ignored answers", ""] + [f"- {line}" for line in _ignored_lines(data)] + [""]
     out += ["---", "", _pack_line(data), "", f"*{data['disclaimer']}*", ""]
     return "\n".join(out)
 
@@ -146,8 +154,7 @@ def render(data: dict[str, Any], console) -> None:
         "yellow",
     )
     bullets("Not assessed", _not_assessed_lines(data))
-    if data["ignored"]:
-        console.print(Text("Ignored (question does not apply): " + ", ".join(data["ignored"]), style="dim"))
+    bullets("Ignored answers", _ignored_lines(data), "yellow")
     console.print(Text(_pack_line(data), style="dim"))
     console.print(Text(data["disclaimer"], style="bold"))
 
@@ -264,6 +271,7 @@ def record_html(data: dict[str, Any]) -> str:
                 ],
             ),
             ("Not assessed", _not_assessed_lines(report)),
+            ("Ignored answers", _ignored_lines(report) if report["ignored"] else []),
         ):
             if lines:
                 out += [f"<h3>{escape(title)}</h3>", items(lines)]
