@@ -109,8 +109,14 @@ def test_batch_and_engine_agree_on_every_row(pack, parity):
             if got["status"] != "error" or got["error"].split(":")[0] != exc.problems[0].where:
                 mismatches.append((number, row, "error", got["status"], got["error"]))
             continue
-        want = (decision.level.id, decision.rule or "", ";".join(a.id for a in decision.alerts), decision.status)
-        have = (got["level"], got["rule"], got["alerts"], got["status"])
+        want = (
+            decision.level.id,
+            decision.rule or "",
+            ";".join(a.id for a in decision.alerts),
+            decision.status,
+            ";".join(decision.ignored),
+        )
+        have = (got["level"], got["rule"], got["alerts"], got["status"], got["ignored"])
         if want != have:
             mismatches.append((number, row, want, have, got["status"], got["error"]))
     assert not mismatches, f"{len(mismatches)} rows differ; first: {mismatches[:3]}"
@@ -239,7 +245,7 @@ def test_alerts_that_read_the_level_in_other_ways_agree_too(pack_copy, tmp_path)
 
 
 def test_score_frame_gives_what_iop_score_gives(pack, parity):
-    """`decide.frame.score_frame` (typed answers in, the six outcome columns out) is the decision other engines reuse:
+    """`decide.frame.score_frame` (typed answers in, the seven outcome columns out) is the decision other engines reuse:
     on every row it gives what `iop score` wrote, which the tests above hold to the engine."""
     import polars as pl
 
@@ -252,9 +258,10 @@ def test_score_frame_gives_what_iop_score_gives(pack, parity):
         schema={q.id: VALUE_TYPES[q.type] for q in pack.asked},
     )
     got = score_frame(pack, answers)
-    assert got.columns == ["level", "rule", "reason", "alerts", "status", "error"]
-    for name in ("level", "rule", "reason", "alerts", "status"):
+    assert got.columns == ["level", "rule", "reason", "alerts", "status", "error", "ignored"]
+    for name in ("level", "rule", "reason", "alerts", "status", "ignored"):
         assert got[name].fill_null("").to_list() == [row[name] for row in scored], name
+    assert sum(bool(row["ignored"]) for row in scored) > 1000  # answers to questions that do not apply are listed
     assert [e is not None for e in got["error"].to_list()] == [row["status"] == "error" for row in scored]
     # An absent column is unanswered, as an empty cell is.
     partial = score_frame(pack, answers.drop("ciwa_ar").head(50))

@@ -224,6 +224,7 @@ class BatchScorer:
             *cells.shown,
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
             pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
+            pl.when(failed).then(None).otherwise(pl.col(pr.IGNORED)).alias(pr.IGNORED),
             *self.missing,
             *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
             *[piece.alias(f"__k{i}") for i, piece in enumerate(kinds)],
@@ -284,6 +285,7 @@ class BatchScorer:
                 .alias("__out_alerts"),
                 self._status_column(decided).alias("__out_status"),
                 neutral(pl.col("__error")).alias("__out_error"),
+                self._ignored_column(decided.done).alias("__out_ignored"),
                 "__error",
             )
             .collect()
@@ -316,7 +318,9 @@ class BatchScorer:
                 separator=",",
             )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), csv_quote(neutral(pl.col("__error")))])
-        scored = done.select(pl.coalesce(failed_row, rendered).alias("__suffix"), "__error")
+        ignored = self._ignored_column(done).fill_null("")  # plain ids joined by ';': nothing to quote
+        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored])
+        scored = done.select(suffix.alias("__suffix"), "__error")
         return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
 
     def _every_row_answers(self, raw: pl.DataFrame, columns: list[str], distinct: Sequence[Any]) -> bool:
@@ -331,6 +335,13 @@ class BatchScorer:
                 if question.ask_if is None and all(self.converter.answer(question, c)[0] is not None for c in found):
                     return True
         return False
+
+    def _ignored_column(self, done: pl.DataFrame) -> pl.Expr:
+        """Each row's ignored answers (ids joined by `;`, null for none and for a row with a problem), texts made
+        once per distinct mask in the batch."""
+        masks = done[pr.IGNORED].drop_nulls().unique().to_list()
+        texts = [self.outcome.ignored_text(m) for m in masks]
+        return pl.col(pr.IGNORED).replace_strict(masks, texts, default=None, return_dtype=pl.String)
 
     def _status_column(self, decided: Decided) -> pl.Expr:
         """Each row's status from its outcome code and alert mask (`error` for a row with a problem)."""

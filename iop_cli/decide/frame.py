@@ -24,7 +24,8 @@ VALUE = "__v_{}"
 APPLIES = "__applies_{}"
 MISSING = "__missing_{}"
 DISAGREE = "__disagree_{}"  # a derived question answered, and its derivation gives another value
-LEVEL, ALERTS, OUTCOME = "__level", "__alerts", "__outcome"
+IGNORED_ONE = "__ignored_{}"  # answered, though the question does not apply
+LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
 REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
 
@@ -88,6 +89,8 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
             shown = compile_expr(question.ask_if, value_col)
             # Unknown counts as applying (as engine.applicable): only a definite "no" removes the answer.
             exprs.append(shown.fill_null(True).alias(APPLIES.format(question.id)))
+            given = value_col(question.id).is_not_null()  # the answer as typed, before this stage clears it
+            exprs.append((given & shown.eq(False)).fill_null(False).alias(IGNORED_ONE.format(question.id)))
             if question.derive is not None:
                 exprs[0] = (exprs[0] & shown.fill_null(True)).alias(DISAGREE.format(question.id))
             value = pl.when(shown.eq(False)).then(None).otherwise(value)
@@ -105,7 +108,19 @@ def applies(question: Question) -> pl.Expr:
 
 
 def missing_columns(pack: Pack) -> list[pl.Expr]:
-    return [(applies(q) & value_col(q.id).is_null()).alias(MISSING.format(q.id)) for q in pack.asked if q.required]
+    """`__missing_ID` for each required question, and `__ignored`: a bit per answer given to a question that does
+    not apply (`Outcome.ignored_text`)."""
+    missing = [(applies(q) & value_col(q.id).is_null()).alias(MISSING.format(q.id)) for q in pack.asked if q.required]
+    bits = [
+        pl.when(pl.col(IGNORED_ONE.format(q.id))).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
+        for bit, q in enumerate(ignorable(pack))
+    ]
+    return [*missing, reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(IGNORED)]
+
+
+def ignorable(pack: Pack) -> list[Question]:
+    """The asked questions whose answer may be ignored (they have an ask_if), in pack order: the bits of `__ignored`."""
+    return [q for q in pack.asked if q.ask_if is not None]
 
 
 def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
@@ -237,6 +252,11 @@ class Outcome:
         """The status of an (__outcome, __alerts) pair, as `policy.status` gives it."""
         return policy.status(self.pack, self.texts(code)[0], self.provisional(mask))
 
+    def ignored_text(self, mask: int) -> str | None:
+        """The ids of the ignored answers in an `__ignored` mask, joined by `;` (None for none)."""
+        shown = [q.id for bit, q in enumerate(ignorable(self.pack)) if mask >> bit & 1]
+        return ";".join(shown) or None
+
     def alert_text(self, mask: int) -> str | None:
         shown = [name for bit, name in enumerate(self.alerts) if mask >> bit & 1]
         return ";".join(shown) or None
@@ -261,8 +281,8 @@ def decision_columns(pack: Pack) -> list[list[pl.Expr]]:
 
 def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     """The decision for every row of `answers` (one column per asked question, named by its id, of its type:
-    VALUE_TYPES; a column that is absent, or null, is unanswered), as the six outcome columns of `iop score`:
-    level, rule, reason, alerts, status and error (always null here: the answers are already typed). Pure: one
+    VALUE_TYPES; a column that is absent, or null, is unanswered), as the seven outcome columns of `iop score`:
+    level, rule, reason, alerts, status, error (always null here: the answers are already typed) and ignored. Pure: one
     DataFrame in, one out, in the same row order. `iop score` reaches the same codes through `decision_columns`
     and renders them its own faster way; `tests/test_batch_stages.py` holds the two and the engine to one answer."""
     present = set(answers.columns)
@@ -290,6 +310,7 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     outcome = Outcome(pack)
     codes = done[OUTCOME].unique().sort().to_list()
     masks = done[ALERTS].unique().sort().to_list()
+    ignored = done[IGNORED].unique().sort().to_list()
     texts = [outcome.texts(code) for code in codes]
 
     def by_code(values: list, column: str = OUTCOME) -> pl.Expr:
@@ -314,4 +335,9 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
         .otherwise(by_code([policy.status(pack, t[0]) for t in texts]))
         .alias("status"),
         pl.col("__error").alias("error"),
+        pl.when(pl.col("__error").is_null())
+        .then(
+            pl.col(IGNORED).replace_strict(ignored, [outcome.ignored_text(m) for m in ignored], return_dtype=pl.String)
+        )
+        .alias("ignored"),
     )

@@ -35,7 +35,15 @@ class Finding(Protocol):
     def example(self) -> dict[str, Any] | None: ...
 
 
-SCORE_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error")  # after the input's columns, in order
+SCORE_COLUMNS = (
+    "level",
+    "rule",
+    "reason",
+    "alerts",
+    "status",
+    "error",
+    "ignored",
+)  # after the input's columns, in order
 
 
 def dumps(data: Any) -> str:
