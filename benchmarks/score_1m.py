@@ -4,7 +4,7 @@ the same file, measured in the same run.
 Targets (issue 3): wall time ratio at most 2.0; peak memory under 500 MB; peak memory on 2,000,000 rows no more than
 10% above that on 1,000,000. Each command runs in its own child process; its peak memory is that child's maximum
 resident set size (getrusage), its time the wall time around it.
-Run: python benchmarks/score_1m.py [--rows 1000000] [--runs 3] [--no-double]
+Run: python benchmarks/score_1m.py [--rows 1000000] [--runs 3] [--no-double] [--columns v1|v2]
 """
 
 from __future__ import annotations
@@ -49,20 +49,29 @@ frame.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in typical.items
 """
 
 
-def generate(path: Path, rows: int, seed: int = 7) -> None:
-    """A standard-intake CSV: every field of the default pack, random valid values, a few unanswered cells."""
+V1 = ROOT / "tests" / "packs" / "v1"  # version 1 of the default pack: its columns are the standard intake record
+
+
+def generate(path: Path, rows: int, seed: int = 7, columns_of: str = "v1") -> None:
+    """A standard-intake CSV: every field of version 1 of the default pack (the columns clinics export; the
+    bundled pack scores them), or with `columns_of="v2"` every field of the bundled pack, instrument items and
+    all; random valid values, a few unanswered cells."""
     import polars as pl
 
     from iop_cli.pack.build import load_pack
 
-    pack = load_pack()
+    pack = load_pack(V1 if columns_of == "v1" else None)
     rng = random.Random(seed)
     columns = {}
     for q in pack.asked:
         if q.type == "choice":
             options = list(q.choice_values)
+        elif q.type == "multi":
+            options = ["", *q.choice_values, ";".join(q.choice_values[:2])]
         elif q.type == "yesno":
             options = ["yes", "no"]
+        elif q.type == "integer" and q.choices:  # a scored item: its scores
+            options = [str(c.score) for c in q.choices]
         elif q.type == "integer":
             options = [str(v) for v in range(int(q.min), int(q.max) + 1)]
         else:
@@ -80,9 +89,9 @@ def measure(command: list[str]) -> dict[str, float]:
     return json.loads(done.stdout)
 
 
-def compare(rows: int, runs: int, folder: Path) -> dict[str, dict[str, float]]:
+def compare(rows: int, runs: int, folder: Path, columns_of: str = "v1") -> dict[str, dict[str, float]]:
     source = folder / f"intakes-{rows}.csv"
-    generate(source, rows)
+    generate(source, rows, columns_of=columns_of)
     size_mb = source.stat().st_size / 1e6
     iop = str(Path(sys.executable).with_name("iop"))
     commands = {
@@ -117,12 +126,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-double", action="store_true", help="skip the run on twice the rows")
+    parser.add_argument(
+        "--columns", choices=["v1", "v2"], default="v1", help="the standard record's columns (v1) or every field (v2)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        one = compare(args.rows, args.runs, folder)
+        one = compare(args.rows, args.runs, folder, args.columns)
         if not args.no_double:
-            two = compare(2 * args.rows, args.runs, folder)
+            two = compare(2 * args.rows, args.runs, folder, args.columns)
             growth = two["iop score"]["peak_mb"] / one["iop score"]["peak_mb"]
             verdict = "OK" if growth <= 1.10 else "OVER"
             print(f"peak memory {2 * args.rows:,} / {args.rows:,} rows: {growth:.2f} (target <= 1.10) -> {verdict}")
