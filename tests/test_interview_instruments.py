@@ -12,6 +12,7 @@ from rich.console import Console
 from iop_cli.commands.intake import run_intake
 from iop_cli.exit_codes import Exit
 from iop_cli.interview.machine import HOW, ITEMS, NOT_TAKEN, TOTAL, Interview
+from iop_cli.interview.machine import instruments as instruments_of
 from iop_cli.pack.build import load_pack
 from iop_cli.store.records import Store
 
@@ -136,3 +137,24 @@ def test_the_prompts_show_anchors_checkboxes_running_totals_and_the_total_in_rev
     assert record.answers["other_substances"] == ["opioids"]
     assert record.answers["cows_pulse"] == 2 and record.answers["suicide_risk"] == "moderate"
     assert "cows" not in record.answers and record.report["answers"]["cows"] == 2
+
+
+def test_the_cssrs_answers_the_suicide_questions_of_the_default_pack(pack):
+    """Version 2: the C-SSRS is how the suicide questions are asked. Once it decides them they are not asked, and
+    the review shows them as derived; where it leaves them open (not taken, or a follow-up unanswered) they are."""
+    assert "suicidal_ideation" not in instruments_of(pack) and "suicide_attempt_past_3_months" not in instruments_of(
+        pack
+    )
+    all_no = {HOW + "suicide_risk": ITEMS, "cssrs_wish_dead": False, "cssrs_thoughts": False, "cssrs_behavior": False}
+    interview = Interview(pack, dict(all_no))
+    path = [q.id for q in interview.path()]
+    assert "suicidal_ideation" not in path and "suicide_attempt_past_3_months" not in path
+    assert interview.derived() == {"suicidal_ideation": "none", "suicide_attempt_past_3_months": False}
+    plan = {**all_no, "cssrs_thoughts": True, "cssrs_method": True, "cssrs_intent": False, "cssrs_plan": True}
+    assert Interview(pack, plan).derived()["suicidal_ideation"] == "active_with_plan"
+    # A direct answer given before the C-SSRS decided does not count against it.
+    assert "suicidal_ideation" not in Interview(pack, {**plan, "suicidal_ideation": "none"}).final_answers()
+    # Not taken, the suicide questions are asked directly, as in version 1.
+    skipped = Interview(pack, {HOW + "suicide_risk": NOT_TAKEN})
+    assert {"suicidal_ideation", "suicide_attempt_past_3_months"} <= {q.id for q in skipped.path()}
+    assert skipped.derived() == {}

@@ -31,13 +31,17 @@ class Instrument:
 
 
 def instruments(pack: Pack) -> dict[str, Instrument]:
-    """The pack's instruments by total id: every asked question whose derivation reads only asked questions."""
+    """The pack's instruments by total id: every asked question whose derivation reads only asked questions that are
+    not derived themselves (its items). A question derived from an instrument's result (the suicide questions from
+    the C-SSRS) is not one: it is asked only when its derivation leaves it open (`Interview.derived`)."""
     found: dict[str, Instrument] = {}
     for question in pack.asked:
         derive = question.derive
         if derive is None or not derive.names:
             continue
         if not all(name in pack.questions and not pack.questions[name].computed for name in derive.names):
+            continue
+        if any(pack.questions[name].derive is not None for name in derive.names):
             continue
         items = tuple(q.id for q in pack.asked if q.id in derive.names)  # in the order they are asked
         choices = [Choice(ITEMS, "Item by item"), Choice(TOTAL, "Enter the result")]
@@ -121,9 +125,10 @@ class Interview:
         leaving it out could hide a need. An instrument's "how" step comes before its first item; then its items
         (walked through) or its total (entered), or neither (not taken)."""
         _, applies, _ = applicable(self.pack, self._given())
+        derived = self.derived()
         path: list[Question] = []
         for question in self.pack.asked:
-            if applies.get(question.id) is False:
+            if applies.get(question.id) is False or question.id in derived:
                 continue
             if question.id in self.first_items:
                 path.append(self.first_items[question.id].step)
@@ -164,6 +169,20 @@ class Interview:
     def answered(self) -> list[tuple[Question, Any]]:
         """Every question on the path with its answer (None when skipped), for the review screen."""
         return [(q, self.answers.get(q.id)) for q in self.path() if q.id in self.answers]
+
+    def derived(self) -> dict[str, Any]:
+        """The asked questions (not instrument totals) whose answer the answers so far derive, with that answer:
+        they are not asked, and the review shows them as derived (the suicide questions once the C-SSRS decides
+        them). A direct answer given to one earlier does not count while it is derived."""
+        values, _, _ = applicable(self.pack, self._counted())
+        found: dict[str, Any] = {}
+        for question in self.pack.asked:
+            if question.derive is None or question.id in self.scales:
+                continue
+            value = question.derive.evaluate(values)
+            if value is not None:
+                found[question.id] = value
+        return found
 
     def derived_totals(self) -> dict[str, Any]:
         """Each instrument walked through item by item: its total as the items give it (None until they all do)."""
@@ -229,7 +248,7 @@ class Interview:
 
     # -- internals -----------------------------------------------------------------------------------------------
 
-    def _given(self) -> dict[str, Any]:
+    def _counted(self) -> dict[str, Any]:
         """The answers that count: not the "how" steps, and of each instrument only the way it was taken (items
         kept from an earlier choice stay in the draft, and come back if the counselor walks the items again)."""
         return {
@@ -237,6 +256,13 @@ class Interview:
             for k, v in self.answers.items()
             if v is not None and k not in self.steps and self._on_instrument_path(k)
         }
+
+    def _given(self) -> dict[str, Any]:
+        """The answers that count, less direct answers to questions the others now derive (`derived`): the
+        derivation stands for them, so the two can never disagree."""
+        counted = self._counted()
+        derived = self.derived()
+        return {k: v for k, v in counted.items() if k not in derived}
 
     def _first_unanswered(self) -> str | None:
         return next((q.id for q in self.path() if q.id not in self.answers), None)

@@ -205,6 +205,10 @@ def review(interview: Interview) -> str:
             total = totals[instrument.total.id]
             shown = "not all items answered" if total is None else _shown(instrument.total, total)
             options.append(Choice(_review_row(instrument.total, shown, width), disabled="from the items"))
+    for name, value in interview.derived().items():
+        # Answers the instruments decide (the suicide questions from the C-SSRS): shown, not asked.
+        question = interview.pack.questions[name]
+        options.append(Choice(_review_row(question, value, width), disabled="derived"))
 
     def prompt() -> questionary.Question:
         hint = "(pick one to change it, or Submit · Ctrl-B back · ? help)"
