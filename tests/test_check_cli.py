@@ -82,7 +82,7 @@ def test_json_contract():
     data = json.loads(iop_in_process("check", "-a", str(EXAMPLE), "-f", "json").stdout)
     assert set(data) == {
         "schema_version", "pack", "level", "status", "basis", "rule", "reason", "would_be", "alerts", "missing",
-        "not_assessed", "ignored", "ignored_answers", "answers", "trace", "disclaimer",
+        "not_assessed", "ignored", "ignored_answers", "contradictions", "answers", "trace", "disclaimer",
     }  # fmt: skip
     assert data["schema_version"] == 2 and data["status"] == "ok"
     assert data["pack"]["name"] == "iop-default" and len(data["pack"]["hash"]) == 64
@@ -193,3 +193,30 @@ def test_an_internal_error_is_one_line_without_answers(monkeypatch):
     assert "secret" not in result.stdout + result.stderr
     with pytest.raises(ValueError, match="secret answer"):  # IOP_DEBUG lets the traceback through
         iop_in_process("check", "-a", str(EXAMPLE), env={"IOP_DEBUG": "1"})
+
+
+def test_a_cssrs_plan_after_no_thoughts_is_never_ignored(tmp_path):
+    """CLINICAL.md: a follow-up answered yes while its gate was answered no counts as yes for the gate too, and the
+    record lists the contradiction. In `iop check` and in `iop score` alike."""
+    answers = yaml.safe_load(EXAMPLE.read_text())
+    for direct in ("suicidal_ideation", "suicide_attempt_past_3_months"):
+        answers.pop(direct)
+    answers.update(
+        cssrs_wish_dead=False, cssrs_thoughts=False, cssrs_method=False, cssrs_intent=False, cssrs_plan=True,
+        cssrs_behavior=False,
+    )  # fmt: skip
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(answers))
+    data = json.loads(iop_in_process("check", "-a", str(path), "-f", "json").stdout)
+    assert data["level"]["id"] == "crisis" and data["answers"]["suicide_risk"] == "high"
+    assert [(c["field"], c["gate"]) for c in data["contradictions"]] == [("cssrs_plan", "cssrs_thoughts")]
+    assert "cssrs_plan" not in data["ignored"]
+    cells = {k: ("yes" if v is True else "no" if v is False else v) for k, v in answers.items()}
+    source = tmp_path / "a.csv"
+    source.write_text(",".join(cells) + "\n" + ",".join(str(v) for v in cells.values()) + "\n")
+    out = tmp_path / "a.out.csv"
+    assert iop_in_process("score", str(source), "-o", str(out), "--quiet").returncode == 0
+    import csv
+
+    [row] = list(csv.DictReader(out.open()))
+    assert (row["level"], row["status"], row["ignored"]) == ("crisis", "ok", "")

@@ -43,6 +43,7 @@ DECISION = {
     "not_assessed": [{"rule": str, "fields": [str]}],
     "ignored": [str],
     "ignored_answers": [{"field": str, "label": str, "reason": str}],
+    "contradictions": [{"field": str, "gate": str, "text": str}],
     "answers": dict,
     "trace": [
         {

@@ -308,6 +308,16 @@ def _problems(folder: Path) -> list[str]:
             "reads `later`, which is not placed before it",
         ),
         ("  - {id: t, type: integer, label: T, min: 0, max: 3, derive: 'x + x'}\n", "unknown field"),
+        (
+            "  - {id: g, type: yesno, label: G}\n  - {id: f, type: integer, label: F, min: 0, max: 1, ask_if: g, "
+            "implies: g}",
+            "only a yes/no question can imply another",
+        ),
+        ("  - {id: f, type: yesno, label: F, implies: nowhere}", "`implies` must name an earlier yes/no question"),
+        (
+            "  - {id: g, type: yesno, label: G}\n  - {id: f, type: yesno, label: F, implies: g}",
+            "implies `g`, but is not asked only after it",
+        ),
     ],
 )
 def test_a_scored_or_derived_question_that_cannot_work_is_refused(tmp_path, question, message):

@@ -59,8 +59,14 @@ def plan_sources(pack: Pack, header: list[str], mapping: Mapping | None, name: s
 
     sources: dict[str, Source] = {}
     missing: list[str] = []
+    # Fields some column gives, directly or through a derivation (the suicide questions from the C-SSRS items): a
+    # required one of these needs no column of its own; a row whose derivation leaves it open misses it.
+    derivable: set[str] = set()
     for question in pack.asked:
         fid = question.id
+        derive = getattr(question, "derive", None)
+        if derive is not None and derivable & set(derive.names):
+            derivable.add(fid)
         if fid in mapping.derive:
             derived = mapping.derive[fid]
             absent = [c for c in derived.columns if _fold(c) not in positions]
@@ -73,6 +79,7 @@ def plan_sources(pack: Pack, header: list[str], mapping: Mapping | None, name: s
                     )
                 )
             sources[fid] = Source("derive", derived=derived, header=f"{fid} (derived)")
+            derivable.add(fid)
             continue
         if fid in mapping.columns:
             source = find([mapping.columns[fid]], fid)
@@ -83,11 +90,14 @@ def plan_sources(pack: Pack, header: list[str], mapping: Mapping | None, name: s
                 )
                 source = Source("absent")
             sources[fid] = source
+            if source.kind != "absent":
+                derivable.add(fid)
             continue
         source = find([fid, *question.aliases], fid)
         if source is not None:
             sources[fid] = source
-        elif fid in mapping.unanswered or not question.required:
+            derivable.add(fid)
+        elif fid in mapping.unanswered or not question.required or fid in derivable:
             sources[fid] = Source("absent")
         else:
             missing.append(fid)

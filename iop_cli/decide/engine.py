@@ -52,6 +52,7 @@ class Decision:
     missing: tuple[str, ...]  # required answers that are missing
     not_assessed: tuple[NotAssessed, ...]
     ignored: tuple[str, ...]  # answers given to questions that do not apply
+    contradictions: tuple[tuple[str, str], ...]  # (follow-up, gate): a yes to the follow-up counted for a "no" gate
     values: dict[str, Any]  # answers as used, with computed fields
     trace: tuple[RuleTrace, ...]
     pack_name: str
@@ -73,13 +74,17 @@ def applicable(
     disagree: list[str] | None = None,
     unanswered_is_empty: bool = True,
     questions: Iterable[Question] | None = None,
+    contradictions: list[tuple[str, str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
     """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones.
     Computed fields named in `given` take their value from the answers instead (the lint searches a total's values
     rather than its items'). A derived question takes its answer, else the value its derivation gives; where both
     are known and differ, its id goes into `disagree`. An unanswered multi-select is the empty selection, unless
     `unanswered_is_empty` is False (the lint's search, for a selection it has not chosen yet). `questions`: only
-    these, in pack order (the lint's search leaves out the items it never answers)."""
+    these, in pack order (the lint's search leaves out the items it never answers). A yes to a follow-up that
+    `implies` its gate counts as a yes to the gate, even where the gate was answered no; each such pair goes into
+    `contradictions`."""
+    answers = gates_implied(pack, answers, contradictions)
     values: dict[str, Any] = {}
     applies: dict[str, bool | None] = {}
     ignored: list[str] = []
@@ -108,6 +113,21 @@ def applicable(
     return values, applies, ignored
 
 
+def gates_implied(
+    pack: Pack, answers: Mapping[str, Any], contradictions: list[tuple[str, str]] | None = None
+) -> Mapping[str, Any]:
+    """The answers with each gate that a follow-up's yes implies set to yes (a plan with intent, though "no
+    thoughts": the plan is never ignored). Contradicting pairs go into `contradictions`."""
+    changed: dict[str, Any] | None = None
+    for follow_up, gate in pack.implied:
+        if answers.get(follow_up) is True and answers.get(gate) is False:
+            changed = dict(answers) if changed is None else changed
+            changed[gate] = True
+            if contradictions is not None:
+                contradictions.append((follow_up, gate))
+    return answers if changed is None else changed
+
+
 def disagreements(pack: Pack, answers: Mapping[str, Any]) -> list[str]:
     """The derived questions whose answer differs from what their derivation gives (a total and its items)."""
     found: list[str] = []
@@ -127,7 +147,8 @@ def checked(pack: Pack, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     """Place one person: the first level rule that holds, every alert that applies, and why."""
-    values, applies, ignored = applicable(pack, answers)
+    contradictions: list[tuple[str, str]] = []
+    values, applies, ignored = applicable(pack, answers, contradictions=contradictions)
     missing = tuple(
         q.id for q in pack.asked if q.required and applies.get(q.id) is not False and values.get(q.id) is None
     )
@@ -188,6 +209,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         missing=missing,
         not_assessed=tuple(not_assessed),
         ignored=tuple(ignored),
+        contradictions=tuple(contradictions),
         values=values,
         trace=tuple(trace),
         pack_name=pack.name,

@@ -25,6 +25,7 @@ APPLIES = "__applies_{}"
 MISSING = "__missing_{}"
 DISAGREE = "__disagree_{}"  # a derived question answered, and its derivation gives another value
 IGNORED_ONE = "__ignored_{}"  # answered, though the question does not apply
+CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
 REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
@@ -276,7 +277,26 @@ VALUE_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
 def decision_columns(pack: Pack) -> list[list[pl.Expr]]:
     """Every stage from typed answers (`__v_ID` for each asked question) to `__outcome` and `__alerts`, in order:
     the values that apply, the missing required answers, then the decision."""
-    return [*value_stages(pack), missing_columns(pack), *decision_stages(pack)]
+    return [*gate_stages(pack), *value_stages(pack), missing_columns(pack), *decision_stages(pack)]
+
+
+def gate_stages(pack: Pack) -> list[list[pl.Expr]]:
+    """A yes to a follow-up that `implies` its gate makes the gate yes (as engine.gates_implied), before anything
+    reads it; `__contradicts_FOLLOWUP` marks the rows where the gate had been answered no."""
+    gates: dict[str, list[str]] = {}
+    for follow_up, gate in pack.implied:
+        gates.setdefault(gate, []).append(follow_up)
+    if not gates:
+        return []
+    stage: list[pl.Expr] = []
+    for gate, follow_ups in gates.items():
+        said_no = value_col(gate).eq(False).fill_null(False)
+        flags = [(said_no & value_col(f).eq(True).fill_null(False)) for f in follow_ups]
+        stage += [flag.alias(CONTRADICTS.format(f)) for flag, f in zip(flags, follow_ups, strict=True)]
+        stage.append(
+            pl.when(reduce(operator.or_, flags)).then(True).otherwise(value_col(gate)).alias(VALUE.format(gate))
+        )
+    return [stage]
 
 
 def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:

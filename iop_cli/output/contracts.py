@@ -92,6 +92,15 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
         "ignored_answers": [
             {"field": f, "label": pack.questions[f].label, "reason": ignored_reason(pack, f)} for f in decision.ignored
         ],
+        "contradictions": [
+            {
+                "field": follow_up,
+                "gate": gate,
+                "text": f"{pack.questions[follow_up].label} yes, though {pack.questions[gate].label} no: "
+                "counted as yes to both",
+            }
+            for follow_up, gate in decision.contradictions
+        ],
         "answers": {k: v for k, v in decision.values.items() if v is not None},
         "trace": [
             {

@@ -81,6 +81,8 @@ def markdown(data: dict[str, Any]) -> str:
         out.append("")
     if data["not_assessed"]:
         out += ["### Not assessed", ""] + [f"- {line}" for line in _not_assessed_lines(data)] + [""]
+    if data.get("contradictions"):
+        out += ["### Contradicting answers", ""] + [f"- {c['text']}" for c in data["contradictions"]] + [""]
     if data["ignored"]:
         out += ["### Ignored answers", ""] + [f"- {line}" for line in _ignored_lines(data)] + [""]
     out += ["---", "", _pack_line(data), "", f"*{data['disclaimer']}*", ""]
@@ -154,6 +156,7 @@ def render(data: dict[str, Any], console) -> None:
         "yellow",
     )
     bullets("Not assessed", _not_assessed_lines(data))
+    bullets("Contradicting answers", [c["text"] for c in data.get("contradictions", [])], "yellow")
     bullets("Ignored answers", _ignored_lines(data), "yellow")
     console.print(Text(_pack_line(data), style="dim"))
     console.print(Text(data["disclaimer"], style="bold"))
@@ -271,6 +274,7 @@ def record_html(data: dict[str, Any]) -> str:
                 ],
             ),
             ("Not assessed", _not_assessed_lines(report)),
+            ("Contradicting answers", [c["text"] for c in report.get("contradictions", [])]),
             ("Ignored answers", _ignored_lines(report) if report["ignored"] else []),
         ):
             if lines:

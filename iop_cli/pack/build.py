@@ -557,7 +557,32 @@ class _Loader:
                     if derive is not None:
                         question.derive = derive
                         self.only_earlier(values["derive"], derive, earlier, what, "derive")
+            if "implies" in values and isinstance(question, Asked):
+                self.implies(question, values["implies"], questions, earlier, what)
+            elif "implies" in values:
+                self.problem(values["implies"].mark, f"{what} is computed, so it is never asked and implies nothing")
             earlier.add(ident)
+
+    def implies(self, question: Asked, src: Src, questions: dict[str, Question], earlier: set[str], what: str) -> None:
+        """`implies: GATE`: a yes/no follow-up whose ask_if reads GATE, an earlier yes/no question."""
+        gate = src.value
+        target = questions.get(gate) if isinstance(gate, str) else None
+        if question.type != "yesno":
+            self.problem(src.mark, f"{what}: only a yes/no question can imply another", "remove `implies`")
+        elif not isinstance(target, Asked) or target.type != "yesno" or gate not in earlier:
+            self.problem(
+                src.mark,
+                f"{what}: `implies` must name an earlier yes/no question, not {gate!r}",
+                "name the yes/no question this one follows up",
+            )
+        elif question.ask_if is None or gate not in question.ask_if.names:
+            self.problem(
+                src.mark,
+                f"{what} implies `{gate}`, but is not asked only after it",
+                f"give it `ask_if: {gate}`",
+            )
+        else:
+            question.implies = gate
 
     def only_earlier(self, src: Src, parsed, earlier: set[str], what: str, key: str) -> None:
         # Branching and computing read only questions placed before, so the interview can decide in order and

@@ -8,6 +8,7 @@ problem with file:line:col, and keeps positions so later errors can point back a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,9 @@ class Asked(Question):
     ask_if: expr.Expr | None = None
     # Given directly, or derived from earlier answers when those decide it; both given and disagreeing is an error.
     derive: Compute | None = None
+    # A yes/no follow-up asked after a yes to `implies` (its gate): a yes here counts as a yes there too, even when
+    # the gate was answered no, and the contradiction is listed (a stated plan is never ignored).
+    implies: str | None = None
 
 
 @dataclass
@@ -216,6 +220,11 @@ class Pack:
     otherwise: Otherwise
     tests: list[TestCase] = field(default_factory=list)
     lint_allow: list[Allowance] = field(default_factory=list)  # lint findings the authors intend
+
+    @cached_property
+    def implied(self) -> list[tuple[str, str]]:
+        """(follow-up, gate) for each asked question that `implies` its gate, in pack order (read once loaded)."""
+        return [(q.id, q.implies) for q in self.questions.values() if isinstance(q, Asked) and q.implies is not None]
 
     @property
     def asked(self) -> list[Question]:

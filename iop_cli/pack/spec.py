@@ -111,6 +111,14 @@ QUESTION = Shape(
                 "the answer may be given directly or come from them; both given and disagreeing is an error.",
             },
         ),
+        Key(
+            "implies",
+            {
+                **IDENT,
+                "description": "A yes/no follow-up asked only after a yes to this earlier yes/no question (its gate, "
+                "read by its ask_if): a yes here counts as a yes there, even when the gate was answered no.",
+            },
+        ),
         Key("aliases", LINES),  # other names its column may have in an intake file
         Key("section", IDENT),
     )
