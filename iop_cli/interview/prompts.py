@@ -192,6 +192,18 @@ def review(interview: Interview) -> str:
     width = get_app_session().output.get_size().columns
     totals = interview.derived_totals()
     rows = interview.answered()
+    # Answers the instruments decide (the suicide questions from the C-SSRS) are shown, not asked: each after the
+    # last answer its derivation reads (an item counts for its instrument's total), or at the end.
+    placed_after: dict[int, list[tuple[Question, Any]]] = {}
+    for name, value in interview.derived().items():
+        question = interview.pack.questions[name]
+        reads = set(question.derive.names) if question.derive else set()
+        rows_read = [
+            i
+            for i, (q, _) in enumerate(rows)
+            if q.id in reads or (q.id in interview.item_of and interview.item_of[q.id].total.id in reads)
+        ]
+        placed_after.setdefault(rows_read[-1] if rows_read else len(rows) - 1, []).append((question, value))
     for index, (question, value) in enumerate(rows):
         options.append(Choice(_review_row(question, value, width), value=question.id))
         instrument = interview.item_of.get(question.id)
@@ -205,10 +217,8 @@ def review(interview: Interview) -> str:
             total = totals[instrument.total.id]
             shown = "not all items answered" if total is None else _shown(instrument.total, total)
             options.append(Choice(_review_row(instrument.total, shown, width), disabled="from the items"))
-    for name, value in interview.derived().items():
-        # Answers the instruments decide (the suicide questions from the C-SSRS): shown, not asked.
-        question = interview.pack.questions[name]
-        options.append(Choice(_review_row(question, value, width), disabled="derived"))
+        for derived, answer in placed_after.get(index, []):
+            options.append(Choice(_review_row(derived, answer, width), disabled="derived"))
 
     def prompt() -> questionary.Question:
         hint = "(pick one to change it, or Submit · Ctrl-B back · ? help)"
