@@ -141,17 +141,32 @@ class Space:
 
     def by_rules(self, rules: Sequence[Rule]) -> list[Question]:
         """The fields these rules depend on, in the order of the first rule that reads each (so a search decides
-        the early rules, crisis first, before it branches on what only later rules read), each after the fields
-        its ask_if and derivation read (which decide whether it is asked, or its answer)."""
+        the early rules, crisis first, before it branches on what only later rules read), part by part where the
+        rules fall into parts that share no field, each field after those its ask_if and derivation read (which
+        decide whether it is asked, or its answer)."""
         fields = self.reads(rules)
         first = {q.id: next(i for i, r in enumerate(rules) if q.id in self.read_ids(r)) for q in fields}
+        # Fields that no rule reads together (the parts of a pack made of independent parts) stay apart, part by
+        # part: interleaving them would keep every part's rules undecided at once, and nothing could be reused.
+        part = {q.id: q.id for q in fields}
+
+        def root(name: str) -> str:
+            while part[name] != name:
+                name = part[name]
+            return name
+
+        for rule in rules:
+            read = [n for n in self.read_ids(rule) if n in part]
+            for name in read[1:]:
+                part[root(name)] = root(read[0])
+        opens = {q.id: min(first[n] for n in part if root(n) == root(q.id)) for q in fields}
         before = {q.id: {d.id for d in self.depends(self._deps(q))} - {q.id} for q in fields}
         ordered: list[Question] = []
         pending = list(fields)
         while pending:
             done = {q.id for q in ordered}
             ready = [q for q in pending if before[q.id] <= done or not (before[q.id] & {p.id for p in pending})]
-            pick = min(ready, key=lambda q: first[q.id])  # stable: pack order among equals
+            pick = min(ready, key=lambda q: (opens[q.id], first[q.id]))  # stable: pack order among equals
             ordered.append(pick)
             pending.remove(pick)
         return ordered
