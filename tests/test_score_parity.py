@@ -12,11 +12,13 @@ import io
 import random
 
 import pytest
+import yaml
 
 from iop_cli.authoring.search import Space
 from iop_cli.batch import score as batch
 from iop_cli.decide.engine import checked, decide
 from iop_cli.pack.answers import clean_answers
+from iop_cli.pack.build import load_pack
 from iop_cli.problems import AnswersError
 
 UNANSWERED = ""
@@ -267,3 +269,40 @@ def test_score_frame_gives_what_iop_score_gives(pack, parity):
     partial = score_frame(pack, answers.drop("ciwa_ar").head(50))
     blank = score_frame(pack, answers.head(50).with_columns(pl.lit(None, dtype=pl.Int64).alias("ciwa_ar")))
     assert partial.equals(blank)
+
+
+def test_ignored_answers_beyond_one_mask_are_all_listed(tmp_path):
+    """More questions that may be ignored than an integer mask has bits: every ignored answer is still listed, in
+    `iop score` and in `score_frame`, as the engine lists it."""
+    import polars as pl
+
+    from iop_cli.decide.frame import MASK_BITS, score_frame
+
+    n = MASK_BITS + 8
+    questions = [{"id": "gate", "type": "yesno", "label": "Gate"}] + [
+        {"id": f"q{i}", "type": "yesno", "label": f"Q{i}", "required": False, "ask_if": "gate"} for i in range(n)
+    ]
+    pack_dir = tmp_path / "wide"
+    pack_dir.mkdir()
+    (pack_dir / "pack.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "pack": {"name": "wide", "version": "1"},
+                "questions": questions,
+                "levels": [{"id": "review", "name": "Review"}],
+                "otherwise": {"level": "review", "because": "Always."},
+            }
+        )
+    )
+    wide = load_pack(pack_dir)
+    given = {"gate": False, "q0": True, f"q{n - 1}": False}
+    want = ";".join(decide(wide, given).ignored)
+    assert want == f"q0;q{n - 1}"
+    source = tmp_path / "w.csv"
+    source.write_text(f"gate,q0,q{n - 1}\nno,yes,no\nyes,yes,no\n")
+    out = io.BytesIO()
+    batch.score_file(str(source), out, wide, None)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    assert [r["ignored"] for r in rows] == [want, ""]
+    frame = pl.DataFrame({"gate": [False, True], "q0": [True, True], f"q{n - 1}": [False, False]})
+    assert score_frame(wide, frame)["ignored"].to_list() == [want, None]

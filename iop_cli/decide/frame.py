@@ -25,6 +25,7 @@ APPLIES = "__applies_{}"
 MISSING = "__missing_{}"
 DISAGREE = "__disagree_{}"  # a derived question answered, and its derivation gives another value
 IGNORED_ONE = "__ignored_{}"  # answered, though the question does not apply
+MASK_BITS = 62  # the questions one Int64 `__ignored` mask can name
 CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
@@ -112,9 +113,13 @@ def missing_columns(pack: Pack) -> list[pl.Expr]:
     """`__missing_ID` for each required question, and `__ignored`: a bit per answer given to a question that does
     not apply (`Outcome.ignored_text`)."""
     missing = [(applies(q) & value_col(q.id).is_null()).alias(MISSING.format(q.id)) for q in pack.asked if q.required]
+    questions = ignorable(pack)
+    if len(questions) > MASK_BITS:  # too many for one integer: the ids as text, joined where the row has them
+        ids = [pl.when(pl.col(IGNORED_ONE.format(q.id))).then(pl.lit(q.id)) for q in questions]
+        return [*missing, pl.concat_str(ids, separator=";", ignore_nulls=True).alias(IGNORED)]
     bits = [
         pl.when(pl.col(IGNORED_ONE.format(q.id))).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
-        for bit, q in enumerate(ignorable(pack))
+        for bit, q in enumerate(questions)
     ]
     return [*missing, reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(IGNORED)]
 
@@ -140,7 +145,9 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
         blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else pl.lit(False))
 
     def first(flags: list[pl.Expr]) -> pl.Expr:
-        """The index of the first true flag, null when none is."""
+        """The index of the first true flag, null when none is (a pack may have no level rules)."""
+        if not flags:
+            return pl.lit(None, dtype=pl.Int32)
         chain: Any = pl.when(flags[0]).then(pl.lit(0))
         for index, flag in enumerate(flags[1:], start=1):
             chain = chain.when(flag).then(pl.lit(index))
@@ -253,8 +260,11 @@ class Outcome:
         """The status of an (__outcome, __alerts) pair, as `policy.status` gives it."""
         return policy.status(self.pack, self.texts(code)[0], self.provisional(mask))
 
-    def ignored_text(self, mask: int) -> str | None:
-        """The ids of the ignored answers in an `__ignored` mask, joined by `;` (None for none)."""
+    def ignored_text(self, mask: int | str) -> str | None:
+        """The ids of the ignored answers in an `__ignored` mask, joined by `;` (None for none). A pack with more
+        questions that may be ignored than a mask has bits holds the text itself (`missing_columns`)."""
+        if isinstance(mask, str):
+            return mask or None
         shown = [q.id for bit, q in enumerate(ignorable(self.pack)) if mask >> bit & 1]
         return ";".join(shown) or None
 
