@@ -25,7 +25,7 @@ def compare_one(name: str) -> dict:
     from lint_packs import PACKS
 
     from iop_cli.authoring import lint as lint_module
-    from iop_cli.authoring import search as search_module
+    from iop_cli.decide import space as search_module
     from iop_cli.pack.build import load_pack
     from tests import test_lint_reference as ref
 

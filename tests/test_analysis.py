@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 
 from iop_cli.authoring import lint as analysis
-from iop_cli.authoring.search import Search, Space
-from iop_cli.decide.engine import applicable, decide
+from iop_cli.decide.engine import decide
+from iop_cli.decide.space import Search, Space
+from iop_cli.decide.values import applicable
 from iop_cli.pack.answers import clean_answers
 
 

@@ -45,6 +45,18 @@ DECISION = {
     "ignored_answers": [{"field": str, "label": str, "reason": str}],
     "contradictions": [{"field": str, "gate": str, "text": str}],
     "answers": dict,
+    "profile": [
+        {
+            "id": str,
+            "name": str,
+            "rating": (int, Opt),
+            "rated": bool,
+            "highest": bool,
+            "because": str,
+            "answers": dict,
+            "open": [str],
+        }
+    ],
     "trace": [
         {
             "rule": str,
@@ -187,7 +199,7 @@ def test_score_summary_and_jsonl_rows(tmp_path, pack):
     data = json.loads(summary.read_text(encoding="utf-8"))
     assert problems(data, SUMMARY) == [] and data["rows"] == 2
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [list(line) for line in lines] == [[*header, *contracts.SCORE_COLUMNS]] * 2
+    assert [list(line) for line in lines] == [[*header, *contracts.score_columns(pack)]] * 2
 
 
 def test_dumps_escapes_what_could_drive_a_terminal():

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from iop_cli.authoring import lint as lint_module
-from iop_cli.authoring import search as search_module
+from iop_cli.decide import space as search_module
 from iop_cli.pack.build import load_pack
 
 from .conftest import ROOT

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from iop_cli.authoring.lint import lint
-from iop_cli.authoring.search import Space
 from iop_cli.batch import score as batch
 from iop_cli.decide.engine import checked, decide
+from iop_cli.decide.space import Space
 from iop_cli.lang.expr import ExprError, FieldType, parse
 from iop_cli.pack.answers import BadValue, coerce
 from iop_cli.pack.build import load_pack

@@ -163,8 +163,8 @@ def test_unknown_allowance_is_a_load_error(pack_copy):
 def test_test_passes_and_reports_full_coverage():
     result = rules("test")
     assert result.returncode == 0
-    assert "142 passed, 0 failed" in result.stdout
-    assert "Coverage: every rule and alert is exercised (32 of 32)" in result.stdout
+    assert "185 passed, 0 failed" in result.stdout
+    assert "Coverage: every rule, alert and profile rating is exercised (59 of 59)" in result.stdout
 
 
 def test_a_failing_case_shows_given_expected_got_and_trace(pack_copy):
@@ -203,7 +203,7 @@ def test_coverage_names_what_no_test_exercises(pack_copy):
     tests.write_text(yaml.safe_dump({"fixtures": data["fixtures"], "tests": kept + case}, sort_keys=False))
     result = rules("test", str(pack_copy), "--strict-coverage")
     assert result.returncode == 0, result.stdout
-    assert "Coverage: every rule and alert is exercised" in result.stdout
+    assert "Coverage: every rule, alert and profile rating is exercised" in result.stdout
 
 
 # -- doc, diff, schema, new ------------------------------------------------------------------------------------

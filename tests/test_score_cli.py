@@ -36,7 +36,22 @@ def test_good_row_is_placed_with_every_output_column(tmp_path):
     with open(out, newline="") as handle:
         header = next(csv.reader(handle))
     source_header = next(csv.reader(open(CORPUS / "good.csv", newline="")))
-    assert header == [*source_header, "level", "rule", "reason", "alerts", "status", "error", "ignored"]
+    assert header == [
+        *source_header,
+        "level",
+        "rule",
+        "reason",
+        "alerts",
+        "status",
+        "error",
+        "ignored",
+        "d1",
+        "d2",
+        "d3",
+        "d4",
+        "d5",
+        "d6",
+    ]
     [row] = rows_of(out)
     assert (row["level"], row["rule"], row["status"], row["error"]) == ("iop", "iop_mild_moderate", "ok", "")
     assert row["reason"].startswith("A mild or moderate disorder")
@@ -121,7 +136,7 @@ def test_input_cells_are_copied_as_given_unless_a_row_needs_writing_anew(tmp_pat
     assert written[5].startswith(lines[4] + ",iop,")
     assert written[2].startswith("'=1+2,34,alcohol,some_days,3,0,4,,no,")
     rows = list(csv.reader(io.StringIO(out.read_text())))
-    assert {len(row) for row in rows} == {29}
+    assert {len(row) for row in rows} == {35}
     got = rows_of(out)
     assert [row["client_id"] for row in got] == ["A-1", "'=1+2", "A-3", "A,4", "A-5"]
     assert [row["status"] for row in got] == ["ok", "ok", "review", "review", "ok"]
@@ -179,7 +194,7 @@ def test_unusable_files_get_one_clear_line(tmp_path, name, message):
 def test_header_only_gives_a_header_only_output(tmp_path):
     result, out = scored(tmp_path, "headeronly")
     assert result.returncode == 0
-    assert out.read_text().splitlines()[0].endswith(",level,rule,reason,alerts,status,error,ignored")
+    assert out.read_text().splitlines()[0].endswith(",level,rule,reason,alerts,status,error,ignored,d1,d2,d3,d4,d5,d6")
     assert rows_of(out) == []
 
 

@@ -14,9 +14,9 @@ import random
 import pytest
 import yaml
 
-from iop_cli.authoring.search import Space
 from iop_cli.batch import score as batch
 from iop_cli.decide.engine import checked, decide
+from iop_cli.decide.space import Space
 from iop_cli.pack.answers import clean_answers
 from iop_cli.pack.build import load_pack
 from iop_cli.problems import AnswersError
@@ -117,8 +117,10 @@ def test_batch_and_engine_agree_on_every_row(pack, parity):
             ";".join(a.id for a in decision.alerts),
             decision.status,
             ";".join(decision.ignored),
+            *("" if d.rating is None else str(d.rating) for d in decision.profile),
         )
         have = (got["level"], got["rule"], got["alerts"], got["status"], got["ignored"])
+        have += tuple(got[d.id] for d in pack.profile)
         if want != have:
             mismatches.append((number, row, want, have, got["status"], got["error"]))
     assert not mismatches, f"{len(mismatches)} rows differ; first: {mismatches[:3]}"
@@ -247,7 +249,7 @@ def test_alerts_that_read_the_level_in_other_ways_agree_too(pack_copy, tmp_path)
 
 
 def test_score_frame_gives_what_iop_score_gives(pack, parity):
-    """`decide.frame.score_frame` (typed answers in, the seven outcome columns out) is the decision other engines reuse:
+    """`decide.frame.score_frame` (typed answers in, the outcome and profile columns out) is the decision other engines reuse:
     on every row it gives what `iop score` wrote, which the tests above hold to the engine."""
     import polars as pl
 
@@ -260,9 +262,21 @@ def test_score_frame_gives_what_iop_score_gives(pack, parity):
         schema={q.id: VALUE_TYPES[q.type] for q in pack.asked},
     )
     got = score_frame(pack, answers)
-    assert got.columns == ["level", "rule", "reason", "alerts", "status", "error", "ignored"]
+    assert got.columns == [
+        "level",
+        "rule",
+        "reason",
+        "alerts",
+        "status",
+        "error",
+        "ignored",
+        *(d.id for d in pack.profile),
+    ]
     for name in ("level", "rule", "reason", "alerts", "status", "ignored"):
         assert got[name].fill_null("").to_list() == [row[name] for row in scored], name
+    for dimension in pack.profile:
+        ratings = got[dimension.id].cast(pl.String).fill_null("").to_list()
+        assert ratings == [row[dimension.id] for row in scored], dimension.id
     assert sum(bool(row["ignored"]) for row in scored) > 1000  # answers to questions that do not apply are listed
     assert [e is not None for e in got["error"].to_list()] == [row["status"] == "error" for row in scored]
     # An absent column is unanswered, as an empty cell is.

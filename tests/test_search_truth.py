@@ -18,8 +18,9 @@ import yaml
 
 from iop_cli.authoring.diff import impact
 from iop_cli.authoring.lint import lint
-from iop_cli.authoring.search import Space, changes_to, reachable
-from iop_cli.decide.engine import applicable, decide
+from iop_cli.decide.engine import decide
+from iop_cli.decide.space import Space, changes_to, reachable
+from iop_cli.decide.values import applicable
 from iop_cli.pack.build import load_pack
 
 from .test_lint_reference import write_random_pack

@@ -157,7 +157,7 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
     one rule (or `otherwise`) of each pack, found in search order and widened as the lint widens a gap. The search
     runs over both packs' representative answers joined (`_joint_domain`); answers only one pack accepts are not
     compared, and are listed in `unshared`. Exact where the lint is (see `Space.inexact`)."""
-    from iop_cli.authoring.search import Space, describe, widen
+    from iop_cli.decide.space import Space, describe, widen
 
     unlike = sorted(
         q.id for q in new.questions.values() if q.id in old.questions and _kind(old.questions[q.id]) != _kind(q)

@@ -1,7 +1,7 @@
 """Checks for rule authors: lint (rules that never fire or are shadowed, gaps, unused questions and levels) and
 test coverage. Pure: takes packs, returns findings; prints nothing.
 
-Lint is exact: every answer set is covered by the search of `authoring.search` over the fields the rules read
+Lint is exact: every answer set is covered by the search of `decide.space` over the fields the rules read
 (choices, yes/no, numbers at the points where some test can change, totals in place of their items). Conditions are
 evaluated three-valued on partial answers, so a branch is cut as soon as its outcome is certain; a finding's example
 lists only the answers that decide it.
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from iop_cli.authoring.search import Point, Search, Space, describe, trees, widen
+from iop_cli.decide.space import Point, Search, Space, describe, trees, widen
 from iop_cli.lang.tree import field_names
 from iop_cli.pack.model import Allowance, Pack, Placement, Rule
 from iop_cli.problems import Mark
@@ -357,7 +357,7 @@ def _unused_findings(pack: Pack) -> list[Finding]:
                     "unused-question",
                     "warning",
                     str(question.mark),
-                    f"question `{question.id}` is read by no rule, alert, computed or derived field, or ask_if",
+                    f"question `{question.id}` is read by no rule, alert, profile rating, computed or derived field, or ask_if",
                     None,
                     question.id,
                 )
@@ -388,13 +388,18 @@ class Coverage:
 
 def test_answers(pack: Pack, rule_id: str, space: Space | None = None) -> dict[str, Any] | None:
     """Complete answers that exercise a rule or alert, for a new test case: a level rule decides there (it holds,
-    every earlier rule fails), an alert is shown. None when no answers do (lint says why)."""
+    every earlier rule fails), an alert is shown, a profile rating is given. None when no answers do (lint says
+    why)."""
     space = space or Space(pack)
     rules = pack.rules
     index = next((i for i, r in enumerate(rules) if r.id == rule_id), None)
     alert = next((a for a in pack.alerts if a.id == rule_id), None)
+    dimension = next((d for d in pack.profile if any(c.id == rule_id for c in d.ratings)), None)
     wanted: list[tuple[Rule, bool]]
-    if index is not None:
+    if dimension is not None:  # a profile rating: it holds, and no higher rating of its dimension does
+        cell = next(c for c in dimension.ratings if c.id == rule_id)
+        wanted = [(cell, True), *((c, False) for c in dimension.ratings if c.rating > cell.rating)]
+    elif index is not None:
         wanted = [(rules[index], True), *((e, False) for e in rules[:index])]
     elif alert is not None and "level" not in alert.when.names:
         wanted = [(alert, True)]
@@ -435,12 +440,17 @@ def _test_case(space: Space, found: dict[str, Any] | None) -> dict[str, Any] | N
 
 
 def coverage(pack: Pack, results) -> Coverage:
-    """Which rules decided, and which alerts were shown, in the pack's test cases."""
-    cover = Coverage({r.id: [] for r in [*pack.rules, *pack.alerts]})
+    """Which rules decided, which alerts were shown, and which profile ratings were given, in the pack's test
+    cases."""
+    cells = [c for d in pack.profile for c in d.ratings]
+    cover = Coverage({r.id: [] for r in [*pack.rules, *pack.alerts, *cells]})
     for result in results:
         decision = result.decision
         if decision.rule:
             cover.rules[decision.rule].append(result.case.name)
         for alert in decision.alerts:
             cover.rules[alert.id].append(result.case.name)
+        for rated in decision.profile:  # a profile cell is exercised where it gives its dimension's rating
+            if rated.rating is not None:
+                cover.rules[f"{rated.id}:{rated.rating}"].append(result.case.name)
     return cover

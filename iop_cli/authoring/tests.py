@@ -28,6 +28,7 @@ def got_for(decision: Decision) -> dict:
         "alerts": sorted(a.id for a in decision.alerts),
         "missing": sorted(decision.missing),
         "values": decision.values,
+        "profile": {d.id: d.rating for d in decision.profile},
     }
 
 
@@ -43,7 +44,15 @@ def compare(expect: dict, got: dict) -> tuple[str, ...]:
         found = got["values"].get(name)
         if found != value or isinstance(found, bool) != isinstance(value, bool):
             failures.append(f"{name}: expected {_shown(value)}, got {_shown(found)}")
+    for ident, rating in (expect.get("profile") or {}).items():
+        found = got["profile"].get(ident)
+        if found != rating:
+            failures.append(f"{ident}: expected {_rating(rating)}, got {_rating(found)}")
     return tuple(failures)
+
+
+def _rating(rating: int | None) -> str:
+    return "not rated" if rating is None else f"rating {rating}"
 
 
 def _shown(value) -> str:

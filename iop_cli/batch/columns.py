@@ -6,6 +6,7 @@ duplicated or misspelled.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,22 +173,23 @@ def field_label(fid: str, source: Source) -> str:
     return fid if source.kind == "column" else source.header
 
 
-def output_names(header: list[str], fmt: str) -> list[str]:
-    """Column names as written. CSV keeps the input header as it is, except that a name a spreadsheet would run as
-    a formula gets a leading apostrophe (as cells do); JSON keys must be unique, so a repeated or empty input name
-    gets a suffix, and an input column named like an output column is kept as `input_NAME`."""
+def output_names(header: list[str], fmt: str, outputs: Sequence[str] = SCORE_COLUMNS) -> list[str]:
+    """Column names as written: the input's, then `outputs` (`contracts.score_columns`: the outcome and the
+    profile). CSV keeps the input header as it is, except that a name a spreadsheet would run as a formula gets a
+    leading apostrophe (as cells do); JSON keys must be unique, so a repeated or empty input name gets a suffix, and
+    an input column named like an output column is kept as `input_NAME`."""
     header = [neutral_text(title) for title in header]
     if fmt == "csv":
-        return [*header, *SCORE_COLUMNS]
+        return [*header, *outputs]
     names: list[str] = []
-    seen: set[str] = set(SCORE_COLUMNS)
+    seen: set[str] = set(outputs)
     for index, title in enumerate(header):
         name = title or f"column_{index + 1}"
-        if name in SCORE_COLUMNS:
+        if name in outputs:
             name = f"input_{name}"
         base, n = name, 2
         while name in seen:
             name, n = f"{base}_{n}", n + 1
         seen.add(name)
         names.append(name)
-    return [*names, *SCORE_COLUMNS]
+    return [*names, *outputs]

@@ -26,12 +26,10 @@ from iop_cli.batch.summary import Summary, Tally
 from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
-from iop_cli.output.contracts import SCORE_COLUMNS
+from iop_cli.output.contracts import score_columns
 from iop_cli.pack.answers import MAX_TEXT, disagreement
 from iop_cli.pack.model import Pack, Question
 from iop_cli.problems import Problem, ProblemsError
-
-OUTPUT_COLUMNS = SCORE_COLUMNS  # `output.contracts`: the outcome columns after the input's, in order
 
 
 @dataclass
@@ -101,6 +99,8 @@ class BatchScorer:
                 self.derived.append(derived_column(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
         self.stages = pr.decision_columns(pack)
+        self.profile = pr.ProfileRater(pack)
+        self.profile_keys = self.profile.key_columns()
         # A derived answer that differs from its derivation is the row's error (as in `iop check`), naming both.
         self.disagreements = [
             pl.when(pl.col(pr.DISAGREE.format(q.id))).then(
@@ -228,6 +228,7 @@ class BatchScorer:
             *self.missing,
             *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
             *[piece.alias(f"__k{i}") for i, piece in enumerate(kinds)],
+            *self.profile_keys,
         ).collect(engine="in-memory")
         if (done[pr.OUTCOME] == pr.REVIEW_PENDING).any():
             done = done.with_columns(self.review_codes)
@@ -246,6 +247,8 @@ class BatchScorer:
             kinds_found = [(item["__kinds"], item["count"]) for item in found_kinds.to_series().to_list()]
         else:
             done = done.with_columns(pl.lit(None, dtype=pl.String).alias("__error"))
+        if self.pack.profile:
+            done = done.with_columns(self.profile.ratings(done, done["__error"].is_not_null()))
         # Each distinct (outcome, alerts) pair with its count, in one pass; texts are made once per pair.
         if keyed:
             low = (1 << width) - 1
@@ -286,6 +289,7 @@ class BatchScorer:
                 self._status_column(decided).alias("__out_status"),
                 neutral(pl.col("__error")).alias("__out_error"),
                 self._ignored_column(decided.done).alias("__out_ignored"),
+                *(pl.col(pr.RATING.format(d.id)).alias(f"__out_{d.id}") for d in self.pack.profile),
                 "__error",
             )
             .collect()
@@ -319,7 +323,12 @@ class BatchScorer:
             )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), csv_quote(neutral(pl.col("__error")))])
         ignored = self._ignored_column(done).fill_null("")  # plain ids joined by ';': nothing to quote
-        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored])
+        ratings = [
+            piece
+            for d in self.pack.profile
+            for piece in (pl.lit(","), pl.col(pr.RATING.format(d.id)).cast(pl.String).fill_null(""))
+        ]
+        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, *ratings])
         scored = done.select(suffix.alias("__suffix"), "__error")
         return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
 
@@ -413,9 +422,9 @@ def score_file(
     header, start = read_header(source)
     sources = plan_sources(pack, header, mapping, name)
     scorer = BatchScorer(pack, sources, mapping, header, fmt)
-    names = output_names(header, fmt)
+    names = output_names(header, fmt, score_columns(pack))
     inputs = [f"c{i}" for i in range(len(header))]
-    internal = ["__line", "__suffix"] if fmt == "csv" else inputs + [f"__out_{c}" for c in OUTPUT_COLUMNS]
+    internal = ["__line", "__suffix"] if fmt == "csv" else inputs + [f"__out_{c}" for c in score_columns(pack)]
     if fmt == "csv":
         out.write(csv_line(names).encode("utf-8"))
         out.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -104,7 +104,7 @@ def lint(
 
 def _answers(answers: dict, blank: str = "None") -> str:
     """Answers as `name=value`, yes/no for booleans; `blank` for None (a finding says "blank", a test "None")."""
-    from iop_cli.authoring.search import answer_text
+    from iop_cli.decide.space import answer_text
 
     return ", ".join(f"{k}={blank if v is None else answer_text(v)}" for k, v in answers.items())
 
@@ -113,7 +113,7 @@ def _answers(answers: dict, blank: str = "None") -> str:
 def run_tests(
     folder: Optional[str] = _pack_dir(),
     strict_coverage: bool = typer.Option(
-        False, "--strict-coverage", help="Also fail when a rule or alert is exercised by no test."
+        False, "--strict-coverage", help="Also fail when a rule, alert or profile rating is exercised by no test."
     ),
 ) -> None:
     """Run the pack's test cases; show given, expected, got and the trace of each failure; then rule coverage.
@@ -147,7 +147,9 @@ def run_tests(
         current().echo("Exercised by no test: " + ", ".join(untested))
         _suggest_tests(pack, untested)
     else:
-        current().echo(f"Coverage: every rule and alert is exercised ({len(cover.rules)} of {len(cover.rules)})")
+        current().echo(
+            f"Coverage: every rule, alert and profile rating is exercised ({len(cover.rules)} of {len(cover.rules)})"
+        )
     if failed or (strict_coverage and untested):
         raise typer.Exit(int(Exit.INPUT_ERROR))
 
@@ -158,9 +160,9 @@ def _suggest_tests(pack, untested: list[str]) -> None:
     import yaml
 
     from iop_cli.authoring.lint import test_answers
-    from iop_cli.authoring.search import Space
     from iop_cli.authoring.tests import got_for
     from iop_cli.decide.engine import checked, decide
+    from iop_cli.decide.space import Space
 
     space = Space(pack)
     current().echo("Test cases that would exercise them (for tests.yaml):")
@@ -170,11 +172,11 @@ def _suggest_tests(pack, untested: list[str]) -> None:
             current().echo(f"  # {rule_id}: no answers reach it (iop rules lint says why)")
             continue
         got = got_for(decide(pack, checked(pack, answers)))
-        case = {
-            "name": f"exercises {rule_id}",
-            "given": answers,
-            "expect": {"level": got["level"], "rule": got["rule"], "alerts": got["alerts"]},
-        }
+        expect: dict[str, Any] = {"level": got["level"], "rule": got["rule"], "alerts": got["alerts"]}
+        dimension = rule_id.partition(":")[0]
+        if ":" in rule_id and dimension in got["profile"]:
+            expect["profile"] = {dimension: got["profile"][dimension]}
+        case = {"name": f"exercises {rule_id}", "given": answers, "expect": expect}
         # YAML quotes what needs quoting (a choice such as `a: b`); flow style keeps each mapping on one line.
         text = yaml.safe_dump([case], sort_keys=False, default_flow_style=None, width=10_000, allow_unicode=True)
         for line in text.splitlines():

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from iop_cli.decide import policy
+from iop_cli.decide.profile import DimensionRating, rate
+from iop_cli.decide.values import applicable
 from iop_cli.pack.answers import clean_answers, disagreement
-from iop_cli.pack.model import Computed, Level, Pack, Placement, Question, Rule
+from iop_cli.pack.model import Level, Pack, Placement, Rule
 from iop_cli.problems import AnswersError
 
-SCHEMA_VERSION = 2  # 2: `status` (ok, provisional, review) and `provisional` alerts in a decision
+SCHEMA_VERSION = 2  # 2: `status` (ok, provisional, review) and `provisional` alerts (`profile` came later: a new key)
 DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
 
 
@@ -60,72 +62,12 @@ class Decision:
     pack_hash: str
     would_be: str | None = None  # the rule that matched but could not stand because answers are missing
     status: str = "ok"  # ok, provisional or review (policy.status)
+    profile: tuple[DimensionRating, ...] = ()  # each dimension of the pack's profile, rated (`decide.profile`)
 
     @property
     def provisional(self) -> tuple[AlertHit, ...]:
         """The alerts that make this decision provisional: the safety assessments it rests on that are incomplete."""
         return tuple(a for a in self.alerts if a.provisional)
-
-
-def applicable(
-    pack: Pack,
-    answers: Mapping[str, Any],
-    given: Collection[str] = (),
-    disagree: list[str] | None = None,
-    unanswered_is_empty: bool = True,
-    questions: Iterable[Question] | None = None,
-    contradictions: list[tuple[str, str]] | None = None,
-) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
-    """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones.
-    Computed fields named in `given` take their value from the answers instead (the lint searches a total's values
-    rather than its items'). A derived question takes its answer, else the value its derivation gives; where both
-    are known and differ, its id goes into `disagree`. An unanswered multi-select is the empty selection, unless
-    `unanswered_is_empty` is False (the lint's search, for a selection it has not chosen yet). `questions`: only
-    these, in pack order (the lint's search leaves out the items it never answers). A yes to a follow-up that
-    `implies` its gate counts as a yes to the gate, even where the gate was answered no; each such pair goes into
-    `contradictions`."""
-    answers = gates_implied(pack, answers, contradictions)
-    values: dict[str, Any] = {}
-    applies: dict[str, bool | None] = {}
-    ignored: list[str] = []
-    for question in pack.questions.values() if questions is None else questions:
-        if isinstance(question, Computed):
-            given_here = question.id in given
-            values[question.id] = answers.get(question.id) if given_here else question.compute.evaluate(values)
-            continue
-        shown = True if question.ask_if is None else question.ask_if.evaluate(values)
-        applies[question.id] = shown
-        answer = answers.get(question.id)
-        if shown is False:
-            if answer is not None:
-                ignored.append(question.id)
-            continue
-        if answer is None and question.type == "multi" and unanswered_is_empty:
-            answer = ()  # unanswered is the empty selection: a multi-select is never missing
-        if question.derive is not None:
-            derived = question.derive.evaluate(values)
-            if answer is None:
-                answer = derived
-            elif derived is not None and derived != answer and disagree is not None:
-                disagree.append(question.id)
-        if answer is not None:
-            values[question.id] = answer
-    return values, applies, ignored
-
-
-def gates_implied(
-    pack: Pack, answers: Mapping[str, Any], contradictions: list[tuple[str, str]] | None = None
-) -> Mapping[str, Any]:
-    """The answers with each gate that a follow-up's yes implies set to yes (a plan with intent, though "no
-    thoughts": the plan is never ignored). Contradicting pairs go into `contradictions`."""
-    changed: dict[str, Any] | None = None
-    for follow_up, gate in pack.implied:
-        if answers.get(follow_up) is True and answers.get(gate) is False:
-            changed = dict(answers) if changed is None else changed
-            changed[gate] = True
-            if contradictions is not None:
-                contradictions.append((follow_up, gate))
-    return answers if changed is None else changed
 
 
 def disagreements(pack: Pack, answers: Mapping[str, Any]) -> list[str]:
@@ -217,6 +159,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         pack_hash=pack.hash,
         would_be=would_be,
         status=policy.status(pack, level.id, any(a.provisional for a in alerts)),
+        profile=rate(pack, values, applies) if pack.profile else (),
     )
 
 

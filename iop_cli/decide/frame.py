@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from iop_cli.decide import policy
+from iop_cli.decide.space import profile_space
 from iop_cli.lang.polars import compile_expr
 from iop_cli.lang.tree import Compare, Lit, Member, Node, Ref
 from iop_cli.pack.model import Compute, Computed, Pack, Question
@@ -79,9 +80,9 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
             continue
         exprs: list[pl.Expr] = []
         value, reads = value_col(question.id), question.ask_if.names if question.ask_if else ()
-        if question.type == "multi":  # unanswered is the empty selection (as engine.applicable)
+        if question.type == "multi":  # unanswered is the empty selection (as values.applicable)
             value = value.fill_null(pl.lit([], dtype=SELECTION))
-        if question.derive is not None:  # the answer, else its derivation (as engine.applicable)
+        if question.derive is not None:  # the answer, else its derivation (as values.applicable)
             derived = _compute(question.derive)
             exprs.append(
                 (value.is_not_null() & derived.is_not_null() & (value != derived)).alias(DISAGREE.format(question.id))
@@ -89,7 +90,7 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
             value, reads = pl.coalesce(value, derived), (*reads, *question.derive.names)
         if question.ask_if is not None:
             shown = compile_expr(question.ask_if, value_col)
-            # Unknown counts as applying (as engine.applicable): only a definite "no" removes the answer.
+            # Unknown counts as applying (as values.applicable): only a definite "no" removes the answer.
             exprs.append(shown.fill_null(True).alias(APPLIES.format(question.id)))
             given = value_col(question.id).is_not_null()  # the answer as typed, before this stage clears it
             exprs.append((given & shown.eq(False)).fill_null(False).alias(IGNORED_ONE.format(question.id)))
@@ -291,7 +292,7 @@ def decision_columns(pack: Pack) -> list[list[pl.Expr]]:
 
 
 def gate_stages(pack: Pack) -> list[list[pl.Expr]]:
-    """A yes to a follow-up that `implies` its gate makes the gate yes (as engine.gates_implied), before anything
+    """A yes to a follow-up that `implies` its gate makes the gate yes (as values.gates_implied), before anything
     reads it; `__contradicts_FOLLOWUP` marks the rows where the gate had been answered no."""
     gates: dict[str, list[str]] = {}
     for follow_up, gate in pack.implied:
@@ -311,8 +312,9 @@ def gate_stages(pack: Pack) -> list[list[pl.Expr]]:
 
 def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     """The decision for every row of `answers` (one column per asked question, named by its id, of its type:
-    VALUE_TYPES; a column that is absent, or null, is unanswered), as the seven outcome columns of `iop score`:
-    level, rule, reason, alerts, status, error (always null here: the answers are already typed) and ignored. Pure: one
+    VALUE_TYPES; a column that is absent, or null, is unanswered), as the outcome columns of `iop score`:
+    level, rule, reason, alerts, status, error (always null here: the answers are already typed) and ignored, then
+    each profile dimension's rating (null: not rated). Pure: one
     DataFrame in, one out, in the same row order. `iop score` reaches the same codes through `decision_columns`
     and renders them its own faster way; `tests/test_batch_stages.py` holds the two and the engine to one answer."""
     present = set(answers.columns)
@@ -333,8 +335,10 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     ]
     error = pl.concat_str(problems, separator="; ", ignore_nulls=True) if problems else pl.lit(None, pl.String)
     error = pl.when(error != "").then(error)
-    done = frame.with_columns(review_codes(pack), error.alias("__error")).collect()
+    rater = ProfileRater(pack)
+    done = frame.with_columns(review_codes(pack), error.alias("__error"), *rater.key_columns()).collect()
     failed = done["__error"].is_not_null()
+    ratings = rater.ratings(done, failed)
     done = done.with_columns(pl.when(~failed).then(pl.col(c)).alias(c) for c in (OUTCOME, ALERTS))
     done = done.with_columns(pl.col(OUTCOME).fill_null(len(pack.rules)), pl.col(ALERTS).fill_null(0))
     outcome = Outcome(pack)
@@ -370,4 +374,75 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
             pl.col(IGNORED).replace_strict(ignored, [outcome.ignored_text(m) for m in ignored], return_dtype=pl.String)
         )
         .alias("ignored"),
+        *(rating.alias(d.id) for rating, d in zip(ratings, pack.profile, strict=True)),
     )
+
+
+PROFILE_KEY = "__pk_{}_{}"  # a dimension's key column for one field it depends on
+RATING = "__d_{}"  # a dimension's rating (null: not rated, or a row with a problem)
+
+
+class ProfileRater:
+    """The profile's ratings as columns (`decide.profile`, which `iop check` uses too): each dimension depends on a
+    few answers, so its rating is worked out once per distinct combination of them in a batch and spread to the
+    rows. Whole numbers enter the combination as the representative answer at or below them (the search's cut
+    points: two answers between the same cuts rate alike), so a column of ages or scores makes few combinations."""
+
+    def __init__(self, pack: Pack):
+        self.pack = pack
+        self.fields = {d.id: self._fields(d) for d in pack.profile}
+
+    def _fields(self, dimension) -> list[Question]:
+        from iop_cli.decide.profile import dimension_fields
+
+        return dimension_fields(self.pack, dimension)
+
+    def key_columns(self) -> list[pl.Expr]:
+        """The key columns of every dimension, read from the value columns (`__v_ID`, after the value stages)."""
+        space = profile_space(self.pack)
+        columns = []
+        for dimension in self.pack.profile:
+            for question in self.fields[dimension.id]:
+                value = value_col(question.id)
+                if question.type == "multi":
+                    value = value.list.sort().list.join(";")
+                elif question.type == "integer" and question.id not in space.inexact:
+                    cuts = sorted(v for v in space.domains[question.id] if v is not None)
+                    chain: Any = None
+                    for cut in reversed(cuts):
+                        test = value >= cut
+                        chain = pl.when(test).then(cut) if chain is None else chain.when(test).then(cut)
+                    value = value if chain is None else chain.otherwise(value)
+                columns.append(value.alias(PROFILE_KEY.format(dimension.id, question.id)))
+        return columns
+
+    def ratings(self, done: pl.DataFrame, failed: pl.Series | None = None) -> list[pl.Series]:
+        """`__d_ID` for each dimension: its rating in each row of `done` (which holds the key columns), null where
+        the dimension is not rated or (`failed`) the row has a problem."""
+        from iop_cli.decide.profile import rate_dimension
+        from iop_cli.decide.values import applicable
+
+        found = []
+        for dimension in self.pack.profile:
+            names = [PROFILE_KEY.format(dimension.id, q.id) for q in self.fields[dimension.id]]
+            keys = done.select(names)
+            distinct = keys.unique()
+            ratings = []
+            for row in distinct.iter_rows():
+                answers = {q.id: self._answer(q, v) for q, v in zip(self.fields[dimension.id], row, strict=True)}
+                values, applies, _ = applicable(self.pack, {k: v for k, v in answers.items() if v is not None})
+                ratings.append(rate_dimension(self.pack, dimension, values, applies).rating)
+            table = distinct.with_columns(pl.Series(RATING.format(dimension.id), ratings, dtype=pl.Int8))
+            column = keys.join(table, on=names, how="left", nulls_equal=True, maintain_order="left")[
+                RATING.format(dimension.id)
+            ]
+            if failed is not None:
+                column = column.set(failed, None)
+            found.append(column)
+        return found
+
+    @staticmethod
+    def _answer(question: Question, value: Any) -> Any:
+        if question.type == "multi" and value is not None:
+            return tuple(v for v in value.split(";") if v)
+        return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from iop_cli.decide.engine import applicable
+from iop_cli.decide.values import applicable
 from iop_cli.pack.answers import BadValue, coerce
 from iop_cli.pack.model import Asked, Choice, Pack, Question
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision
 from iop_cli.pack.model import Pack
+from iop_cli.pack.spec import OUTCOME_COLUMNS
 
 
 class Finding(Protocol):
@@ -35,15 +36,12 @@ class Finding(Protocol):
     def example(self) -> dict[str, Any] | None: ...
 
 
-SCORE_COLUMNS = (
-    "level",
-    "rule",
-    "reason",
-    "alerts",
-    "status",
-    "error",
-    "ignored",
-)  # after the input's columns, in order
+SCORE_COLUMNS = OUTCOME_COLUMNS  # after the input's columns, in order; then the profile's (`score_columns`)
+
+
+def score_columns(pack: Pack) -> tuple[str, ...]:
+    """The columns `iop score` writes after the input's: the outcome, then one rating per profile dimension."""
+    return (*SCORE_COLUMNS, *(d.id for d in pack.profile))
 
 
 def dumps(data: Any) -> str:
@@ -102,6 +100,19 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
             for follow_up, gate in decision.contradictions
         ],
         "answers": {k: v for k, v in decision.values.items() if v is not None},
+        "profile": [
+            {
+                "id": d.id,
+                "name": d.name,
+                "rating": d.rating,
+                "rated": d.rating is not None,
+                "highest": d.highest,
+                "because": d.because,
+                "answers": d.answers,
+                "open": list(d.open),
+            }
+            for d in decision.profile
+        ],
         "trace": [
             {
                 "rule": t.rule,

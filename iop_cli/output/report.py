@@ -25,6 +25,32 @@ def _not_assessed_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+PROFILE_TITLE = "Profile: need by dimension (0 none .. 4 most urgent)"
+
+
+def _answer_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return "+".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _profile_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(dimension, need, what the rating means, the answers behind it) per dimension; the highest needs marked.
+    A dimension not rated names the answers it waits on. Reports stored before the profile have none."""
+    rows = []
+    for item in data.get("profile", []):
+        if item["rating"] is None:
+            waits = ", ".join(item["open"]) or "answers that are missing"
+            rows.append((item["name"], "not rated", "", f"waits on {waits}"))
+            continue
+        need = f"{item['rating']} highest" if item["highest"] else str(item["rating"])
+        answers = ", ".join(f"{k}={_answer_text(v)}" for k, v in item["answers"].items())
+        rows.append((item["name"], need, item["because"], answers))
+    return rows
+
+
 def _level_line(level: dict[str, Any]) -> str:
     parts = [f"level {level['code']}" if level["code"] not in ("", "-") else "", level["intensity"]]
     return " · ".join(p for p in parts if p)
@@ -53,6 +79,11 @@ def _provisional(data: dict[str, Any]) -> list[str]:
     return [a["message"] for a in data["alerts"] if a.get("provisional")]
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a `|` would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def markdown(data: dict[str, Any]) -> str:
     level = data["level"]
     out: list[str] = ["# Placement recommendation", ""]
@@ -74,6 +105,9 @@ def markdown(data: dict[str, Any]) -> str:
         out += ["### What it involves", ""] + [f"- {line}" for line in level["involves"]] + [""]
     if level["next_steps"]:
         out += ["### Next steps", ""] + [f"- {line}" for line in level["next_steps"]] + [""]
+    if _profile_rows(data):
+        out += [f"### {PROFILE_TITLE}", "", "| dimension | need | why | answers |", "|---|---|---|---|"]
+        out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in _profile_rows(data)] + [""]
     others = [a for a in data["alerts"] if a["severity"] != "safety"]
     if others:
         out += ["### Other alerts", ""]
@@ -147,6 +181,17 @@ def render(data: dict[str, Any], console) -> None:
         console.print(Text(title, style="bold " + style))
         console.print(grid)
 
+    rows = _profile_rows(data)
+    if rows:
+        table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim", expand=True)
+        table.add_column("Dimension", ratio=2)
+        table.add_column("Need", no_wrap=True)
+        table.add_column("Behind it", ratio=5)
+        for name, need, _, answers in rows:
+            style = "bold" if need.endswith("highest") else ("dim" if need == "not rated" else "")
+            table.add_row(name, need, answers, style=style)
+        console.print(Text(PROFILE_TITLE, style="bold"))
+        console.print(table)
     bullets("What it involves", level["involves"])
     bullets("Next steps", level["next_steps"])
     others = [a for a in data["alerts"] if a["severity"] != "safety"]
@@ -274,6 +319,13 @@ def record_html(data: dict[str, Any]) -> str:
                 ],
             ),
             ("Not assessed", _not_assessed_lines(report)),
+            (
+                PROFILE_TITLE,
+                [
+                    f"{name}: {need}" + (f". {why}" if why else "") + (f" ({answers})" if answers else "")
+                    for name, need, why, answers in _profile_rows(report)
+                ],
+            ),
             ("Contradicting answers", [c["text"] for c in report.get("contradictions", [])]),
             ("Ignored answers", _ignored_lines(report) if report["ignored"] else []),
         ):

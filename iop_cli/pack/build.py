@@ -14,6 +14,7 @@ from typing import Any
 
 from iop_cli.lang import expr
 from iop_cli.lang.tree import bounds_of
+from iop_cli.lang.walk import missing_tested
 from iop_cli.pack import spec
 from iop_cli.pack.model import (
     MAX_ALERTS,
@@ -24,11 +25,13 @@ from iop_cli.pack.model import (
     Choice,
     Compute,
     Computed,
+    Dimension,
     Level,
     Otherwise,
     Pack,
     Placement,
     Question,
+    Rating,
     Section,
     TestCase,
 )
@@ -78,6 +81,7 @@ class _Loader:
         self.included: dict[Path, Mark] = {}  # module files read, and where each was included
         self.scope: dict[int, Src] = {}  # a module question (by id() of its entry) -> its include's `ask_if`
         self.scoped: dict[str, Src] = {}  # the same, by question id
+        self.ids: dict[str, Mark] = {}  # the one id space of sections, questions, levels, rules and dimensions
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -226,7 +230,8 @@ class _Loader:
         pack = self.entries_and_ids(blocks, digest)  # 2. each entry's shape, one id space, and its conditions
         self.check_order(pack.rules, pack.levels)  # 3. rule order (urgent rules first) and the pack's limits
         self.check_limits(pack.questions, pack.alerts)
-        pack.lint_allow = self.lint(blocks["lint"], pack)  # 4. lint settings
+        pack.profile = self.profile(blocks["profile"], pack, self.ids)  # 4. the profile and the lint settings
+        pack.lint_allow = self.lint(blocks["lint"], pack)
         if not self.problems:
             pack.tests = self.tests(blocks["fixtures"], blocks["tests"], pack)  # 5. test cases, against the pack
         if self.problems:
@@ -341,6 +346,7 @@ class _Loader:
             self.problem(
                 self.folder, "the pack has no `otherwise`", "add `otherwise: {level: clinician_review, because: ...}`"
             )
+        self.ids = ids  # the profile's dimensions share this id space (their ids become output columns)
         return Pack(
             name=meta.get("name", self.folder.name),
             version=meta.get("version", "0"),
@@ -759,6 +765,52 @@ class _Loader:
             srcs[0].mark,
         )
 
+    def profile(self, srcs: list[Src], pack: Pack, ids: dict[str, Mark]) -> list[Dimension]:
+        """`profile:` the dimensions every decision is rated on. Each rating is a condition over the pack's fields
+        (not the level: the profile explains the level, it never decides it), without `is missing` (a dimension with
+        missing answers is rated by every way of filling them, `decide.profile`), each rating at most once."""
+        fields = {q.id: q.field_type for q in pack.questions.values()}
+        dimensions: list[Dimension] = []
+        for item, values, ident in self.entries(srcs, "profile", "a profile dimension", spec.DIMENSION, ids):
+            what = f"dimension `{ident}`"
+            if ident in spec.OUTCOME_COLUMNS:
+                self.problem(values["id"].mark, f"{what} has the name of an output column", "call it d1, d2, ...")
+                continue
+            dimension = Dimension(ident, self.text(values, "name", what), item.mark)
+            seen: set[int] = set()
+            for entry in self.listing(values.get("ratings"), f"the ratings of {what}"):
+                cell = self.shaped(entry, f"a rating of {what}", spec.RATING)
+                if not cell or not all(k in cell for k in spec.RATING.required):
+                    continue
+                rating = cell["rating"].value
+                if isinstance(rating, bool) or rating not in spec.RATINGS:
+                    self.problem(cell["rating"].mark, f"a rating of {what} must be 0, 1, 2, 3 or 4")
+                    continue
+                if rating in seen:
+                    self.problem(cell["rating"].mark, f"{what} has rating {rating} twice", "join them with `or`")
+                    continue
+                seen.add(rating)
+                when = self.parse_expr(cell["when"], fields)
+                if when is None:
+                    continue
+                if missing_tested(when.root):
+                    self.problem(
+                        cell["when"].mark,
+                        f"rating {rating} of {what} tests `is missing`",
+                        "rate only what the answers say: a dimension with missing answers is rated over every way "
+                        "of filling them",
+                    )
+                    continue
+                because = self.text(cell, "because", f"rating {rating} of {what}")
+                dimension.ratings.append(Rating(f"{ident}:{rating}", when, because, entry.mark, rating=rating))
+            if not dimension.ratings:
+                self.problem(
+                    item.mark, f"{what} has no ratings", "add `ratings: [{rating: 0, when: ..., because: ...}]`"
+                )
+            dimension.ratings.sort(key=lambda r: -r.rating)
+            dimensions.append(dimension)
+        return dimensions
+
     def lint(self, srcs: list[Src], pack: Pack) -> list[Allowance]:
         """`lint: {allow: [{finding: unused-question:age, because: ...}]}`: findings the authors mean, each with why.
         A `gap` allowance takes `when:`, a condition every allowed gap must satisfy, so a new gap is still reported."""
@@ -892,6 +944,15 @@ class _Loader:
                 self.problem(values["alerts"].mark, f"unknown alert `{alert}`", did_you_mean(str(alert), alert_ids))
         if "values" in values:
             expect["values"] = self.expected_values(values["values"], pack, name)
+        if "profile" in values:
+            dimensions = {d.id for d in pack.profile}
+            given = values["profile"]
+            for ident, rating in (given.value or {}).items() if isinstance(given.value, dict) else ():
+                if ident not in dimensions:
+                    hint = did_you_mean(ident, dimensions) or "dimensions: " + ", ".join(sorted(dimensions))
+                    self.problem(given.keys[ident], f"test `{name}`: unknown dimension `{ident}`", hint)
+                elif rating.value not in (*spec.RATINGS, None) or isinstance(rating.value, bool):
+                    self.problem(rating.mark, f"test `{name}`: a rating is 0-4, or null for not rated")
         return expect
 
     def expected_values(self, src: Src, pack: Pack, name: str) -> dict[str, Any]:

@@ -182,6 +182,25 @@ class Alert(Rule):
 
 
 @dataclass
+class Rating(Rule):
+    """One cell of a profile dimension: the rating (0 no need .. 4 the most urgent) when its condition holds. Its id
+    is `DIMENSION:RATING`; `because` says in words what the cell means."""
+
+    rating: int = 0
+
+
+@dataclass
+class Dimension:
+    """A row of the pack's profile: several ratings may hold, the highest wins. It explains the level; it never
+    changes the routing."""
+
+    id: str
+    name: str
+    mark: Mark
+    ratings: list[Rating] = field(default_factory=list)  # highest rating first
+
+
+@dataclass
 class Otherwise:
     level: str
     because: str
@@ -220,6 +239,10 @@ class Pack:
     otherwise: Otherwise
     tests: list[TestCase] = field(default_factory=list)
     lint_allow: list[Allowance] = field(default_factory=list)  # lint findings the authors intend
+    profile: list[Dimension] = field(default_factory=list)  # the dimensions every decision is rated on
+
+    # Objects other layers derive from the pack once and keep with it (`decide.space.profile_space`).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def implied(self) -> list[tuple[str, str]]:

@@ -14,6 +14,9 @@ SCHEMA_ID = "urn:iop-cli:rule-pack:1"
 
 QUESTION_TYPES = ("yesno", "choice", "multi", "integer", "number", "text")  # multi: several of its choices
 SEVERITIES = ("safety", "caution", "info")
+# The outcome columns `iop score` writes after the input's, in order (`output.contracts.SCORE_COLUMNS`); a pack's
+# profile adds one column per dimension after them, so no dimension may take one of these names.
+OUTCOME_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error", "ignored")
 LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level", "inexact")
 
 # What a key's value may be, as JSON Schema.
@@ -166,6 +169,34 @@ RULE = Shape(
     )
 )
 OTHERWISE = Shape((Key("level", IDENT, True), Key("because", TEXT, True)))
+RATINGS = (0, 1, 2, 3, 4)  # a profile dimension's ratings: 0 no need .. 4 the most urgent need
+RATING = Shape(
+    (
+        Key("rating", {"enum": list(RATINGS)}, True),
+        Key("when", CONDITION, True),
+        Key("because", {"type": "string", "description": "What this rating means, in words."}, True),
+    )
+)
+DIMENSION = Shape(
+    (
+        Key("id", IDENT, True),
+        Key("name", TEXT, True),
+        Key(
+            "ratings",
+            {
+                "type": "array",
+                "description": "Each rating at most once; when several hold, the highest wins.",
+                "items": RATING.schema(),
+            },
+            True,
+        ),
+    )
+)
+PROFILE_EXPECT = {
+    "type": "object",
+    "additionalProperties": {"enum": [*RATINGS, None]},
+    "description": "dimension id: its rating (null: not rated)",
+}
 EXPECT = Shape(
     (
         Key("level", IDENT),
@@ -174,6 +205,7 @@ EXPECT = Shape(
         Key("alerts", LINES),
         Key("missing", LINES),
         Key("values", {**ANSWERS, "description": "field id: the value it must have (computed and derived included)"}),
+        Key("profile", PROFILE_EXPECT),
     )
 )
 TEST = Shape((Key("name", TEXT, True), Key("base", IDENT), Key("given", ANSWERS), Key("expect", EXPECT.schema(), True)))
@@ -203,12 +235,21 @@ FILE = Shape(
             },
         ),
         Key("otherwise", OTHERWISE.schema()),
+        Key(
+            "profile",
+            {
+                "type": "array",
+                "description": "The dimensions every decision is rated on (0-4, the highest need marked); they explain "
+                "the level and never change it.",
+                "items": DIMENSION.schema(),
+            },
+        ),
         Key("fixtures", {"type": "object", "additionalProperties": ANSWERS}),
         Key("tests", listing(TEST)),
         Key("lint", LINT.schema()),
     )
 )
-SINGLE_KEYS = ("pack", "rules", "otherwise", "lint")  # their order or identity must come from one place
+SINGLE_KEYS = ("pack", "rules", "otherwise", "lint", "profile")  # their order or identity must come from one place
 
 
 def pack_schema() -> dict[str, Any]:

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from iop_cli.decide.engine import applicable
+from iop_cli.decide.values import applicable
 from iop_cli.lang.tree import Node, field_names
 from iop_cli.lang.walk import Linear, choices_tested, linear, missing_tested, number_tests
 from iop_cli.pack.model import Computed, Pack, Question, Rule
@@ -35,9 +35,9 @@ WHOLE_RANGE = 1000  # a field tested together with another takes every whole num
 
 
 def trees(pack: Pack, allowances: bool = True) -> list[Node]:
-    """Every condition and computation of the pack: rules, alerts, ask_if, computed fields and, unless told
+    """Every condition and computation of the pack: rules, alerts, profile ratings, ask_if, computed fields and, unless told
     otherwise, the `when` of its lint allowances (whose cuts the lint needs to check them exactly)."""
-    found = [r.when.root for r in [*pack.rules, *pack.alerts]]
+    found = [r.when.root for r in [*pack.rules, *pack.alerts, *profile_ratings(pack)]]
     found += [q.ask_if.root for q in pack.questions.values() if q.ask_if]
     for q in pack.questions.values():
         if not isinstance(q, Computed):
@@ -50,12 +50,17 @@ def trees(pack: Pack, allowances: bool = True) -> list[Node]:
     return found
 
 
+def profile_ratings(pack: Pack) -> list[Rule]:
+    """Every rating of the pack's profile, as rules (`decide.profile` searches them where answers are missing)."""
+    return [cell for dimension in pack.profile for cell in dimension.ratings]
+
+
 def _read_anywhere(pack: Pack, alerts: bool) -> set[str]:
     """The fields some condition or computation reads, other than a derivation: the rules (and alerts), computed
     fields, allowances, and the ask_if of every question that is not itself an item only a derivation reads (the
     C-SSRS follow-ups are asked only after item 2, but item 2 is not read for that where the follow-ups are not
     searched)."""
-    found = [r.when.root for r in [*pack.rules, *(pack.alerts if alerts else ())]]
+    found = [r.when.root for r in [*pack.rules, *(pack.alerts if alerts else ()), *profile_ratings(pack)]]
     for q in pack.questions.values():
         if isinstance(q, Computed):
             if q.compute.expression:
@@ -93,13 +98,20 @@ class Space:
     """A pack's answer space: the fields the search answers (asked questions, and totals in place of their items),
     their representative answers, and what each rule depends on."""
 
-    def __init__(self, pack: Pack, keep_items: Collection[str] = (), alerts: bool = True):
+    def __init__(self, pack: Pack, keep_items: Collection[str] = (), alerts: bool = True, screens: bool = False):
         """`keep_items`: totals to search through their items (where another pack defines them otherwise).
         `alerts`: whether the searches of this space read alerts too (lint's searches read only the level rules,
-        so the C-SSRS items that only alerts read are not searched there: their derived answers are)."""
+        so the C-SSRS items that only alerts read are not searched there: their derived answers are).
+        `screens`: search the items of an answer derived by cases (the C-SSRS questions behind `suicide_risk`)
+        rather than the answer itself, so that only fillings the screen can give are tried (the profile's search);
+        the items of a sum are never searched (their total is)."""
         self.pack = pack
         self.trees = trees(pack)
         self.read_anywhere = _read_anywhere(pack, alerts)
+        if screens:
+            self.read_anywhere |= {
+                n for q in pack.asked if q.derive is not None and q.derive.cases for n in q.derive.names
+            }
         # Items that only a derivation reads: never searched (their derived answer is), and left blank in examples.
         self.items = {
             n for q in pack.asked if q.derive is not None for n in q.derive.names if n not in self.read_anywhere
@@ -591,13 +603,22 @@ class Search:
     """Depth-first search over the answers to `fields`, pruned with three-valued evaluation of the conditions."""
 
     def __init__(
-        self, space: Space, fields: list[Question], ignore_ask_if: bool = False, fixed: Mapping[str, Any] | None = None
+        self,
+        space: Space,
+        fields: list[Question],
+        ignore_ask_if: bool = False,
+        fixed: Mapping[str, Any] | None = None,
+        blanks: bool = True,
     ):
-        """`fixed`: answers every answer set of the search starts from (its fields are not searched)."""
+        """`fixed`: answers every answer set of the search starts from (its fields are not searched). Without
+        `blanks`, an optional question takes only real answers (the profile fills every missing answer)."""
         self.space = space
         self.fixed = dict(fixed or {})
         self.fields = [q for q in fields if q.id not in self.fixed]
-        self.domains = {q.id: space.domains[q.id] for q in self.fields}
+        self.domains = {
+            q.id: space.domains[q.id] if blanks else [v for v in space.domains[q.id] if v is not None]
+            for q in self.fields
+        }
         self.ignore_ask_if = ignore_ask_if
 
     def values(self, answers: Mapping[str, Any]) -> tuple[dict, dict]:
@@ -770,3 +791,13 @@ def changes_to(space: Space, answers: Mapping[str, Any], level: str, largest: in
                 kept.append(frozenset(names))
                 found.append({k: v for k, v in example.items() if k not in fixed})
     return found
+
+
+def profile_space(pack: Pack) -> Space:
+    """The answer space the profile is rated over where answers are missing (`decide.profile`): the level rules'
+    and the profile's fields, a screen's items in place of the answer they derive. Built once per pack, the first
+    time a decision needs it."""
+    if "profile_space" not in pack.memo:
+        pack.memo["profile_space"] = Space(pack, alerts=False, screens=True)
+    space: Space = pack.memo["profile_space"]
+    return space
