@@ -9,9 +9,11 @@ One output row per input row, in input order: a bad value makes its row `status=
 from __future__ import annotations
 
 import io
+import operator
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 import polars as pl
@@ -30,6 +32,8 @@ from iop_cli.output.contracts import score_columns
 from iop_cli.pack.answers import MAX_TEXT, disagreement
 from iop_cli.pack.model import Pack, Question
 from iop_cli.problems import Problem, ProblemsError
+
+RATINGS_PER_TABLE = 6  # profile ratings looked up together as CSV text: a table of 6**6 texts
 
 
 @dataclass
@@ -99,8 +103,11 @@ class BatchScorer:
                 self.derived.append(derived_column(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
         self.stages = pr.decision_columns(pack)
-        self.profile = pr.ProfileRater(pack)
+        self.profile = pr.ProfileRater(pack, absent=[f for f, s in sources.items() if s.kind == "absent"])
         self.profile_keys = self.profile.key_columns()
+        self.rating_texts: dict[
+            int, pl.Series
+        ] = {}  # the CSV text of each set of ratings, by how many (`_ratings_text`)
         # A derived answer that differs from its derivation is the row's error (as in `iop check`), naming both.
         self.disagreements = [
             pl.when(pl.col(pr.DISAGREE.format(q.id))).then(
@@ -323,12 +330,7 @@ class BatchScorer:
             )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), csv_quote(neutral(pl.col("__error")))])
         ignored = self._ignored_column(done).fill_null("")  # plain ids joined by ';': nothing to quote
-        ratings = [
-            piece
-            for d in self.pack.profile
-            for piece in (pl.lit(","), pl.col(pr.RATING.format(d.id)).cast(pl.String).fill_null(""))
-        ]
-        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, *ratings])
+        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, *self._ratings_text()])
         scored = done.select(suffix.alias("__suffix"), "__error")
         return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
 
@@ -344,6 +346,26 @@ class BatchScorer:
                 if question.ask_if is None and all(self.converter.answer(question, c)[0] is not None for c in found):
                     return True
         return False
+
+    def _ratings_text(self) -> list[pl.Expr]:
+        """The profile's cells of each row as CSV text (`,2,,1,...`; empty: not rated), looked up rather than
+        written: each run of up to six dimensions' ratings is one number in base 6 (5 for none), the index of its
+        text in a table made once."""
+        pieces = []
+        dimensions = self.pack.profile
+        for start in range(0, len(dimensions), RATINGS_PER_TABLE):
+            group = dimensions[start : start + RATINGS_PER_TABLE]
+            if len(group) not in self.rating_texts:
+                code = pl.int_range(6 ** len(group), dtype=pl.Int32)
+                digits = [code // 6**i % 6 for i in range(len(group))]
+                cells = [pl.when(d == 5).then(pl.lit(",")).otherwise(pl.format(",{}", d)) for d in digits]
+                self.rating_texts[len(group)] = pl.select(pl.concat_str(cells)).to_series()
+            code = reduce(
+                operator.add,
+                [pl.col(pr.RATING.format(d.id)).fill_null(5).cast(pl.Int32) * 6**i for i, d in enumerate(group)],
+            )
+            pieces.append(pl.lit(self.rating_texts[len(group)]).gather(code))
+        return pieces
 
     def _ignored_column(self, done: pl.DataFrame) -> pl.Expr:
         """Each row's ignored answers (ids joined by `;`, null for none and for a row with a problem), texts made

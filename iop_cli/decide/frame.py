@@ -7,7 +7,9 @@ holds, the missing-answer guard, and the alerts, as small integer codes that `Ou
 
 from __future__ import annotations
 
+import math
 import operator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -16,6 +18,7 @@ import polars as pl
 
 from iop_cli.decide import policy
 from iop_cli.decide.space import profile_space
+from iop_cli.decide.values import applicable
 from iop_cli.lang.polars import compile_expr
 from iop_cli.lang.tree import Compare, Lit, Member, Node, Ref
 from iop_cli.pack.model import Compute, Computed, Pack, Question
@@ -378,71 +381,153 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-PROFILE_KEY = "__pk_{}_{}"  # a dimension's key column for one field it depends on
+PROFILE_KEY = "__pk_{}"  # a dimension's key: one integer for the answers its rating depends on
 RATING = "__d_{}"  # a dimension's rating (null: not rated, or a row with a problem)
 
 
+@dataclass
+class _Code:
+    """How one answer enters a dimension's key: a small integer column (`expr`, 0 .. size - 1), and the answer an
+    integer stands for (every answer it stands for rates alike)."""
+
+    expr: pl.Expr
+    size: int
+    answer: Callable[[int], Any]
+    blank: int = 0  # the integer of no answer
+
+
 class ProfileRater:
-    """The profile's ratings as columns (`decide.profile`, which `iop check` uses too): each dimension depends on a
-    few answers, so its rating is worked out once per distinct combination of them in a batch and spread to the
-    rows. Whole numbers enter the combination as the representative answer at or below them (the search's cut
-    points: two answers between the same cuts rate alike), so a column of ages or scores makes few combinations."""
+    """The profile's ratings as columns, through `decide.profile.rate_dimension` (what `iop check` uses): a
+    dimension's rating depends on a few answers, so each row's answers to those become one integer key (a whole
+    number or decimal by where it falls among the cut points of the pack's tests: two answers between the same cuts
+    rate alike), each distinct key in a file is rated once in Python, and the ratings are spread to the rows. A
+    dimension that reads an answer with no such classes (a decimal tested together with another field) is keyed by
+    its answers as they are, row by row."""
 
-    def __init__(self, pack: Pack):
-        self.pack = pack
-        self.fields = {d.id: self._fields(d) for d in pack.profile}
-
-    def _fields(self, dimension) -> list[Question]:
+    def __init__(self, pack: Pack, absent: Collection[str] = ()):
+        """`absent`: questions no column answers (`iop score` knows them from the header): their answers are
+        blank in every row unless a derivation or a follow-up's yes gives one, and a blank answer adds a constant
+        to the key rather than a column to read."""
         from iop_cli.decide.profile import dimension_fields
 
-        return dimension_fields(self.pack, dimension)
+        self.pack = pack
+        self.fields = {d.id: dimension_fields(pack, d) for d in pack.profile}
+        self.blank = self._always_blank(set(absent))
+        self.codes: dict[str, list[_Code] | None] = {}
+        for dimension in pack.profile:
+            codes = [self._code(q) for q in self.fields[dimension.id]]
+            size = math.prod(c.size for c in codes if c is not None)
+            self.codes[dimension.id] = None if None in codes or size >= 1 << 62 else codes  # type: ignore[assignment]
+        # (dimension, key) -> rating, kept across batches: a file repeats its combinations. Batches are scored in
+        # two threads; a race only rates a key twice, alike.
+        self.known: dict[tuple[str, Any], int | None] = {}
+
+    def _always_blank(self, absent: set[str]) -> set[str]:
+        """The absent questions whose value is blank in every row: not derived from an answer that may be there,
+        and not the gate of a follow-up that may be answered."""
+        gates = {gate for follow_up, gate in self.pack.implied if follow_up not in absent}
+        blank: set[str] = set()
+        for question in self.pack.asked:  # pack order: a derivation reads earlier questions only
+            derive = question.derive
+            if question.id in absent and question.id not in gates:
+                if derive is None or all(n in blank for n in derive.names):
+                    blank.add(question.id)
+        return blank
+
+    def _code(self, question: Question) -> _Code | None:
+        value = value_col(question.id)
+        if question.type == "yesno":  # no answer 0, no 1, yes 2
+            return _Code(value.cast(pl.Int64).add(1).fill_null(0), 3, [None, False, True].__getitem__)
+        if question.type == "choice":
+            values = list(question.choice_values)
+            code = value.replace_strict(values, range(1, len(values) + 1), default=0, return_dtype=pl.Int64)
+            return _Code(code.fill_null(0), len(values) + 1, [None, *values].__getitem__)
+        space = profile_space(self.pack)
+        if question.type == "multi":
+            # Only the choices some condition tests tell selections apart (the search's representatives).
+            tested = [c for c in question.choice_values if any(c in s for s in space.domains[question.id])]
+            bits = [value.list.contains(c).fill_null(False).cast(pl.Int64) * (1 << i) for i, c in enumerate(tested)]
+            code = reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64))
+            return _Code(code, 1 << len(tested), lambda k: tuple(c for i, c in enumerate(tested) if k >> i & 1))
+        if question.type in ("integer", "number") and question.id not in space.inexact:
+            cuts = sorted(v for v in space.domains[question.id] if v is not None)
+            # 2j + 1: the cut j itself; 2j: between cut j - 1 and cut j (0: below the first, 2n: above the last).
+            steps = [(value > c).cast(pl.Int64) + (value >= c).cast(pl.Int64) for c in cuts]
+            code = reduce(operator.add, steps, pl.lit(0, dtype=pl.Int64))
+            size = 2 * len(cuts) + 2  # and the last for no answer
+
+            def answer(k: int) -> Any:
+                if k == size - 1:
+                    return None
+                if k % 2:
+                    return cuts[k // 2]
+                if k == 0:
+                    return cuts[0] - 1
+                if k == size - 2:
+                    return cuts[-1] + 1
+                low, high = cuts[k // 2 - 1], cuts[k // 2]
+                return low + 1 if question.type == "integer" else (low + high) / 2
+
+            return _Code(code.fill_null(size - 1), size, answer, blank=size - 1)
+        return None
 
     def key_columns(self) -> list[pl.Expr]:
-        """The key columns of every dimension, read from the value columns (`__v_ID`, after the value stages)."""
-        space = profile_space(self.pack)
+        """Each dimension's key, read from the value columns (`__v_ID`, after the value stages): one integer, or
+        the answers themselves for a dimension that cannot be keyed so."""
         columns = []
         for dimension in self.pack.profile:
-            for question in self.fields[dimension.id]:
-                value = value_col(question.id)
-                if question.type == "multi":
-                    value = value.list.sort().list.join(";")
-                elif question.type == "integer" and question.id not in space.inexact:
-                    cuts = sorted(v for v in space.domains[question.id] if v is not None)
-                    chain: Any = None
-                    for cut in reversed(cuts):
-                        test = value >= cut
-                        chain = pl.when(test).then(cut) if chain is None else chain.when(test).then(cut)
-                    value = value if chain is None else chain.otherwise(value)
-                columns.append(value.alias(PROFILE_KEY.format(dimension.id, question.id)))
+            codes = self.codes[dimension.id]
+            if codes is None:
+                columns.append(
+                    pl.struct([value_col(q.id) for q in self.fields[dimension.id]]).alias(
+                        PROFILE_KEY.format(dimension.id)
+                    )
+                )
+                continue
+            key, stride, constant = pl.lit(0, dtype=pl.Int64), 1, 0
+            for question, code in zip(self.fields[dimension.id], codes, strict=True):
+                if question.id in self.blank:
+                    constant += code.blank * stride
+                else:
+                    key = key + code.expr.cast(pl.Int64) * stride
+                stride *= code.size
+            columns.append((key + constant).alias(PROFILE_KEY.format(dimension.id)))
         return columns
 
     def ratings(self, done: pl.DataFrame, failed: pl.Series | None = None) -> list[pl.Series]:
         """`__d_ID` for each dimension: its rating in each row of `done` (which holds the key columns), null where
         the dimension is not rated or (`failed`) the row has a problem."""
-        from iop_cli.decide.profile import rate_dimension
-        from iop_cli.decide.values import applicable
-
         found = []
         for dimension in self.pack.profile:
-            names = [PROFILE_KEY.format(dimension.id, q.id) for q in self.fields[dimension.id]]
-            keys = done.select(names)
-            distinct = keys.unique()
-            ratings = []
-            for row in distinct.iter_rows():
-                answers = {q.id: self._answer(q, v) for q, v in zip(self.fields[dimension.id], row, strict=True)}
-                values, applies, _ = applicable(self.pack, {k: v for k, v in answers.items() if v is not None})
-                ratings.append(rate_dimension(self.pack, dimension, values, applies).rating)
-            table = distinct.with_columns(pl.Series(RATING.format(dimension.id), ratings, dtype=pl.Int8))
-            column = keys.join(table, on=names, how="left", nulls_equal=True, maintain_order="left")[
-                RATING.format(dimension.id)
-            ]
+            keys = done[PROFILE_KEY.format(dimension.id)]
+            name = RATING.format(dimension.id)
+            if self.codes[dimension.id] is None:
+                column = pl.Series(name, [self._rating(dimension, row) for row in keys.to_list()], dtype=pl.Int8)
+            else:
+                distinct = keys.unique().to_list()
+                ratings = [self._rating(dimension, key) for key in distinct]
+                column = keys.replace_strict(distinct, ratings, return_dtype=pl.Int8).alias(name)
             if failed is not None:
                 column = column.set(failed, None)
             found.append(column)
         return found
 
-    @staticmethod
-    def _answer(question: Question, value: Any) -> Any:
-        if question.type == "multi" and value is not None:
-            return tuple(v for v in value.split(";") if v)
-        return value
+    def _rating(self, dimension, key: Any) -> int | None:
+        from iop_cli.decide.profile import dimension_questions, rate_dimension
+
+        cache_key = (dimension.id, key if isinstance(key, int) else tuple(key.values()))
+        if cache_key not in self.known:
+            fields = self.fields[dimension.id]
+            codes = self.codes[dimension.id]
+            if codes is None:
+                answers = {q.id: key[VALUE.format(q.id)] for q in fields}
+                answers = {k: tuple(v) if isinstance(v, list) else v for k, v in answers.items()}
+            else:
+                answers = {}
+                for question, code in zip(fields, codes, strict=True):
+                    answers[question.id] = code.answer(key % code.size)
+                    key //= code.size
+            given = {k: v for k, v in answers.items() if v is not None}
+            values, applies, _ = applicable(self.pack, given, questions=dimension_questions(self.pack, dimension))
+            self.known[cache_key] = rate_dimension(self.pack, dimension, values, applies).rating
+        return self.known[cache_key]

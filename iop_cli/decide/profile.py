@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iop_cli.decide.space import Point, Search, profile_space
-from iop_cli.pack.model import Dimension, Pack, Question
+from iop_cli.pack.model import Computed, Dimension, Pack, Question
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,30 @@ def _sources(pack: Pack, names: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(s for n in names for s in pack.sources(n)))
 
 
+def dimension_questions(pack: Pack, dimension: Dimension) -> list[Question]:
+    """Every question, asked or computed, whose value a dimension's rating reads, directly or through computed
+    fields, ask_if and derivations, in pack order: the values the rating needs, and no others to compute."""
+    memo = f"profile_questions:{dimension.id}"
+    if memo not in pack.memo:
+        names: set[str] = set()
+        pending = [n for cell in dimension.ratings for n in cell.when.names]
+        while pending:
+            name = pending.pop()
+            if name in names or name not in pack.questions:
+                continue
+            names.add(name)
+            question = pack.questions[name]
+            if isinstance(question, Computed):
+                pending += list(question.compute.names)
+            if question.ask_if is not None:
+                pending += list(question.ask_if.names)
+            if question.derive is not None:
+                pending += list(question.derive.names)
+        pack.memo[memo] = [q for q in pack.questions.values() if q.id in names]
+    questions: list[Question] = pack.memo[memo]
+    return questions
+
+
 def dimension_fields(pack: Pack, dimension: Dimension) -> list[Question]:
     """The asked questions a dimension's rating depends on: what its ratings read, and what that depends on (ask_if,
     derivations): a rating is the same for any two answer sets that agree on these."""
@@ -117,6 +141,7 @@ def _search(pack: Pack, dimension: Dimension, values: Mapping[str, Any]) -> set[
             return False
         return False if found and above | {top} <= found else None
 
-    for _ in Search(space, fields, fixed=fixed, blanks=False).each_by_rules(cells, verdict):
+    search = Search(space, fields, fixed=fixed, blanks=False, questions=dimension_questions(pack, dimension))
+    for _ in search.each_by_rules(cells, verdict):
         pass  # the verdict never yields: it records each rating as the search settles it
     return found

@@ -215,15 +215,21 @@ class Space:
             self._read[rule.id] = frozenset(q.id for q in self.reads([rule]))
         return self._read[rule.id]
 
-    def values(self, answers: Mapping[str, Any], ignore_ask_if: bool = False) -> tuple[dict, dict]:
+    def values(
+        self, answers: Mapping[str, Any], ignore_ask_if: bool = False, questions: Sequence[Question] | None = None
+    ) -> tuple[dict, dict]:
         """The values and applicability that these answers (totals among them) give, as the engine computes them.
         With `ignore_ask_if`, as if every question were asked: shows whether a rule fails only because a question it
-        reads is skipped."""
+        reads is skipped. `questions`: only these (in pack order), where a search reads no others."""
         if not ignore_ask_if:
             while True:
                 # A multi-select not chosen yet is unknown here, not the empty selection it is in the engine.
                 values, applies, _ = applicable(
-                    self.pack, answers, given=self.totals, unanswered_is_empty=False, questions=self.evaluated
+                    self.pack,
+                    answers,
+                    given=self.totals,
+                    unanswered_is_empty=False,
+                    questions=self.evaluated if questions is None else questions,
                 )
                 # An answer given before the answers its ask_if reads (a fixed answer of `reachable`) may yet not
                 # apply: it stays unknown until they are chosen, so no verdict rests on it too early.
@@ -609,10 +615,13 @@ class Search:
         ignore_ask_if: bool = False,
         fixed: Mapping[str, Any] | None = None,
         blanks: bool = True,
+        questions: Sequence[Question] | None = None,
     ):
         """`fixed`: answers every answer set of the search starts from (its fields are not searched). Without
-        `blanks`, an optional question takes only real answers (the profile fills every missing answer)."""
+        `blanks`, an optional question takes only real answers (the profile fills every missing answer).
+        `questions`: the only questions whose values the verdicts read (in pack order), to compute no others."""
         self.space = space
+        self.questions = questions
         self.fixed = dict(fixed or {})
         self.fields = [q for q in fields if q.id not in self.fixed]
         self.domains = {
@@ -622,7 +631,7 @@ class Search:
         self.ignore_ask_if = ignore_ask_if
 
     def values(self, answers: Mapping[str, Any]) -> tuple[dict, dict]:
-        return self.space.values(answers, self.ignore_ask_if)
+        return self.space.values(answers, self.ignore_ask_if, self.questions)
 
     def each_by_rules(
         self, rules: Sequence[Rule], verdict: Callable[[Point], bool | None], shortcuts: bool = False
