@@ -113,6 +113,7 @@ def _search(pack: Pack, dimension: Dimension, values: Mapping[str, Any]) -> set[
     # A given answer that the screen's items also derive (`suicidal_ideation` beside the C-SSRS): a filling of the
     # items that derives another value is not a way this person could have answered.
     derived = [q for q in fields if q.derive is not None and q.id in fixed]
+    searched = {q.id for q in fields} - set(fixed)  # a total's items are not searched: its total is given
 
     def verdict(point: Point) -> bool | None:
         if len(found) > 1:
@@ -126,7 +127,8 @@ def _search(pack: Pack, dimension: Dimension, values: Mapping[str, Any]) -> set[
             pending = pending or (
                 value is None
                 and any(
-                    n not in point.answers and point.applies.get(n, True) is not False for n in question.derive.names
+                    n in searched and n not in point.answers and point.applies.get(n, True) is not False
+                    for n in question.derive.names
                 )
             )
         held = [c.rating for c, r in zip(cells, point.results, strict=True) if r is True]

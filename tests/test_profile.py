@@ -1,0 +1,201 @@
+"""The six-dimension profile: exact over missing answers, held to brute force; the same in `iop check`, `iop score`
+and the JSON; and the pack format's checks.
+
+The oracle fills every missing answer a dimension depends on with every value it can take (every whole number of a
+range, every selection of a multi-select, both answers of each C-SSRS item), drops the fillings `iop check` would
+refuse (a derived answer that disagrees with its items), and rates each complete filling straight from the pack's
+table (the highest rating whose condition holds). A dimension is rated when all the fillings agree."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from iop_cli.decide.engine import checked, decide
+from iop_cli.decide.profile import dimension_fields
+from iop_cli.decide.values import applicable
+from iop_cli.problems import AnswersError
+
+from .conftest import iop_in_process
+
+SEED = 20261204
+FILLINGS_PER_RECORD = 2100  # a C-SSRS not taken: 2**7 item answers, 4 totals, and a few more  # the most fillings one record's brute force may take
+
+
+def every_value(question) -> list:
+    if question.type == "yesno":
+        return [True, False]
+    if question.type == "choice":
+        return list(question.choice_values)
+    if question.type == "multi":
+        choices = question.choice_values
+        return [tuple(c) for n in range(len(choices) + 1) for c in itertools.combinations(choices, n)]
+    return list(range(int(question.min), int(question.max) + 1))
+
+
+def table_rating(dimension, values) -> int | None:
+    return next((c.rating for c in dimension.ratings if c.when.evaluate(values) is True), None)
+
+
+def brute_force(pack, dimension, answers: dict) -> set:
+    """The ratings every complete way of answering the dimension's missing questions gives."""
+    fields = dimension_fields(pack, dimension)
+    values, applies, _ = applicable(pack, answers)
+    missing = [q for q in fields if values.get(q.id) is None and applies.get(q.id) is not False]
+    found = set()
+    for filling in itertools.product(*(every_value(q) for q in missing)):
+        full = {**answers, **{q.id: v for q, v in zip(missing, filling, strict=True)}}
+        disagree: list[str] = []
+        filled, _, _ = applicable(pack, full, disagree=disagree)
+        if disagree:
+            continue  # not a way this person could have answered: a total or screen disagrees with its items
+        found.add(table_rating(dimension, filled))
+    return found
+
+
+def random_record(pack, rng: random.Random) -> dict:
+    """Every asked question answered at random, the instruments as totals, the C-SSRS by its items or not at all."""
+    record = {}
+    screen = rng.random() < 0.5
+    for question in pack.asked:
+        if question.type == "text" or (question.derive is not None and question.derive.expression is None):
+            continue  # the suicide questions: derived from the C-SSRS items, or answered below
+        if any(question.id in (q.derive.names if q.derive else ()) for q in pack.asked):
+            if not question.id.startswith("cssrs_") or not screen:
+                continue  # an instrument's items: its total is answered instead
+        record[question.id] = rng.choice(every_value(question))
+    if not screen:
+        record["suicidal_ideation"] = rng.choice(every_value(pack.questions["suicidal_ideation"]))
+        record["suicide_attempt_past_3_months"] = rng.choice([True, False])
+    return {k: v for k, v in checked(pack, record).items() if v is not None} if _valid(pack, record) else {}
+
+
+def _valid(pack, record) -> bool:
+    try:
+        checked(pack, record)
+    except AnswersError:
+        return False
+    return True
+
+
+def partial_records(pack, dimension, count: int, rng: random.Random):
+    """Records with one to three of the answers the dimension depends on removed, small enough to enumerate."""
+    fields = dimension_fields(pack, dimension)
+    made = 0
+    while made < count:
+        record = random_record(pack, rng)
+        if not record:
+            continue
+        given = [q for q in fields if q.id in record]
+        removed = {q.id for q in rng.sample(given, min(len(given), rng.randint(1, 3)))}
+        partial = {k: v for k, v in record.items() if k not in removed}
+        values, applies, _ = applicable(pack, partial)
+        open_ = [q for q in fields if values.get(q.id) is None and applies.get(q.id) is not False]
+        if math.prod(len(every_value(q)) for q in open_) > FILLINGS_PER_RECORD:
+            continue
+        yield partial
+        made += 1
+
+
+@pytest.mark.parametrize("index", range(6), ids=[f"d{i + 1}" for i in range(6)])
+def test_each_dimension_is_rated_exactly_as_brute_force_says(pack, index):
+    dimension = pack.profile[index]
+    rng = random.Random(SEED + index)
+    checked_records = rated = not_rated = 0
+    for answers in partial_records(pack, dimension, 40, rng):
+        want = brute_force(pack, dimension, answers)
+        got = next(d for d in decide(pack, answers).profile if d.id == dimension.id)
+        expected = want.pop() if len(want) == 1 else None
+        assert got.rating == expected, (answers, want, got)
+        checked_records += 1
+        rated += got.rating is not None
+        not_rated += got.rating is None
+    assert checked_records == 40 and not_rated  # a missing answer it reads can leave it open
+    assert rated or len(dimension_fields(pack, dimension)) == 1  # and, where it reads several, need not
+
+
+def test_complete_answers_rate_every_dimension_from_the_table(pack):
+    rng = random.Random(SEED)
+    complete = 0
+    for _ in range(200):
+        record = random_record(pack, rng)
+        if not record:
+            continue
+        decision = decide(pack, record)
+        values, applies, _ = applicable(pack, record)
+        for dimension, got in zip(pack.profile, decision.profile, strict=True):
+            fields = dimension_fields(pack, dimension)
+            if all(values.get(q.id) is not None or applies.get(q.id) is False for q in fields):
+                assert got.rating == table_rating(dimension, values)
+                complete += 1
+    assert complete > 500
+
+
+def test_highest_need_marks_every_rated_dimension_tied_at_the_top(pack):
+    from .test_interview import CANDIDATE
+
+    decision = decide(pack, checked(pack, {**CANDIDATE, "suicide_risk": "none", "readiness": "not_ready"}))
+    ratings = {d.id: d.rating for d in decision.profile}
+    top = max(r for r in ratings.values() if r is not None)
+    assert [d.id for d in decision.profile if d.highest] == [k for k, r in ratings.items() if r == top]
+    assert all(d.rating is not None for d in decision.profile if d.highest)
+
+
+def test_a_not_rated_dimension_names_what_it_waits_on_and_is_never_zero(pack):
+    from .test_interview import CANDIDATE
+
+    answers = {k: v for k, v in CANDIDATE.items() if k not in ("pregnant", "housing")}
+    profile = {d.id: d for d in decide(pack, checked(pack, answers)).profile}
+    assert profile["d2"].rating is None and profile["d2"].open == ("pregnant",)
+    assert profile["d6"].rating is None and "housing" in profile["d6"].open
+    assert profile["d3"].open == ("suicide_risk",)  # the C-SSRS, by its total rather than its eight questions
+
+
+def test_check_json_and_report_carry_the_profile(tmp_path):
+    import json
+
+    from .test_interview import CANDIDATE
+
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({**CANDIDATE, "suicide_risk": "none"}))
+    data = json.loads(iop_in_process("check", "-a", str(answers), "-f", "json").stdout)
+    assert [d["id"] for d in data["profile"]] == ["d1", "d2", "d3", "d4", "d5", "d6"]
+    assert all(d["rated"] == (d["rating"] is not None) for d in data["profile"])
+    report = iop_in_process("check", "-a", str(answers)).stdout
+    assert "Profile: need by dimension" in report and "Recovery environment" in report
+    markdown = iop_in_process("check", "-a", str(answers), "-f", "markdown").stdout
+    assert "| Recovery environment | 0 |" in markdown
+
+
+@pytest.mark.parametrize(
+    "ratings, message",
+    [
+        ("[{rating: 2, when: pregnant, because: x}, {rating: 2, when: not pregnant, because: y}]", "rating 2 twice"),
+        ("[{rating: 5, when: pregnant, because: x}]", "must be 0, 1, 2, 3 or 4"),
+        ("[{rating: 1, when: pregnant is missing, because: x}]", "tests `is missing`"),
+        ("[{rating: 1, when: level == 'iop', because: x}]", "level"),
+        ("[]", "has no ratings"),
+    ],
+)
+def test_the_loader_refuses_a_broken_dimension(pack_copy, ratings, message):
+    from iop_cli.pack.build import load_pack
+    from iop_cli.problems import PackError
+
+    (pack_copy / "profile.yaml").write_text(f"profile:\n  - id: d1\n    name: One\n    ratings: {ratings}\n")
+    with pytest.raises(PackError) as caught:
+        load_pack(pack_copy)
+    assert message in str(caught.value)
+
+
+def test_a_dimension_cannot_take_an_output_column_name(pack_copy):
+    from iop_cli.pack.build import load_pack
+    from iop_cli.problems import PackError
+
+    text = (pack_copy / "profile.yaml").read_text().replace("- id: d6", "- id: status")
+    (pack_copy / "profile.yaml").write_text(text)
+    with pytest.raises(PackError) as caught:
+        load_pack(pack_copy)
+    assert "the name of an output column" in str(caught.value)
