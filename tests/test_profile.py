@@ -199,3 +199,34 @@ def test_a_dimension_cannot_take_an_output_column_name(pack_copy):
     with pytest.raises(PackError) as caught:
         load_pack(pack_copy)
     assert "the name of an output column" in str(caught.value)
+
+
+def test_lint_finds_a_profile_gap_and_ratings_never_given(pack_copy):
+    from iop_cli.authoring.lint import lint
+    from iop_cli.pack.build import load_pack
+
+    text = (pack_copy / "profile.yaml").read_text()
+    # Dimension 6 loses its rating for unstable housing: those answers get no rating at all.
+    start = text.index("      - rating: 1\n        when: housing == 'unstable'")
+    end = text.index("      - rating: 0\n        when: housing == 'stable'")
+    text = text[:start] + text[end:]
+    # Dimension 2 gains a rating that its rating 2 always outranks, and dimension 4 one that never holds.
+    text = text.replace(
+        "      - rating: 0\n        when: not medical_instability and not pregnant",
+        "      - rating: 1\n        when: pregnant\n        because: Shadowed.\n"
+        "      - rating: 0\n        when: not medical_instability and not pregnant",
+    )
+    text = text.replace(
+        "      - rating: 3\n        when: readiness == 'not_ready'",
+        "      - rating: 4\n        when: readiness == 'ready' and readiness == 'unsure'\n        because: Never.\n"
+        "      - rating: 3\n        when: readiness == 'not_ready'",
+    )
+    (pack_copy / "profile.yaml").write_text(text)
+    tests = (pack_copy / "tests.yaml").read_text().replace("profile: {d6: 1}", "profile: {d6: null}")
+    (pack_copy / "tests.yaml").write_text(tests)
+    findings = {(f.code, f.subject): f for f in lint(load_pack(pack_copy)) if f.code.startswith("profile-")}
+    assert set(findings) == {("profile-gap", "d6"), ("profile-never", "d2"), ("profile-never", "d4")}
+    gap = findings[("profile-gap", "d6")]
+    assert gap.example is not None and gap.example["housing"] == "unstable" and gap.severity == "warning"
+    assert "a higher rating always holds with it" in findings[("profile-never", "d2")].message
+    assert "its condition never holds" in findings[("profile-never", "d4")].message

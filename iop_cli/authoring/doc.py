@@ -7,6 +7,8 @@ from html import escape
 from iop_cli.lang.words import plain
 from iop_cli.pack.model import Computed, Pack, Question
 
+PROFILE = "Profile: each dimension rated 0 (no need) to 4 (most urgent), the highest rating that holds"
+
 
 def _values(question: Question) -> str:
     if question.type in ("choice", "multi"):
@@ -69,6 +71,11 @@ def markdown(pack: Pack) -> str:
     ]
     for alert in pack.alerts:
         out.append(f"- **{alert.severity}** (`{alert.id}`) when {plain(alert.when.root)}: {_alert(alert)}")
+    if pack.profile:
+        out += ["", f"## {PROFILE}", ""]
+        for dimension in pack.profile:
+            out.append(f"- **{dimension.name}** (`{dimension.id}`)")
+            out += [f"  - {c.rating} when {plain(c.when.root)}: {c.because}" for c in dimension.ratings]
     if pack.lint_allow:
         out += ["", "## Lint findings the authors intend", ""]
         for allowed in pack.lint_allow:
@@ -107,6 +114,16 @@ def html(pack: Pack) -> str:
             f"{escape(plain(alert.when.root))}: {escape(_alert(alert))}</li>"
         )
     body.append("</ul>")
+    if pack.profile:
+        body.append(f"<h2>{escape(PROFILE)}</h2><ul>")
+        for dimension in pack.profile:
+            cells = "".join(
+                f"<li>{c.rating} when {escape(plain(c.when.root))}: {escape(c.because)}</li>" for c in dimension.ratings
+            )
+            body.append(
+                f"<li><b>{escape(dimension.name)}</b> (<code>{escape(dimension.id)}</code>)<ul>{cells}</ul></li>"
+            )
+        body.append("</ul>")
     style = (
         "body{font:15px/1.45 system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem}"
         "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2rem .5rem;text-align:left}"

@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from iop_cli.decide.space import Point, Search, Space, describe, trees, widen
+from iop_cli.decide.profile import dimension_fields, dimension_questions
+from iop_cli.decide.space import Point, Search, Space, answer_text, describe, profile_space, trees, widen
 from iop_cli.lang.tree import field_names
-from iop_cli.pack.model import Allowance, Pack, Placement, Rule
+from iop_cli.pack.model import Allowance, Pack, Placement, Rating, Rule
 from iop_cli.problems import Mark
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -24,7 +25,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 @dataclass(frozen=True)
 class Finding:
-    code: str  # never-fires, shadowed, gap, skipped-question, unused-question, unused-level, inexact
+    code: str  # one of pack.spec.LINT_CODES
     severity: str  # error, warning, info
     where: str  # file:line:col
     message: str
@@ -49,6 +50,7 @@ def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
     findings += _gap_findings(space, gap_examples)
     findings += _unused_findings(pack)
     findings += _inexact_findings(space)
+    findings += _profile_findings(pack)
     findings = [
         replace(f, severity="info", message=f"{f.message} (allowed in the pack)") if allowance(pack, f, space) else f
         for f in findings
@@ -341,6 +343,43 @@ def _inexact_findings(space: Space) -> list[Finding]:
         )
         for name, why in space.inexact.items()
     ]
+
+
+def _profile_findings(pack: Pack) -> list[Finding]:
+    """For each profile dimension: answers (every one a real answer, none left blank) to which none of its ratings
+    applies, and ratings that no answers give (a higher rating always holds with it, or it never holds). Exact, by
+    the profile's own search (`decide.profile`)."""
+    found: list[Finding] = []
+    space = profile_space(pack)
+    for dimension in pack.profile:
+        fields, questions = dimension_fields(pack, dimension), dimension_questions(pack, dimension)
+        cells = dimension.ratings
+
+        def rated(wanted: Rating | None, higher: Sequence[Rating]) -> Callable[[dict, dict], bool | None]:
+            """A verdict: `wanted` holds (None: no rating holds) and none of `higher` does."""
+
+            def verdict(values: dict, applies: dict) -> bool | None:
+                above = [space.holds(c, values, applies) for c in higher]
+                own = True if wanted is None else space.holds(wanted, values, applies)
+                if own is False or any(r is True for r in above):
+                    return False
+                return True if own is True and all(r is False for r in above) else None
+
+            return verdict
+
+        search = Search(space, fields, blanks=False, questions=questions)
+        gap = search.first(rated(None, cells), cells)
+        if gap is not None:
+            shown = "; ".join(f"{k}={answer_text(v)}" for k, v in gap.items() if k in {q.id for q in fields})
+            message = f"no rating of dimension `{dimension.id}` ({dimension.name}) applies to these answers: {shown}"
+            found.append(Finding("profile-gap", "warning", str(dimension.mark), message, gap, dimension.id))
+        for cell in cells:
+            higher = [c for c in cells if c.rating > cell.rating]
+            if search.first(rated(cell, higher), [cell, *higher]) is None:
+                message = f"rating {cell.rating} of dimension `{dimension.id}` is never given: "
+                message += "a higher rating always holds with it" if higher else "its condition never holds"
+                found.append(Finding("profile-never", "warning", str(cell.mark), message, None, dimension.id))
+    return found
 
 
 def _unused_findings(pack: Pack) -> list[Finding]:

@@ -184,7 +184,7 @@ def render(data: dict[str, Any], console) -> None:
     rows = _profile_rows(data)
     if rows:
         table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="dim", expand=True)
-        table.add_column("Dimension", ratio=2)
+        table.add_column("Dimension", ratio=3)
         table.add_column("Need", no_wrap=True)
         table.add_column("Behind it", ratio=5)
         for name, need, _, answers in rows:

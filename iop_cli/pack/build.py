@@ -819,6 +819,7 @@ class _Loader:
         values = self.shaped(srcs[0], "lint", spec.LINT)
         allowed: list[Allowance] = []
         known = {**pack.questions, **pack.levels, **{r.id: r for r in [*pack.rules, *pack.alerts]}}
+        known |= {d.id: d for d in pack.profile}
         for item in self.listing((values or {}).get("allow"), "lint: allow"):
             entry = self.shaped(item, "a lint allowance", spec.ALLOWANCE)
             if not entry or "finding" not in entry or "because" not in entry:
@@ -830,7 +831,7 @@ class _Loader:
                 self.problem(entry["finding"].mark, f"unknown lint finding `{code}`", hint)
                 continue
             if subject and subject not in known:
-                hint = did_you_mean(subject, known) or "name a rule, question or level of this pack"
+                hint = did_you_mean(subject, known) or "name a rule, question, level or dimension of this pack"
                 self.problem(entry["finding"].mark, f"`{subject}` is not in this pack", hint)
                 continue
             when = None

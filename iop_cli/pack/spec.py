@@ -17,7 +17,17 @@ SEVERITIES = ("safety", "caution", "info")
 # The outcome columns `iop score` writes after the input's, in order (`output.contracts.SCORE_COLUMNS`); a pack's
 # profile adds one column per dimension after them, so no dimension may take one of these names.
 OUTCOME_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error", "ignored")
-LINT_CODES = ("never-fires", "shadowed", "skipped-question", "gap", "unused-question", "unused-level", "inexact")
+LINT_CODES = (
+    "never-fires",
+    "shadowed",
+    "skipped-question",
+    "gap",
+    "unused-question",
+    "unused-level",
+    "inexact",
+    "profile-gap",  # answers to which no rating of a dimension applies
+    "profile-never",  # a rating of a dimension that no answers give
+)
 
 # What a key's value may be, as JSON Schema.
 IDENT = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "A word of letters, digits, _"}
