@@ -117,11 +117,11 @@ def html(pack: Pack) -> str:
     if pack.profile:
         body.append(f"<h2>{escape(PROFILE)}</h2><ul>")
         for dimension in pack.profile:
-            cells = "".join(
+            ratings = "".join(
                 f"<li>{c.rating} when {escape(plain(c.when.root))}: {escape(c.because)}</li>" for c in dimension.ratings
             )
             body.append(
-                f"<li><b>{escape(dimension.name)}</b> (<code>{escape(dimension.id)}</code>)<ul>{cells}</ul></li>"
+                f"<li><b>{escape(dimension.name)}</b> (<code>{escape(dimension.id)}</code>)<ul>{ratings}</ul></li>"
             )
         body.append("</ul>")
     style = (
