@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
+# The columns `iop score` writes after the input's with the default pack: the outcome, then the profile.
+SCORED_COLUMNS = ["level", "rule", "reason", "alerts", "status", "error", "ignored", "d1", "d2", "d3", "d4", "d5", "d6"]
+
+
 @pytest.fixture(scope="session")
 def pack():
     return load_pack()

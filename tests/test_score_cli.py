@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from .conftest import ROOT, iop_in_process
+from .conftest import ROOT, SCORED_COLUMNS, iop_in_process
 
 CORPUS = ROOT / "tests" / "corpus" / "score"
 
@@ -36,22 +36,7 @@ def test_good_row_is_placed_with_every_output_column(tmp_path):
     with open(out, newline="") as handle:
         header = next(csv.reader(handle))
     source_header = next(csv.reader(open(CORPUS / "good.csv", newline="")))
-    assert header == [
-        *source_header,
-        "level",
-        "rule",
-        "reason",
-        "alerts",
-        "status",
-        "error",
-        "ignored",
-        "d1",
-        "d2",
-        "d3",
-        "d4",
-        "d5",
-        "d6",
-    ]
+    assert header == [*source_header, *SCORED_COLUMNS]
     [row] = rows_of(out)
     assert (row["level"], row["rule"], row["status"], row["error"]) == ("iop", "iop_mild_moderate", "ok", "")
     assert row["reason"].startswith("A mild or moderate disorder")

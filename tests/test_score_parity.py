@@ -21,6 +21,8 @@ from iop_cli.pack.answers import clean_answers
 from iop_cli.pack.build import load_pack
 from iop_cli.problems import AnswersError
 
+from .conftest import SCORED_COLUMNS
+
 UNANSWERED = ""
 
 
@@ -262,16 +264,7 @@ def test_score_frame_gives_what_iop_score_gives(pack, parity):
         schema={q.id: VALUE_TYPES[q.type] for q in pack.asked},
     )
     got = score_frame(pack, answers)
-    assert got.columns == [
-        "level",
-        "rule",
-        "reason",
-        "alerts",
-        "status",
-        "error",
-        "ignored",
-        *(d.id for d in pack.profile),
-    ]
+    assert got.columns == SCORED_COLUMNS
     for name in ("level", "rule", "reason", "alerts", "status", "ignored"):
         assert got[name].fill_null("").to_list() == [row[name] for row in scored], name
     for dimension in pack.profile:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import ROOT, SHARED, iop_in_process
+from .conftest import ROOT, SCORED_COLUMNS, SHARED, iop_in_process
 
 SAMPLE = SHARED / "data" / "teds-a-2017" / "sample.csv"
 MAP = ROOT / "examples" / "teds-a.map.yaml"
@@ -35,22 +35,7 @@ def test_every_row_is_accounted_for_in_order(teds):
     assert len(scored) == len(source) == 426  # the header and 425 data rows
     assert summary["rows"] == 425
     # The header is kept exactly, its empty name and repeated "index" included, then the six output columns.
-    assert scored[0] == [
-        *source[0],
-        "level",
-        "rule",
-        "reason",
-        "alerts",
-        "status",
-        "error",
-        "ignored",
-        "d1",
-        "d2",
-        "d3",
-        "d4",
-        "d5",
-        "d6",
-    ]
+    assert scored[0] == [*source[0], *SCORED_COLUMNS]
     width = len(source[0])
     neutral = [0]
     for given, got in zip(source[1:], scored[1:], strict=True):
