@@ -230,3 +230,134 @@ def test_lint_finds_a_profile_gap_and_ratings_never_given(pack_copy):
     assert gap.example is not None and gap.example["housing"] == "unstable" and gap.severity == "warning"
     assert "a higher rating always holds with it" in findings[("profile-never", "d2")].message
     assert "its condition never holds" in findings[("profile-never", "d4")].message
+
+
+def _extended(pack_copy, questions: str, dimension: str):
+    """The default pack with extra questions and a dimension d7 over them (as a center would add)."""
+    from iop_cli.pack.build import load_pack
+
+    with open(pack_copy / "questions.yaml", "a") as handle:
+        handle.write(questions)
+    with open(pack_copy / "profile.yaml", "a") as handle:
+        handle.write(dimension)
+    return load_pack(pack_copy)
+
+
+def _both(pack, rows: list[dict], tmp_path) -> list[tuple]:
+    """(iop check's d7, iop score's d7) for each row."""
+    import csv
+
+    header = sorted({k for row in rows for k in row})
+    source = tmp_path / "in.csv"
+    with open(source, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows([{k: row.get(k, "") for k in header} for row in rows])
+    import io
+
+    from iop_cli.batch import score as batch
+
+    out = io.BytesIO()
+    batch.score_file(str(source), out, pack, None)
+    scored = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    pairs = []
+    for row, got in zip(rows, scored, strict=True):
+        answers = {k: v for k, v in row.items() if v != ""}
+        rating = next(d.rating for d in decide(pack, checked(pack, answers)).profile if d.id == "d7")
+        pairs.append(("" if rating is None else str(rating), got["d7"]))
+    return pairs
+
+
+def test_a_total_of_items_rates_alike_in_check_and_score_partly_answered_or_not(pack_copy, tmp_path):
+    from .test_interview import CANDIDATE
+
+    pack = _extended(
+        pack_copy,
+        "\n  - {id: a1, type: integer, label: a1, min: 0, max: 3}\n  - {id: a2, type: integer, label: a2, min: 0, max: 3}\n"
+        "  - {id: asum, type: integer, label: sum, min: 0, max: 6, compute: a1 + a2}\n",
+        "\n  - id: d7\n    name: Extra\n    ratings:\n      - {rating: 2, when: asum >= 3, because: high}\n"
+        "      - {rating: 0, when: asum < 3, because: low}\n",
+    )
+    base = {**CANDIDATE, "suicide_risk": "none"}
+    rows = [{**base, "a1": 3, "a2": 2}, {**base, "a1": 3, "a2": ""}, {**base, "a1": 1, "a2": ""}, {**base}]
+    # a1 = 3 alone decides the sum is at least 3; a1 = 1 leaves it open.
+    assert _both(pack, rows, tmp_path) == [("2", "2"), ("2", "2"), ("", ""), ("", "")]
+
+
+def test_a_dimension_over_a_decimal_sum_and_a_selection_rates_alike_row_by_row(pack_copy, tmp_path):
+    from .test_interview import CANDIDATE
+
+    pack = _extended(
+        pack_copy,
+        "\n  - {id: weight, type: number, label: weight, min: 0, max: 500, required: false}\n",
+        "\n  - id: d7\n    name: Extra\n    ratings:\n"
+        "      - {rating: 2, when: \"weight + dsm5_criteria_count >= 50.5 or 'alcohol' in other_substances\", "
+        "because: high}\n"
+        "      - {rating: 0, when: \"weight + dsm5_criteria_count < 50.5 and 'alcohol' not in other_substances\", "
+        "because: low}\n",
+    )
+    base = {**CANDIDATE, "suicide_risk": "none", "primary_substance": "opioids", "cows": 3}
+    rows = [
+        {**base, "weight": 70.5, "other_substances": "alcohol;stimulants"},
+        {**base, "weight": 40.25, "other_substances": "stimulants"},
+        {**base, "weight": "", "other_substances": "alcohol"},
+        {**base, "weight": "", "other_substances": ""},
+    ]
+    assert _both(pack, rows, tmp_path) == [("2", "2"), ("0", "0"), ("2", "2"), ("", "")]
+
+
+def test_lint_searches_a_text_answer_by_the_words_compared_with_it(pack_copy):
+    from iop_cli.authoring.lint import lint
+
+    pack = _extended(
+        pack_copy,
+        "",
+        "\n  - id: d7\n    name: Extra\n    ratings:\n      - {rating: 2, when: \"client_id == 'A1'\", because: one}\n"
+        "      - {rating: 0, when: \"client_id != 'A1'\", because: others}\n",
+    )
+    assert not [f for f in lint(pack) if f.code.startswith("profile-")]
+    assert next(d for d in decide(pack, {"client_id": "A1"}).profile if d.id == "d7").rating == 2
+
+
+def test_answers_that_contradict_each_other_keep_a_rating_that_holds(pack):
+    from .test_interview import CANDIDATE
+
+    answers = {k: v for k, v in CANDIDATE.items() if k != "psychiatric_symptoms"}
+    answers |= {"suicide_risk": "high", "suicidal_ideation": "none", "suicide_attempt_past_3_months": False}
+    decision = decide(pack, checked(pack, answers))
+    assert decision.level.id == "crisis"
+    assert next(d for d in decision.profile if d.id == "d3").rating == 4  # the screen is high whatever else
+
+
+def test_a_profile_expectation_must_be_a_mapping(pack_copy):
+    from iop_cli.pack.build import load_pack
+    from iop_cli.problems import PackError
+
+    text = (pack_copy / "tests.yaml").read_text().replace("profile: {d6: 1}", "profile: [d6]")
+    (pack_copy / "tests.yaml").write_text(text)
+    with pytest.raises(PackError) as caught:
+        load_pack(pack_copy)
+    assert "must map dimension ids to ratings" in str(caught.value)
+
+
+def test_a_high_suicide_screen_alone_is_a_crisis_in_check_and_score(pack, tmp_path):
+    import csv
+    import io
+
+    from iop_cli.batch import score as batch
+
+    source = tmp_path / "in.csv"
+    source.write_text("suicide_risk,age\nhigh,30\nlow,30\n")
+    mapping = tmp_path / "m.yaml"
+    unanswered = [q.id for q in pack.asked if q.required and q.id != "age"]
+    mapping.write_text("unanswered: [" + ", ".join(unanswered) + "]\n")
+    from iop_cli.batch.mapping import load_mapping
+
+    out = io.BytesIO()
+    batch.score_file(str(source), out, pack, load_mapping(str(mapping), pack))
+    rows = list(csv.DictReader(io.StringIO(out.getvalue().decode())))
+    assert [(r["level"], r["rule"], r["status"]) for r in rows] == [
+        ("crisis", "crisis_high_suicide_risk", "ok"),
+        ("clinician_review", "", "review"),
+    ]
+    assert decide(pack, {"suicide_risk": "high", "age": 30}).level.id == "crisis"

@@ -119,7 +119,9 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
 
     would_be = None
     fired_urgent = fired is not None and pack.levels[fired.level].urgent
-    if policy.needs_review(policy.PYTHON, bool(missing), fired is None, bool(blocked), fired_urgent):
+    # Only a blocked rule that leads to another level could have changed the level the urgent rule chose.
+    blocked_elsewhere = fired is None or any(rule.level != fired.level for rule in blocked)
+    if policy.needs_review(policy.PYTHON, bool(missing), fired is None, blocked_elsewhere, fired_urgent):
         would_be = fired.id if fired else None
         level = pack.levels[pack.otherwise.level]
         reason = policy.review_reason(missing)

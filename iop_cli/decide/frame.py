@@ -158,17 +158,29 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
         return chain.otherwise(None)
 
     missing_any = reduce(operator.or_, [pl.col(MISSING.format(s)) for s in required]) if required else pl.lit(False)
+    urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
+    urgent_levels = list(dict.fromkeys(rules[i].level for i in urgent))
+    # For each urgent level, the first rule blocked by a missing answer that leads to another level: only such a
+    # rule, before the one that fired, could have changed the level (as engine.decide).
     stage_fired = [
         first(verdict).alias("__fired"),
-        first(blocked).alias("__first_blocked"),
         missing_any.alias("__missing_any"),
+        *(
+            first([b if rules[i].level != level else pl.lit(False) for i, b in enumerate(blocked)]).alias(
+                f"__blocked_not_{n}"
+            )
+            for n, level in enumerate(urgent_levels)
+        ),
     ]
 
     fired_col = pl.col("__fired")
-    # Whether a missing answer blocked a rule before the one that fired (any rule, when none fired).
-    first_blocked = pl.col("__first_blocked")
-    blocked_before = first_blocked.is_not_null() & (fired_col.is_null() | (first_blocked < fired_col))
-    urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
+    blocked_before: Any = pl.lit(True)  # only read where an urgent rule fired
+    for n, level in enumerate(urgent_levels):
+        here = [i for i in urgent if rules[i].level == level]
+        other = pl.col(f"__blocked_not_{n}")
+        blocked_before = (
+            pl.when(fired_col.is_in(here)).then(other.is_not_null() & (other < fired_col)).otherwise(blocked_before)
+        )
     fired_urgent = fired_col.is_in(urgent).fill_null(False) if urgent else pl.lit(False)
     to_review = policy.needs_review(COLUMNS, pl.col("__missing_any"), fired_col.is_null(), blocked_before, fired_urgent)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
@@ -408,10 +420,10 @@ class ProfileRater:
         """`absent`: questions no column answers (`iop score` knows them from the header): their answers are
         blank in every row unless a derivation or a follow-up's yes gives one, and a blank answer adds a constant
         to the key rather than a column to read."""
-        from iop_cli.decide.profile import dimension_fields
+        from iop_cli.decide.profile import dimension_key
 
         self.pack = pack
-        self.fields = {d.id: dimension_fields(pack, d) for d in pack.profile}
+        self.fields = {d.id: dimension_key(pack, d) for d in pack.profile}
         self.blank = self._always_blank(set(absent))
         self.codes: dict[str, list[_Code] | None] = {}
         for dimension in pack.profile:
@@ -515,7 +527,7 @@ class ProfileRater:
     def _rating(self, dimension, key: Any) -> int | None:
         from iop_cli.decide.profile import dimension_questions, rate_dimension
 
-        cache_key = (dimension.id, key if isinstance(key, int) else tuple(key.values()))
+        cache_key = (dimension.id, key if isinstance(key, int) else tuple(_hashable(v) for v in key.values()))
         if cache_key not in self.known:
             fields = self.fields[dimension.id]
             codes = self.codes[dimension.id]
@@ -528,6 +540,12 @@ class ProfileRater:
                     answers[question.id] = code.answer(key % code.size)
                     key //= code.size
             given = {k: v for k, v in answers.items() if v is not None}
-            values, applies, _ = applicable(self.pack, given, questions=dimension_questions(self.pack, dimension))
+            totals = profile_space(self.pack).totals  # a computed total in the key is its value, not recomputed
+            questions = dimension_questions(self.pack, dimension)
+            values, applies, _ = applicable(self.pack, given, given=totals, questions=questions)
             self.known[cache_key] = rate_dimension(self.pack, dimension, values, applies).rating
         return self.known[cache_key]
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value

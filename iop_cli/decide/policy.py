@@ -76,6 +76,7 @@ def needs_review(logic: Logic[T], missing_any: T, none_fired: T, blocked_before:
 
     A missing required answer never lets a less intensive level through: only a clinician decides then. An urgent
     level (crisis, withdrawal) stands only when no missing answer could have led elsewhere first, that is when no
-    earlier rule was blocked by one.
+    earlier rule that leads to another level was blocked by one (`blocked_before`): a high suicide risk screen is
+    a crisis whether or not the suicide questions asked directly would have been one too.
     """
     return logic.and_(missing_any, logic.or_(logic.or_(none_fired, blocked_before), logic.not_(fired_urgent)))

@@ -44,7 +44,29 @@ def rate(pack: Pack, values: Mapping[str, Any], applies: Mapping[str, bool | Non
     )
 
 
+MEMO_LIMIT = 100_000  # ratings remembered per pack (answers to a dimension's few questions repeat across people)
+
+
 def rate_dimension(
+    pack: Pack, dimension: Dimension, values: Mapping[str, Any], applies: Mapping[str, bool | None]
+) -> DimensionRating:
+    """One dimension rated, remembered by the answers it depends on (`dimension_key`), which decide it."""
+    fields = dimension_key(pack, dimension)
+    key = (dimension.id, *((_hashable(values.get(q.id)), applies.get(q.id)) for q in fields))
+    memo = pack.memo.setdefault("ratings", {})
+    if key not in memo:
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = _rate(pack, dimension, values, applies)
+    rated: DimensionRating = memo[key]
+    return rated
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _rate(
     pack: Pack, dimension: Dimension, values: Mapping[str, Any], applies: Mapping[str, bool | None]
 ) -> DimensionRating:
     results = [cell.when.evaluate(values) for cell in dimension.ratings]
@@ -54,14 +76,16 @@ def rate_dimension(
     if settled:
         rating = next((c.rating for c, r in zip(dimension.ratings, results, strict=True) if r), None)
     else:
-        ratings = _search(pack, dimension, values)
+        # Answers that contradict each other (a "low" screen beside an attempt) leave no consistent filling: the
+        # rating is then what the answers as given allow, so a rating that already holds is never lost.
+        ratings = _search(pack, dimension, values) or _search(pack, dimension, values, consistent=False)
         rating = ratings.pop() if len(ratings) == 1 else None
     if rating is None:
-        fields = dimension_fields(pack, dimension)
+        fields = dimension_fields(pack, dimension, values)
         unknown = [q for q in fields if values.get(q.id) is None and applies.get(q.id) is not False]
-        # A screen's items are named by the answer they derive (`suicide_risk`, not its eight questions).
-        items = {n for q in unknown if q.derive is not None for n in q.derive.names}
-        open_ = tuple(q.id for q in unknown if q.id not in items)
+        # A screen's items are named by the answers they derive (`suicide_risk`, not its eight questions).
+        items = {n for q in fields if q.derive is not None for n in q.derive.names}
+        open_ = tuple(q.id for q in unknown if q.id not in items or q.derive is not None)
         return DimensionRating(dimension.id, dimension.name, None, open=open_)
     cell = next(c for c in dimension.ratings if c.rating == rating)
     behind = {s: values[s] for s in _sources(pack, cell.when.names) if values.get(s) is not None}
@@ -96,23 +120,38 @@ def dimension_questions(pack: Pack, dimension: Dimension) -> list[Question]:
     return questions
 
 
-def dimension_fields(pack: Pack, dimension: Dimension) -> list[Question]:
-    """The asked questions a dimension's rating depends on: what its ratings read, and what that depends on (ask_if,
-    derivations): a rating is the same for any two answer sets that agree on these."""
-    return profile_space(pack).depends([n for cell in dimension.ratings for n in cell.when.names])
+def dimension_fields(pack: Pack, dimension: Dimension, values: Mapping[str, Any] | None = None) -> list[Question]:
+    """The questions the search answers for a dimension (`profile_space`, through the items of a total some of
+    whose items `values` give): what its ratings read, and what that depends on (ask_if, derivations). A rating is
+    the same for any two answer sets that agree on these."""
+    return profile_space(pack, values).depends([n for cell in dimension.ratings for n in cell.when.names])
 
 
-def _search(pack: Pack, dimension: Dimension, values: Mapping[str, Any]) -> set[int | None]:
+def dimension_key(pack: Pack, dimension: Dimension) -> list[Question]:
+    """The answers batch scoring keys a dimension's rating by: its fields, and the items of each computed total
+    among them (which `rate_dimension` searches through where some are given)."""
+    memo = f"profile_key:{dimension.id}"
+    if memo not in pack.memo:
+        fields = dimension_fields(pack, dimension)
+        totals = profile_space(pack).totals
+        keyed = {q.id for q in fields} | {i for q in fields if q.id in totals for i, _ in totals[q.id]}
+        pack.memo[memo] = [q for q in pack.questions.values() if q.id in keyed]
+    questions: list[Question] = pack.memo[memo]
+    return questions
+
+
+def _search(pack: Pack, dimension: Dimension, values: Mapping[str, Any], consistent: bool = True) -> set[int | None]:
     """The ratings (None where no rating holds) that the ways of filling the missing answers give; the search stops
-    at the second, since then the dimension is not rated."""
-    space = profile_space(pack)
-    fields = dimension_fields(pack, dimension)
+    at the second, since then the dimension is not rated. `consistent`: leave out fillings whose items derive
+    another value than an answer given."""
+    space = profile_space(pack, values)
+    fields = dimension_fields(pack, dimension, values)
     fixed = {q.id: values[q.id] for q in fields if values.get(q.id) is not None}
     cells = dimension.ratings
     found: set[int | None] = set()
     # A given answer that the screen's items also derive (`suicidal_ideation` beside the C-SSRS): a filling of the
     # items that derives another value is not a way this person could have answered.
-    derived = [q for q in fields if q.derive is not None and q.id in fixed]
+    derived = [q for q in fields if q.derive is not None and q.id in fixed] if consistent else []
     searched = {q.id for q in fields} - set(fixed)  # a total's items are not searched: its total is given
 
     def verdict(point: Point) -> bool | None:

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 from iop_cli.decide.values import applicable
 from iop_cli.lang.tree import Node, field_names
-from iop_cli.lang.walk import Linear, choices_tested, linear, missing_tested, number_tests
+from iop_cli.lang.walk import Linear, choices_tested, linear, missing_tested, number_tests, texts_tested
 from iop_cli.pack.model import Computed, Pack, Question, Rule
 
 WHOLE_RANGE = 1000  # a field tested together with another takes every whole number of a range up to this size
@@ -404,8 +404,10 @@ def _domains(
             else:
                 whole.update(searched)
     tested: dict[str, set[str]] = {}
+    words: dict[str, set[str]] = {}
     for tree in every:
         choices_tested(tree, tested)
+        texts_tested(tree, words)
     domains: dict[str, list[Any]] = {}
     points: dict[str, set[float]] = {}  # decimals: the exact points among the representatives
     inexact: dict[str, str] = {}
@@ -430,8 +432,12 @@ def _domains(
             domains[q.id], exact = _numbers(kind, cuts[q.id], *bounds[q.id], q.id in whole)
             if exact is not None:
                 points[q.id] = exact
-        else:
-            domains[q.id] = ["text"]
+        else:  # free text: each word a condition compares it with, and one word none of them is
+            named = sorted(words.get(q.id, ()))
+            other = f"not {'/'.join(named)}" if named else "text"
+            while other in named:
+                other += "_"
+            domains[q.id] = [*named, other]
         if q.id not in totals and not q.required and q.type != "multi":
             domains[q.id].append(None)  # an optional question may be left blank (a multi-select: the empty one)
     return domains, points, inexact
@@ -802,11 +808,19 @@ def changes_to(space: Space, answers: Mapping[str, Any], level: str, largest: in
     return found
 
 
-def profile_space(pack: Pack) -> Space:
+def profile_space(pack: Pack, answers: Mapping[str, Any] | None = None) -> Space:
     """The answer space the profile is rated over where answers are missing (`decide.profile`): the level rules'
-    and the profile's fields, a screen's items in place of the answer they derive. Built once per pack, the first
-    time a decision needs it."""
-    if "profile_space" not in pack.memo:
-        pack.memo["profile_space"] = Space(pack, alerts=False, screens=True)
-    space: Space = pack.memo["profile_space"]
-    return space
+    and the profile's fields, a screen's items in place of the answer they derive, and a computed total through its
+    items where some of them are among `answers`. Built once per pack (and set of such totals), when first needed."""
+    space: Space = pack.memo.get("profile_space") or Space(pack, alerts=False, screens=True)
+    pack.memo["profile_space"] = space
+    given = frozenset(
+        t for t, items in space.totals.items() if answers and any(answers.get(i) is not None for i, _ in items)
+    )
+    if not given:
+        return space
+    key = f"profile_space:{','.join(sorted(given))}"
+    if key not in pack.memo:
+        pack.memo[key] = Space(pack, keep_items=given, alerts=False, screens=True)
+    through: Space = pack.memo[key]
+    return through

@@ -42,6 +42,22 @@ def choices_tested(node: Node, found: dict[str, set[str]] | None = None) -> dict
     return found
 
 
+def texts_tested(node: Node, found: dict[str, set[str]] | None = None) -> dict[str, set[str]]:
+    """The words each free-text field `x` is compared with (`x == 'A1'`, `x in ['a', 'b']`)."""
+    found = {} if found is None else found
+    match node:
+        case (
+            Compare(left=Ref(kind="text", name=name), right=Lit(value=str() as value))
+            | Compare(left=Lit(value=str() as value), right=Ref(kind="text", name=name))
+        ):
+            found.setdefault(name, set()).add(value)
+        case Member(operand=Ref(kind="text", name=name), values=values):
+            found.setdefault(name, set()).update(v for v in values if isinstance(v, str))
+    for child in children(node):
+        texts_tested(child, found)
+    return found
+
+
 # A linear form: coefficient per field, and a constant. `x - y + 3` is ({"x": 1, "y": -1}, 3).
 Linear = tuple[dict[str, int | float], int | float]
 

@@ -40,12 +40,14 @@ def _profile_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(dimension, need, what the rating means, the answers behind it) per dimension; the highest needs marked.
     A dimension not rated names the answers it waits on. Reports stored before the profile have none."""
     rows = []
+    # With a dimension not rated, the highest rating shown may not be the person's highest need.
+    highest = "highest rated" if any(item["rating"] is None for item in data.get("profile", [])) else "highest"
     for item in data.get("profile", []):
         if item["rating"] is None:
             waits = ", ".join(item["open"]) or "answers that are missing"
             rows.append((item["name"], "not rated", "", f"waits on {waits}"))
             continue
-        need = f"{item['rating']} highest" if item["highest"] else str(item["rating"])
+        need = f"{item['rating']} {highest}" if item["highest"] else str(item["rating"])
         answers = ", ".join(f"{k}={_answer_text(v)}" for k, v in item["answers"].items())
         rows.append((item["name"], need, item["because"], answers))
     return rows
@@ -188,7 +190,7 @@ def render(data: dict[str, Any], console) -> None:
         table.add_column("Need", no_wrap=True)
         table.add_column("Behind it", ratio=5)
         for name, need, _, answers in rows:
-            style = "bold" if need.endswith("highest") else ("dim" if need == "not rated" else "")
+            style = "bold" if "highest" in need else ("dim" if need == "not rated" else "")
             table.add_row(name, need, answers, style=style)
         console.print(Text(PROFILE_TITLE, style="bold"))
         console.print(table)

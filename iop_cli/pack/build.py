@@ -948,7 +948,10 @@ class _Loader:
         if "profile" in values:
             dimensions = {d.id for d in pack.profile}
             given = values["profile"]
-            for ident, rating in (given.value or {}).items() if isinstance(given.value, dict) else ():
+            if not isinstance(given.value, dict):
+                self.problem(given.mark, f"`profile` of test `{name}` must map dimension ids to ratings", "{d1: 2}")
+                expect.pop("profile", None)
+            for ident, rating in given.value.items() if isinstance(given.value, dict) else ():
                 if ident not in dimensions:
                     hint = did_you_mean(ident, dimensions) or "dimensions: " + ", ".join(sorted(dimensions))
                     self.problem(given.keys[ident], f"test `{name}`: unknown dimension `{ident}`", hint)
