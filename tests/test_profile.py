@@ -361,3 +361,12 @@ def test_a_high_suicide_screen_alone_is_a_crisis_in_check_and_score(pack, tmp_pa
         ("clinician_review", "", "review"),
     ]
     assert decide(pack, {"suicide_risk": "high", "age": 30}).level.id == "crisis"
+
+
+def test_rules_diff_lists_a_changed_profile_rating(pack, pack_copy):
+    from iop_cli.authoring.diff import changes
+    from iop_cli.pack.build import load_pack
+
+    text = (pack_copy / "profile.yaml").read_text().replace("because: Homeless.", "because: No home.")
+    (pack_copy / "profile.yaml").write_text(text)
+    assert changes(pack, load_pack(pack_copy)) == ["profile rating d6:4: because 'Homeless.' -> 'No home.'"]

@@ -58,7 +58,7 @@ def _compare(kind: str, old: dict[str, dict[str, str]], new: dict[str, dict[str,
 
 
 def changes(old: Pack, new: Pack) -> list[str]:
-    """One line per change to questions, levels, placement rules and alerts."""
+    """One line per change to questions, levels, placement rules, alerts and profile ratings."""
     lines = _compare(
         "question",
         {q.id: _question_facts(q) for q in old.questions.values()},
@@ -75,6 +75,16 @@ def changes(old: Pack, new: Pack) -> list[str]:
         return {**placed, **{a.id: _rule_facts(a, 0) for a in pack.alerts}}
 
     lines += _compare("rule", rules(old), rules(new))
+
+    def ratings(pack: Pack) -> dict[str, dict[str, str]]:
+        """Each profile rating, as `DIMENSION:RATING`, with its dimension's name."""
+        return {
+            c.id: {"dimension": d.name, "when": " ".join(c.when.source.split()), "because": c.because}
+            for d in pack.profile
+            for c in d.ratings
+        }
+
+    lines += _compare("profile rating", ratings(old), ratings(new))
     if (old.otherwise.level, old.otherwise.because) != (new.otherwise.level, new.otherwise.because):
         lines.append(f"otherwise: {old.otherwise.level!r} -> {new.otherwise.level!r}")
     return lines

@@ -223,7 +223,7 @@ def diff(
     current().echo(
         f"{before.name} {before.version} ({before.hash[:12]}) -> {after.name} {after.version} ({after.hash[:12]})"
     )
-    for line in lines or ["no changes to questions, levels or rules"]:
+    for line in lines or ["no changes to questions, levels, rules or the profile"]:
         current().echo(f"  {line}")
     if regions:
         current().echo("")
