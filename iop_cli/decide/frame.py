@@ -525,9 +525,9 @@ class ProfileRater:
         return found
 
     def _rating(self, dimension, key: Any) -> int | None:
-        from iop_cli.decide.profile import dimension_questions, rate_dimension
+        from iop_cli.decide.profile import dimension_questions, hashable, rate_dimension
 
-        cache_key = (dimension.id, key if isinstance(key, int) else tuple(_hashable(v) for v in key.values()))
+        cache_key = (dimension.id, key if isinstance(key, int) else tuple(hashable(v) for v in key.values()))
         if cache_key not in self.known:
             fields = self.fields[dimension.id]
             codes = self.codes[dimension.id]
@@ -545,7 +545,3 @@ class ProfileRater:
             values, applies, _ = applicable(self.pack, given, given=totals, questions=questions)
             self.known[cache_key] = rate_dimension(self.pack, dimension, values, applies).rating
         return self.known[cache_key]
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value

@@ -52,7 +52,7 @@ def rate_dimension(
 ) -> DimensionRating:
     """One dimension rated, remembered by the answers it depends on (`dimension_key`), which decide it."""
     fields = dimension_key(pack, dimension)
-    key = (dimension.id, *((_hashable(values.get(q.id)), applies.get(q.id)) for q in fields))
+    key = (dimension.id, *((hashable(values.get(q.id)), applies.get(q.id)) for q in fields))
     memo = pack.memo.setdefault("ratings", {})
     if key not in memo:
         if len(memo) >= MEMO_LIMIT:
@@ -62,7 +62,8 @@ def rate_dimension(
     return rated
 
 
-def _hashable(value: Any) -> Any:
+def hashable(value: Any) -> Any:
+    """An answer as a key: a selection (a list from JSON or Polars) as a tuple."""
     return tuple(value) if isinstance(value, list) else value
 
 
