@@ -40,17 +40,22 @@ def _profile_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(dimension, need, what the rating means, the answers behind it) per dimension; the highest needs marked.
     A dimension not rated names the answers it waits on. Reports stored before the profile have none."""
     rows = []
-    # With a dimension not rated, the highest rating shown may not be the person's highest need.
-    highest = "highest rated" if any(item["rating"] is None for item in data.get("profile", [])) else "highest"
     for item in data.get("profile", []):
         if item["rating"] is None:
             waits = ", ".join(item["open"]) or "answers that are missing"
             rows.append((item["name"], "not rated", "", f"waits on {waits}"))
             continue
-        need = f"{item['rating']} {highest}" if item["highest"] else str(item["rating"])
+        need = f"{item['rating']} highest" if item["highest"] else str(item["rating"])
         answers = ", ".join(f"{k}={_answer_text(v)}" for k, v in item["answers"].items())
         rows.append((item["name"], need, item["because"], answers))
     return rows
+
+
+def _profile_note(data: dict[str, Any]) -> list[str]:
+    """With a dimension not rated, the highest need marked is the highest of those rated: say so."""
+    if not any(item["rating"] is None for item in data.get("profile", [])):
+        return []
+    return ["Highest among the dimensions rated; one not rated could still be higher once its answers are in."]
 
 
 def _level_line(level: dict[str, Any]) -> str:
@@ -110,6 +115,7 @@ def markdown(data: dict[str, Any]) -> str:
     if _profile_rows(data):
         out += [f"### {PROFILE_TITLE}", "", "| dimension | need | why | answers |", "|---|---|---|---|"]
         out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in _profile_rows(data)] + [""]
+        out += [f"*{line}*" for line in _profile_note(data)] + ([""] if _profile_note(data) else [])
     others = [a for a in data["alerts"] if a["severity"] != "safety"]
     if others:
         out += ["### Other alerts", ""]
@@ -190,10 +196,12 @@ def render(data: dict[str, Any], console) -> None:
         table.add_column("Need", no_wrap=True)
         table.add_column("Behind it", ratio=5)
         for name, need, _, answers in rows:
-            style = "bold" if "highest" in need else ("dim" if need == "not rated" else "")
+            style = "bold" if need.endswith("highest") else ("dim" if need == "not rated" else "")
             table.add_row(name, need, answers, style=style)
         console.print(Text(PROFILE_TITLE, style="bold"))
         console.print(table)
+        for line in _profile_note(data):
+            console.print(Text(line, style="dim"))
     bullets("What it involves", level["involves"])
     bullets("Next steps", level["next_steps"])
     others = [a for a in data["alerts"] if a["severity"] != "safety"]
@@ -326,7 +334,8 @@ def record_html(data: dict[str, Any]) -> str:
                 [
                     f"{name}: {need}" + (f". {why}" if why else "") + (f" ({answers})" if answers else "")
                     for name, need, why, answers in _profile_rows(report)
-                ],
+                ]
+                + _profile_note(report),
             ),
             ("Contradicting answers", [c["text"] for c in report.get("contradictions", [])]),
             ("Ignored answers", _ignored_lines(report) if report["ignored"] else []),
