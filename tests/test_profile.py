@@ -370,3 +370,18 @@ def test_rules_diff_lists_a_changed_profile_rating(pack, pack_copy):
     text = (pack_copy / "profile.yaml").read_text().replace("because: Homeless.", "because: No home.")
     (pack_copy / "profile.yaml").write_text(text)
     assert changes(pack, load_pack(pack_copy)) == ["profile rating d6:4: because 'Homeless.' -> 'No home.'"]
+
+
+def test_the_report_says_when_the_highest_need_is_only_among_those_rated(tmp_path):
+    import json
+
+    from .test_interview import CANDIDATE
+
+    note = "Highest among the dimensions rated"
+    complete = tmp_path / "complete.json"
+    complete.write_text(json.dumps({**CANDIDATE, "suicide_risk": "none", "pregnant": False}))
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({k: v for k, v in CANDIDATE.items() if k != "pregnant"}))
+    assert note not in iop_in_process("check", "-a", str(complete), "-f", "markdown").stdout
+    assert note in iop_in_process("check", "-a", str(partial), "-f", "markdown").stdout
+    assert note in iop_in_process("check", "-a", str(partial)).stdout
