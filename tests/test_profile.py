@@ -190,15 +190,22 @@ def test_the_loader_refuses_a_broken_dimension(pack_copy, ratings, message):
     assert message in str(caught.value)
 
 
-def test_a_dimension_cannot_take_an_output_column_name(pack_copy):
+@pytest.mark.parametrize(
+    "file, old, new, message",
+    [
+        ("profile.yaml", "- id: d6", "- id: status", "the name of an output column"),
+        ("tests.yaml", "profile: {d6: 1}", "profile: [d6]", "must map dimension ids to ratings"),
+    ],
+    ids=["dimension-named-like-a-column", "expectation-not-a-mapping"],
+)
+def test_the_loader_refuses_a_misnamed_dimension_or_expectation(pack_copy, file, old, new, message):
     from iop_cli.pack.build import load_pack
     from iop_cli.problems import PackError
 
-    text = (pack_copy / "profile.yaml").read_text().replace("- id: d6", "- id: status")
-    (pack_copy / "profile.yaml").write_text(text)
+    (pack_copy / file).write_text((pack_copy / file).read_text().replace(old, new))
     with pytest.raises(PackError) as caught:
         load_pack(pack_copy)
-    assert "the name of an output column" in str(caught.value)
+    assert message in str(caught.value)
 
 
 def test_lint_finds_a_profile_gap_and_ratings_never_given(pack_copy):
@@ -327,17 +334,6 @@ def test_answers_that_contradict_each_other_keep_a_rating_that_holds(pack):
     decision = decide(pack, checked(pack, answers))
     assert decision.level.id == "crisis"
     assert next(d for d in decision.profile if d.id == "d3").rating == 4  # the screen is high whatever else
-
-
-def test_a_profile_expectation_must_be_a_mapping(pack_copy):
-    from iop_cli.pack.build import load_pack
-    from iop_cli.problems import PackError
-
-    text = (pack_copy / "tests.yaml").read_text().replace("profile: {d6: 1}", "profile: [d6]")
-    (pack_copy / "tests.yaml").write_text(text)
-    with pytest.raises(PackError) as caught:
-        load_pack(pack_copy)
-    assert "must map dimension ids to ratings" in str(caught.value)
 
 
 def test_a_high_suicide_screen_alone_is_a_crisis_in_check_and_score(pack, tmp_path):
