@@ -40,6 +40,8 @@ DECISION = {
     "would_be": (str, Opt),
     "alerts": [{"id": str, "severity": str, "message": str, "because": str, "provisional": bool}],
     "missing": [{"field": str, "label": str}],
+    "possible": [str],
+    "deciding": [str],
     "not_assessed": [{"rule": str, "fields": [str]}],
     "ignored": [str],
     "ignored_answers": [{"field": str, "label": str, "reason": str}],
@@ -170,6 +172,7 @@ def test_check_json_is_the_decision_shape():
 def test_a_decision_with_missing_answers_keeps_the_shape():
     data = _json("check", "-a", "-", "--format", "json", input="age: 30\nsuicidal_ideation: none\n")
     assert data["missing"] and data["not_assessed"]
+    assert data["basis"] == "missing_answers" and len(data["possible"]) > 1 and data["deciding"]
     assert problems(data, DECISION) == []
 
 

@@ -1,4 +1,4 @@
-"""The decision policy is written once (`iop_cli/decide/policy.py`) and used by check, score and lint: its review rule
+"""The decision policy is written once (`iop_cli/decide/policy.py`) and used by check, score and lint: its settling rule
 gives the same answer over Python booleans and over Polars columns, and its limits apply to every command."""
 
 from __future__ import annotations
@@ -20,18 +20,19 @@ EXAMPLE = ROOT / "examples" / "answers" / "iop-candidate.yaml"
 GOOD_CSV = ROOT / "tests" / "corpus" / "score" / "good.csv"
 
 
-def test_needs_review_is_the_same_for_one_person_and_for_a_batch():
-    combos = list(itertools.product([False, True], repeat=4))
-    frame = pl.DataFrame([dict(zip("mnbu", c, strict=True)) for c in combos])
-    batch = frame.select(policy.needs_review(COLUMNS, *(pl.col(c) for c in "mnbu")).alias("r"))["r"].to_list()
-    one = [policy.needs_review(policy.PYTHON, *c) for c in combos]
+def test_settled_is_the_same_for_one_person_and_for_a_batch():
+    combos = list(itertools.product([False, True], repeat=3))
+    frame = pl.DataFrame([dict(zip("mnb", c, strict=True)) for c in combos])
+    batch = frame.select(policy.settled(COLUMNS, *(pl.col(c) for c in "mnb")).alias("r"))["r"].to_list()
+    one = [policy.settled(policy.PYTHON, *c) for c in combos]
     assert batch == one
-    # The safety reading: with nothing missing there is never a review; an urgent level stands when nothing was
-    # blocked before it, and a non-urgent one never stands over a missing answer.
-    assert not any(r for c, r in zip(combos, one, strict=True) if not c[0])
-    assert policy.needs_review(policy.PYTHON, True, False, False, True) is False
-    assert policy.needs_review(policy.PYTHON, True, False, True, True) is True
-    assert policy.needs_review(policy.PYTHON, True, False, False, False) is True
+    # The safety reading: with nothing missing the first rule that holds decides; with answers missing, a rule
+    # that holds settles the level only when no earlier rule left open by them leads elsewhere; when no rule
+    # holds, the missing answers are always searched (`decide.missing`).
+    assert all(r for c, r in zip(combos, one, strict=True) if not c[0])
+    assert policy.settled(policy.PYTHON, True, False, False) is True
+    assert policy.settled(policy.PYTHON, True, False, True) is False
+    assert policy.settled(policy.PYTHON, True, True, False) is False
 
 
 def test_alert_order_is_severity_then_pack_order():

@@ -121,11 +121,14 @@ def test_input_cells_are_copied_as_given_unless_a_row_needs_writing_anew(tmp_pat
     assert written[5].startswith(lines[4] + ",iop,")
     assert written[2].startswith("'=1+2,34,alcohol,some_days,3,0,4,,no,")
     rows = list(csv.reader(io.StringIO(out.read_text())))
-    assert {len(row) for row in rows} == {35}
+    assert {len(row) for row in rows} == {37}
     got = rows_of(out)
     assert [row["client_id"] for row in got] == ["A-1", "'=1+2", "A-3", "A,4", "A-5"]
-    assert [row["status"] for row in got] == ["ok", "ok", "review", "review", "ok"]
-    assert got[3]["can_attend_iop_schedule"] == "" and "can_attend_iop_schedule" in got[3]["reason"]
+    assert [row["status"] for row in got] == ["ok", "ok", "review", "ok", "ok"]
+    # Only an alert reads the answer the short row lacks: the level stands, and the answer is listed as missing.
+    assert got[3]["can_attend_iop_schedule"] == "" and got[3]["missing"] == "can_attend_iop_schedule"
+    assert got[3]["level"] == got[3]["possible"] == "iop"
+    assert "can_attend_iop_schedule" in got[2]["missing"] and got[2]["level"] == "clinician_review"
 
 
 def test_a_row_of_quoted_empty_cells_has_no_answers(tmp_path):
@@ -179,7 +182,11 @@ def test_unusable_files_get_one_clear_line(tmp_path, name, message):
 def test_header_only_gives_a_header_only_output(tmp_path):
     result, out = scored(tmp_path, "headeronly")
     assert result.returncode == 0
-    assert out.read_text().splitlines()[0].endswith(",level,rule,reason,alerts,status,error,ignored,d1,d2,d3,d4,d5,d6")
+    assert (
+        out.read_text()
+        .splitlines()[0]
+        .endswith(",level,rule,reason,alerts,status,error,ignored,missing,possible,d1,d2,d3,d4,d5,d6")
+    )
     assert rows_of(out) == []
 
 
@@ -274,8 +281,8 @@ def test_mapping_renames_recodes_and_derives(tmp_path):
     assert result.returncode == 0, result.stderr
     first, second = rows_of(out)
     assert (first["level"], first["status"]) == ("iop", "ok")
-    assert second["level"] == "clinician_review"  # age -9 means unanswered; homeless would be residential
-    assert "Required answers are missing: age." in second["reason"]
+    # age -9 means unanswered; no placement rule reads age, so homeless is residential, with age listed as missing
+    assert (second["level"], second["status"], second["missing"]) == ("residential", "ok", "age")
 
 
 def test_progress_line_on_a_terminal(tmp_path):

@@ -119,9 +119,19 @@ def test_batch_and_engine_agree_on_every_row(pack, parity):
             ";".join(a.id for a in decision.alerts),
             decision.status,
             ";".join(decision.ignored),
+            ";".join(decision.missing),
+            ";".join(decision.possible) if decision.missing else "",
             *("" if d.rating is None else str(d.rating) for d in decision.profile),
         )
-        have = (got["level"], got["rule"], got["alerts"], got["status"], got["ignored"])
+        have = (
+            got["level"],
+            got["rule"],
+            got["alerts"],
+            got["status"],
+            got["ignored"],
+            got["missing"],
+            got["possible"],
+        )
         have += tuple(got[d.id] for d in pack.profile)
         if want != have:
             mismatches.append((number, row, want, have, got["status"], got["error"]))

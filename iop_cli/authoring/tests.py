@@ -27,6 +27,7 @@ def got_for(decision: Decision) -> dict:
         "status": decision.status,
         "alerts": sorted(a.id for a in decision.alerts),
         "missing": sorted(decision.missing),
+        "possible": sorted(decision.possible),
         "values": decision.values,
         "profile": {d.id: d.rating for d in decision.profile},
     }
@@ -37,7 +38,7 @@ def compare(expect: dict, got: dict) -> tuple[str, ...]:
     for key in ("level", "rule", "status"):
         if key in expect and expect[key] != got[key]:
             failures.append(f"{key}: expected {expect[key]}, got {got[key]}")
-    for key in ("alerts", "missing"):
+    for key in ("alerts", "missing", "possible"):
         if key in expect and sorted(expect[key] or []) != got[key]:
             failures.append(f"{key}: expected {sorted(expect[key] or [])}, got {got[key]}")
     for name, value in (expect.get("values") or {}).items():

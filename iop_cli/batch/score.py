@@ -116,7 +116,6 @@ class BatchScorer:
             for q in pr.derived_questions(pack)
         ]
         self.missing = [pl.col(pr.MISSING.format(q.id)) for q in pack.asked if q.required]
-        self.review_codes = pr.review_codes(pack)
         # Read after the value stages, where an unanswered multi-select has become the empty selection.
         self.unanswered = pl.all_horizontal(
             [
@@ -232,13 +231,12 @@ class BatchScorer:
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
             pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
             pl.when(failed).then(None).otherwise(pl.col(pr.IGNORED)).alias(pr.IGNORED),
+            pl.when(failed).then(0).otherwise(pl.col(pr.MISSING_MASK)).alias(pr.MISSING_MASK),
             *self.missing,
             *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
             *[piece.alias(f"__k{i}") for i, piece in enumerate(kinds)],
             *self.profile_keys,
         ).collect(engine="in-memory")
-        if (done[pr.OUTCOME] == pr.REVIEW_PENDING).any():
-            done = done.with_columns(self.review_codes)
         if keyed:
             done = done.with_columns((pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).alias("__key"))
         kinds_found: list[tuple[str, int]] = []
@@ -278,7 +276,7 @@ class BatchScorer:
         return spread
 
     def _render_jsonl(self, decided: Decided) -> pl.DataFrame:
-        """Stage 4, JSON lines: the input columns and the six outcome columns, texts made once per distinct code."""
+        """Stage 4, JSON lines: the input columns and the outcome columns, texts made once per distinct code."""
         outcomes, masks, spread = decided.outcomes, decided.masks, self._spread(decided)
         found = [self.outcome.texts(c) for c in outcomes]
         return (
@@ -296,6 +294,10 @@ class BatchScorer:
                 self._status_column(decided).alias("__out_status"),
                 neutral(pl.col("__error")).alias("__out_error"),
                 self._ignored_column(decided.done).alias("__out_ignored"),
+                self._missing_column(decided.done).alias("__out_missing"),
+                pl.when(pl.col(pr.MISSING_MASK) != 0)
+                .then(spread([self.outcome.possible_text(c) for c in outcomes]))
+                .alias("__out_possible"),
                 *(pl.col(pr.RATING.format(d.id)).alias(f"__out_{d.id}") for d in self.pack.profile),
                 "__error",
             )
@@ -330,7 +332,16 @@ class BatchScorer:
             )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), csv_quote(neutral(pl.col("__error")))])
         ignored = self._ignored_column(done).fill_null("")  # plain ids joined by ';': nothing to quote
-        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, *self._ratings_text()])
+        gaps = pl.concat_str(
+            [
+                pl.lit(","),
+                self._missing_column(done),
+                pl.lit(","),
+                spread([self.outcome.possible_text(c) for c in outcomes]),
+            ]
+        )
+        gaps = pl.when(pl.col(pr.MISSING_MASK) == 0).then(pl.lit(",,")).otherwise(gaps)
+        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, gaps, *self._ratings_text()])
         scored = done.select(suffix.alias("__suffix"), "__error")
         return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
 
@@ -373,6 +384,13 @@ class BatchScorer:
         masks = done[pr.IGNORED].drop_nulls().unique().to_list()
         texts = [self.outcome.ignored_text(m) for m in masks]
         return pl.col(pr.IGNORED).replace_strict(masks, texts, default=None, return_dtype=pl.String)
+
+    def _missing_column(self, done: pl.DataFrame) -> pl.Expr:
+        """Each row's missing required answers (ids joined by `;`, null for none), texts made once per distinct
+        mask in the batch."""
+        masks = done[pr.MISSING_MASK].unique().to_list()
+        texts = [self.outcome.missing_text(m) for m in masks]
+        return pl.col(pr.MISSING_MASK).replace_strict(masks, texts, default=None, return_dtype=pl.String)
 
     def _status_column(self, decided: Decided) -> pl.Expr:
         """Each row's status from its outcome code and alert mask (`error` for a row with a problem)."""

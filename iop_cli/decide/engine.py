@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from iop_cli.decide import policy
+from iop_cli.decide.missing import Reach, outcome_texts, over_missing
 from iop_cli.decide.profile import DimensionRating, rate
 from iop_cli.decide.values import applicable
 from iop_cli.pack.answers import clean_answers, disagreement
-from iop_cli.pack.model import Level, Pack, Placement, Rule
+from iop_cli.pack.model import Level, Pack, Rule
 from iop_cli.problems import AnswersError
 
 SCHEMA_VERSION = 2  # 2: `status` (ok, provisional, review) and `provisional` alerts (`profile` came later: a new key)
@@ -47,9 +48,9 @@ class NotAssessed:
 @dataclass(frozen=True)
 class Decision:
     level: Level
-    rule: str | None  # the rule that placed the person; None for `otherwise` or missing answers
+    rule: str | None  # the rule that placed the person; None for `otherwise`, every_filling or missing answers
     reason: str
-    basis: str  # rule, otherwise, missing_answers
+    basis: str  # rule, otherwise, every_filling (several rules, one level), missing_answers (review)
     alerts: tuple[AlertHit, ...]
     missing: tuple[str, ...]  # required answers that are missing
     not_assessed: tuple[NotAssessed, ...]
@@ -63,6 +64,8 @@ class Decision:
     would_be: str | None = None  # the rule that matched but could not stand because answers are missing
     status: str = "ok"  # ok, provisional or review (policy.status)
     profile: tuple[DimensionRating, ...] = ()  # each dimension of the pack's profile, rated (`decide.profile`)
+    possible: tuple[str, ...] = ()  # the levels some filling of the missing answers leads to, most intensive first
+    deciding: tuple[str, ...] = ()  # the missing answers that would decide among them
 
     @property
     def provisional(self) -> tuple[AlertHit, ...]:
@@ -97,9 +100,9 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     missing_set = set(missing)
     trace: list[RuleTrace] = []
     not_assessed: list[NotAssessed] = []
-    fired: Placement | None = None
-    blocked: list[Placement] = []
-    for rule in pack.rules:
+    fired: int | None = None
+    blocked: list[int] = []  # rules before the one that holds whose verdict a missing answer leaves open
+    for index, rule in enumerate(pack.rules):
         result = rule.when.evaluate(values)
         unknown = policy.open_sources(pack, rule, values, applies)
         if result is True:
@@ -108,28 +111,33 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
             outcome = "skipped"
         elif unknown & missing_set:
             outcome = "blocked"
-            blocked.append(rule)
+            blocked.append(index)
         else:
             outcome = "undecided"
             not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
         trace.append(_trace(rule, "level", result, values, outcome))
         if result is True:
-            fired = rule
+            fired = index
             break
 
-    would_be = None
-    fired_urgent = fired is not None and pack.levels[fired.level].urgent
-    # Only a blocked rule that leads to another level could have changed the level the urgent rule chose.
-    blocked_elsewhere = fired is None or any(rule.level != fired.level for rule in blocked)
-    if policy.needs_review(policy.PYTHON, bool(missing), fired is None, blocked_elsewhere, fired_urgent):
-        would_be = fired.id if fired else None
-        level = pack.levels[pack.otherwise.level]
-        reason = policy.review_reason(missing)
-        rule_id, basis = None, "missing_answers"
-    elif fired is not None:
-        level, reason, rule_id, basis = pack.levels[fired.level], fired.because, fired.id, "rule"
+    blocked_elsewhere = fired is None or any(pack.rules[i].level != pack.rules[fired].level for i in blocked)
+    if policy.settled(policy.PYTHON, bool(missing), fired is None, blocked_elsewhere):
+        reach = Reach((pack.rules[fired].level if fired is not None else pack.otherwise.level,), None, ())
+        placing = pack.rules[fired] if fired is not None else None
     else:
+        reach = over_missing(pack, fired, blocked, values, missing_set)
+        placing = next((r for r in pack.rules if r.id == reach.rule), None) if reach.stands else None
+
+    would_be = None
+    if placing is not None:
+        level, reason, rule_id, basis = pack.levels[placing.level], placing.because, placing.id, "rule"
+    elif reach.stands and reach.levels[0] == pack.otherwise.level:
         level, reason, rule_id, basis = pack.levels[pack.otherwise.level], pack.otherwise.because, None, "otherwise"
+    else:  # the search settled it: a review naming the levels still possible, or one level every filling leads to
+        level_id, _, reason, _, _ = outcome_texts(pack, missing, reach)
+        level, rule_id = pack.levels[level_id], None
+        basis = "every_filling" if reach.stands else "missing_answers"
+        would_be = pack.rules[fired].id if fired is not None and not reach.stands else None
 
     alert_values = {**values, "level": level.id}
     alerts: list[AlertHit] = []
@@ -160,6 +168,8 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         pack_version=pack.version,
         pack_hash=pack.hash,
         would_be=would_be,
+        possible=reach.levels if missing else (level.id,),
+        deciding=reach.deciding,
         status=policy.status(pack, level.id, any(a.provisional for a in alerts)),
         profile=rate(pack, values, applies) if pack.profile else (),
     )

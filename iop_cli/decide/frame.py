@@ -12,6 +12,7 @@ import operator
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import reduce
+from threading import Lock
 from typing import Any
 
 import polars as pl
@@ -32,8 +33,8 @@ IGNORED_ONE = "__ignored_{}"  # answered, though the question does not apply
 MASK_BITS = 62  # the questions one Int64 `__ignored` mask can name
 CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
+MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
-REVIEW_PENDING = -1  # an __outcome code no row keeps: a review always has at least one missing answer
 
 
 def value_col(name: str) -> pl.Expr:
@@ -133,20 +134,25 @@ def ignorable(pack: Pack) -> list[Question]:
     return [q for q in pack.asked if q.ask_if is not None]
 
 
+WORD = 62  # rules per Int64 bit mask of blocked rules
+
+
 def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
-    """What engine.decide does, as column stages: each rule's verdict, the first that holds, whether a missing
-    answer blocked an earlier rule, then level, rule and reason, then the alerts (which may read the level).
+    """What engine.decide does, as column stages: each rule's verdict, the first that holds, the rules before it
+    that a missing answer leaves open, whether that settles the level (`policy.settled`) or the missing answers
+    must be searched (`MissingSettler`, once per distinct case), then the alerts (which may read the level).
     Verdicts are materialized once so the later stages only read small columns."""
     required = [q.id for q in pack.asked if q.required]
     rules = pack.rules
-    verdict = [pl.col(f"__r{i}") for i in range(len(rules))]
+    n = len(rules)
+    verdict = [pl.col(f"__r{i}") for i in range(n)]
     stage_verdicts = [compile_expr(rule.when, value_col).alias(f"__r{i}") for i, rule in enumerate(rules)]
 
     blocked = []
     for rule, result in zip(rules, verdict, strict=True):
         sources = policy.rule_sources(pack, rule)
         guards = [pl.col(MISSING.format(s)) for s in required if s in sources]
-        blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else pl.lit(False))
+        blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else None)
 
     def first(flags: list[pl.Expr]) -> pl.Expr:
         """The index of the first true flag, null when none is (a pack may have no level rules)."""
@@ -157,42 +163,63 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
             chain = chain.when(flag).then(pl.lit(index))
         return chain.otherwise(None)
 
-    missing_any = reduce(operator.or_, [pl.col(MISSING.format(s)) for s in required]) if required else pl.lit(False)
-    urgent = [i for i, rule in enumerate(rules) if pack.levels[rule.level].urgent]
-    urgent_levels = list(dict.fromkeys(rules[i].level for i in urgent))
-    # For each urgent level, the first rule blocked by a missing answer that leads to another level: only such a
-    # rule, before the one that fired, could have changed the level (as engine.decide).
+    words = [range(start, min(start + WORD, n)) for start in range(0, n, WORD)]
+
+    def bits(flags: list[pl.Expr | None], word: range) -> pl.Expr:
+        parts = [
+            pl.when(flag).then(pl.lit(1 << (i - word.start), dtype=pl.Int64)).otherwise(0)
+            for i in word
+            if (flag := flags[i]) is not None
+        ]
+        return reduce(operator.add, parts, pl.lit(0, dtype=pl.Int64))
+
+    missing_mask = reduce(
+        operator.add,
+        [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
+        pl.lit(0, dtype=pl.Int64),
+    )
     stage_fired = [
         first(verdict).alias("__fired"),
-        missing_any.alias("__missing_any"),
-        *(
-            first([b if rules[i].level != level else pl.lit(False) for i, b in enumerate(blocked)]).alias(
-                f"__blocked_not_{n}"
-            )
-            for n, level in enumerate(urgent_levels)
-        ),
+        missing_mask.alias(MISSING_MASK),
+        *(bits(blocked, word).alias(f"__blocked{w}") for w, word in enumerate(words)),
     ]
 
-    fired_col = pl.col("__fired")
-    blocked_before: Any = pl.lit(True)  # only read where an urgent rule fired
-    for n, level in enumerate(urgent_levels):
-        here = [i for i in urgent if rules[i].level == level]
-        other = pl.col(f"__blocked_not_{n}")
-        blocked_before = (
-            pl.when(fired_col.is_in(here)).then(other.is_not_null() & (other < fired_col)).otherwise(blocked_before)
-        )
-    fired_urgent = fired_col.is_in(urgent).fill_null(False) if urgent else pl.lit(False)
-    to_review = policy.needs_review(COLUMNS, pl.col("__missing_any"), fired_col.is_null(), blocked_before, fired_urgent)
+    fired = pl.col("__fired")
+    at = fired.fill_null(n)  # n: no rule holds, so every blocked rule is before it
+
+    def per_fired(masks: list[int]) -> pl.Expr:
+        return at.replace_strict(list(range(n + 1)), masks, return_dtype=pl.Int64)
+
+    opened, elsewhere = [], []
+    for w, word in enumerate(words):
+        before = [sum(1 << (j - word.start) for j in word if j < i) for i in range(n + 1)]
+        other = [
+            sum(1 << (j - word.start) for j in word if j < i and (i == n or rules[j].level != rules[i].level))
+            for i in range(n + 1)
+        ]
+        opened.append(pl.col(f"__blocked{w}") & per_fired(before))
+        elsewhere.append((pl.col(f"__blocked{w}") & per_fired(other)) != 0)
+    missing_any = pl.col(MISSING_MASK) != 0
+    blocked_elsewhere = reduce(operator.or_, elsewhere, pl.lit(False))
+    settled = policy.settled(COLUMNS, missing_any, fired.is_null(), blocked_elsewhere)
+    settler = MissingSettler(pack)
+    key = pl.struct([fired.alias("fired"), pl.col(MISSING_MASK).alias("missing"), *settler.key(opened)])
+    searched = pl.when(~settled).then(key).map_batches(settler, return_dtype=pl.Int64)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
-    # __outcome: the index of the rule that fired, len(rules) for `otherwise`, or REVIEW_PENDING when missing answers
-    # send the row to review; `review_codes` then names the missing answers, for those rows only.
-    outcome = pl.when(to_review).then(REVIEW_PENDING).otherwise(fired_col.fill_null(len(rules))).cast(pl.Int64)
+    # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
+    outcome = pl.when(settled).then(at.cast(pl.Int64)).otherwise(searched)
     stage_outcome = [outcome.alias(OUTCOME)]
     alerts = policy.in_alert_order(pack.alerts, lambda a: a.severity)
 
     # The level of a row, for alerts that read it, follows from its outcome code.
-    level_names = [pack.otherwise.level] + [rule.level for rule in rules] + [pack.otherwise.level]
-    level_codes = [REVIEW_PENDING, *range(len(rules) + 1)]
+    level_ids = list(pack.levels)
+    rule_levels = [rule.level for rule in rules] + [pack.otherwise.level]
+    code = pl.col(OUTCOME)
+    level_index = (
+        pl.when(code >= 0)
+        .then(code.clip(0, n).replace_strict(list(range(n + 1)), [level_ids.index(x) for x in rule_levels]))
+        .otherwise((-1 - code) % len(level_ids))
+    )
     reads_level_column = []
 
     def alert_column(name: str) -> pl.Expr:
@@ -213,31 +240,110 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
                 wanted = list(values)
             case _:
                 return None
-        codes = [code for code, level in zip(level_codes, level_names, strict=True) if level in wanted]
-        inside = pl.col(OUTCOME).is_in(codes)
+        inside = level_index.is_in([level_ids.index(x) for x in wanted if x in level_ids])
         return ~inside if negate else inside
 
-    bits = [
+    bits_ = [
         pl.when(compile_expr(a.when, alert_column, level_test)).then(pl.lit(1 << bit, dtype=pl.Int64)).otherwise(0)
         for bit, a in enumerate(alerts)
     ]
     # Any other use of the level reads it as a column: an Enum, so comparisons with level ids compare small codes.
-    level_of = pl.col(OUTCOME).replace_strict(level_codes, level_names, return_dtype=pl.Enum(list(pack.levels)))
+    level_of = level_index.replace_strict(list(range(len(level_ids))), level_ids, return_dtype=pl.Enum(level_ids))
     stage_level = [level_of.alias(LEVEL)] if reads_level_column else []
-    stage_alerts = [reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
+    stage_alerts = [reduce(operator.add, bits_, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
     return [stage for stage in (stage_verdicts, stage_fired, stage_outcome, stage_level, stage_alerts) if stage]
 
 
-def review_codes(pack: Pack) -> pl.Expr:
-    """__outcome with each REVIEW_PENDING made -1 - (bitmask of the missing required answers), read from the
-    `__missing_ID` columns; `Outcome.missing` reads the names back."""
-    required = [q.id for q in pack.asked if q.required]
-    mask = reduce(
-        operator.add,
-        [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
-        pl.lit(0, dtype=pl.Int64),
-    )
-    return pl.when(pl.col(OUTCOME) == REVIEW_PENDING).then(-1 - mask).otherwise(pl.col(OUTCOME)).alias(OUTCOME)
+class MissingSettler:
+    """The rows whose level missing answers leave open, settled exactly (`decide.missing.over_missing`, as the
+    engine does): each row's case is the rule that fired, its missing answers, the open rules and the answers those
+    read (`key`); each distinct case in a batch is searched once, and remembered per pack. A case that stands
+    becomes the code of its rule (or `otherwise`); any other becomes a negative code, -1 - (entry * L + level)
+    with L the number of levels, whose entry (`entries`) holds its texts: the level can be read from the code
+    alone, in Polars, for the alerts that test it."""
+
+    def __init__(self, pack: Pack):
+        from iop_cli.decide.missing import key_fields
+
+        self.pack = pack
+        self.rules = pack.rules
+        self.words = (len(pack.rules) + WORD - 1) // WORD
+        self.fields = key_fields(pack, range(len(pack.rules)))
+        self.readers: dict[str, list[int]] = {}  # field -> the rules that read it
+        for i in range(len(pack.rules)):
+            for q in key_fields(pack, [i]):
+                self.readers.setdefault(q.id, []).append(i)
+        self.required = [q.id for q in pack.asked if q.required]
+        memo = pack.memo.setdefault("missing_outcomes", {"entries": [], "codes": {}, "cases": {}, "lock": Lock()})
+        self.entries: list[tuple[str, str | None, str, tuple[str, ...], tuple[str, ...]]] = memo["entries"]
+        self.codes: dict[tuple, int] = memo["codes"]
+        self.cases: dict[tuple, int] = memo["cases"]
+        self.lock: Lock = memo["lock"]
+
+    def key(self, opened: list[pl.Expr]) -> list[pl.Expr]:
+        """The case's columns after the rule that fired and the missing mask: the open rules (one bit mask per
+        62 rules), then each answer an open rule reads (null where none does)."""
+        columns = [mask.alias(f"open{w}") for w, mask in enumerate(opened)]
+        for question in self.fields:
+            readers = self.readers.get(question.id, [])
+            reads = [
+                (opened[w] & sum(1 << (i - w * WORD) for i in readers if i // WORD == w)) != 0
+                for w in range(self.words)
+                if any(i // WORD == w for i in readers)
+            ]
+            needed = reduce(operator.or_, reads) if reads else pl.lit(False)
+            columns.append(pl.when(needed).then(value_col(question.id)).alias(question.id))
+        return columns
+
+    def __call__(self, keys: pl.Series) -> pl.Series:
+        out = pl.Series(keys.name, [None] * len(keys), dtype=pl.Int64)
+        pending = keys.is_not_null()
+        if not pending.any():
+            return out
+        rows = keys.filter(pending).struct.unnest().with_row_index("__i")
+        columns = [c for c in rows.columns if c != "__i"]
+        groups = rows.group_by(columns, maintain_order=True).agg("__i")
+        codes: list[int] = []
+        for case in groups.drop("__i").iter_rows(named=True):
+            codes.append(self.code(case))
+        where = groups.select(pl.col("__i").list.len()).to_series()
+        index = groups["__i"].explode()
+        code_of_row = pl.Series(codes, dtype=pl.Int64).gather(
+            pl.int_range(len(codes), eager=True).repeat_by(where).explode()
+        )
+        found = pl.Series([0] * rows.height, dtype=pl.Int64).scatter(index, code_of_row)
+        return out.scatter(pending.arg_true(), found)
+
+    def code(self, case: dict[str, Any]) -> int:
+        from iop_cli.decide.missing import outcome_texts, over_missing
+
+        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in case.items())
+        if key in self.cases:
+            return self.cases[key]
+        fired = case["fired"]
+        blocked = [w * WORD + b for w in range(self.words) for b in range(WORD) if (case[f"open{w}"] or 0) >> b & 1]
+        missing = [name for bit, name in enumerate(self.required) if case["missing"] >> bit & 1]
+        values = {q.id: case[q.id] for q in self.fields}
+        reach = over_missing(self.pack, fired, blocked, values, set(missing))
+        n = len(self.rules)
+        if reach.stands and reach.rule is not None:
+            found = next(i for i, r in enumerate(self.rules) if r.id == reach.rule)
+        elif reach.stands and reach.levels[0] == self.pack.otherwise.level:
+            found = n
+        else:
+            found = self._entry(*outcome_texts(self.pack, tuple(missing), reach))
+        with self.lock:
+            self.cases[key] = found
+        return found
+
+    def _entry(self, level: str, rule: str | None, reason: str, missing: tuple, possible: tuple) -> int:
+        entry = (level, rule, reason, missing, possible)
+        with self.lock:
+            if entry not in self.codes:
+                self.entries.append(entry)
+                index = len(self.entries) - 1
+                self.codes[entry] = -1 - (index * len(self.pack.levels) + list(self.pack.levels).index(level))
+            return self.codes[entry]
 
 
 @dataclass
@@ -252,21 +358,32 @@ class Outcome:
         self.provisional_mask = sum(1 << bit for bit, a in enumerate(ordered) if a.provisional)
         self.required = [q.id for q in self.pack.asked if q.required]
 
+    def _entry(self, code: int) -> tuple[str, str | None, str, tuple[str, ...], tuple[str, ...]]:
+        entries = self.pack.memo["missing_outcomes"]["entries"]
+        return entries[(-1 - code) // len(self.pack.levels)]
+
     def texts(self, code: int) -> tuple[str, str | None, str]:
         """(level, rule, reason) for an __outcome code."""
         rules = self.pack.rules
         if code < 0:
-            missing = self.missing(code)
-            return self.pack.otherwise.level, None, policy.review_reason(missing)
+            level, rule_id, reason, _, _ = self._entry(code)
+            return level, rule_id, reason
         if code == len(rules):
             return self.pack.otherwise.level, None, self.pack.otherwise.because
         rule = rules[code]
         return rule.level, rule.id, rule.because
 
     def missing(self, code: int) -> list[str]:
-        """The missing required answers encoded in a negative __outcome code."""
-        mask = -1 - code
-        return [name for bit, name in enumerate(self.required) if mask >> bit & 1]
+        """The missing required answers of a negative __outcome code (a case the search settled)."""
+        return list(self._entry(code)[3])
+
+    def missing_text(self, mask: int) -> str | None:
+        """The ids of the missing required answers in a `__missing` mask, joined by `;` (None for none)."""
+        return ";".join(name for bit, name in enumerate(self.required) if mask >> bit & 1) or None
+
+    def possible_text(self, code: int) -> str:
+        """The levels still possible for a row with missing answers, most intensive first, joined by `;`."""
+        return ";".join(self._entry(code)[4]) if code < 0 else self.texts(code)[0]
 
     def provisional(self, mask: int) -> bool:
         """Whether an alert mask holds an alert that makes the decision provisional."""
@@ -328,7 +445,8 @@ def gate_stages(pack: Pack) -> list[list[pl.Expr]]:
 def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     """The decision for every row of `answers` (one column per asked question, named by its id, of its type:
     VALUE_TYPES; a column that is absent, or null, is unanswered), as the outcome columns of `iop score`:
-    level, rule, reason, alerts, status, error (always null here: the answers are already typed) and ignored, then
+    level, rule, reason, alerts, status, error (always null here: the answers are already typed), ignored, missing
+    and possible, then
     each profile dimension's rating (null: not rated). Pure: one
     DataFrame in, one out, in the same row order. `iop score` reaches the same codes through `decision_columns`
     and renders them its own faster way; `tests/test_batch_stages.py` holds the two and the engine to one answer."""
@@ -351,7 +469,7 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     error = pl.concat_str(problems, separator="; ", ignore_nulls=True) if problems else pl.lit(None, pl.String)
     error = pl.when(error != "").then(error)
     rater = ProfileRater(pack)
-    done = frame.with_columns(review_codes(pack), error.alias("__error"), *rater.key_columns()).collect()
+    done = frame.with_columns(error.alias("__error"), *rater.key_columns()).collect()
     failed = done["__error"].is_not_null()
     ratings = rater.ratings(done, failed)
     done = done.with_columns(pl.when(~failed).then(pl.col(c)).alias(c) for c in (OUTCOME, ALERTS))
@@ -360,6 +478,7 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     codes = done[OUTCOME].unique().sort().to_list()
     masks = done[ALERTS].unique().sort().to_list()
     ignored = done[IGNORED].unique().sort().to_list()
+    gaps = done[MISSING_MASK].unique().sort().to_list()
     texts = [outcome.texts(code) for code in codes]
 
     def by_code(values: list, column: str = OUTCOME) -> pl.Expr:
@@ -389,6 +508,14 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
             pl.col(IGNORED).replace_strict(ignored, [outcome.ignored_text(m) for m in ignored], return_dtype=pl.String)
         )
         .alias("ignored"),
+        pl.when(pl.col("__error").is_null())
+        .then(
+            pl.col(MISSING_MASK).replace_strict(gaps, [outcome.missing_text(m) for m in gaps], return_dtype=pl.String)
+        )
+        .alias("missing"),
+        pl.when(pl.col("__error").is_null() & (pl.col(MISSING_MASK) != 0))
+        .then(by_code([outcome.possible_text(code) for code in codes]))
+        .alias("possible"),
         *(rating.alias(d.id) for rating, d in zip(ratings, pack.profile, strict=True)),
     )
 

@@ -1,15 +1,15 @@
-"""The decision policy, written once: which answers a rule rests on, when a missing answer blocks it, when missing
-answers send a person to review instead of the level a rule chose, the review reason, and the order alerts are shown
+"""The decision policy, written once: which answers a rule rests on, when a missing answer blocks it, when the level
+is settled without searching the missing answers (`decide.missing` does the rest), the review reason, and the order alerts are shown
 in. `decide.engine` (check, intake), `decide.frame` (score) and `authoring.lint` (lint) all use these. The limits
 every command holds packs to (`pack.model.MAX_REQUIRED`, `MAX_ALERTS`) live with the pack.
 
-`needs_review` is written over a small logic interface, so the same lines decide for one person (Python booleans)
+`settled` is written over a small logic interface, so the same lines decide for one person (Python booleans)
 and for a whole batch (Polars expressions).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -55,8 +55,23 @@ def status(pack: Pack, level: str, provisional: bool = False) -> str:
     return "provisional" if provisional else "ok"
 
 
-def review_reason(missing: list[str] | tuple[str, ...]) -> str:
-    return "Required answers are missing: " + ", ".join(missing) + ". A clinician decides until they are given."
+def review_reason(
+    missing: Sequence[str], levels: Sequence[str] = (), deciding: Sequence[str] = (), least: str | None = None
+) -> str:
+    """Why missing answers send a person to review: which answers, the levels still possible (most intensive
+    first; `least`, the least intensive, when every filling leads to some rule's level) and the answers that
+    would decide."""
+    text = "Required answers are missing: " + ", ".join(missing) + "."
+    if len(levels) > 1:
+        notes = ([f"at least {least}"] if least else []) + ([", ".join(deciding) + " would decide"] if deciding else [])
+        text += " Depending on them the level could be " + ", ".join(levels[:-1]) + " or " + levels[-1]
+        text += f" ({'; '.join(notes)})." if notes else "."
+    return text + " A clinician decides until they are given."
+
+
+def every_filling_reason(missing: Sequence[str], level: str) -> str:
+    """Why a level stands although required answers are missing and no one rule places every filling of them."""
+    return f"Whatever the missing answers ({', '.join(missing)}) are, a rule leads to {level}."
 
 
 @dataclass(frozen=True)
@@ -71,12 +86,13 @@ class Logic(Generic[T]):
 PYTHON = Logic[bool](lambda a, b: a and b, lambda a, b: a or b, lambda a: not a)
 
 
-def needs_review(logic: Logic[T], missing_any: T, none_fired: T, blocked_before: T, fired_urgent: T) -> T:
-    """Whether missing answers send the person to review instead of the level a rule chose.
+def settled(logic: Logic[T], missing_any: T, none_fired: T, blocked_elsewhere: T) -> T:
+    """Whether the level is decided without searching the missing answers (`decide.missing`).
 
-    A missing required answer never lets a less intensive level through: only a clinician decides then. An urgent
-    level (crisis, withdrawal) stands only when no missing answer could have led elsewhere first, that is when no
-    earlier rule that leads to another level was blocked by one (`blocked_before`): a high suicide risk screen is
-    a crisis whether or not the suicide questions asked directly would have been one too.
+    With no required answer missing, the first rule that holds decides. With some missing, a rule that holds
+    holds whatever they are, and so does every earlier rule that fails; only an earlier rule that a missing answer
+    leaves open could change the level, and only if it leads to another level (`blocked_elsewhere`). Then, and
+    when no rule holds, the missing answers are searched: the level stands only when every way of filling them
+    leads to it, so a missing answer never lets a less intensive level through.
     """
-    return logic.and_(missing_any, logic.or_(logic.or_(none_fired, blocked_before), logic.not_(fired_urgent)))
+    return logic.or_(logic.not_(missing_any), logic.and_(logic.not_(none_fired), logic.not_(blocked_elsewhere)))

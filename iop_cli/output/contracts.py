@@ -85,6 +85,8 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
             for a in decision.alerts
         ],
         "missing": [{"field": f, "label": pack.questions[f].label} for f in decision.missing],
+        "possible": list(decision.possible),
+        "deciding": list(decision.deciding),
         "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],
         "ignored": list(decision.ignored),
         "ignored_answers": [

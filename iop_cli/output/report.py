@@ -58,6 +58,10 @@ def _profile_note(data: dict[str, Any]) -> list[str]:
     return ["Highest among the dimensions rated; one not rated could still be higher once its answers are in."]
 
 
+# A level that stands with required answers missing: every way of answering them leads to it (`decide.missing`).
+MISSING_STANDS = " (the level is the same whatever they are)"
+
+
 def _level_line(level: dict[str, Any]) -> str:
     parts = [f"level {level['code']}" if level["code"] not in ("", "-") else "", level["intensity"]]
     return " · ".join(p for p in parts if p)
@@ -104,7 +108,9 @@ def markdown(data: dict[str, Any]) -> str:
     out += [f"## Recommended: {level['name']}", "", f"*{_level_line(level)}*", "", f"**Why:** {_why(data)}", ""]
     if data["missing"] and data["basis"] != "missing_answers":
         out += [
-            "**Missing required answers:** " + ", ".join(f"{m['field']} ({m['label']})" for m in data["missing"]),
+            "**Missing required answers:** "
+            + ", ".join(f"{m['field']} ({m['label']})" for m in data["missing"])
+            + MISSING_STANDS,
             "",
         ]
     out += [level["summary"], ""]
@@ -173,7 +179,7 @@ def render(data: dict[str, Any], console) -> None:
     if data["missing"] and data["basis"] != "missing_answers":
         missing = Text()
         missing.append("Missing required answers: ", style="bold yellow")
-        missing.append(", ".join(m["field"] for m in data["missing"]))
+        missing.append(", ".join(m["field"] for m in data["missing"]) + MISSING_STANDS)
         body.append(missing)
     body += [Text(), Text(level["summary"])]
     console.print(Panel(Group(*body), title="RECOMMENDATION", title_align="left", border_style="cyan"))

@@ -936,9 +936,12 @@ class _Loader:
             self.problem(
                 values["rule"].mark, f"unknown rule `{expect['rule']}`", did_you_mean(str(expect["rule"]), rule_ids)
             )
-        for key in ("alerts", "missing"):
+        for key in ("alerts", "missing", "possible"):
             if key in expect and not isinstance(expect[key], list):
                 self.problem(values[key].mark, f"`{key}` must be a list")
+        for level in expect.get("possible") or [] if isinstance(expect.get("possible"), list) else []:
+            if level not in pack.levels:
+                self.problem(values["possible"].mark, f"unknown level `{level}`", did_you_mean(str(level), pack.levels))
         alert_ids = {a.id for a in pack.alerts}
         for alert in expect.get("alerts") or []:
             if alert not in alert_ids:

@@ -16,7 +16,7 @@ QUESTION_TYPES = ("yesno", "choice", "multi", "integer", "number", "text")  # mu
 SEVERITIES = ("safety", "caution", "info")
 # The outcome columns `iop score` writes after the input's, in order (`output.contracts.SCORE_COLUMNS`); a pack's
 # profile adds one column per dimension after them, so no dimension may take one of these names.
-OUTCOME_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error", "ignored")
+OUTCOME_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error", "ignored", "missing", "possible")
 LINT_CODES = (
     "never-fires",
     "shadowed",
@@ -214,6 +214,7 @@ EXPECT = Shape(
         Key("status", {"enum": ["ok", "provisional", "review"]}),
         Key("alerts", LINES),
         Key("missing", LINES),
+        Key("possible", {**LINES, "description": "the levels some filling of the missing answers leads to"}),
         Key("values", {**ANSWERS, "description": "field id: the value it must have (computed and derived included)"}),
         Key("profile", PROFILE_EXPECT),
     )

@@ -1,0 +1,153 @@
+"""The exact missing-answer rule (CLINICAL.md version 2, routing change 4): with required answers missing, a level
+stands only when every way of filling them leads to it; otherwise the record goes to review and names the levels
+still possible. The oracle here fills the missing answers with every value they can take (whole ranges of small
+integers, choices, yes and no) and decides each complete record; `decide` must agree with it exactly."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from iop_cli.decide.engine import checked, decide
+from iop_cli.pack.answers import clean_answers
+from iop_cli.problems import AnswersError
+
+from .test_score_parity import UNANSWERED, cell, domain, enumerate_rows
+
+
+def every_value(question) -> list:
+    if question.type == "yesno":
+        return [True, False]
+    if question.type == "choice":
+        return list(question.choice_values)
+    if question.type == "integer":
+        low, high = int(question.min), int(question.max)
+        if high - low <= 20:
+            return list(range(low, high + 1))
+        return sorted({low, low + 1, (low + high) // 2, high - 1, high})
+    raise AssertionError(f"no required question of type {question.type} in the default pack")
+
+
+def levels_by_filling(pack, answers: dict, missing: tuple[str, ...]) -> set[str]:
+    found = set()
+    domains = [every_value(pack.questions[name]) for name in missing]
+    for filling in itertools.product(*domains):
+        full = {**answers, **dict(zip(missing, filling, strict=True))}
+        try:
+            decision = decide(pack, checked(pack, {k: cell(v) for k, v in full.items()}))
+        except AnswersError:
+            continue  # a filling the record's other answers contradict is not a way it could be answered
+        assert not decision.missing, (full, decision.missing)
+        found.add(decision.level.id)
+    return found
+
+
+def sample_records(pack, count: int, seed: int) -> list[dict]:
+    """Whole records (parity rows with every required answer filled in), each with one to three required answers
+    taken away."""
+    rng = random.Random(seed)
+    required = [q.id for q in pack.asked if q.required]
+    options = domain(pack)
+    picked = []
+    for row in enumerate_rows(pack, total=3000)[::7]:
+        answers = {k: v for k, v in row.items() if v != UNANSWERED}
+        for name in required:
+            answers.setdefault(name, rng.choice([o for o in options[name] if o != UNANSWERED]))
+        try:
+            checked(pack, answers)
+        except AnswersError:
+            continue
+        drop = rng.sample(required, rng.randint(1, 3))
+        picked.append({k: v for k, v in answers.items() if k not in drop})
+    rng.shuffle(picked)
+    return picked[:count]
+
+
+def test_the_level_stands_exactly_when_every_filling_leads_to_it(pack):
+    stood = reviewed = 0
+    for answers in sample_records(pack, 150, seed=4):
+        decision = decide(pack, checked(pack, answers))
+        levels = levels_by_filling(pack, answers, decision.missing)
+        assert set(decision.possible) == levels, (answers, decision.possible, levels)
+        if len(levels) == 1:
+            stood += 1
+            assert decision.level.id == next(iter(levels))
+            assert decision.status in ("ok", "provisional") or decision.level.id == pack.otherwise.level
+        else:
+            reviewed += 1
+            assert decision.level.id == pack.otherwise.level and decision.status == "review"
+            assert decision.basis == "missing_answers"
+            assert set(decision.deciding) <= set(decision.missing) and decision.deciding
+        ranks = [pack.levels[level].rank for level in decision.possible]
+        assert ranks == sorted(ranks, reverse=True)  # most intensive first
+    assert stood >= 20 and reviewed >= 20  # both outcomes are exercised
+
+
+def base(pack) -> dict:
+    return dict(next(c for c in pack.tests if c.name.startswith("mild alcohol")).given)
+
+
+def decide_without(pack, *names, **changes):
+    answers = {**base(pack), **changes}
+    return decide(pack, clean_answers(pack, {k: v for k, v in answers.items() if k not in names}))
+
+
+def test_an_answer_no_rule_reads_leaves_the_level_standing_with_it_listed(pack):
+    decision = decide_without(pack, "readiness", "obligations")
+    assert decision.level.id == "iop" and decision.status == "ok" and decision.rule == "iop_mild_moderate"
+    assert set(decision.missing) == {"readiness", "obligations"}
+    assert decision.possible == ("iop",) and decision.deciding == ()
+
+
+def test_inpatient_whatever_the_missing_answer_is_no_longer_sent_to_review(pack):
+    decision = decide_without(pack, "psychiatric_symptoms", medical_instability=True)
+    assert decision.level.id == "inpatient" and decision.rule == "inpatient_medical" and decision.status == "ok"
+    assert decision.missing == ("psychiatric_symptoms",)
+
+
+def test_a_missing_answer_that_could_mean_crisis_goes_to_review_naming_the_levels(pack):
+    decision = decide_without(pack, "suicidal_ideation", medical_instability=True)
+    assert decision.level.id == "clinician_review" and decision.status == "review"
+    assert decision.possible == ("crisis", "inpatient")
+    assert decision.deciding == ("suicidal_ideation",)
+    assert decision.would_be == "inpatient_medical"
+    assert "could be crisis or inpatient (at least inpatient; suicidal_ideation would decide)" in decision.reason
+
+
+def test_a_filling_that_reaches_no_rule_keeps_review_among_the_possible_levels(pack):
+    decision = decide_without(pack, "home_supportive")
+    assert decision.possible == ("iop", "clinician_review")
+    assert "at least" not in decision.reason  # some filling places no one: no least intensive level to name
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_iop_score_writes_the_missing_answers_and_the_possible_levels(pack, tmp_path, fmt):
+    import csv
+    import io
+    import json
+
+    from iop_cli.batch import score as batch
+
+    rows = [base(pack), {**base(pack), "readiness": ""}, {**base(pack), "suicidal_ideation": ""}]
+    fields = [q.id for q in pack.asked]
+    source = tmp_path / "rows.csv"
+    with open(source, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows([{f: cell(row.get(f, "")) for f in fields} for row in rows])
+    out = io.BytesIO()
+    batch.score_file(str(source), out, pack, None, fmt=fmt)
+    text = out.getvalue().decode("utf-8")
+    if fmt == "csv":
+        got = list(csv.DictReader(io.StringIO(text)))
+        empty = ""
+    else:
+        got = [json.loads(line) for line in text.splitlines()]
+        empty = None
+    assert [(r["level"], r["status"], r["missing"], r["possible"]) for r in got] == [
+        ("iop", "ok", empty, empty),
+        ("iop", "ok", "readiness", "iop"),
+        ("clinician_review", "review", "suicidal_ideation", "crisis;iop"),
+    ]
