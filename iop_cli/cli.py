@@ -79,18 +79,23 @@ def _entry(args: list[str] | None) -> int | str | None:
         try:
             app(args=args, prog_name="iop")
         except KeyboardInterrupt:
-            current().echo("interrupted", err=True)
-            sys.exit(int(Exit.INTERRUPTED))
+            _interrupted()
         except ProblemsError as exc:
+            if _stopping:
+                _interrupted()
             echo_problems(exc.problems)
             sys.exit(int(Exit.INPUT_ERROR))
         except OSError as exc:
             from iop_cli.files import reason
 
+            if _stopping:
+                _interrupted()
             where = f"{exc.filename}: " if exc.filename else ""
             echo_problems([f"{where}{reason(exc)}"])
             sys.exit(int(Exit.INPUT_ERROR))
         except Exception as exc:
+            if _stopping:
+                _interrupted()
             if os.environ.get("IOP_DEBUG"):
                 raise
             # Only the exception's type: its message could quote an answer, which is health information.
@@ -101,15 +106,27 @@ def _entry(args: list[str] | None) -> int | str | None:
     return 0
 
 
+def _interrupted() -> None:
+    current().echo("interrupted", err=True)
+    sys.exit(int(Exit.INTERRUPTED))
+
+
+# Set once a stop signal arrived: a signal that lands inside a Polars call surfaces as whatever error Polars made of
+# the KeyboardInterrupt (a TypeError, a ComputeError), and must still end the command as an interruption.
+_stopping = False
+
+
 def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt where Ctrl-C would, so the same clean-up runs (every temporary
-    file holding answers is removed) and the command exits 130, as Typer does for Ctrl-C."""
+    """Ctrl-C, SIGTERM and SIGHUP raise KeyboardInterrupt, so the same clean-up runs (every temporary file holding
+    answers is removed) and the command exits 130, as Typer does for Ctrl-C."""
     import signal
 
     def stop(signum, frame):
+        global _stopping
+        _stopping = True
         raise KeyboardInterrupt
 
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), stop)
 

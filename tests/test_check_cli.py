@@ -82,12 +82,13 @@ def test_json_contract():
     data = json.loads(iop_in_process("check", "-a", str(EXAMPLE), "-f", "json").stdout)
     assert set(data) == {
         "schema_version", "pack", "level", "status", "basis", "rule", "reason", "would_be", "alerts", "missing",
-        "not_assessed", "ignored", "ignored_answers", "contradictions", "answers", "profile", "trace", "disclaimer",
+        "possible", "deciding", "not_assessed", "ignored", "ignored_answers", "contradictions", "answers", "profile", "trace", "disclaimer",
     }  # fmt: skip
     assert data["schema_version"] == 2 and data["status"] == "ok"
     assert data["pack"]["name"] == "iop-default" and len(data["pack"]["hash"]) == 64
     assert set(data["level"]) == {"id", "name", "code", "intensity", "rank", "summary", "involves", "next_steps"}
     assert data["basis"] == "rule" and data["rule"] == "iop_mild_moderate"
+    assert data["possible"] == ["iop"] and data["deciding"] == []
     assert data["answers"]["severity"] == "mild" and data["answers"]["sud"] is True
     first = data["trace"][0]
     assert set(first) == {"rule", "kind", "result", "outcome", "values", "clauses"}
