@@ -151,3 +151,9 @@ def test_iop_score_writes_the_missing_answers_and_the_possible_levels(pack, tmp_
         ("iop", "ok", "readiness", "iop"),
         ("clinician_review", "review", "suicidal_ideation", "crisis;iop"),
     ]
+
+
+def test_levels_an_optional_answer_not_given_leaves_open_are_named_apart(pack):
+    decision = decide_without(pack, "suicidal_ideation", "ciwa_ar")
+    assert decision.possible == ("crisis", "iop")  # the range is over the required answers only
+    assert "Inpatient and php are not ruled out either: ciwa_ar not given." in decision.reason

@@ -102,6 +102,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     not_assessed: list[NotAssessed] = []
     fired: int | None = None
     blocked: list[int] = []  # rules before the one that holds whose verdict a missing answer leaves open
+    undecided: list[int] = []  # ... and those an optional answer not given leaves open
     for index, rule in enumerate(pack.rules):
         result = rule.when.evaluate(values)
         unknown = policy.open_sources(pack, rule, values, applies)
@@ -114,6 +115,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
             blocked.append(index)
         else:
             outcome = "undecided"
+            undecided.append(index)
             not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
         trace.append(_trace(rule, "level", result, values, outcome))
         if result is True:
@@ -125,7 +127,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         reach = Reach((pack.rules[fired].level if fired is not None else pack.otherwise.level,), None, ())
         placing = pack.rules[fired] if fired is not None else None
     else:
-        reach = over_missing(pack, fired, blocked, values, missing_set)
+        reach = over_missing(pack, fired, blocked, values, missing_set, undecided)
         placing = next((r for r in pack.rules if r.id == reach.rule), None) if reach.stands else None
 
     would_be = None

@@ -163,7 +163,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
             chain = chain.when(flag).then(pl.lit(index))
         return chain.otherwise(None)
 
-    words = [range(start, min(start + WORD, n)) for start in range(0, n, WORD)]
+    words = [range(start, min(start + WORD, n)) for start in range(0, n, WORD)]  # as MissingSettler.words
 
     def bits(flags: list[pl.Expr | None], word: range) -> pl.Expr:
         parts = [
@@ -186,28 +186,22 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
 
     fired = pl.col("__fired")
     at = fired.fill_null(n)  # n: no rule holds, so every blocked rule is before it
-
-    def per_fired(masks: list[int]) -> pl.Expr:
-        return at.replace_strict(list(range(n + 1)), masks, return_dtype=pl.Int64)
-
-    opened, elsewhere = [], []
+    elsewhere = []
     for w, word in enumerate(words):
-        before = [sum(1 << (j - word.start) for j in word if j < i) for i in range(n + 1)]
         other = [
             sum(1 << (j - word.start) for j in word if j < i and (i == n or rules[j].level != rules[i].level))
             for i in range(n + 1)
         ]
-        opened.append(pl.col(f"__blocked{w}") & per_fired(before))
-        elsewhere.append((pl.col(f"__blocked{w}") & per_fired(other)) != 0)
+        masks = at.replace_strict(list(range(n + 1)), other, return_dtype=pl.Int64)
+        elsewhere.append((pl.col(f"__blocked{w}") & masks) != 0)
     missing_any = pl.col(MISSING_MASK) != 0
     blocked_elsewhere = reduce(operator.or_, elsewhere, pl.lit(False))
-    settled = policy.settled(COLUMNS, missing_any, fired.is_null(), blocked_elsewhere)
+    stage_settled = [policy.settled(COLUMNS, missing_any, fired.is_null(), blocked_elsewhere).alias("__settled")]
     settler = MissingSettler(pack)
-    key = pl.struct([fired.alias("fired"), pl.col(MISSING_MASK).alias("missing"), *settler.key(opened)])
-    searched = pl.when(~settled).then(key).map_batches(settler, return_dtype=pl.Int64)
+    searched = settler.bundle().map_batches(settler, return_dtype=pl.Int64)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
-    outcome = pl.when(settled).then(at.cast(pl.Int64)).otherwise(searched)
+    outcome = pl.when(pl.col("__settled")).then(at.cast(pl.Int64)).otherwise(searched)
     stage_outcome = [outcome.alias(OUTCOME)]
     alerts = policy.in_alert_order(pack.alerts, lambda a: a.severity)
 
@@ -251,23 +245,25 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     level_of = level_index.replace_strict(list(range(len(level_ids))), level_ids, return_dtype=pl.Enum(level_ids))
     stage_level = [level_of.alias(LEVEL)] if reads_level_column else []
     stage_alerts = [reduce(operator.add, bits_, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
-    return [stage for stage in (stage_verdicts, stage_fired, stage_outcome, stage_level, stage_alerts) if stage]
+    stages = (stage_verdicts, stage_fired, stage_settled, stage_outcome, stage_level, stage_alerts)
+    return [stage for stage in stages if stage]
 
 
 class MissingSettler:
     """The rows whose level missing answers leave open, settled exactly (`decide.missing.over_missing`, as the
-    engine does): each row's case is the rule that fired, its missing answers, the open rules and the answers those
-    read (`key`); each distinct case in a batch is searched once, and remembered per pack. A case that stands
-    becomes the code of its rule (or `otherwise`); any other becomes a negative code, -1 - (entry * L + level)
-    with L the number of levels, whose entry (`entries`) holds its texts: the level can be read from the code
-    alone, in Polars, for the alerts that test it."""
+    engine does). It reads a bundle of columns that already exist (`bundle`), takes the rows not settled, and gives
+    each its case: the rule that fired, its missing answers, the rules before that one left open by a missing answer
+    (blocked) or by an optional one (undecided), and the answers those rules read. Each distinct case in a batch is
+    searched once, and remembered per pack. A case that stands becomes the code of its rule (or `otherwise`); any
+    other becomes a negative code, -1 - (entry * L + level) with L the number of levels, whose entry (`entries`)
+    holds its texts: the level can be read from the code alone, in Polars, for the alerts that test it."""
 
     def __init__(self, pack: Pack):
         from iop_cli.decide.missing import key_fields
 
         self.pack = pack
         self.rules = pack.rules
-        self.words = (len(pack.rules) + WORD - 1) // WORD
+        self.words = [range(start, min(start + WORD, len(pack.rules))) for start in range(0, len(pack.rules), WORD)]
         self.fields = key_fields(pack, range(len(pack.rules)))
         self.readers: dict[str, list[int]] = {}  # field -> the rules that read it
         for i in range(len(pack.rules)):
@@ -280,38 +276,63 @@ class MissingSettler:
         self.cases: dict[tuple, int] = memo["cases"]
         self.lock: Lock = memo["lock"]
 
-    def key(self, opened: list[pl.Expr]) -> list[pl.Expr]:
-        """The case's columns after the rule that fired and the missing mask: the open rules (one bit mask per
-        62 rules), then each answer an open rule reads (null where none does)."""
-        columns = [mask.alias(f"open{w}") for w, mask in enumerate(opened)]
-        for question in self.fields:
-            readers = self.readers.get(question.id, [])
-            reads = [
-                (opened[w] & sum(1 << (i - w * WORD) for i in readers if i // WORD == w)) != 0
-                for w in range(self.words)
-                if any(i // WORD == w for i in readers)
-            ]
-            needed = reduce(operator.or_, reads) if reads else pl.lit(False)
-            columns.append(pl.when(needed).then(value_col(question.id)).alias(question.id))
-        return columns
+    def bundle(self) -> pl.Expr:
+        """The columns a case is made of, as they are (no work for the rows already settled)."""
+        return pl.struct(
+            pl.col("__settled").alias("settled"),
+            pl.col("__fired").alias("fired"),
+            pl.col(MISSING_MASK).alias("missing"),
+            *(pl.col(f"__blocked{w}").alias(f"blocked{w}") for w in range(len(self.words))),
+            *(pl.col(f"__r{i}").alias(f"r{i}") for i in range(len(self.rules))),
+            *(value_col(q.id).alias(q.id) for q in self.fields),
+        )
 
-    def __call__(self, keys: pl.Series) -> pl.Series:
-        out = pl.Series(keys.name, [None] * len(keys), dtype=pl.Int64)
-        pending = keys.is_not_null()
+    def cases_of(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Each row's case: `fired`, `missing`, `open{w}` and `undecided{w}` (bit masks of the rules before the one
+        that fired), and each answer one of those rules reads (null where none does)."""
+        n = len(self.rules)
+        at = pl.col("fired").fill_null(n)
+        columns: list[pl.Expr] = [pl.col("fired"), pl.col("missing")]
+        spread: list[pl.Expr] = []
+        for w, word in enumerate(self.words):
+            before = at.replace_strict(
+                list(range(n + 1)),
+                [sum(1 << (j - word.start) for j in word if j < i) for i in range(n + 1)],
+                return_dtype=pl.Int64,
+            )
+            unknown = reduce(
+                operator.add,
+                [pl.col(f"r{j}").is_null().cast(pl.Int64) * (1 << (j - word.start)) for j in word],
+                pl.lit(0, dtype=pl.Int64),
+            )
+            columns.append((pl.col(f"blocked{w}") & before).alias(f"open{w}"))
+            columns.append((unknown & ~pl.col(f"blocked{w}") & before).alias(f"undecided{w}"))
+        rows = rows.select(*columns, *(pl.col(q.id) for q in self.fields))
+        for question in self.fields:
+            reads = []
+            for w, word in enumerate(self.words):
+                bits = sum(1 << (i - word.start) for i in self.readers.get(question.id, []) if i in word)
+                if bits:
+                    reads.append(((pl.col(f"open{w}") | pl.col(f"undecided{w}")) & bits) != 0)
+            needed = reduce(operator.or_, reads) if reads else pl.lit(False)
+            spread.append(pl.when(needed).then(pl.col(question.id)).alias(question.id))
+        return rows.with_columns(spread)
+
+    def __call__(self, bundle: pl.Series) -> pl.Series:
+        frame = bundle.struct.unnest()
+        out = pl.Series(bundle.name, [None] * len(bundle), dtype=pl.Int64)
+        pending = ~frame["settled"].fill_null(True)
         if not pending.any():
             return out
-        rows = keys.filter(pending).struct.unnest().with_row_index("__i")
+        rows = self.cases_of(frame.filter(pending)).with_row_index("__i")
         columns = [c for c in rows.columns if c != "__i"]
         groups = rows.group_by(columns, maintain_order=True).agg("__i")
-        codes: list[int] = []
-        for case in groups.drop("__i").iter_rows(named=True):
-            codes.append(self.code(case))
-        where = groups.select(pl.col("__i").list.len()).to_series()
-        index = groups["__i"].explode()
+        codes = [self.code(case) for case in groups.drop("__i").iter_rows(named=True)]
+        sizes = groups.select(pl.col("__i").list.len()).to_series()
         code_of_row = pl.Series(codes, dtype=pl.Int64).gather(
-            pl.int_range(len(codes), eager=True).repeat_by(where).explode()
+            pl.int_range(len(codes), eager=True).repeat_by(sizes).explode()
         )
-        found = pl.Series([0] * rows.height, dtype=pl.Int64).scatter(index, code_of_row)
+        found = pl.Series([0] * rows.height, dtype=pl.Int64).scatter(groups["__i"].explode(), code_of_row)
         return out.scatter(pending.arg_true(), found)
 
     def code(self, case: dict[str, Any]) -> int:
@@ -320,11 +341,19 @@ class MissingSettler:
         key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in case.items())
         if key in self.cases:
             return self.cases[key]
+
+        def indices(prefix: str) -> list[int]:
+            return [
+                i
+                for w, word in enumerate(self.words)
+                for i in word
+                if (case[f"{prefix}{w}"] or 0) >> (i - word.start) & 1
+            ]
+
         fired = case["fired"]
-        blocked = [w * WORD + b for w in range(self.words) for b in range(WORD) if (case[f"open{w}"] or 0) >> b & 1]
         missing = [name for bit, name in enumerate(self.required) if case["missing"] >> bit & 1]
         values = {q.id: case[q.id] for q in self.fields}
-        reach = over_missing(self.pack, fired, blocked, values, set(missing))
+        reach = over_missing(self.pack, fired, indices("open"), values, set(missing), indices("undecided"))
         n = len(self.rules)
         if reach.stands and reach.rule is not None:
             found = next(i for i, r in enumerate(self.rules) if r.id == reach.rule)

@@ -22,6 +22,7 @@ from typing import Any
 
 from iop_cli.decide import policy
 from iop_cli.decide.space import Point, Search, Space
+from iop_cli.decide.values import applicable
 from iop_cli.pack.model import Pack, Question
 
 
@@ -32,6 +33,9 @@ class Reach:
     levels: tuple[str, ...]
     rule: str | None  # the one rule that places every filling; None when several do (or the `otherwise` level)
     deciding: tuple[str, ...]  # the missing answers the placement depends on (those the open rules read)
+    # Levels not among them that optional answers not given could still lead to, each with those answers (a
+    # withdrawal scale not taken): named apart, since the rules that wait on them do not fire.
+    not_ruled_out: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def stands(self) -> bool:
@@ -54,11 +58,17 @@ def key_fields(pack: Pack, blocked: Sequence[int]) -> list[Question]:
 
 
 def over_missing(
-    pack: Pack, fired: int | None, blocked: Sequence[int], values: Mapping[str, Any], missing: set[str]
+    pack: Pack,
+    fired: int | None,
+    blocked: Sequence[int],
+    values: Mapping[str, Any],
+    missing: set[str],
+    undecided: Sequence[int] = (),
 ) -> Reach:
     """The levels that filling the missing required answers (`missing`) leads to. `fired`: the index of the first
     rule that holds with the answers given (None: none does); `blocked`: the indices of the rules before it whose
-    verdict a missing answer leaves open; `values`: the answers and computed values, as the engine has them."""
+    verdict a missing answer leaves open, and `undecided` those an optional answer not given leaves open; `values`:
+    the answers and computed values, as the engine has them (at least those these rules read)."""
     rules = pack.rules
     tail_level = rules[fired].level if fired is not None else pack.otherwise.level
     tail_rule = rules[fired].id if fired is not None else None
@@ -110,8 +120,27 @@ def over_missing(
     if len(found) == 1:
         (rules_met,) = found.values()
         rule = next(iter(rules_met)) if len(rules_met) == 1 else None
-    deciding = tuple(q.id for q in fields if q.id in missing) if len(found) > 1 else ()
-    return Reach(tuple(ranked), rule, deciding)
+    if len(found) == 1:
+        return Reach(tuple(ranked), rule, ())
+    deciding = tuple(q.id for q in fields if q.id in missing)
+    return Reach(tuple(ranked), rule, deciding, _not_ruled_out(pack, undecided, values, missing, ranked))
+
+
+def _not_ruled_out(
+    pack: Pack, undecided: Sequence[int], values: Mapping[str, Any], missing: set[str], levels: Sequence[str]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The levels of the undecided rules that are not among `levels`, most intensive first, each with the optional
+    answers not given that its rules wait on."""
+    answers = {name: _answer(value) for name, value in values.items() if name in pack.questions}
+    _, applies, _ = applicable(pack, answers)
+    found: dict[str, set[str]] = {}
+    for index in undecided:
+        rule = pack.rules[index]
+        if rule.level not in levels:
+            waits = policy.open_sources(pack, rule, values, applies) - missing
+            found.setdefault(rule.level, set()).update(waits)
+    ranked = sorted(found, key=lambda level: -pack.levels[level].rank)
+    return tuple((level, tuple(sorted(found[level]))) for level in ranked)
 
 
 def _answer(value: Any) -> Any:
@@ -126,5 +155,5 @@ def outcome_texts(pack: Pack, missing: tuple[str, ...], reach: Reach) -> tuple[s
         level = pack.levels[reach.levels[0]]
         return level.id, None, policy.every_filling_reason(missing, level.name), missing, reach.levels
     least = reach.levels[-1] if reach.levels[-1] != pack.otherwise.level else None
-    reason = policy.review_reason(missing, reach.levels, reach.deciding, least)
+    reason = policy.review_reason(missing, reach.levels, reach.deciding, least, reach.not_ruled_out)
     return pack.otherwise.level, None, reason, missing, reach.levels

@@ -56,16 +56,27 @@ def status(pack: Pack, level: str, provisional: bool = False) -> str:
 
 
 def review_reason(
-    missing: Sequence[str], levels: Sequence[str] = (), deciding: Sequence[str] = (), least: str | None = None
+    missing: Sequence[str],
+    levels: Sequence[str] = (),
+    deciding: Sequence[str] = (),
+    least: str | None = None,
+    not_ruled_out: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> str:
     """Why missing answers send a person to review: which answers, the levels still possible (most intensive
-    first; `least`, the least intensive, when every filling leads to some rule's level) and the answers that
-    would decide."""
+    first; `least`, the least intensive, when every filling leads to some rule's level), the answers that would
+    decide, and the levels that optional answers not given leave open as well (`not_ruled_out`)."""
     text = "Required answers are missing: " + ", ".join(missing) + "."
     if len(levels) > 1:
         notes = ([f"at least {least}"] if least else []) + ([", ".join(deciding) + " would decide"] if deciding else [])
         text += " Depending on them the level could be " + ", ".join(levels[:-1]) + " or " + levels[-1]
         text += f" ({'; '.join(notes)})." if notes else "."
+    by_fields: dict[tuple[str, ...], list[str]] = {}
+    for level, fields in not_ruled_out:
+        by_fields.setdefault(tuple(fields), []).append(level)
+    for fields, named in by_fields.items():
+        levels_text = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
+        verb = "are" if len(named) > 1 else "is"
+        text += f" {levels_text[0].upper()}{levels_text[1:]} {verb} not ruled out either: {', '.join(fields) or 'an answer'} not given."
     return text + " A clinician decides until they are given."
 
 
