@@ -34,6 +34,7 @@ MASK_BITS = 62  # the questions one Int64 `__ignored` mask can name
 CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
 MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
+LEVEL_INDEX = "__level_index"  # the level of a row's outcome, as its index among the pack's levels
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
 
 
@@ -148,12 +149,6 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     verdict = [pl.col(f"__r{i}") for i in range(n)]
     stage_verdicts = [compile_expr(rule.when, value_col).alias(f"__r{i}") for i, rule in enumerate(rules)]
 
-    blocked = []
-    for rule, result in zip(rules, verdict, strict=True):
-        sources = policy.rule_sources(pack, rule)
-        guards = [pl.col(MISSING.format(s)) for s in required if s in sources]
-        blocked.append(result.is_null() & reduce(operator.or_, guards) if guards else None)
-
     def first(flags: list[pl.Expr]) -> pl.Expr:
         """The index of the first true flag, null when none is (a pack may have no level rules)."""
         if not flags:
@@ -163,45 +158,20 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
             chain = chain.when(flag).then(pl.lit(index))
         return chain.otherwise(None)
 
-    words = [range(start, min(start + WORD, n)) for start in range(0, n, WORD)]  # as MissingSettler.words
-
-    def bits(flags: list[pl.Expr | None], word: range) -> pl.Expr:
-        parts = [
-            pl.when(flag).then(pl.lit(1 << (i - word.start), dtype=pl.Int64)).otherwise(0)
-            for i in word
-            if (flag := flags[i]) is not None
-        ]
-        return reduce(operator.add, parts, pl.lit(0, dtype=pl.Int64))
-
     missing_mask = reduce(
         operator.add,
         [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
         pl.lit(0, dtype=pl.Int64),
     )
-    stage_fired = [
-        first(verdict).alias("__fired"),
-        missing_mask.alias(MISSING_MASK),
-        *(bits(blocked, word).alias(f"__blocked{w}") for w, word in enumerate(words)),
-    ]
-
-    fired = pl.col("__fired")
-    at = fired.fill_null(n)  # n: no rule holds, so every blocked rule is before it
-    elsewhere = []
-    for w, word in enumerate(words):
-        other = [
-            sum(1 << (j - word.start) for j in word if j < i and (i == n or rules[j].level != rules[i].level))
-            for i in range(n + 1)
-        ]
-        masks = at.replace_strict(list(range(n + 1)), other, return_dtype=pl.Int64)
-        elsewhere.append((pl.col(f"__blocked{w}") & masks) != 0)
-    missing_any = pl.col(MISSING_MASK) != 0
-    blocked_elsewhere = reduce(operator.or_, elsewhere, pl.lit(False))
-    stage_settled = [policy.settled(COLUMNS, missing_any, fired.is_null(), blocked_elsewhere).alias("__settled")]
+    stage_fired = [first(verdict).alias("__fired"), missing_mask.alias(MISSING_MASK)]
+    at = pl.col("__fired").fill_null(n).cast(pl.Int64)  # n: `otherwise`
+    # A row with a required answer missing goes to the settler, which settles most at once (`policy.settled`) and
+    # searches the rest; a complete row's level is the rule that fired, with no more work.
     settler = MissingSettler(pack)
     searched = settler.bundle().map_batches(settler, return_dtype=pl.Int64)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
-    outcome = pl.when(pl.col("__settled")).then(at.cast(pl.Int64)).otherwise(searched)
+    outcome = pl.when(pl.col(MISSING_MASK) == 0).then(at).otherwise(searched)
     stage_outcome = [outcome.alias(OUTCOME)]
     alerts = policy.in_alert_order(pack.alerts, lambda a: a.severity)
 
@@ -214,6 +184,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
         .then(code.clip(0, n).replace_strict(list(range(n + 1)), [level_ids.index(x) for x in rule_levels]))
         .otherwise((-1 - code) % len(level_ids))
     )
+    reads_level = any("level" in a.when.names for a in pack.alerts)
     reads_level_column = []
 
     def alert_column(name: str) -> pl.Expr:
@@ -234,7 +205,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
                 wanted = list(values)
             case _:
                 return None
-        inside = level_index.is_in([level_ids.index(x) for x in wanted if x in level_ids])
+        inside = pl.col(LEVEL_INDEX).is_in([level_ids.index(x) for x in wanted if x in level_ids])
         return ~inside if negate else inside
 
     bits_ = [
@@ -242,10 +213,13 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
         for bit, a in enumerate(alerts)
     ]
     # Any other use of the level reads it as a column: an Enum, so comparisons with level ids compare small codes.
-    level_of = level_index.replace_strict(list(range(len(level_ids))), level_ids, return_dtype=pl.Enum(level_ids))
+    level_of = pl.col(LEVEL_INDEX).replace_strict(
+        list(range(len(level_ids))), level_ids, return_dtype=pl.Enum(level_ids)
+    )
     stage_level = [level_of.alias(LEVEL)] if reads_level_column else []
+    stage_index = [level_index.alias(LEVEL_INDEX)] if reads_level else []
     stage_alerts = [reduce(operator.add, bits_, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
-    stages = (stage_verdicts, stage_fired, stage_settled, stage_outcome, stage_level, stage_alerts)
+    stages = (stage_verdicts, stage_fired, stage_outcome, stage_index, stage_level, stage_alerts)
     return [stage for stage in stages if stage]
 
 
@@ -270,6 +244,11 @@ class MissingSettler:
             for q in key_fields(pack, [i]):
                 self.readers.setdefault(q.id, []).append(i)
         self.required = [q.id for q in pack.asked if q.required]
+        # Per rule: the bits of the missing mask for the required questions it rests on (`policy.rule_sources`).
+        self.guards = [
+            sum(1 << bit for bit, name in enumerate(self.required) if name in policy.rule_sources(pack, rule))
+            for rule in pack.rules
+        ]
         memo = pack.memo.setdefault("missing_outcomes", {"entries": [], "codes": {}, "cases": {}, "lock": Lock()})
         self.entries: list[tuple[str, str | None, str, tuple[str, ...], tuple[str, ...]]] = memo["entries"]
         self.codes: dict[tuple, int] = memo["codes"]
@@ -277,37 +256,53 @@ class MissingSettler:
         self.lock: Lock = memo["lock"]
 
     def bundle(self) -> pl.Expr:
-        """The columns a case is made of, as they are (no work for the rows already settled)."""
+        """The columns a case is made of, as they are: no work for a complete row."""
         return pl.struct(
-            pl.col("__settled").alias("settled"),
             pl.col("__fired").alias("fired"),
             pl.col(MISSING_MASK).alias("missing"),
-            *(pl.col(f"__blocked{w}").alias(f"blocked{w}") for w in range(len(self.words))),
             *(pl.col(f"__r{i}").alias(f"r{i}") for i in range(len(self.rules))),
             *(value_col(q.id).alias(q.id) for q in self.fields),
         )
 
     def cases_of(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """Each row's case: `fired`, `missing`, `open{w}` and `undecided{w}` (bit masks of the rules before the one
-        that fired), and each answer one of those rules reads (null where none does)."""
-        n = len(self.rules)
+        """Each row's case: `fired`, `missing`, `settled` (`policy.settled`: no rule before the one that fired is
+        left open by a missing answer and leads elsewhere), `open{w}` and `undecided{w}` (bit masks of the rules
+        before the one that fired that a missing answer, or an optional one, leaves open), and each answer one of
+        those rules reads (null where none does)."""
+        rules = self.rules
+        n = len(rules)
         at = pl.col("fired").fill_null(n)
         columns: list[pl.Expr] = [pl.col("fired"), pl.col("missing")]
-        spread: list[pl.Expr] = []
+        elsewhere = []
         for w, word in enumerate(self.words):
-            before = at.replace_strict(
-                list(range(n + 1)),
-                [sum(1 << (j - word.start) for j in word if j < i) for i in range(n + 1)],
-                return_dtype=pl.Int64,
+
+            def per_fired(masks: list[int]) -> pl.Expr:
+                return at.replace_strict(list(range(n + 1)), masks, return_dtype=pl.Int64)
+
+            before = per_fired([sum(1 << (j - word.start) for j in word if j < i) for i in range(n + 1)])
+            other = per_fired(
+                [
+                    sum(1 << (j - word.start) for j in word if j < i and (i == n or rules[j].level != rules[i].level))
+                    for i in range(n + 1)
+                ]
             )
-            unknown = reduce(
-                operator.add,
-                [pl.col(f"r{j}").is_null().cast(pl.Int64) * (1 << (j - word.start)) for j in word],
-                pl.lit(0, dtype=pl.Int64),
-            )
-            columns.append((pl.col(f"blocked{w}") & before).alias(f"open{w}"))
-            columns.append((unknown & ~pl.col(f"blocked{w}") & before).alias(f"undecided{w}"))
-        rows = rows.select(*columns, *(pl.col(q.id) for q in self.fields))
+            unknown = [pl.col(f"r{j}").is_null().cast(pl.Int64) * (1 << (j - word.start)) for j in word]
+            blocked = [
+                (pl.col(f"r{j}").is_null() & ((pl.col("missing") & self.guards[j]) != 0)).cast(pl.Int64)
+                * (1 << (j - word.start))
+                for j in word
+                if self.guards[j]
+            ]
+            unknown_bits = reduce(operator.add, unknown, pl.lit(0, dtype=pl.Int64))
+            blocked_bits = reduce(operator.add, blocked, pl.lit(0, dtype=pl.Int64))
+            columns.append((blocked_bits & before).alias(f"open{w}"))
+            columns.append((unknown_bits & ~blocked_bits & before).alias(f"undecided{w}"))
+            elsewhere.append((blocked_bits & other) != 0)
+        blocked_elsewhere = reduce(operator.or_, elsewhere, pl.lit(False))
+        missing_any = pl.col("missing") != 0
+        settled = policy.settled(COLUMNS, missing_any, pl.col("fired").is_null(), blocked_elsewhere)
+        rows = rows.select(*columns, settled.alias("settled"), *(pl.col(q.id) for q in self.fields))
+        spread = []
         for question in self.fields:
             reads = []
             for w, word in enumerate(self.words):
@@ -315,24 +310,28 @@ class MissingSettler:
                 if bits:
                     reads.append(((pl.col(f"open{w}") | pl.col(f"undecided{w}")) & bits) != 0)
             needed = reduce(operator.or_, reads) if reads else pl.lit(False)
-            spread.append(pl.when(needed).then(pl.col(question.id)).alias(question.id))
+            spread.append(pl.when(needed & ~pl.col("settled")).then(pl.col(question.id)).alias(question.id))
         return rows.with_columns(spread)
 
     def __call__(self, bundle: pl.Series) -> pl.Series:
         frame = bundle.struct.unnest()
         out = pl.Series(bundle.name, [None] * len(bundle), dtype=pl.Int64)
-        pending = ~frame["settled"].fill_null(True)
+        pending = frame["missing"] != 0
         if not pending.any():
             return out
-        rows = self.cases_of(frame.filter(pending)).with_row_index("__i")
-        columns = [c for c in rows.columns if c != "__i"]
-        groups = rows.group_by(columns, maintain_order=True).agg("__i")
-        codes = [self.code(case) for case in groups.drop("__i").iter_rows(named=True)]
-        sizes = groups.select(pl.col("__i").list.len()).to_series()
-        code_of_row = pl.Series(codes, dtype=pl.Int64).gather(
-            pl.int_range(len(codes), eager=True).repeat_by(sizes).explode()
-        )
-        found = pl.Series([0] * rows.height, dtype=pl.Int64).scatter(groups["__i"].explode(), code_of_row)
+        rows = self.cases_of(frame.filter(pending))
+        # Settled at once: the rule that fired (or `otherwise`).
+        found = rows.select(pl.col("fired").fill_null(len(self.rules)).cast(pl.Int64)).to_series()
+        searched = rows.with_row_index("__i").filter(~pl.col("settled")).drop("settled")
+        if searched.height:
+            columns = [c for c in searched.columns if c != "__i"]
+            groups = searched.group_by(columns, maintain_order=True).agg("__i")
+            codes = [self.code(case) for case in groups.drop("__i").iter_rows(named=True)]
+            sizes = groups.select(pl.col("__i").list.len()).to_series()
+            each = pl.Series(codes, dtype=pl.Int64).gather(
+                pl.int_range(len(codes), eager=True).repeat_by(sizes).explode()
+            )
+            found = found.scatter(groups["__i"].explode(), each)
         return out.scatter(pending.arg_true(), found)
 
     def code(self, case: dict[str, Any]) -> int:
