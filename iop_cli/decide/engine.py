@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from iop_cli.decide import policy
-from iop_cli.decide.missing import Reach, outcome_texts, over_missing
+from iop_cli.decide.missing import Reach, not_ruled_out, outcome_texts, over_missing
 from iop_cli.decide.profile import DimensionRating, rate
 from iop_cli.decide.values import applicable
 from iop_cli.pack.answers import clean_answers, disagreement
@@ -102,7 +102,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     not_assessed: list[NotAssessed] = []
     fired: int | None = None
     blocked: list[int] = []  # rules before the one that holds whose verdict a missing answer leaves open
-    undecided: list[int] = []  # ... and those an optional answer not given leaves open
+    waiting: dict[int, tuple[str, ...]] = {}  # ... and those an optional answer not given leaves open: its fields
     for index, rule in enumerate(pack.rules):
         result = rule.when.evaluate(values)
         unknown = policy.open_sources(pack, rule, values, applies)
@@ -115,8 +115,8 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
             blocked.append(index)
         else:
             outcome = "undecided"
-            undecided.append(index)
-            not_assessed.append(NotAssessed(rule.id, tuple(sorted(unknown))))
+            waiting[index] = tuple(sorted(unknown))
+            not_assessed.append(NotAssessed(rule.id, waiting[index]))
         trace.append(_trace(rule, "level", result, values, outcome))
         if result is True:
             fired = index
@@ -127,7 +127,9 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         reach = Reach((pack.rules[fired].level if fired is not None else pack.otherwise.level,), None, ())
         placing = pack.rules[fired] if fired is not None else None
     else:
-        reach = over_missing(pack, fired, blocked, values, missing_set, undecided)
+        reach = over_missing(pack, fired, blocked, values, missing_set)
+        if not reach.stands:
+            reach = replace(reach, not_ruled_out=not_ruled_out(pack, waiting, reach.levels))
         placing = next((r for r in pack.rules if r.id == reach.rule), None) if reach.stands else None
 
     would_be = None

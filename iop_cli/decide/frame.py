@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import reduce
 from threading import Lock
 from typing import Any
@@ -249,10 +249,14 @@ class MissingSettler:
             sum(1 << bit for bit, name in enumerate(self.required) if name in policy.rule_sources(pack, rule))
             for rule in pack.rules
         ]
-        memo = pack.memo.setdefault("missing_outcomes", {"entries": [], "codes": {}, "cases": {}, "lock": Lock()})
+        # The optional questions the rules rest on: where one is not given, the rules that wait on it are undecided.
+        sources = [policy.rule_sources(pack, rule) for rule in pack.rules]
+        self.optional = sorted({name for found in sources for name in found} - set(self.required))
+        self.optional_sources = [found - set(self.required) for found in sources]
+        memo = pack.memo.setdefault("missing_outcomes", {"entries": [], "codes": {}, "searches": {}, "lock": Lock()})
         self.entries: list[tuple[str, str | None, str, tuple[str, ...], tuple[str, ...]]] = memo["entries"]
         self.codes: dict[tuple, int] = memo["codes"]
-        self.cases: dict[tuple, int] = memo["cases"]
+        self.searches: dict[tuple, Any] = memo["searches"]  # a search's key -> its `Reach`
         self.lock: Lock = memo["lock"]
 
     def bundle(self) -> pl.Expr:
@@ -262,18 +266,21 @@ class MissingSettler:
             pl.col(MISSING_MASK).alias("missing"),
             *(pl.col(f"__r{i}").alias(f"r{i}") for i in range(len(self.rules))),
             *(value_col(q.id).alias(q.id) for q in self.fields),
+            *(applies(self.pack.questions[name]).alias(f"applies:{name}") for name in self.optional),
+            *(value_col(name).alias(f"optional:{name}") for name in self.optional),
         )
 
     def cases_of(self, rows: pl.DataFrame) -> pl.DataFrame:
         """Each row's case: `fired`, `missing`, `settled` (`policy.settled`: no rule before the one that fired is
         left open by a missing answer and leads elsewhere), `open{w}` and `undecided{w}` (bit masks of the rules
-        before the one that fired that a missing answer, or an optional one, leaves open), and each answer one of
-        those rules reads (null where none does)."""
+        before the one that fired that a missing answer, or an optional one not given, leaves open), `relevant`
+        (the missing answers the open rules rest on), `unanswered` (a bit per optional answer some rule rests on
+        that is not given and applies), and each answer an open rule reads (null where none does)."""
         rules = self.rules
         n = len(rules)
         at = pl.col("fired").fill_null(n)
         columns: list[pl.Expr] = [pl.col("fired"), pl.col("missing")]
-        elsewhere = []
+        elsewhere, relevant = [], []
         for w, word in enumerate(self.words):
 
             def per_fired(masks: list[int]) -> pl.Expr:
@@ -298,17 +305,36 @@ class MissingSettler:
             columns.append((blocked_bits & before).alias(f"open{w}"))
             columns.append((unknown_bits & ~blocked_bits & before).alias(f"undecided{w}"))
             elsewhere.append((blocked_bits & other) != 0)
+            relevant += [
+                pl.when(((blocked_bits & before) & (1 << (j - word.start))) != 0).then(self.guards[j]).otherwise(0)
+                for j in word
+                if self.guards[j]
+            ]
         blocked_elsewhere = reduce(operator.or_, elsewhere, pl.lit(False))
         missing_any = pl.col("missing") != 0
         settled = policy.settled(COLUMNS, missing_any, pl.col("fired").is_null(), blocked_elsewhere)
-        rows = rows.select(*columns, settled.alias("settled"), *(pl.col(q.id) for q in self.fields))
+        unanswered = reduce(
+            operator.add,
+            [
+                (pl.col(f"optional:{name}").is_null() & pl.col(f"applies:{name}")).cast(pl.Int64) * (1 << bit)
+                for bit, name in enumerate(self.optional)
+            ],
+            pl.lit(0, dtype=pl.Int64),
+        )
+        rows = rows.select(
+            *columns,
+            settled.alias("settled"),
+            (pl.col("missing") & reduce(operator.or_, relevant, pl.lit(0, dtype=pl.Int64))).alias("relevant"),
+            unanswered.alias("unanswered"),
+            *(pl.col(q.id) for q in self.fields),
+        )
         spread = []
         for question in self.fields:
             reads = []
             for w, word in enumerate(self.words):
                 bits = sum(1 << (i - word.start) for i in self.readers.get(question.id, []) if i in word)
                 if bits:
-                    reads.append(((pl.col(f"open{w}") | pl.col(f"undecided{w}")) & bits) != 0)
+                    reads.append((pl.col(f"open{w}") & bits) != 0)
             needed = reduce(operator.or_, reads) if reads else pl.lit(False)
             spread.append(pl.when(needed & ~pl.col("settled")).then(pl.col(question.id)).alias(question.id))
         return rows.with_columns(spread)
@@ -335,11 +361,9 @@ class MissingSettler:
         return out.scatter(pending.arg_true(), found)
 
     def code(self, case: dict[str, Any]) -> int:
-        from iop_cli.decide.missing import outcome_texts, over_missing
-
-        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in case.items())
-        if key in self.cases:
-            return self.cases[key]
+        """The outcome code of a case: its search (`over_missing`) remembered by what decides it (the rule that
+        fired, the open rules, the missing answers they rest on and the answers they read), its texts by the rest."""
+        from iop_cli.decide.missing import not_ruled_out, outcome_texts, over_missing
 
         def indices(prefix: str) -> list[int]:
             return [
@@ -350,19 +374,26 @@ class MissingSettler:
             ]
 
         fired = case["fired"]
-        missing = [name for bit, name in enumerate(self.required) if case["missing"] >> bit & 1]
-        values = {q.id: case[q.id] for q in self.fields}
-        reach = over_missing(self.pack, fired, indices("open"), values, set(missing), indices("undecided"))
+        opened = indices("open")
+        values = {q.id: _hashable(case[q.id]) for q in self.fields}
+        key = (fired, tuple(opened), case["relevant"], tuple(values.items()))
+        reach = self.searches.get(key)
+        if reach is None:
+            relevant = {name for bit, name in enumerate(self.required) if case["relevant"] >> bit & 1}
+            reach = over_missing(self.pack, fired, opened, values, relevant)
+            with self.lock:
+                self.searches[key] = reach
         n = len(self.rules)
         if reach.stands and reach.rule is not None:
-            found = next(i for i, r in enumerate(self.rules) if r.id == reach.rule)
-        elif reach.stands and reach.levels[0] == self.pack.otherwise.level:
-            found = n
-        else:
-            found = self._entry(*outcome_texts(self.pack, tuple(missing), reach))
-        with self.lock:
-            self.cases[key] = found
-        return found
+            return next(i for i, r in enumerate(self.rules) if r.id == reach.rule)
+        if reach.stands and reach.levels[0] == self.pack.otherwise.level:
+            return n
+        missing = tuple(name for bit, name in enumerate(self.required) if case["missing"] >> bit & 1)
+        if not reach.stands:
+            unanswered = {name for bit, name in enumerate(self.optional) if case["unanswered"] >> bit & 1}
+            waiting = {i: self.optional_sources[i] & unanswered for i in indices("undecided")}
+            reach = replace(reach, not_ruled_out=not_ruled_out(self.pack, waiting, reach.levels))
+        return self._entry(*outcome_texts(self.pack, missing, reach))
 
     def _entry(self, level: str, rule: str | None, reason: str, missing: tuple, possible: tuple) -> int:
         entry = (level, rule, reason, missing, possible)
@@ -372,6 +403,10 @@ class MissingSettler:
                 index = len(self.entries) - 1
                 self.codes[entry] = -1 - (index * len(self.pack.levels) + list(self.pack.levels).index(level))
             return self.codes[entry]
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 @dataclass

@@ -16,13 +16,12 @@ runs it once per distinct such key in a file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from iop_cli.decide import policy
 from iop_cli.decide.space import Point, Search, Space
-from iop_cli.decide.values import applicable
 from iop_cli.pack.model import Pack, Question
 
 
@@ -63,12 +62,11 @@ def over_missing(
     blocked: Sequence[int],
     values: Mapping[str, Any],
     missing: set[str],
-    undecided: Sequence[int] = (),
 ) -> Reach:
     """The levels that filling the missing required answers (`missing`) leads to. `fired`: the index of the first
     rule that holds with the answers given (None: none does); `blocked`: the indices of the rules before it whose
-    verdict a missing answer leaves open, and `undecided` those an optional answer not given leaves open; `values`:
-    the answers and computed values, as the engine has them (at least those these rules read)."""
+    verdict a missing answer leaves open; `values`: the answers and computed values, as the engine has them (at
+    least those these rules read). The result depends on nothing else (batch scoring remembers it by these)."""
     rules = pack.rules
     tail_level = rules[fired].level if fired is not None else pack.otherwise.level
     tail_rule = rules[fired].id if fired is not None else None
@@ -123,22 +121,19 @@ def over_missing(
     if len(found) == 1:
         return Reach(tuple(ranked), rule, ())
     deciding = tuple(q.id for q in fields if q.id in missing)
-    return Reach(tuple(ranked), rule, deciding, _not_ruled_out(pack, undecided, values, missing, ranked))
+    return Reach(tuple(ranked), rule, deciding)
 
 
-def _not_ruled_out(
-    pack: Pack, undecided: Sequence[int], values: Mapping[str, Any], missing: set[str], levels: Sequence[str]
+def not_ruled_out(
+    pack: Pack, waiting: Mapping[int, Collection[str]], levels: Sequence[str]
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The levels of the undecided rules that are not among `levels`, most intensive first, each with the optional
-    answers not given that its rules wait on."""
-    answers = {name: _answer(value) for name, value in values.items() if name in pack.questions}
-    _, applies, _ = applicable(pack, answers)
+    """The levels of the undecided rules (`waiting`: a rule's index -> the optional answers not given that it waits
+    on) that are not among `levels`, most intensive first, each with those answers."""
     found: dict[str, set[str]] = {}
-    for index in undecided:
+    for index, fields in waiting.items():
         rule = pack.rules[index]
         if rule.level not in levels:
-            waits = policy.open_sources(pack, rule, values, applies) - missing
-            found.setdefault(rule.level, set()).update(waits)
+            found.setdefault(rule.level, set()).update(fields)
     ranked = sorted(found, key=lambda level: -pack.levels[level].rank)
     return tuple((level, tuple(sorted(found[level]))) for level in ranked)
 
