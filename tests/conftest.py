@@ -18,7 +18,7 @@ SHARED = ROOT.parent / "shared"
 
 # The columns `iop score` writes after the input's with the default pack: the outcome, then the profile.
 SCORED_COLUMNS = [
-    "level", "rule", "reason", "alerts", "status", "error", "ignored", "missing", "possible", "d1", "d2", "d3", "d4", "d5", "d6",
+    "level", "rule", "reason", "alerts", "status", "error", "ignored", "missing", "level_min", "level_max", "decided_by", "d1", "d2", "d3", "d4", "d5", "d6",
 ]  # fmt: skip
 
 

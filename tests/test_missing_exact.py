@@ -123,7 +123,7 @@ def test_a_filling_that_reaches_no_rule_keeps_review_among_the_possible_levels(p
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_iop_score_writes_the_missing_answers_and_the_possible_levels(pack, tmp_path, fmt):
+def test_iop_score_writes_the_missing_answers_and_the_range_of_levels(pack, tmp_path, fmt):
     import csv
     import io
     import json
@@ -146,10 +146,11 @@ def test_iop_score_writes_the_missing_answers_and_the_possible_levels(pack, tmp_
     else:
         got = [json.loads(line) for line in text.splitlines()]
         empty = None
-    assert [(r["level"], r["status"], r["missing"], r["possible"]) for r in got] == [
-        ("iop", "ok", empty, empty),
-        ("iop", "ok", "readiness", "iop"),
-        ("clinician_review", "review", "suicidal_ideation", "crisis;iop"),
+    columns = ("level", "status", "missing", "level_min", "level_max", "decided_by")
+    assert [tuple(r[c] for c in columns) for r in got] == [
+        ("iop", "ok", empty, empty, empty, empty),
+        ("iop", "ok", "readiness", "iop", "iop", empty),
+        ("clinician_review", "review", "suicidal_ideation", "iop", "crisis", "suicidal_ideation"),
     ]
 
 

@@ -106,9 +106,9 @@ def test_score_reads_semicolon_cells_like_check(multi, tmp_path):
     batch.score_file(str(source), out, multi, None)
     lines = out.getvalue().decode().splitlines()[1:]
     for line, (primary, others, cows, level, rule, alerts) in zip(lines, rows, strict=False):
-        # A COWS score without opioids in use is listed as ignored (before `missing` and `possible`, empty here).
+        # A COWS score without opioids in use is listed as ignored (before `missing` .. `decided_by`, empty here).
         ignored = "cows" if cows and "opioids" not in (primary + others).lower() else ""
-        assert f",{level},{rule}," in line and line.endswith(f",{alerts},ok,,{ignored},,"), line
+        assert f",{level},{rule}," in line and line.endswith(f",{alerts},ok,,{ignored},,,,"), line
     assert lines[-1].startswith('cannabis,"opioids;beer",,,,,,error,') and "holds a value that is not one" in lines[-1]
 
 

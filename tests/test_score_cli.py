@@ -121,13 +121,13 @@ def test_input_cells_are_copied_as_given_unless_a_row_needs_writing_anew(tmp_pat
     assert written[5].startswith(lines[4] + ",iop,")
     assert written[2].startswith("'=1+2,34,alcohol,some_days,3,0,4,,no,")
     rows = list(csv.reader(io.StringIO(out.read_text())))
-    assert {len(row) for row in rows} == {37}
+    assert {len(row) for row in rows} == {39}
     got = rows_of(out)
     assert [row["client_id"] for row in got] == ["A-1", "'=1+2", "A-3", "A,4", "A-5"]
     assert [row["status"] for row in got] == ["ok", "ok", "review", "ok", "ok"]
     # Only an alert reads the answer the short row lacks: the level stands, and the answer is listed as missing.
     assert got[3]["can_attend_iop_schedule"] == "" and got[3]["missing"] == "can_attend_iop_schedule"
-    assert got[3]["level"] == got[3]["possible"] == "iop"
+    assert got[3]["level"] == got[3]["level_min"] == got[3]["level_max"] == "iop" and not got[3]["decided_by"]
     assert "can_attend_iop_schedule" in got[2]["missing"] and got[2]["level"] == "clinician_review"
 
 
@@ -185,7 +185,9 @@ def test_header_only_gives_a_header_only_output(tmp_path):
     assert (
         out.read_text()
         .splitlines()[0]
-        .endswith(",level,rule,reason,alerts,status,error,ignored,missing,possible,d1,d2,d3,d4,d5,d6")
+        .endswith(
+            ",level,rule,reason,alerts,status,error,ignored,missing,level_min,level_max,decided_by,d1,d2,d3,d4,d5,d6"
+        )
     )
     assert rows_of(out) == []
 

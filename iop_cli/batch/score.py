@@ -295,9 +295,12 @@ class BatchScorer:
                 neutral(pl.col("__error")).alias("__out_error"),
                 self._ignored_column(decided.done).alias("__out_ignored"),
                 self._missing_column(decided.done).alias("__out_missing"),
-                pl.when(pl.col(pr.MISSING_MASK) != 0)
-                .then(spread([self.outcome.possible_text(c) for c in outcomes]))
-                .alias("__out_possible"),
+                *(
+                    pl.when(pl.col(pr.MISSING_MASK) != 0)
+                    .then(spread([self.outcome.reach_texts(c)[k] for c in outcomes]))
+                    .alias(f"__out_{name}")
+                    for k, name in enumerate(pr.REACH_COLUMNS)
+                ),
                 *(pl.col(pr.RATING.format(d.id)).alias(f"__out_{d.id}") for d in self.pack.profile),
                 "__error",
             )
@@ -332,15 +335,9 @@ class BatchScorer:
             )
         failed_row = pl.concat_str([pl.lit(",,,,error,"), csv_quote(neutral(pl.col("__error")))])
         ignored = self._ignored_column(done).fill_null("")  # plain ids joined by ';': nothing to quote
-        gaps = pl.concat_str(
-            [
-                pl.lit(","),
-                self._missing_column(done),
-                pl.lit(","),
-                spread([self.outcome.possible_text(c) for c in outcomes]),
-            ]
-        )
-        gaps = pl.when(pl.col(pr.MISSING_MASK) == 0).then(pl.lit(",,")).otherwise(gaps)
+        reach = spread([",".join(x or "" for x in self.outcome.reach_texts(c)) for c in outcomes])
+        gaps = pl.concat_str([pl.lit(","), self._missing_column(done), pl.lit(","), reach])
+        gaps = pl.when(pl.col(pr.MISSING_MASK) == 0).then(pl.lit(",,,,")).otherwise(gaps)
         suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, gaps, *self._ratings_text()])
         scored = done.select(suffix.alias("__suffix"), "__error")
         return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))

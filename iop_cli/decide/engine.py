@@ -138,7 +138,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     elif reach.stands and reach.levels[0] == pack.otherwise.level:
         level, reason, rule_id, basis = pack.levels[pack.otherwise.level], pack.otherwise.because, None, "otherwise"
     else:  # the search settled it: a review naming the levels still possible, or one level every filling leads to
-        level_id, _, reason, _, _ = outcome_texts(pack, missing, reach)
+        level_id, _, reason, *_ = outcome_texts(pack, missing, reach)
         level, rule_id = pack.levels[level_id], None
         basis = "every_filling" if reach.stands else "missing_answers"
         would_be = pack.rules[fired].id if fired is not None and not reach.stands else None

@@ -34,6 +34,7 @@ MASK_BITS = 62  # the questions one Int64 `__ignored` mask can name
 CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
 MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
+REACH_COLUMNS = ("level_min", "level_max", "decided_by")  # for a row with missing answers (`Outcome.reach_texts`)
 LEVEL_INDEX = "__level_index"  # the level of a row's outcome, as its index among the pack's levels
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
 
@@ -254,7 +255,7 @@ class MissingSettler:
         self.optional = sorted({name for found in sources for name in found} - set(self.required))
         self.optional_sources = [found - set(self.required) for found in sources]
         memo = pack.memo.setdefault("missing_outcomes", {"entries": [], "codes": {}, "searches": {}, "lock": Lock()})
-        self.entries: list[tuple[str, str | None, str, tuple[str, ...], tuple[str, ...]]] = memo["entries"]
+        self.entries: list[Entry] = memo["entries"]
         self.codes: dict[tuple, int] = memo["codes"]
         self.searches: dict[tuple, Any] = memo["searches"]  # a search's key -> its `Reach`
         self.lock: Lock = memo["lock"]
@@ -395,14 +396,20 @@ class MissingSettler:
             reach = replace(reach, not_ruled_out=not_ruled_out(self.pack, waiting, reach.levels))
         return self._entry(*outcome_texts(self.pack, missing, reach))
 
-    def _entry(self, level: str, rule: str | None, reason: str, missing: tuple, possible: tuple) -> int:
-        entry = (level, rule, reason, missing, possible)
+    def _entry(
+        self, level: str, rule: str | None, reason: str, missing: tuple, possible: tuple, deciding: tuple
+    ) -> int:
+        entry = (level, rule, reason, missing, possible, deciding)
         with self.lock:
             if entry not in self.codes:
                 self.entries.append(entry)
                 index = len(self.entries) - 1
                 self.codes[entry] = -1 - (index * len(self.pack.levels) + list(self.pack.levels).index(level))
             return self.codes[entry]
+
+
+Entry = tuple[str, str | None, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+"""A case the search settled: level, rule, reason, missing answers, levels still possible, answers that decide."""
 
 
 def _hashable(value: Any) -> Any:
@@ -421,7 +428,7 @@ class Outcome:
         self.provisional_mask = sum(1 << bit for bit, a in enumerate(ordered) if a.provisional)
         self.required = [q.id for q in self.pack.asked if q.required]
 
-    def _entry(self, code: int) -> tuple[str, str | None, str, tuple[str, ...], tuple[str, ...]]:
+    def _entry(self, code: int) -> Entry:
         entries = self.pack.memo["missing_outcomes"]["entries"]
         return entries[(-1 - code) // len(self.pack.levels)]
 
@@ -429,7 +436,7 @@ class Outcome:
         """(level, rule, reason) for an __outcome code."""
         rules = self.pack.rules
         if code < 0:
-            level, rule_id, reason, _, _ = self._entry(code)
+            level, rule_id, reason, *_ = self._entry(code)
             return level, rule_id, reason
         if code == len(rules):
             return self.pack.otherwise.level, None, self.pack.otherwise.because
@@ -444,9 +451,14 @@ class Outcome:
         """The ids of the missing required answers in a `__missing` mask, joined by `;` (None for none)."""
         return ";".join(name for bit, name in enumerate(self.required) if mask >> bit & 1) or None
 
-    def possible_text(self, code: int) -> str:
-        """The levels still possible for a row with missing answers, most intensive first, joined by `;`."""
-        return ";".join(self._entry(code)[4]) if code < 0 else self.texts(code)[0]
+    def reach_texts(self, code: int) -> tuple[str, str, str | None]:
+        """For a row with missing answers: the least and the most intensive level that some filling of them leads
+        to, and the missing answers that would decide (ids joined by `;`, None where the level stands)."""
+        if code >= 0:
+            level = self.texts(code)[0]
+            return level, level, None
+        _, _, _, _, possible, deciding = self._entry(code)
+        return possible[-1], possible[0], ";".join(deciding) or None
 
     def provisional(self, mask: int) -> bool:
         """Whether an alert mask holds an alert that makes the decision provisional."""
@@ -509,7 +521,7 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
     """The decision for every row of `answers` (one column per asked question, named by its id, of its type:
     VALUE_TYPES; a column that is absent, or null, is unanswered), as the outcome columns of `iop score`:
     level, rule, reason, alerts, status, error (always null here: the answers are already typed), ignored, missing
-    and possible, then
+    level_min, level_max and decided_by, then
     each profile dimension's rating (null: not rated). Pure: one
     DataFrame in, one out, in the same row order. `iop score` reaches the same codes through `decision_columns`
     and renders them its own faster way; `tests/test_batch_stages.py` holds the two and the engine to one answer."""
@@ -576,9 +588,12 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
             pl.col(MISSING_MASK).replace_strict(gaps, [outcome.missing_text(m) for m in gaps], return_dtype=pl.String)
         )
         .alias("missing"),
-        pl.when(pl.col("__error").is_null() & (pl.col(MISSING_MASK) != 0))
-        .then(by_code([outcome.possible_text(code) for code in codes]))
-        .alias("possible"),
+        *(
+            pl.when(pl.col("__error").is_null() & (pl.col(MISSING_MASK) != 0))
+            .then(by_code([outcome.reach_texts(code)[k] for code in codes]))
+            .alias(name)
+            for k, name in enumerate(REACH_COLUMNS)
+        ),
         *(rating.alias(d.id) for rating, d in zip(ratings, pack.profile, strict=True)),
     )
 

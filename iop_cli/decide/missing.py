@@ -143,12 +143,14 @@ def _answer(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def outcome_texts(pack: Pack, missing: tuple[str, ...], reach: Reach) -> tuple[str, str | None, str, tuple, tuple]:
-    """(level, rule, reason, missing, possible) of a record whose missing answers the search settled without one
+def outcome_texts(
+    pack: Pack, missing: tuple[str, ...], reach: Reach
+) -> tuple[str, str | None, str, tuple, tuple, tuple]:
+    """(level, rule, reason, missing, possible, deciding) of a record whose missing answers the search settled without one
     rule placing every filling: a review naming the levels still possible, or a level every filling leads to."""
     if reach.stands:
         level = pack.levels[reach.levels[0]]
-        return level.id, None, policy.every_filling_reason(missing, level.name), missing, reach.levels
+        return level.id, None, policy.every_filling_reason(missing, level.name), missing, reach.levels, ()
     least = reach.levels[-1] if reach.levels[-1] != pack.otherwise.level else None
     reason = policy.review_reason(missing, reach.levels, reach.deciding, least, reach.not_ruled_out)
-    return pack.otherwise.level, None, reason, missing, reach.levels
+    return pack.otherwise.level, None, reason, missing, reach.levels, reach.deciding

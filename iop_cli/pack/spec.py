@@ -16,7 +16,10 @@ QUESTION_TYPES = ("yesno", "choice", "multi", "integer", "number", "text")  # mu
 SEVERITIES = ("safety", "caution", "info")
 # The outcome columns `iop score` writes after the input's, in order (`output.contracts.SCORE_COLUMNS`); a pack's
 # profile adds one column per dimension after them, so no dimension may take one of these names.
-OUTCOME_COLUMNS = ("level", "rule", "reason", "alerts", "status", "error", "ignored", "missing", "possible")
+OUTCOME_COLUMNS = (
+    *("level", "rule", "reason", "alerts", "status", "error", "ignored"),
+    *("missing", "level_min", "level_max", "decided_by"),  # for a row with required answers missing
+)
 LINT_CODES = (
     "never-fires",
     "shadowed",
