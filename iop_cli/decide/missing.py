@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iop_cli.decide import policy
-from iop_cli.decide.space import Point, Search, Space
+from iop_cli.decide.space import Point, Search, Space, questions_read
 from iop_cli.pack.model import Pack, Question
 
 
@@ -108,7 +108,8 @@ def over_missing(
             return False  # two levels met already: the rules that reach them no longer matter
         return None
 
-    for _ in Search(space, fields, fixed=fixed).each_by_rules(open_rules, verdict):
+    read = questions_read(pack, [n for rule in open_rules for n in rule.when.names])
+    for _ in Search(space, fields, fixed=fixed, questions=read).each_by_rules(open_rules, verdict):
         pass  # the verdict never yields: it records each placement as the search decides it
     if not found:  # answers that contradict each other leave no filling: every level still open stays possible
         for level, rule in [*((r.level, r.id) for r in open_rules), (tail_level, tail_rule)]:

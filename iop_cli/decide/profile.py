@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iop_cli.decide.space import Point, Search, profile_space
-from iop_cli.pack.model import Computed, Dimension, Pack, Question
+from iop_cli.decide.space import Point, Search, profile_space, questions_read
+from iop_cli.pack.model import Dimension, Pack, Question
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,18 @@ def _rate(
     settled = all(r is not None for r in results) and all(
         applies.get(source) is not None for cell in dimension.ratings for source in _sources(pack, cell.when.names)
     )
+    held = [c for c, r in zip(dimension.ratings, results, strict=True) if r is True]
+    top = max(held, key=lambda c: c.rating, default=None)
     if settled:
-        rating = next((c.rating for c, r in zip(dimension.ratings, results, strict=True) if r), None)
+        rating = top.rating if top is not None else None
+    elif (
+        top is not None
+        and all(r is False for c, r in zip(dimension.ratings, results, strict=True) if c.rating > top.rating)
+        and all(applies.get(source) is not None for source in _sources(pack, top.when.names))
+    ):
+        # A rating that holds, with every higher one false: no filling changes it. (Filling a missing answer can
+        # make a false condition no more than undecided, and the answers behind this one stay asked.)
+        rating = top.rating
     else:
         # Answers that contradict each other (a "low" screen beside an attempt) leave no consistent filling: the
         # rating is then what the answers as given allow, so a rating that already holds is never lost.
@@ -100,25 +110,7 @@ def _sources(pack: Pack, names: tuple[str, ...]) -> list[str]:
 def dimension_questions(pack: Pack, dimension: Dimension) -> list[Question]:
     """Every question, asked or computed, whose value a dimension's rating reads, directly or through computed
     fields, ask_if and derivations, in pack order: the values the rating needs, and no others to compute."""
-    memo = f"profile_questions:{dimension.id}"
-    if memo not in pack.memo:
-        names: set[str] = set()
-        pending = [n for cell in dimension.ratings for n in cell.when.names]
-        while pending:
-            name = pending.pop()
-            if name in names or name not in pack.questions:
-                continue
-            names.add(name)
-            question = pack.questions[name]
-            if isinstance(question, Computed):
-                pending += list(question.compute.names)
-            if question.ask_if is not None:
-                pending += list(question.ask_if.names)
-            if question.derive is not None:
-                pending += list(question.derive.names)
-        pack.memo[memo] = [q for q in pack.questions.values() if q.id in names]
-    questions: list[Question] = pack.memo[memo]
-    return questions
+    return questions_read(pack, [n for cell in dimension.ratings for n in cell.when.names])
 
 
 def dimension_fields(pack: Pack, dimension: Dimension, values: Mapping[str, Any] | None = None) -> list[Question]:

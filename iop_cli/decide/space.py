@@ -50,6 +50,32 @@ def trees(pack: Pack, allowances: bool = True) -> list[Node]:
     return found
 
 
+def questions_read(pack: Pack, names: Collection[str]) -> list[Question]:
+    """Every question, asked or computed, whose value conditions over `names` read, directly or through computed
+    fields, ask_if and derivations, in pack order: the values a search over them needs, and no others to compute.
+    Remembered per pack."""
+    memo = pack.memo.setdefault("questions_read", {})
+    key = frozenset(names)
+    if key not in memo:
+        found: set[str] = set()
+        pending = list(key)
+        while pending:
+            name = pending.pop()
+            if name in found or name not in pack.questions:
+                continue
+            found.add(name)
+            question = pack.questions[name]
+            if isinstance(question, Computed):
+                pending += list(question.compute.names)
+            if question.ask_if is not None:
+                pending += list(question.ask_if.names)
+            if question.derive is not None:
+                pending += list(question.derive.names)
+        memo[key] = [q for q in pack.questions.values() if q.id in found]
+    questions: list[Question] = memo[key]
+    return questions
+
+
 def profile_ratings(pack: Pack) -> list[Rule]:
     """Every rating of the pack's profile, as rules (`decide.profile` searches them where answers are missing)."""
     return [cell for dimension in pack.profile for cell in dimension.ratings]

@@ -92,8 +92,11 @@ def compile(node: Node) -> Evaluator:
             add = op == "+"
 
             def arith(v):
-                a, b = le(v), re_(v)
-                if a is None or b is None:
+                a = le(v)
+                if a is None:  # unknown whatever the other side is: a long sum of items stops at its first blank
+                    return None
+                b = re_(v)
+                if b is None:
                     return None
                 return a + b if add else a - b
 
