@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from iop_cli.decide import policy
-from iop_cli.decide.space import profile_space
+from iop_cli.decide.space import Space, profile_space
 from iop_cli.decide.values import applicable
 from iop_cli.lang.polars import compile_expr
 from iop_cli.lang.tree import Compare, Lit, Member, Node, Ref
@@ -137,6 +137,7 @@ def ignorable(pack: Pack) -> list[Question]:
 
 
 WORD = 62  # rules per Int64 bit mask of blocked rules
+MEMO_LIMIT = 100_000  # cases and searches remembered per pack (a file repeats them)
 
 
 def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
@@ -234,7 +235,7 @@ class MissingSettler:
     holds its texts: the level can be read from the code alone, in Polars, for the alerts that test it."""
 
     def __init__(self, pack: Pack):
-        from iop_cli.decide.missing import key_fields
+        from iop_cli.decide.missing import key_fields, level_space
 
         self.pack = pack
         self.rules = pack.rules
@@ -244,6 +245,9 @@ class MissingSettler:
         for i in range(len(pack.rules)):
             for q in key_fields(pack, [i]):
                 self.readers.setdefault(q.id, []).append(i)
+        space = level_space(pack)
+        # Each answer a case holds, as the class of answers that decide alike (`answer_code`): far fewer cases.
+        self.classes = {q.id: answer_code(q, space, pl.col(q.id)) for q in self.fields}
         self.required = [q.id for q in pack.asked if q.required]
         # Per rule: the bits of the missing mask for the required questions it rests on (`policy.rule_sources`).
         self.guards = [
@@ -254,10 +258,13 @@ class MissingSettler:
         sources = [policy.rule_sources(pack, rule) for rule in pack.rules]
         self.optional = sorted({name for found in sources for name in found} - set(self.required))
         self.optional_sources = [found - set(self.required) for found in sources]
-        memo = pack.memo.setdefault("missing_outcomes", {"entries": [], "codes": {}, "searches": {}, "lock": Lock()})
+        memo = pack.memo.setdefault(
+            "missing_outcomes", {"entries": [], "codes": {}, "searches": {}, "cases": {}, "lock": Lock()}
+        )
         self.entries: list[Entry] = memo["entries"]
         self.codes: dict[tuple, int] = memo["codes"]
         self.searches: dict[tuple, Any] = memo["searches"]  # a search's key -> its `Reach`
+        self.cases: dict[tuple, int] = memo["cases"]  # a whole case -> its code
         self.lock: Lock = memo["lock"]
 
     def bundle(self) -> pl.Expr:
@@ -337,7 +344,9 @@ class MissingSettler:
                 if bits:
                     reads.append((pl.col(f"open{w}") & bits) != 0)
             needed = reduce(operator.or_, reads) if reads else pl.lit(False)
-            spread.append(pl.when(needed & ~pl.col("settled")).then(pl.col(question.id)).alias(question.id))
+            classed = self.classes[question.id]
+            answer = pl.col(question.id) if classed is None else classed.expr
+            spread.append(pl.when(needed & ~pl.col("settled")).then(answer).alias(question.id))
         return rows.with_columns(spread)
 
     def __call__(self, bundle: pl.Series) -> pl.Series:
@@ -366,6 +375,10 @@ class MissingSettler:
         fired, the open rules, the missing answers they rest on and the answers they read), its texts by the rest."""
         from iop_cli.decide.missing import not_ruled_out, outcome_texts, over_missing
 
+        whole = tuple(case.values())
+        if whole in self.cases:
+            return self.cases[whole]
+
         def indices(prefix: str) -> list[int]:
             return [
                 i
@@ -376,25 +389,40 @@ class MissingSettler:
 
         fired = case["fired"]
         opened = indices("open")
-        values = {q.id: _hashable(case[q.id]) for q in self.fields}
+        values = {q.id: self._answer(q.id, case[q.id]) for q in self.fields}
         key = (fired, tuple(opened), case["relevant"], tuple(values.items()))
         reach = self.searches.get(key)
         if reach is None:
             relevant = {name for bit, name in enumerate(self.required) if case["relevant"] >> bit & 1}
             reach = over_missing(self.pack, fired, opened, values, relevant)
             with self.lock:
+                if len(self.searches) >= MEMO_LIMIT:
+                    self.searches.clear()
                 self.searches[key] = reach
         n = len(self.rules)
         if reach.stands and reach.rule is not None:
-            return next(i for i, r in enumerate(self.rules) if r.id == reach.rule)
-        if reach.stands and reach.levels[0] == self.pack.otherwise.level:
-            return n
-        missing = tuple(name for bit, name in enumerate(self.required) if case["missing"] >> bit & 1)
-        if not reach.stands:
-            unanswered = {name for bit, name in enumerate(self.optional) if case["unanswered"] >> bit & 1}
-            waiting = {i: self.optional_sources[i] & unanswered for i in indices("undecided")}
-            reach = replace(reach, not_ruled_out=not_ruled_out(self.pack, waiting, reach.levels))
-        return self._entry(*outcome_texts(self.pack, missing, reach))
+            found = next(i for i, r in enumerate(self.rules) if r.id == reach.rule)
+        elif reach.stands and reach.levels[0] == self.pack.otherwise.level:
+            found = n
+        else:
+            missing = tuple(name for bit, name in enumerate(self.required) if case["missing"] >> bit & 1)
+            if not reach.stands:
+                unanswered = {name for bit, name in enumerate(self.optional) if case["unanswered"] >> bit & 1}
+                waiting = {i: self.optional_sources[i] & unanswered for i in indices("undecided")}
+                reach = replace(reach, not_ruled_out=not_ruled_out(self.pack, waiting, reach.levels))
+            found = self._entry(*outcome_texts(self.pack, missing, reach))
+        with self.lock:
+            if len(self.cases) >= MEMO_LIMIT:
+                self.cases.clear()
+            self.cases[whole] = found
+        return found
+
+    def _answer(self, name: str, held: Any) -> Any:
+        """The answer a case holds for a field: a representative of its class, or the answer itself."""
+        classed = self.classes[name]
+        if classed is None or held is None:
+            return _hashable(held)
+        return classed.answer(held)
 
     def _entry(
         self, level: str, rule: str | None, reason: str, missing: tuple, possible: tuple, deciding: tuple
@@ -613,6 +641,45 @@ class _Code:
     blank: int = 0  # the integer of no answer
 
 
+def answer_code(question: Question, space: Space, value: pl.Expr) -> _Code | None:
+    """An answer as a small integer (`_Code`) that tells apart exactly the answers the searches of `space` tell
+    apart (its representatives): a choice, yes/no, the tested choices of a selection, or a number by where it falls
+    among the cut points. None for an answer with no such classes (free text, a number tested with another field)."""
+    if question.type == "yesno":  # no answer 0, no 1, yes 2
+        return _Code(value.cast(pl.Int64).add(1).fill_null(0), 3, [None, False, True].__getitem__)
+    if question.type == "choice":
+        values = list(question.choice_values)
+        code = value.replace_strict(values, range(1, len(values) + 1), default=0, return_dtype=pl.Int64)
+        return _Code(code.fill_null(0), len(values) + 1, [None, *values].__getitem__)
+    if question.type == "multi":
+        # Only the choices some condition tests tell selections apart (the search's representatives).
+        tested = [c for c in question.choice_values if any(c in s for s in space.domains[question.id])]
+        bits = [value.list.contains(c).fill_null(False).cast(pl.Int64) * (1 << i) for i, c in enumerate(tested)]
+        code = reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64))
+        return _Code(code, 1 << len(tested), lambda k: tuple(c for i, c in enumerate(tested) if k >> i & 1))
+    if question.type in ("integer", "number") and question.id in space.domains and question.id not in space.inexact:
+        cuts = sorted(v for v in space.domains[question.id] if v is not None)
+        # 2j + 1: the cut j itself; 2j: between cut j - 1 and cut j (0: below the first, 2n: above the last).
+        steps = [(value > c).cast(pl.Int64) + (value >= c).cast(pl.Int64) for c in cuts]
+        code = reduce(operator.add, steps, pl.lit(0, dtype=pl.Int64))
+        size = 2 * len(cuts) + 2  # and the last for no answer
+
+        def answer(k: int) -> Any:
+            if k == size - 1:
+                return None
+            if k % 2:
+                return cuts[k // 2]
+            if k == 0:
+                return cuts[0] - 1
+            if k == size - 2:
+                return cuts[-1] + 1
+            low, high = cuts[k // 2 - 1], cuts[k // 2]
+            return low + 1 if question.type == "integer" else (low + high) / 2
+
+        return _Code(code.fill_null(size - 1), size, answer, blank=size - 1)
+    return None
+
+
 class ProfileRater:
     """The profile's ratings as columns, through `decide.profile.rate_dimension` (what `iop check` uses): a
     dimension's rating depends on a few answers, so each row's answers to those become one integer key (a whole
@@ -652,41 +719,7 @@ class ProfileRater:
         return blank
 
     def _code(self, question: Question) -> _Code | None:
-        value = value_col(question.id)
-        if question.type == "yesno":  # no answer 0, no 1, yes 2
-            return _Code(value.cast(pl.Int64).add(1).fill_null(0), 3, [None, False, True].__getitem__)
-        if question.type == "choice":
-            values = list(question.choice_values)
-            code = value.replace_strict(values, range(1, len(values) + 1), default=0, return_dtype=pl.Int64)
-            return _Code(code.fill_null(0), len(values) + 1, [None, *values].__getitem__)
-        space = profile_space(self.pack)
-        if question.type == "multi":
-            # Only the choices some condition tests tell selections apart (the search's representatives).
-            tested = [c for c in question.choice_values if any(c in s for s in space.domains[question.id])]
-            bits = [value.list.contains(c).fill_null(False).cast(pl.Int64) * (1 << i) for i, c in enumerate(tested)]
-            code = reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64))
-            return _Code(code, 1 << len(tested), lambda k: tuple(c for i, c in enumerate(tested) if k >> i & 1))
-        if question.type in ("integer", "number") and question.id not in space.inexact:
-            cuts = sorted(v for v in space.domains[question.id] if v is not None)
-            # 2j + 1: the cut j itself; 2j: between cut j - 1 and cut j (0: below the first, 2n: above the last).
-            steps = [(value > c).cast(pl.Int64) + (value >= c).cast(pl.Int64) for c in cuts]
-            code = reduce(operator.add, steps, pl.lit(0, dtype=pl.Int64))
-            size = 2 * len(cuts) + 2  # and the last for no answer
-
-            def answer(k: int) -> Any:
-                if k == size - 1:
-                    return None
-                if k % 2:
-                    return cuts[k // 2]
-                if k == 0:
-                    return cuts[0] - 1
-                if k == size - 2:
-                    return cuts[-1] + 1
-                low, high = cuts[k // 2 - 1], cuts[k // 2]
-                return low + 1 if question.type == "integer" else (low + high) / 2
-
-            return _Code(code.fill_null(size - 1), size, answer, blank=size - 1)
-        return None
+        return answer_code(question, profile_space(self.pack), value_col(question.id))
 
     def key_columns(self) -> list[pl.Expr]:
         """Each dimension's key, read from the value columns (`__v_ID`, after the value stages): one integer, or
