@@ -56,16 +56,29 @@ def test_summary_says_how_many_were_placed_and_why_the_rest_went_to_review(teds)
     assert reasons["missing answer: suicidal_ideation"] == 416
     assert reasons["missing answer: dsm5_criteria_count"] == 416
     assert summary["top_errors"] == [{"reason": "no intake answers in this row", "rows": 9}]
-    assert "Why rows went to review" in stderr and "missing answer: suicidal_ideation" in stderr
+    assert "Why rows went to review" in stderr and "missing answer: dsm5_criteria_count" in stderr
 
 
 def test_mapped_values_reach_the_engine(teds):
     _, scored, _, _ = teds
     header = scored[0]
     reason = header.index("reason")
-    # A row with PSYPROB 2 has psychiatric_symptoms derived as none, so it is not named as missing.
+    # PSYPROB never gives a severity: psychiatric_symptoms is missing in every row, "no disorder" (2) included.
     psy = header.index("PSYPROB")
     no_disorder = [row for row in scored[1:] if row[psy] == "2.0"]
-    assert no_disorder and all("psychiatric_symptoms" not in row[reason] for row in no_disorder)
-    with_disorder = [row for row in scored[1:] if row[psy] == "1.0"]
-    assert with_disorder and all("psychiatric_symptoms" in row[reason] for row in with_disorder)
+    assert no_disorder and all("psychiatric_symptoms" in row[reason] for row in no_disorder)
+    # Dependent living (LIVARAG 2) is not a stable home; homelessness (1) needs no home questions.
+    housing = header.index("LIVARAG")
+    missing = header.index("missing")
+    homeless = [row for row in scored[1:] if row[housing] == "1.0"]
+    assert homeless and all("household_substance_use" not in row[missing] for row in homeless)
+    others = [row for row in scored[1:] if row[housing] in ("2.0", "3.0")]
+    assert others and all("household_substance_use" in row[missing] for row in others)
+
+
+def test_every_data_row_gets_a_range_of_levels(teds):
+    _, scored, _, _ = teds
+    header = scored[0]
+    low, high, status = header.index("level_min"), header.index("level_max"), header.index("status")
+    rows = [row for row in scored[1:] if row[status] == "review"]
+    assert len(rows) == 416 and all(row[low] and row[high] == "crisis" for row in rows)
