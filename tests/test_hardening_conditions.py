@@ -196,14 +196,19 @@ def test_map_derive_is_held_to_the_pack_limits(tmp_path, when, message):
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_the_teds_map_still_loads_and_derives():
+def test_the_teds_map_still_loads_and_reads_clinical_md_version_2(tmp_path):
     from iop_cli.batch.mapping import load_mapping
     from iop_cli.pack.build import load_pack
 
     mapping = load_mapping(str(ROOT / "examples" / "teds-a.map.yaml"), load_pack())
-    derived = mapping.derive["psychiatric_symptoms"]
-    assert derived.columns == ("PSYPROB",)
-    assert derived.cases[0][0].evaluate({"PSYPROB": 2.0}) is True
+    assert mapping.values["housing"] == {"1": "homeless", "2": "unstable", "3": "stable"}
+    assert "psychiatric_symptoms" in mapping.unanswered and not mapping.derive  # PSYPROB gives no severity
+    # A derivation in a map is read by the pack's condition parser, with the input's columns as names.
+    path = tmp_path / "m.yaml"
+    path.write_text("derive:\n  psychiatric_symptoms:\n    cases:\n      - {when: PSY == 2, value: none}\n")
+    derived = load_mapping(str(path), load_pack()).derive["psychiatric_symptoms"]
+    assert derived.columns == ("PSY",)
+    assert derived.cases[0][0].evaluate({"PSY": 2.0}) is True
 
 
 def test_a_huge_value_in_a_map_is_cut_in_the_message(tmp_path):
