@@ -123,6 +123,7 @@ SUMMARY = {
     "levels": dict,
     "top_errors": [{"reason": str, "rows": int}],
     "top_review_reasons": [{"reason": str, "rows": int}],
+    "review_ranges": [{"level_min": str, "level_max": str, "rows": int}],
     "unanswered_fields": [str],
 }
 

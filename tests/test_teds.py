@@ -56,6 +56,9 @@ def test_summary_says_how_many_were_placed_and_why_the_rest_went_to_review(teds)
     assert reasons["missing answer: suicidal_ideation"] == 416
     assert reasons["missing answer: dsm5_criteria_count"] == 416
     assert summary["top_errors"] == [{"reason": "no intake answers in this row", "rows": 9}]
+    ranges = {(r["level_min"], r["level_max"]): r["rows"] for r in summary["review_ranges"]}
+    assert sum(ranges.values()) == 416 and all(high == "crisis" for _, high in ranges)
+    assert "Rows in review by the levels still possible" in stderr
     assert "Why rows went to review" in stderr and "missing answer: dsm5_criteria_count" in stderr
 
 

@@ -19,6 +19,7 @@ class Summary:
     levels: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     review_reasons: Counter = field(default_factory=Counter)
+    review_ranges: Counter = field(default_factory=Counter)  # (least, most intensive level possible) -> rows
     not_in_file: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -59,6 +60,8 @@ class Tally:
                 # Missing answers: count each missing field, which says what to collect; the full reason is long.
                 for name in self.outcome.missing(code):
                     summary.review_reasons[f"missing answer: {name}"] += n
+                least, most, _ = self.outcome.reach_texts(code)
+                summary.review_ranges[least, most] += n
             elif review:
                 summary.review_reasons[reason] += n
         if not summary.status["error"]:

@@ -175,5 +175,10 @@ def _print_summary(data: dict[str, Any]) -> None:
             console.print(title, style="bold")
             for item in items[:8]:
                 console.print(f"  {item['rows']:>8,}  {visible(item['reason'])}", highlight=False, markup=False)
+    if data["review_ranges"]:
+        console.print("Rows in review by the levels still possible (least .. most intensive)", style="bold")
+        for item in data["review_ranges"][:8]:
+            span = f"{item['level_min']} .. {item['level_max']}"
+            console.print(f"  {item['rows']:>8,}  {span}", highlight=False, markup=False)
     if data["unanswered_fields"]:
         console.print("Not in the file, scored as unanswered: " + ", ".join(data["unanswered_fields"]), style="dim")

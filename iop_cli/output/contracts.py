@@ -215,6 +215,10 @@ def score_summary(summary, pack: Pack, input_name: str, output_name: str) -> dic
         "levels": dict(_ranked(summary.levels)),
         "top_errors": [{"reason": r, "rows": n} for r, n in _ranked(summary.errors)[:10]],
         "top_review_reasons": [{"reason": r, "rows": n} for r, n in _ranked(summary.review_reasons)[:10]],
+        "review_ranges": [
+            {"level_min": low, "level_max": high, "rows": n}
+            for (low, high), n in sorted(summary.review_ranges.items(), key=lambda item: (-item[1], item[0]))
+        ],
         "unanswered_fields": summary.not_in_file,
     }
 
