@@ -157,4 +157,90 @@ def test_iop_score_writes_the_missing_answers_and_the_range_of_levels(pack, tmp_
 def test_levels_an_optional_answer_not_given_leaves_open_are_named_apart(pack):
     decision = decide_without(pack, "suicidal_ideation", "ciwa_ar")
     assert decision.possible == ("crisis", "iop")  # the range is over the required answers only
-    assert "Inpatient and php are not ruled out either: ciwa_ar not given." in decision.reason
+    assert "Not ruled out either: inpatient and php (ciwa_ar not given)." in decision.reason
+
+
+LEVELS = [
+    {"id": "crisis", "name": "Crisis", "rank": 9, "urgent": True},
+    {"id": "php", "name": "PHP", "rank": 5},
+    {"id": "outpatient", "name": "Outpatient", "rank": 2},
+    {"id": "clinician_review", "name": "Clinician review", "rank": 0},
+]
+SUBSTANCE = {"id": "s", "type": "choice", "label": "S", "choices": ["op", "al"]}
+SCORE = {
+    "id": "cows",
+    "type": "integer",
+    "label": "COWS",
+    "min": 0,
+    "max": 48,
+    "required": False,
+    "ask_if": "s == 'op'",
+}
+YES_NO = [{"id": name, "type": "yesno", "label": name.upper()} for name in ("b", "c")]
+DECIMALS = [{"id": name, "type": "number", "label": name.upper(), "min": 0, "max": 10} for name in ("x", "y")]
+
+
+def small_pack(folder, questions, rules):
+    import yaml
+
+    from iop_cli.pack.build import load_pack
+
+    folder.mkdir()
+    pack = {
+        "pack": {"name": folder.name, "version": "1.0.0", "description": "t"},
+        "questions": questions,
+        "levels": LEVELS,
+        "rules": [{"id": f"r{i}", "because": "b", "when": w, "level": lv} for i, (w, lv) in enumerate(rules)],
+        "otherwise": {"level": "clinician_review", "because": "None fits."},
+    }
+    (folder / "pack.yaml").write_text(yaml.safe_dump(pack, sort_keys=False))
+    return load_pack(folder)
+
+
+@pytest.mark.parametrize(
+    "questions, rules, answers, levels",
+    [
+        # A COWS score given while the substance is missing may not apply: the rule reading it is open.
+        ([SUBSTANCE, SCORE, YES_NO[0]], [("cows < 5", "outpatient"), ("b", "php")], {"cows": 3, "b": True}, 2),
+        (
+            [SUBSTANCE, SCORE, YES_NO[0]],
+            [("cows is missing and b", "php"), ("b", "outpatient")],
+            {"cows": 3, "b": True},
+            2,
+        ),
+        # A missing answer reached only through an ask_if is searched in batch too.
+        (
+            [SUBSTANCE, SCORE, *YES_NO],
+            [("(cows is missing or c) and (cows is missing or not c)", "crisis"), ("b", "outpatient")],
+            {"cows": 30, "b": True},
+            2,
+        ),
+        # A missing number tested together with another decimal cannot be searched exactly: a clinician decides.
+        (
+            [*DECIMALS, YES_NO[0]],
+            [("x + y >= 7.5 and x + y <= 7.6", "crisis"), ("b", "outpatient")],
+            {"y": 0.3, "b": True},
+            2,
+        ),
+    ],
+)
+def test_custom_packs_never_let_a_missing_answer_through(tmp_path, questions, rules, answers, levels):
+    import csv
+    import io
+
+    from iop_cli.batch import score as batch
+
+    pack = small_pack(tmp_path / "p", questions, rules)
+    decision = decide(pack, checked(pack, answers))
+    assert decision.level.id == "clinician_review" and len(decision.possible) == levels
+    source = tmp_path / "rows.csv"
+    fields = [q.id for q in pack.asked]
+    source.write_text(",".join(fields) + "\n" + ",".join(cell(answers.get(f, "")) for f in fields) + "\n")
+    out = io.BytesIO()
+    batch.score_file(str(source), out, pack, None)
+    (got,) = csv.DictReader(io.StringIO(out.getvalue().decode()))
+    assert (got["level"], got["reason"], got["decided_by"]) == (
+        decision.level.id,
+        decision.reason,
+        ";".join(decision.deciding),
+    )

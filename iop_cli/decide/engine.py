@@ -106,11 +106,13 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
     for index, rule in enumerate(pack.rules):
         result = rule.when.evaluate(values)
         unknown = policy.open_sources(pack, rule, values, applies)
-        if result is True:
+        # A verdict that reads an answer whose question may not apply, depending on a missing answer, is open too.
+        unsure = bool(missing_set) and policy.unsure(pack, rule, applies, missing_set)
+        if result is True and not unsure:
             outcome = "fired"
-        elif result is False:
+        elif result is False and not unsure:
             outcome = "skipped"
-        elif unknown & missing_set:
+        elif unknown & missing_set or unsure:
             outcome = "blocked"
             blocked.append(index)
         else:
@@ -118,7 +120,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
             waiting[index] = tuple(sorted(unknown))
             not_assessed.append(NotAssessed(rule.id, waiting[index]))
         trace.append(_trace(rule, "level", result, values, outcome))
-        if result is True:
+        if outcome == "fired":
             fired = index
             break
 

@@ -151,21 +151,12 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     verdict = [pl.col(f"__r{i}") for i in range(n)]
     stage_verdicts = [compile_expr(rule.when, value_col).alias(f"__r{i}") for i, rule in enumerate(rules)]
 
-    def first(flags: list[pl.Expr]) -> pl.Expr:
-        """The index of the first true flag, null when none is (a pack may have no level rules)."""
-        if not flags:
-            return pl.lit(None, dtype=pl.Int32)
-        chain: Any = pl.when(flags[0]).then(pl.lit(0))
-        for index, flag in enumerate(flags[1:], start=1):
-            chain = chain.when(flag).then(pl.lit(index))
-        return chain.otherwise(None)
-
     missing_mask = reduce(
         operator.add,
         [pl.col(MISSING.format(s)).cast(pl.Int64) * (1 << bit) for bit, s in enumerate(required)],
         pl.lit(0, dtype=pl.Int64),
     )
-    stage_fired = [first(verdict).alias("__fired"), missing_mask.alias(MISSING_MASK)]
+    stage_fired = [first_true(verdict).alias("__fired"), missing_mask.alias(MISSING_MASK)]
     at = pl.col("__fired").fill_null(n).cast(pl.Int64)  # n: `otherwise`
     # A row with a required answer missing goes to the settler, which settles most at once (`policy.settled`) and
     # searches the rest; a complete row's level is the rule that fired, with no more work.
@@ -225,6 +216,16 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     return [stage for stage in stages if stage]
 
 
+def first_true(flags: list[pl.Expr]) -> pl.Expr:
+    """The index of the first true flag, null when none is (a pack may have no level rules)."""
+    if not flags:
+        return pl.lit(None, dtype=pl.Int32)
+    chain: Any = pl.when(flags[0]).then(pl.lit(0))
+    for index, flag in enumerate(flags[1:], start=1):
+        chain = chain.when(flag).then(pl.lit(index))
+    return chain.otherwise(None)
+
+
 class MissingSettler:
     """The rows whose level missing answers leave open, settled exactly (`decide.missing.over_missing`, as the
     engine does). It reads a bundle of columns that already exist (`bundle`), takes the rows not settled, and gives
@@ -254,6 +255,18 @@ class MissingSettler:
             sum(1 << bit for bit, name in enumerate(self.required) if name in policy.rule_sources(pack, rule))
             for rule in pack.rules
         ]
+        # ... and those its search answers (what it reads through ask_if and derivations too).
+        self.searched = [
+            sum(1 << bit for bit, name in enumerate(self.required) if name in {q.id for q in key_fields(pack, [i])})
+            for i in range(len(pack.rules))
+        ]
+        # The questions rules rest on whose applicability waits on other answers, and the required ones it waits on.
+        self.unsure = [policy.unsure_sources(pack, rule) for rule in pack.rules]
+        self.ask_if_guards = {
+            name: sum(1 << bit for bit, r in enumerate(self.required) if r in policy.ask_if_sources(pack, name))
+            for found in self.unsure
+            for name in found
+        }
         # The optional questions the rules rest on: where one is not given, the rules that wait on it are undecided.
         sources = [policy.rule_sources(pack, rule) for rule in pack.rules]
         self.optional = sorted({name for found in sources for name in found} - set(self.required))
@@ -276,6 +289,11 @@ class MissingSettler:
             *(value_col(q.id).alias(q.id) for q in self.fields),
             *(applies(self.pack.questions[name]).alias(f"applies:{name}") for name in self.optional),
             *(value_col(name).alias(f"optional:{name}") for name in self.optional),
+            *(
+                compile_expr(ask_if, value_col).is_null().alias(f"unsure:{name}")
+                for name in self.ask_if_guards
+                if (ask_if := self.pack.questions[name].ask_if) is not None
+            ),
         )
 
     def cases_of(self, rows: pl.DataFrame) -> pl.DataFrame:
@@ -286,6 +304,23 @@ class MissingSettler:
         that is not given and applies), and each answer an open rule reads (null where none does)."""
         rules = self.rules
         n = len(rules)
+        # A rule that holds but reads an answer whose question may not apply, waiting on a missing answer, is open
+        # (`policy.unsure`): the rule that fired is the first that holds and is not.
+        unsure: list[pl.Expr | None] = []
+        for found in self.unsure:
+            parts = [
+                pl.col(f"unsure:{name}") & ((pl.col("missing") & self.ask_if_guards[name]) != 0)
+                for name in found
+                if self.ask_if_guards[name]
+            ]
+            unsure.append(reduce(operator.or_, parts) if parts else None)
+        certain = [
+            pl.col(f"r{j}").fill_null(False) & (~u if u is not None else pl.lit(True)) for j, u in enumerate(unsure)
+        ]
+        rows = rows.with_columns(
+            first_true(certain).alias("fired"),
+            *(u.alias(f"unsure{j}") for j, u in enumerate(unsure) if u is not None),
+        )
         at = pl.col("fired").fill_null(n)
         columns: list[pl.Expr] = [pl.col("fired"), pl.col("missing")]
         elsewhere, relevant = [], []
@@ -303,10 +338,13 @@ class MissingSettler:
             )
             unknown = [pl.col(f"r{j}").is_null().cast(pl.Int64) * (1 << (j - word.start)) for j in word]
             blocked = [
-                (pl.col(f"r{j}").is_null() & ((pl.col("missing") & self.guards[j]) != 0)).cast(pl.Int64)
+                (
+                    (pl.col(f"r{j}").is_null() & ((pl.col("missing") & self.guards[j]) != 0))
+                    | (pl.col(f"unsure{j}") if unsure[j] is not None else pl.lit(False))
+                ).cast(pl.Int64)
                 * (1 << (j - word.start))
                 for j in word
-                if self.guards[j]
+                if self.guards[j] or unsure[j] is not None
             ]
             unknown_bits = reduce(operator.add, unknown, pl.lit(0, dtype=pl.Int64))
             blocked_bits = reduce(operator.add, blocked, pl.lit(0, dtype=pl.Int64))
@@ -314,9 +352,9 @@ class MissingSettler:
             columns.append((unknown_bits & ~blocked_bits & before).alias(f"undecided{w}"))
             elsewhere.append((blocked_bits & other) != 0)
             relevant += [
-                pl.when(((blocked_bits & before) & (1 << (j - word.start))) != 0).then(self.guards[j]).otherwise(0)
+                pl.when(((blocked_bits & before) & (1 << (j - word.start))) != 0).then(self.searched[j]).otherwise(0)
                 for j in word
-                if self.guards[j]
+                if self.searched[j]
             ]
         blocked_elsewhere = reduce(operator.or_, elsewhere, pl.lit(False))
         missing_any = pl.col("missing") != 0

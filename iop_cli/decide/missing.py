@@ -83,6 +83,13 @@ def over_missing(
 
     fixed = {q.id: _answer(values.get(q.id)) for q in fields if not open_(q)}
     found: dict[str, set[str | None]] = {}  # level -> the rules that placed it
+    deciding = tuple(q.id for q in fields if q.id in missing)
+    if any(q.id in space.inexact for q in fields if q.id not in fixed):
+        # A missing number tested together with another field takes only some of its values in the search (lint
+        # warns `inexact`): every level the open rules lead to stays possible, so a clinician decides.
+        levels = {rule.level for rule in open_rules} | {tail_level}
+        ranked = sorted(levels, key=lambda level: -pack.levels[level].rank)
+        return Reach(tuple(ranked), None, deciding if len(ranked) > 1 else ())
 
     def record(level: str, rule: str | None) -> bool:
         found.setdefault(level, set()).add(rule)
@@ -121,7 +128,6 @@ def over_missing(
         rule = next(iter(rules_met)) if len(rules_met) == 1 else None
     if len(found) == 1:
         return Reach(tuple(ranked), rule, ())
-    deciding = tuple(q.id for q in fields if q.id in missing)
     return Reach(tuple(ranked), rule, deciding)
 
 
@@ -151,7 +157,7 @@ def outcome_texts(
     rule placing every filling: a review naming the levels still possible, or a level every filling leads to."""
     if reach.stands:
         level = pack.levels[reach.levels[0]]
-        return level.id, None, policy.every_filling_reason(missing, level.name), missing, reach.levels, ()
+        return level.id, None, policy.every_filling_reason(missing, level.id), missing, reach.levels, ()
     least = reach.levels[-1] if reach.levels[-1] != pack.otherwise.level else None
     reason = policy.review_reason(missing, reach.levels, reach.deciding, least, reach.not_ruled_out)
     return pack.otherwise.level, None, reason, missing, reach.levels, reach.deciding

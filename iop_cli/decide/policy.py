@@ -43,6 +43,34 @@ def open_sources(pack: Pack, rule: Rule, values: Mapping[str, Any], applies: Map
     return {s for s in rule_sources(pack, rule) if values.get(s) is None and applies.get(s) is not False}
 
 
+def ask_if_sources(pack: Pack, name: str) -> frozenset[str]:
+    """The asked questions whether a question applies rests on: what its ask_if reads (through computed fields), and
+    what their own ask_if reads in turn. Remembered per pack."""
+    memo = pack.memo.setdefault("ask_if_sources", {})
+    if name not in memo:
+        memo[name] = frozenset()  # a cycle (the loader refuses one) ends here
+        question = pack.questions.get(name)
+        found: set[str] = set()
+        for read in question.ask_if.names if question is not None and question.ask_if is not None else ():
+            for source in pack.sources(read):
+                found |= {source, *ask_if_sources(pack, source)}
+        memo[name] = frozenset(found)
+    sources: frozenset[str] = memo[name]
+    return sources
+
+
+def unsure_sources(pack: Pack, rule: Rule) -> list[str]:
+    """The questions a rule rests on whose applicability rests on other answers (they have an ask_if)."""
+    return [s for s in sorted(rule_sources(pack, rule)) if ask_if_sources(pack, s)]
+
+
+def unsure(pack: Pack, rule: Rule, applies: Mapping[str, Any], missing: set[str]) -> bool:
+    """Whether a rule's verdict may change with the missing answers although it reads none of them: it reads an
+    answer whose question may or may not apply, and that waits on a missing answer (a COWS score given while the
+    substance is missing). Such a rule is searched like one a missing answer leaves open."""
+    return any(applies.get(s) is None and ask_if_sources(pack, s) & missing for s in unsure_sources(pack, rule))
+
+
 STATUSES = ("ok", "provisional", "review", "error")
 
 
@@ -75,14 +103,13 @@ def review_reason(
         by_fields.setdefault(tuple(fields), []).append(level)
     for fields, named in by_fields.items():
         levels_text = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
-        verb = "are" if len(named) > 1 else "is"
-        text += f" {levels_text[0].upper()}{levels_text[1:]} {verb} not ruled out either: {', '.join(fields) or 'an answer'} not given."
+        text += f" Not ruled out either: {levels_text} ({', '.join(fields) or 'an answer'} not given)."
     return text + " A clinician decides until they are given."
 
 
 def every_filling_reason(missing: Sequence[str], level: str) -> str:
     """Why a level stands although required answers are missing and no one rule places every filling of them."""
-    return f"Whatever the missing answers ({', '.join(missing)}) are, a rule leads to {level}."
+    return f"Whatever the missing answers ({', '.join(missing)}) are, a rule leads to {level}."  # a level id
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,10 @@ LEVEL = Shape(
         Key("code", TEXT),
         Key("intensity", TEXT),
         Key("rank", {"type": "integer"}),  # how intensive: higher is more
-        Key("urgent", {"type": "boolean", "description": "Recommended even while other answers are missing."}),
+        Key(
+            "urgent",
+            {"type": "boolean", "description": "Its rules come first: no rule to another level may shadow one."},
+        ),
         Key("summary", TEXT),
         Key("involves", LINES),
         Key("next_steps", LINES),
