@@ -104,7 +104,13 @@ def test_enough_rows_and_every_value_is_used(pack, parity):
 
 def test_batch_and_engine_agree_on_every_row(pack, parity):
     rows, scored = parity
-    mismatches = []
+    mismatches = disagreeing(pack, rows, scored)
+    assert not mismatches, f"{len(mismatches)} rows differ; first: {mismatches[:3]}"
+
+
+def disagreeing(pack, rows, scored) -> list:
+    """The rows where batch scoring and the engine give different outcome columns."""
+    mismatches: list = []
     for number, (row, got) in enumerate(zip(rows, scored, strict=True), start=1):
         answers = {k: v for k, v in row.items() if v != UNANSWERED}
         try:
@@ -139,7 +145,46 @@ def test_batch_and_engine_agree_on_every_row(pack, parity):
         have += tuple(got[d.id] for d in pack.profile)
         if want != have:
             mismatches.append((number, row, want, have, got["status"], got["error"]))
+    return mismatches
+
+
+def partly_answered_rows(pack, total: int = 3_000) -> list[dict[str, str]]:
+    """Whole records whose instruments are partly answered (some items, no total), some of them with a required
+    answer missing too (the substance, a suicide question), so that the range the items fix meets the search."""
+    values = domain(pack)
+    bases = [
+        {k: cell(v) for k, v in case.given.items()} for case in pack.tests if len(case.given) >= 15 and case.given
+    ]
+    rng = random.Random(20261207)
+    rows = []
+    while len(rows) < total:
+        row = dict(rng.choice(bases))
+        for name, items in pack.sums.items():
+            row[name] = UNANSWERED
+            if rng.random() < 0.7:
+                for item, low, high in items:
+                    row[item] = str(rng.choice([low, high, rng.randint(low, high)])) if rng.random() < 0.5 else ""
+        for name in rng.sample(["primary_substance", "other_substances", "suicidal_ideation", "housing"], 2):
+            if rng.random() < 0.3:
+                row[name] = rng.choice(values[name])
+        rows.append(row)
+    return rows
+
+
+def test_partly_answered_instruments_agree(pack, tmp_path):
+    """The range a partly answered instrument's items fix decides rules alike in both (CLINICAL.md, version 2)."""
+    rows = partly_answered_rows(pack)
+    scored = score_rows(pack, rows, tmp_path)
+    mismatches = disagreeing(pack, rows, scored)
     assert not mismatches, f"{len(mismatches)} rows differ; first: {mismatches[:3]}"
+    # The range decided: severe withdrawal and the php band from items alone, and records searched with one.
+    by_range = {
+        (got["rule"], bool(got["decided_by"]))
+        for row, got in zip(rows, scored, strict=True)
+        if got["status"] == "provisional" and row["ciwa_ar"] == row["cows"] == UNANSWERED
+    }
+    assert {("inpatient_severe_withdrawal", False), ("php_moderate_symptoms", False)} <= by_range
+    assert any(got["decided_by"] for got in scored)
 
 
 def test_status_and_reason_follow_the_engine(pack, parity):

@@ -9,12 +9,15 @@ from typing import Any
 from iop_cli.decide import policy
 from iop_cli.decide.missing import Reach, not_ruled_out, outcome_texts, over_missing
 from iop_cli.decide.profile import DimensionRating, rate
-from iop_cli.decide.values import applicable
+from iop_cli.decide.values import applicable, ranges
+from iop_cli.lang.py import Range
 from iop_cli.pack.answers import clean_answers, disagreement
 from iop_cli.pack.model import Level, Pack, Rule
 from iop_cli.problems import AnswersError
 
-SCHEMA_VERSION = 2  # 2: `status` (ok, provisional, review) and `provisional` alerts (`profile` came later: a new key)
+# 2: `status` (ok, provisional, review) and `provisional` alerts. Keys added since, under the same version:
+# `profile`, `possible`, `deciding`, `partly_answered`.
+SCHEMA_VERSION = 2
 DISCLAIMER = "This recommendation supports clinical judgment; it does not replace it."
 
 
@@ -66,6 +69,8 @@ class Decision:
     profile: tuple[DimensionRating, ...] = ()  # each dimension of the pack's profile, rated (`decide.profile`)
     possible: tuple[str, ...] = ()  # the levels some filling of the missing answers leads to, most intensive first
     deciding: tuple[str, ...] = ()  # the missing answers that would decide among them
+    # Instrument totals partly answered: (total, lo, hi), the range the items given fix, which the rules read.
+    partial: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def provisional(self) -> tuple[AlertHit, ...]:
@@ -98,13 +103,16 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         q.id for q in pack.asked if q.required and applies.get(q.id) is not False and values.get(q.id) is None
     )
     missing_set = set(missing)
+    # The rules read a partly answered instrument's total as the range its items fix; everything else sees none.
+    partial = ranges(pack, values, applies)
+    rule_values = {**values, **partial} if partial else values
     trace: list[RuleTrace] = []
     not_assessed: list[NotAssessed] = []
     fired: int | None = None
     blocked: list[int] = []  # rules before the one that holds whose verdict a missing answer leaves open
     waiting: dict[int, tuple[str, ...]] = {}  # ... and those an optional answer not given leaves open: its fields
     for index, rule in enumerate(pack.rules):
-        result = rule.when.evaluate(values)
+        result = rule.when.evaluate(rule_values)
         unknown = policy.open_sources(pack, rule, values, applies)
         # A verdict that reads an answer whose question may not apply, depending on a missing answer, is open too.
         unsure = bool(missing_set) and policy.unsure(pack, rule, applies, missing_set)
@@ -119,7 +127,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
             outcome = "undecided"
             waiting[index] = tuple(sorted(unknown))
             not_assessed.append(NotAssessed(rule.id, waiting[index]))
-        trace.append(_trace(rule, "level", result, values, outcome))
+        trace.append(_trace(rule, "level", result, rule_values, outcome))
         if outcome == "fired":
             fired = index
             break
@@ -129,7 +137,7 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         reach = Reach((pack.rules[fired].level if fired is not None else pack.otherwise.level,), None, ())
         placing = pack.rules[fired] if fired is not None else None
     else:
-        reach = over_missing(pack, fired, blocked, values, missing_set)
+        reach = over_missing(pack, fired, blocked, rule_values, missing_set)
         if not reach.stands:
             reach = replace(reach, not_ruled_out=not_ruled_out(pack, waiting, reach.levels))
         placing = next((r for r in pack.rules if r.id == reach.rule), None) if reach.stands else None
@@ -145,12 +153,12 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         basis = "every_filling" if reach.stands else "missing_answers"
         would_be = pack.rules[fired].id if fired is not None and not reach.stands else None
 
-    alert_values = {**values, "level": level.id}
+    alert_values = {**rule_values, "level": level.id}
     alerts: list[AlertHit] = []
     for alert in pack.alerts:
         result = alert.when.evaluate(alert_values)
         if result is None:
-            unknown = policy.open_sources(pack, alert, alert_values, applies)
+            unknown = policy.open_sources(pack, alert, values, applies)
             not_assessed.append(NotAssessed(alert.id, tuple(sorted(unknown))))
         if result is True:
             alerts.append(AlertHit(alert.id, alert.severity, alert.alert, alert.because, alert.provisional))
@@ -178,9 +186,15 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         deciding=reach.deciding,
         status=policy.status(pack, level.id, any(a.provisional for a in alerts)),
         profile=rate(pack, values, applies) if pack.profile else (),
+        partial=tuple((name, r.lo, r.hi) for name, r in partial.items()),
     )
 
 
 def _trace(rule: Rule, kind: str, result, values: Mapping[str, Any], outcome: str) -> RuleTrace:
-    seen = {name: values.get(name) for name in rule.when.names}
+    seen = {name: _seen(values.get(name)) for name in rule.when.names}
     return RuleTrace(rule.id, kind, result, seen, tuple(rule.when.clauses(values)), outcome)
+
+
+def _seen(value: Any) -> Any:
+    """A value as a trace shows it: a partly answered total as the range its items fix."""
+    return {"at_least": value.lo, "at_most": value.hi} if isinstance(value, Range) else value

@@ -20,8 +20,9 @@ import polars as pl
 from iop_cli.decide import policy
 from iop_cli.decide.space import Space, profile_space
 from iop_cli.decide.values import applicable
-from iop_cli.lang.polars import compile_expr
-from iop_cli.lang.tree import Compare, Lit, Member, Node, Ref
+from iop_cli.lang.polars import compile_expr, compile_node
+from iop_cli.lang.py import Range
+from iop_cli.lang.tree import COMPARE, Compare, Lit, Member, Node, Ref, Sign
 from iop_cli.pack.model import Compute, Computed, Pack, Question
 
 # Internal column names, prefixed so they cannot meet a pack's field ids.
@@ -34,6 +35,7 @@ MASK_BITS = 62  # the questions one Int64 `__ignored` mask can name
 CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
 MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
+RANGE_LO, RANGE_HI = "__lo_{}", "__hi_{}"  # the range a partly answered total lies in (`values.ranges`)
 REACH_COLUMNS = ("level_min", "level_max", "decided_by")  # for a row with missing answers (`Outcome.reach_texts`)
 LEVEL_INDEX = "__level_index"  # the level of a row's outcome, as its index among the pack's levels
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
@@ -131,6 +133,71 @@ def missing_columns(pack: Pack) -> list[pl.Expr]:
     return [*missing, reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(IGNORED)]
 
 
+def range_columns(pack: Pack) -> list[pl.Expr]:
+    """`__lo_ID` and `__hi_ID` for each instrument total: the range its answered items fix where only some are
+    answered (as `values.ranges`), null otherwise."""
+    columns = []
+    for total, items in pack.sums.items():
+        given = reduce(operator.or_, [value_col(item).is_not_null() for item, _, _ in items])
+        partial = value_col(total).is_null() & applies(pack.questions[total]) & given
+        for name, end in ((RANGE_LO, 1), (RANGE_HI, 2)):
+            summed = reduce(operator.add, [value_col(item[0]).fill_null(item[end]) for item in items])
+            columns.append(pl.when(partial).then(summed).alias(name.format(total)))
+    return columns
+
+
+def range_tests(pack: Pack) -> Callable[[Node], pl.Expr | None]:
+    """A `special` for `lang.polars.compile_node`: tests of an instrument total that decide over the range a partly
+    answered one lies in, as `lang.py` does (`Range`): an order test where both ends of the range agree, `==`
+    where the range is one value or misses it, `in` where the range lies inside or outside the values."""
+    sums = pack.sums
+
+    def total_of(node: Node) -> str | None:
+        if isinstance(node, Sign) and not node.negative:
+            node = node.operand
+        return node.name if isinstance(node, Ref) and node.name in sums else None
+
+    def over(op: str, name: str, other: pl.Expr) -> pl.Expr:
+        lo, hi = pl.col(RANGE_LO.format(name)), pl.col(RANGE_HI.format(name))
+        if op in ("==", "!="):
+            equal = pl.when((lo == other) & (hi == other)).then(True).when((other < lo) | (other > hi)).then(False)
+            return equal.otherwise(None) if op == "==" else ~equal.otherwise(None)
+        at_lo, at_hi = COMPARE[op](lo, other), COMPARE[op](hi, other)
+        return pl.when(at_lo == at_hi).then(at_lo).otherwise(None)
+
+    def special(node: Node) -> pl.Expr | None:
+        match node:
+            case Compare(op=op, left=left, right=right) if total_of(left) or total_of(right):
+                plain = compile_node(node, value_col)
+                flipped = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+                verdicts = [plain]
+                if (name := total_of(left)) is not None:
+                    verdicts.append(over(op, name, compile_node(right, value_col)))
+                if (name := total_of(right)) is not None:
+                    verdicts.append(over(flipped, name, compile_node(left, value_col)))
+                return pl.coalesce(verdicts)
+            case Member(operand=operand, values=listed, negate=negate) if (name := total_of(operand)) is not None:
+                lo, hi = pl.col(RANGE_LO.format(name)), pl.col(RANGE_HI.format(name))
+                whole = {
+                    int(x) for x in listed if isinstance(x, (int, float)) and not isinstance(x, bool) and x == int(x)
+                }
+                inside = reduce(
+                    operator.add, [((lo <= x) & (x <= hi)).cast(pl.Int64) for x in sorted(whole)], pl.lit(0)
+                )
+                verdict = (
+                    pl.when(lo.is_null())
+                    .then(None)
+                    .when(inside == 0)
+                    .then(False)
+                    .when(inside == hi - lo + 1)
+                    .then(True)
+                ).otherwise(None)
+                return pl.coalesce(compile_node(node, value_col), ~verdict if negate else verdict)
+        return None
+
+    return special
+
+
 def ignorable(pack: Pack) -> list[Question]:
     """The asked questions whose answer may be ignored (they have an ask_if), in pack order: the bits of `__ignored`."""
     return [q for q in pack.asked if q.ask_if is not None]
@@ -149,7 +216,8 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     rules = pack.rules
     n = len(rules)
     verdict = [pl.col(f"__r{i}") for i in range(n)]
-    stage_verdicts = [compile_expr(rule.when, value_col).alias(f"__r{i}") for i, rule in enumerate(rules)]
+    ranged = range_tests(pack)
+    stage_verdicts = [compile_expr(rule.when, value_col, ranged).alias(f"__r{i}") for i, rule in enumerate(rules)]
 
     missing_mask = reduce(
         operator.add,
@@ -187,7 +255,8 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
         return value_col(name)
 
     def level_test(node: Node) -> pl.Expr | None:
-        """`level == 'x'`, `!=`, `in` and `not in` as a test of the outcome code, with no level column."""
+        """`level == 'x'`, `!=`, `in` and `not in` as a test of the outcome code, with no level column; tests of a
+        partly answered total (`range_tests`)."""
         match node:
             case (
                 Compare(op="==" | "!=" as op, left=Ref(name="level"), right=Lit(value=value))
@@ -197,7 +266,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
             case Member(operand=Ref(name="level"), values=values, negate=negate):
                 wanted = list(values)
             case _:
-                return None
+                return ranged(node)
         inside = pl.col(LEVEL_INDEX).is_in([level_ids.index(x) for x in wanted if x in level_ids])
         return ~inside if negate else inside
 
@@ -249,6 +318,7 @@ class MissingSettler:
         space = level_space(pack)
         # Each answer a case holds, as the class of answers that decide alike (`answer_code`): far fewer cases.
         self.classes = {q.id: answer_code(q, space, pl.col(q.id)) for q in self.fields}
+        self.ranged = [q.id for q in self.fields if q.id in pack.sums]  # totals that may be partly answered
         self.required = [q.id for q in pack.asked if q.required]
         # Per rule: the bits of the missing mask for the required questions it rests on (`policy.rule_sources`).
         self.guards = [
@@ -287,6 +357,7 @@ class MissingSettler:
             pl.col(MISSING_MASK).alias("missing"),
             *(pl.col(f"__r{i}").alias(f"r{i}") for i in range(len(self.rules))),
             *(value_col(q.id).alias(q.id) for q in self.fields),
+            *(pl.col(end.format(name)).alias(end.format(name)) for name in self.ranged for end in (RANGE_LO, RANGE_HI)),
             *(applies(self.pack.questions[name]).alias(f"applies:{name}") for name in self.optional),
             *(value_col(name).alias(f"optional:{name}") for name in self.optional),
             *(
@@ -373,6 +444,7 @@ class MissingSettler:
             (pl.col("missing") & reduce(operator.or_, relevant, pl.lit(0, dtype=pl.Int64))).alias("relevant"),
             unanswered.alias("unanswered"),
             *(pl.col(q.id) for q in self.fields),
+            *(pl.col(end.format(name)) for name in self.ranged for end in (RANGE_LO, RANGE_HI)),
         )
         spread = []
         for question in self.fields:
@@ -385,6 +457,13 @@ class MissingSettler:
             classed = self.classes[question.id]
             answer = pl.col(question.id) if classed is None else classed.expr
             spread.append(pl.when(needed & ~pl.col("settled")).then(answer).alias(question.id))
+            if question.id in self.ranged:  # a partly answered total: the range its items fix (rare: kept as is)
+                spread += [
+                    pl.when(needed & ~pl.col("settled"))
+                    .then(pl.col(end.format(question.id)))
+                    .alias(end.format(question.id))
+                    for end in (RANGE_LO, RANGE_HI)
+                ]
         return rows.with_columns(spread)
 
     def __call__(self, bundle: pl.Series) -> pl.Series:
@@ -428,6 +507,9 @@ class MissingSettler:
         fired = case["fired"]
         opened = indices("open")
         values = {q.id: self._answer(q.id, case[q.id]) for q in self.fields}
+        for name in self.ranged:
+            if case[RANGE_LO.format(name)] is not None:
+                values[name] = Range(case[RANGE_LO.format(name)], case[RANGE_HI.format(name)])
         key = (fired, tuple(opened), case["relevant"], tuple(values.items()))
         reach = self.searches.get(key)
         if reach is None:
@@ -561,7 +643,8 @@ VALUE_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
 def decision_columns(pack: Pack) -> list[list[pl.Expr]]:
     """Every stage from typed answers (`__v_ID` for each asked question) to `__outcome` and `__alerts`, in order:
     the values that apply, the missing required answers, then the decision."""
-    return [*gate_stages(pack), *value_stages(pack), missing_columns(pack), *decision_stages(pack)]
+    stage_missing = [*missing_columns(pack), *range_columns(pack)]
+    return [*gate_stages(pack), *value_stages(pack), stage_missing, *decision_stages(pack)]
 
 
 def gate_stages(pack: Pack) -> list[list[pl.Expr]]:

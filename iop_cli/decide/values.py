@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from iop_cli.lang.py import Range
 from iop_cli.pack.model import Computed, Pack, Question
 
 
@@ -68,3 +69,20 @@ def gates_implied(
             if contradictions is not None:
                 contradictions.append((follow_up, gate))
     return answers if changed is None else changed
+
+
+def ranges(pack: Pack, values: Mapping[str, Any], applies: Mapping[str, bool | None]) -> dict[str, Range]:
+    """The range each instrument total lies in where only some of its items are answered (CLINICAL.md, version 2:
+    a partly answered instrument counts as not taken, but the range its answered items fix decides a rule where it
+    can). The level rules and alerts read these; the profile and the values shown do not."""
+    found: dict[str, Range] = {}
+    for total, items in pack.sums.items():
+        if values.get(total) is not None or applies.get(total) is False:
+            continue
+        given = [values.get(item) for item, _, _ in items]
+        if all(value is None for value in given):
+            continue
+        lo = sum(low if value is None else value for value, (_, low, _) in zip(given, items, strict=True))
+        hi = sum(high if value is None else value for value, (_, _, high) in zip(given, items, strict=True))
+        found[total] = Range(lo, hi)
+    return found

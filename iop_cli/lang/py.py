@@ -9,7 +9,7 @@ back ends to the same results on generated trees.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from iop_cli.lang import tree
 from iop_cli.lang.tree import (
@@ -31,6 +31,44 @@ from iop_cli.lang.tree import (
 Evaluator = Callable[[Mapping[str, Any]], Any]
 
 
+class Range(NamedTuple):
+    """A whole number known only to lie in [lo, hi]: the total of an instrument partly answered (the items given
+    fix that much). A test decides where every value of the range agrees (`ciwa_ar >= 20` when the items given
+    already sum to 20); otherwise it is unknown. `is missing` is true of it: a partly answered instrument counts as
+    not taken. Arithmetic over it is unknown. Each test is decided on its own (three-valued), so a condition that
+    tests one total twice may stay unknown where every value would agree; `lang.polars` decides alike."""
+
+    lo: int
+    hi: int
+
+
+def range_compare(op: str, a: Any, b: Any) -> bool | None:
+    """`a op b` where one side is a Range and the other a number."""
+    if isinstance(b, Range):  # a op b is b op' a
+        a, b, op = b, a, {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}[op]
+    if isinstance(b, Range):
+        return None
+    lo, hi = a
+    if op in ("==", "!="):
+        if lo == hi == b:
+            return op == "=="
+        if b < lo or b > hi:
+            return op == "!="
+        return None
+    fn = COMPARE[op]
+    at_lo, at_hi = fn(lo, b), fn(hi, b)  # an order test is monotone over the range: its ends decide
+    return at_lo if at_lo == at_hi else None
+
+
+def range_member(values: frozenset[Any], lo: int, hi: int) -> bool | None:
+    """Whether a Range lies in `values` (True), outside them (False), or is undecided (None)."""
+    whole = {int(x) for x in values if isinstance(x, (int, float)) and not isinstance(x, bool) and x == int(x)}
+    inside = sum(1 for x in whole if lo <= x <= hi)
+    if inside == 0:
+        return False
+    return True if inside == hi - lo + 1 else None
+
+
 def _kleene(values, dominant: bool):
     """Three-valued `and` (dominant False) or `or` (dominant True): the dominant value wins outright; otherwise any
     unknown makes the result unknown."""
@@ -46,6 +84,8 @@ def _kleene(values, dominant: bool):
 def _floated(e: Evaluator) -> Evaluator:
     def ev(v):
         value = e(v)
+        if isinstance(value, Range):
+            return Range(tree.as_float(value.lo), tree.as_float(value.hi))  # type: ignore[arg-type]
         return None if value is None else tree.as_float(value)
 
     return ev
@@ -84,7 +124,7 @@ def compile(node: Node) -> Evaluator:
 
             def minus(v):
                 value = e(v)
-                return None if value is None else -value
+                return None if value is None or isinstance(value, Range) else -value
 
             return minus
         case Arith(op=op, left=left, right=right):
@@ -93,10 +133,10 @@ def compile(node: Node) -> Evaluator:
 
             def arith(v):
                 a = le(v)
-                if a is None:  # unknown whatever the other side is: a long sum of items stops at its first blank
-                    return None
+                if a is None or isinstance(a, Range):  # unknown whatever the other side is: a long sum of items
+                    return None  # stops at its first blank
                 b = re_(v)
-                if b is None:
+                if b is None or isinstance(b, Range):
                     return None
                 return a + b if add else a - b
 
@@ -111,6 +151,8 @@ def compile(node: Node) -> Evaluator:
                 a, b = le(v), re_(v)
                 if a is None or b is None:
                     return None
+                if isinstance(a, Range) or isinstance(b, Range):
+                    return range_compare(op, a, b)
                 return fn(a, b)
 
             return compare
@@ -124,6 +166,9 @@ def compile(node: Node) -> Evaluator:
                 a = e(v)
                 if a is None:
                     return None
+                if isinstance(a, Range):
+                    inside = range_member(values, a.lo, a.hi)
+                    return None if inside is None else inside != negate
                 return (a in values) != negate
 
             return member
@@ -137,6 +182,6 @@ def compile(node: Node) -> Evaluator:
             return has
         case Missing(negate=negate, field=ref):
             name = ref.name
-            return lambda v: (v.get(name) is None) != negate
+            return lambda v: (v.get(name) is None or isinstance(v.get(name), Range)) != negate
         case _:
             assert_never(node)

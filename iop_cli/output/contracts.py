@@ -88,6 +88,7 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
         "possible": list(decision.possible),
         "deciding": list(decision.deciding),
         "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],
+        "partly_answered": [{"field": f, "at_least": lo, "at_most": hi} for f, lo, hi in decision.partial],
         "ignored": list(decision.ignored),
         "ignored_answers": [
             {"field": f, "label": pack.questions[f].label, "reason": ignored_reason(pack, f)} for f in decision.ignored

@@ -19,8 +19,13 @@ def _ignored_lines(data: dict) -> list[str]:
 
 def _not_assessed_lines(data: dict[str, Any]) -> list[str]:
     lines = []
+    # A total partly answered: its items so far fix a range (reports saved before there was one have none).
+    partly = {
+        p["field"]: f"{p['field']} (partly answered: between {p['at_least']} and {p['at_most']})"
+        for p in data.get("partly_answered", [])
+    }
     for item in data["not_assessed"]:
-        fields = ", ".join(item["fields"]) or "an unanswered field"
+        fields = ", ".join(partly.get(f, f) for f in item["fields"]) or "an unanswered field"
         lines.append(f"{item['rule']}: needs {fields}")
     return lines
 

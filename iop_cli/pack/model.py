@@ -249,6 +249,27 @@ class Pack:
         """(follow-up, gate) for each asked question that `implies` its gate, in pack order (read once loaded)."""
         return [(q.id, q.implies) for q in self.questions.values() if isinstance(q, Asked) and q.implies is not None]
 
+    @cached_property
+    def sums(self) -> dict[str, tuple[tuple[str, int, int], ...]]:
+        """Asked questions derived as a plain sum of whole-number items that have a range (an instrument's total):
+        each item with its lowest and highest score. Partly answered, such a total is known to lie in a range
+        (`decide.values.ranges`)."""
+        from iop_cli.lang.walk import linear
+
+        found: dict[str, tuple[tuple[str, int, int], ...]] = {}
+        for question in self.asked:
+            derive = question.derive
+            if derive is None or derive.expression is None:
+                continue
+            form = linear(derive.expression.root)
+            if form is None or form[1] != 0 or not form[0] or any(sign != 1 for sign in form[0].values()):
+                continue
+            items = [self.questions.get(name) for name in form[0]]
+            ends = [(i.id, i.min, i.max) for i in items if i is not None and i.type == "integer"]
+            if len(ends) == len(items) and all(low is not None and high is not None for _, low, high in ends):
+                found[question.id] = tuple((name, int(low or 0), int(high or 0)) for name, low, high in ends)
+        return found
+
     @property
     def asked(self) -> list[Question]:
         return [q for q in self.questions.values() if not q.computed]
