@@ -377,3 +377,37 @@ def test_a_test_expecting_a_value_of_an_unknown_field_is_refused(tmp_path):
     problems = _problems(folder)
     assert any("test `t`: unknown field `b`" in p for p in problems), problems
     assert any("test `u`: `a` is not one of the item's scores" in p for p in problems), problems
+
+
+def test_a_partly_answered_total_is_a_range_the_rules_read_but_not_the_profile():
+    """CLINICAL.md, version 2: a partly answered instrument counts as not taken, but the range its answered items
+    fix decides a rule where it can."""
+    from iop_cli.decide.engine import decide
+    from iop_cli.lang.py import Range, range_compare, range_member
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()
+    base = {case.name: case for case in pack.tests}[
+        "mild alcohol use disorder with a stable supportive home is an IOP candidate"
+    ].given
+    answers = {**base, "ciwa_ar": None, "ciwa_nausea": 7, "ciwa_tremor": 7, "ciwa_sweats": 6}
+    decision = decide(pack, {k: v for k, v in answers.items() if v is not None})
+    assert (decision.level.id, decision.rule, decision.status) == (
+        "inpatient",
+        "inpatient_severe_withdrawal",
+        "provisional",
+    )
+    assert decision.partial == (("ciwa_ar", 20, 66),)  # 7 + 7 + 6, and six items of 0-7 and one of 0-4 to come
+    assert decision.values.get("ciwa_ar") is None  # the answers shown keep it unanswered
+    withdrawal = next(d for d in decision.profile if d.id == "d1")
+    assert withdrawal.rating is None  # not rated, as for a scale not taken
+
+    assert range_compare(">=", Range(20, 63), 20) is True
+    assert range_compare(">=", Range(12, 63), 20) is None
+    assert range_compare("<", Range(12, 15), 20) is True
+    assert range_compare(">", 10, Range(12, 15)) is False  # 10 > t is t < 10
+    assert range_compare("==", Range(3, 3), 3) is True
+    assert range_compare("!=", Range(4, 9), 3) is True
+    assert range_member(frozenset({4, 5, 6}), 4, 6) is True
+    assert range_member(frozenset({1, 2}), 4, 6) is False
+    assert range_member(frozenset({4, 5}), 4, 6) is None

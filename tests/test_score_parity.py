@@ -152,9 +152,7 @@ def partly_answered_rows(pack, total: int = 3_000) -> list[dict[str, str]]:
     """Whole records whose instruments are partly answered (some items, no total), some of them with a required
     answer missing too (the substance, a suicide question), so that the range the items fix meets the search."""
     values = domain(pack)
-    bases = [
-        {k: cell(v) for k, v in case.given.items()} for case in pack.tests if len(case.given) >= 15 and case.given
-    ]
+    bases = [{k: cell(v) for k, v in case.given.items()} for case in pack.tests if len(case.given) >= 15 and case.given]
     rng = random.Random(20261207)
     rows = []
     while len(rows) < total:
