@@ -43,6 +43,7 @@ DECISION = {
     "possible": [str],
     "deciding": [str],
     "not_assessed": [{"rule": str, "fields": [str]}],
+    "partly_answered": [{"field": str, "at_least": int, "at_most": int}],
     "ignored": [str],
     "ignored_answers": [{"field": str, "label": str, "reason": str}],
     "contradictions": [{"field": str, "gate": str, "text": str}],

@@ -163,7 +163,7 @@ def test_unknown_allowance_is_a_load_error(pack_copy):
 def test_test_passes_and_reports_full_coverage():
     result = rules("test")
     assert result.returncode == 0
-    assert "189 passed, 0 failed" in result.stdout
+    assert "194 passed, 0 failed" in result.stdout
     assert "Coverage: every rule, alert and profile rating is exercised (59 of 59)" in result.stdout
 
 
