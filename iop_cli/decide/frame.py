@@ -781,8 +781,7 @@ def answer_code(question: Question, space: Space, value: pl.Expr) -> _Code | Non
     if question.type in ("integer", "number") and question.id in space.domains and question.id not in space.inexact:
         cuts = sorted(v for v in space.domains[question.id] if v is not None)
         # 2j + 1: the cut j itself; 2j: between cut j - 1 and cut j (0: below the first, 2n: above the last).
-        steps = [(value > c).cast(pl.Int64) + (value >= c).cast(pl.Int64) for c in cuts]
-        code = reduce(operator.add, steps, pl.lit(0, dtype=pl.Int64))
+        code = _between_cuts(question, cuts, value)
         size = 2 * len(cuts) + 2  # and the last for no answer
 
         def answer(k: int) -> Any:
@@ -799,6 +798,24 @@ def answer_code(question: Question, space: Space, value: pl.Expr) -> _Code | Non
 
         return _Code(code.fill_null(size - 1), size, answer, blank=size - 1)
     return None
+
+
+TABLE_LIMIT = 100_000  # the widest range of whole numbers whose codes are looked up in a table
+
+
+def _between_cuts(question: Question, cuts: list, value: pl.Expr) -> pl.Expr:
+    """Where a number falls among the cuts, as `answer_code` numbers it (null stays null). A whole number with a
+    range is looked up in a table of its codes (one gather, several times quicker than comparing it with every
+    cut); the table reaches one past the range and the cuts on each side, and the value is clipped to it, which
+    gives every value beyond it the code of that end."""
+    if question.type == "integer" and question.min is not None and question.max is not None and cuts:
+        low = int(min(question.min, cuts[0])) - 1
+        high = int(max(question.max, cuts[-1])) + 1
+        if high - low <= TABLE_LIMIT:
+            table = [sum((v > c) + (v >= c) for c in cuts) for v in range(low, high + 1)]
+            return pl.lit(pl.Series(table, dtype=pl.Int64)).gather(value.clip(low, high) - low)
+    steps = [(value > c).cast(pl.Int64) + (value >= c).cast(pl.Int64) for c in cuts]
+    return reduce(operator.add, steps, pl.lit(0, dtype=pl.Int64))
 
 
 class ProfileRater:
