@@ -102,8 +102,9 @@ class BatchScorer:
                 column = f"__f_{question.id}"
                 self.derived.append(derived_column(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
-        self.stages = pr.decision_columns(pack)
-        self.profile = pr.ProfileRater(pack, absent=[f for f, s in sources.items() if s.kind == "absent"])
+        absent = [f for f, s in sources.items() if s.kind == "absent"]
+        self.stages = pr.decision_columns(pack, absent)
+        self.profile = pr.ProfileRater(pack, absent=absent)
         self.profile_keys = self.profile.key_columns()
         self.rating_texts: dict[
             int, pl.Series

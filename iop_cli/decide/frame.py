@@ -66,10 +66,12 @@ def _computed(compute: Compute) -> pl.Expr:
     return chain.otherwise(pl.lit(compute.otherwise))
 
 
-def value_stages(pack: Pack) -> list[list[pl.Expr]]:
+def value_stages(pack: Pack, blank: Collection[str] = ()) -> list[list[pl.Expr]]:
     """Column groups that turn typed answers (`__v_ID`) into the values that apply, computed fields included, with
     `__applies_ID` for each question that has `ask_if`. A field goes in the first group after every field it reads
-    (which `ask_if` may have cleared, or which is computed), so a pack needs only a few groups."""
+    (which `ask_if` may have cleared, or which is computed), so a pack needs only a few groups. `blank`: questions
+    blank in every row of the batch (`always_blank`): a derivation from those alone gives nothing, and an answer
+    that is never given is never ignored, so neither is computed."""
     depth: dict[str, int] = {}  # the group that last writes a field's value
     stages: list[list[pl.Expr]] = []
 
@@ -90,19 +92,24 @@ def value_stages(pack: Pack) -> list[list[pl.Expr]]:
         value, reads = value_col(question.id), question.ask_if.names if question.ask_if else ()
         if question.type == "multi":  # unanswered is the empty selection (as values.applicable)
             value = value.fill_null(pl.lit([], dtype=SELECTION))
-        if question.derive is not None:  # the answer, else its derivation (as values.applicable)
-            derived = _compute(question.derive)
+        derive = question.derive
+        if derive is not None and all(n in blank for n in derive.names) and derive.evaluate({}) is None:
+            exprs.append(pl.lit(False).alias(DISAGREE.format(question.id)))
+            derive = None
+        if derive is not None:  # the answer, else its derivation (as values.applicable)
+            derived = _compute(derive)
             exprs.append(
                 (value.is_not_null() & derived.is_not_null() & (value != derived)).alias(DISAGREE.format(question.id))
             )
-            value, reads = pl.coalesce(value, derived), (*reads, *question.derive.names)
+            value, reads = pl.coalesce(value, derived), (*reads, *derive.names)
         if question.ask_if is not None:
             shown = compile_expr(question.ask_if, value_col)
             # Unknown counts as applying (as values.applicable): only a definite "no" removes the answer.
             exprs.append(shown.fill_null(True).alias(APPLIES.format(question.id)))
             given = value_col(question.id).is_not_null()  # the answer as typed, before this stage clears it
-            exprs.append((given & shown.eq(False)).fill_null(False).alias(IGNORED_ONE.format(question.id)))
-            if question.derive is not None:
+            ignored = pl.lit(False) if question.id in blank else (given & shown.eq(False)).fill_null(False)
+            exprs.append(ignored.alias(IGNORED_ONE.format(question.id)))
+            if derive is not None:
                 exprs[0] = (exprs[0] & shown.fill_null(True)).alias(DISAGREE.format(question.id))
             value = pl.when(shown.eq(False)).then(None).otherwise(value)
         place(question.id, reads, [*exprs, value.alias(VALUE.format(question.id))])
@@ -133,11 +140,19 @@ def missing_columns(pack: Pack) -> list[pl.Expr]:
     return [*missing, reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64)).alias(IGNORED)]
 
 
-def range_columns(pack: Pack) -> list[pl.Expr]:
-    """`__lo_ID` and `__hi_ID` for each instrument total: the range its answered items fix where only some are
-    answered (as `values.ranges`), null otherwise."""
+def partly_answerable(pack: Pack, absent: Collection[str] = ()) -> list[str]:
+    """The instrument totals that a batch can answer partly: those with an item some column answers (`absent`:
+    the questions no column answers). Only these get range columns and range tests."""
+    return [total for total, items in pack.sums.items() if any(item not in absent for item, _, _ in items)]
+
+
+def range_columns(pack: Pack, totals: Collection[str]) -> list[pl.Expr]:
+    """`__lo_ID` and `__hi_ID` for each instrument total among `totals`: the range its answered items fix where
+    only some are answered (as `values.ranges`), null otherwise."""
     columns = []
     for total, items in pack.sums.items():
+        if total not in totals:
+            continue
         given = reduce(operator.or_, [value_col(item).is_not_null() for item, _, _ in items])
         partial = value_col(total).is_null() & applies(pack.questions[total]) & given
         for name, end in ((RANGE_LO, 1), (RANGE_HI, 2)):
@@ -146,11 +161,11 @@ def range_columns(pack: Pack) -> list[pl.Expr]:
     return columns
 
 
-def range_tests(pack: Pack) -> Callable[[Node], pl.Expr | None]:
+def range_tests(pack: Pack, totals: Collection[str]) -> Callable[[Node], pl.Expr | None]:
     """A `special` for `lang.polars.compile_node`: tests of an instrument total that decide over the range a partly
     answered one lies in, as `lang.py` does (`Range`): an order test where both ends of the range agree, `==`
     where the range is one value or misses it, `in` where the range lies inside or outside the values."""
-    sums = pack.sums
+    sums = set(totals)
 
     def total_of(node: Node) -> str | None:
         if isinstance(node, Sign) and not node.negative:
@@ -207,7 +222,7 @@ WORD = 62  # rules per Int64 bit mask of blocked rules
 MEMO_LIMIT = 100_000  # cases and searches remembered per pack (a file repeats them)
 
 
-def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
+def decision_stages(pack: Pack, partly: Collection[str]) -> list[list[pl.Expr]]:
     """What engine.decide does, as column stages: each rule's verdict, the first that holds, the rules before it
     that a missing answer leaves open, whether that settles the level (`policy.settled`) or the missing answers
     must be searched (`MissingSettler`, once per distinct case), then the alerts (which may read the level).
@@ -216,7 +231,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     rules = pack.rules
     n = len(rules)
     verdict = [pl.col(f"__r{i}") for i in range(n)]
-    ranged = range_tests(pack)
+    ranged = range_tests(pack, partly)
     stage_verdicts = [compile_expr(rule.when, value_col, ranged).alias(f"__r{i}") for i, rule in enumerate(rules)]
 
     missing_mask = reduce(
@@ -228,7 +243,7 @@ def decision_stages(pack: Pack) -> list[list[pl.Expr]]:
     at = pl.col("__fired").fill_null(n).cast(pl.Int64)  # n: `otherwise`
     # A row with a required answer missing goes to the settler, which settles most at once (`policy.settled`) and
     # searches the rest; a complete row's level is the rule that fired, with no more work.
-    settler = MissingSettler(pack)
+    settler = MissingSettler(pack, partly)
     searched = settler.bundle().map_batches(settler, return_dtype=pl.Int64)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
@@ -304,7 +319,8 @@ class MissingSettler:
     other becomes a negative code, -1 - (entry * L + level) with L the number of levels, whose entry (`entries`)
     holds its texts: the level can be read from the code alone, in Polars, for the alerts that test it."""
 
-    def __init__(self, pack: Pack):
+    def __init__(self, pack: Pack, partly: Collection[str] = ()):
+        """`partly`: the instrument totals the batch can answer partly (`partly_answerable`)."""
         from iop_cli.decide.missing import key_fields, level_space
 
         self.pack = pack
@@ -318,7 +334,7 @@ class MissingSettler:
         space = level_space(pack)
         # Each answer a case holds, as the class of answers that decide alike (`answer_code`): far fewer cases.
         self.classes = {q.id: answer_code(q, space, pl.col(q.id)) for q in self.fields}
-        self.ranged = [q.id for q in self.fields if q.id in pack.sums]  # totals that may be partly answered
+        self.ranged = [q.id for q in self.fields if q.id in partly]  # totals that may be partly answered
         self.required = [q.id for q in pack.asked if q.required]
         # Per rule: the bits of the missing mask for the required questions it rests on (`policy.rule_sources`).
         self.guards = [
@@ -492,7 +508,7 @@ class MissingSettler:
         fired, the open rules, the missing answers they rest on and the answers they read), its texts by the rest."""
         from iop_cli.decide.missing import not_ruled_out, outcome_texts, over_missing
 
-        whole = tuple(case.values())
+        whole = (tuple(self.ranged), *case.values())
         if whole in self.cases:
             return self.cases[whole]
 
@@ -640,11 +656,27 @@ VALUE_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
-def decision_columns(pack: Pack) -> list[list[pl.Expr]]:
+def decision_columns(pack: Pack, absent: Collection[str] = ()) -> list[list[pl.Expr]]:
     """Every stage from typed answers (`__v_ID` for each asked question) to `__outcome` and `__alerts`, in order:
-    the values that apply, the missing required answers, then the decision."""
-    stage_missing = [*missing_columns(pack), *range_columns(pack)]
-    return [*gate_stages(pack), *value_stages(pack), stage_missing, *decision_stages(pack)]
+    the values that apply, the missing required answers, then the decision. `absent`: the questions no column of
+    the batch answers (a partly answered instrument needs one of its items)."""
+    partly = partly_answerable(pack, absent)
+    stage_missing = [*missing_columns(pack), *range_columns(pack, partly)]
+    values = value_stages(pack, always_blank(pack, absent))
+    return [*gate_stages(pack), *values, stage_missing, *decision_stages(pack, partly)]
+
+
+def always_blank(pack: Pack, absent: Collection[str]) -> set[str]:
+    """The questions no column answers (`absent`) whose value is blank in every row: not derived from an answer
+    that may be there, and not the gate of a follow-up that may be answered."""
+    gates = {gate for follow_up, gate in pack.implied if follow_up not in absent}
+    blank: set[str] = set()
+    for question in pack.asked:  # pack order: a derivation reads earlier questions only
+        derive = question.derive
+        if question.id in absent and question.id not in gates:
+            if derive is None or all(n in blank for n in derive.names):
+                blank.add(question.id)
+    return blank
 
 
 def gate_stages(pack: Pack) -> list[list[pl.Expr]]:
@@ -682,7 +714,7 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
         for q in pack.asked
     ]
     frame = answers.lazy().select(typed)
-    for stage in decision_columns(pack):
+    for stage in decision_columns(pack, [q.id for q in pack.asked if q.id not in present]):
         frame = frame.with_columns(stage)
     from iop_cli.pack.answers import disagreement
 
@@ -834,7 +866,7 @@ class ProfileRater:
 
         self.pack = pack
         self.fields = {d.id: dimension_key(pack, d) for d in pack.profile}
-        self.blank = self._always_blank(set(absent))
+        self.blank = always_blank(pack, set(absent))
         self.codes: dict[str, list[_Code] | None] = {}
         for dimension in pack.profile:
             codes = [self._code(q) for q in self.fields[dimension.id]]
@@ -843,18 +875,6 @@ class ProfileRater:
         # (dimension, key) -> rating, kept across batches: a file repeats its combinations. Batches are scored in
         # two threads; a race only rates a key twice, alike.
         self.known: dict[tuple[str, Any], int | None] = {}
-
-    def _always_blank(self, absent: set[str]) -> set[str]:
-        """The absent questions whose value is blank in every row: not derived from an answer that may be there,
-        and not the gate of a follow-up that may be answered."""
-        gates = {gate for follow_up, gate in self.pack.implied if follow_up not in absent}
-        blank: set[str] = set()
-        for question in self.pack.asked:  # pack order: a derivation reads earlier questions only
-            derive = question.derive
-            if question.id in absent and question.id not in gates:
-                if derive is None or all(n in blank for n in derive.names):
-                    blank.add(question.id)
-        return blank
 
     def _code(self, question: Question) -> _Code | None:
         return answer_code(question, profile_space(self.pack), value_col(question.id))
