@@ -226,7 +226,7 @@ class BatchScorer:
         failed = pl.any_horizontal([piece.is_not_null() for piece in pieces])
         width = len(self.pack.alerts)
         # An (outcome, alerts) pair as one integer key, when both fit in 63 bits (as in every pack so far).
-        keyed = len(self.outcome.required) + width < 60
+        keyed = len(self.outcome.required) + width < 60 and self.outcome.grounds.code_bits + width < 62
         done = frame.select(
             *cells.shown,
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),

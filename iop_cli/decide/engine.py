@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from iop_cli.decide import policy
+from iop_cli.decide.explain import Ground, grounds
+from iop_cli.decide.explain import reason as explained_reason
 from iop_cli.decide.missing import Reach, not_ruled_out, outcome_texts, over_missing
 from iop_cli.decide.profile import DimensionRating, rate
 from iop_cli.decide.values import applicable, ranges
@@ -71,6 +73,7 @@ class Decision:
     deciding: tuple[str, ...] = ()  # the missing answers that would decide among them
     # Instrument totals partly answered: (total, lo, hi), the range the items given fix, which the rules read.
     partial: tuple[tuple[str, int, int], ...] = ()
+    grounds: tuple[Ground, ...] = ()  # the answers that decided the rule that placed the person (`decide.explain`)
 
     @property
     def provisional(self) -> tuple[AlertHit, ...]:
@@ -143,8 +146,12 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         placing = next((r for r in pack.rules if r.id == reach.rule), None) if reach.stands else None
 
     would_be = None
+    found: tuple[Ground, ...] = ()
     if placing is not None:
-        level, reason, rule_id, basis = pack.levels[placing.level], placing.because, placing.id, "rule"
+        level, rule_id, basis = pack.levels[placing.level], placing.id, "rule"
+        if placing.when.evaluate(rule_values) is True:  # not a rule the search found to hold in every filling
+            found = grounds(pack, placing, rule_values)
+        reason = explained_reason(placing.because, found)
     elif reach.stands and reach.levels[0] == pack.otherwise.level:
         level, reason, rule_id, basis = pack.levels[pack.otherwise.level], pack.otherwise.because, None, "otherwise"
     else:  # the search settled it: a review naming the levels still possible, or one level every filling leads to
@@ -187,14 +194,15 @@ def decide(pack: Pack, answers: Mapping[str, Any]) -> Decision:
         status=policy.status(pack, level.id, any(a.provisional for a in alerts)),
         profile=rate(pack, values, applies) if pack.profile else (),
         partial=tuple((name, r.lo, r.hi) for name, r in partial.items()),
+        grounds=found,
     )
 
 
 def _trace(rule: Rule, kind: str, result, values: Mapping[str, Any], outcome: str) -> RuleTrace:
-    seen = {name: _seen(values.get(name)) for name in rule.when.names}
+    seen = {name: shown_value(values.get(name)) for name in rule.when.names}
     return RuleTrace(rule.id, kind, result, seen, tuple(rule.when.clauses(values)), outcome)
 
 
-def _seen(value: Any) -> Any:
-    """A value as a trace shows it: a partly answered total as the range its items fix."""
+def shown_value(value: Any) -> Any:
+    """A value as a trace or the JSON shows it: a partly answered total as the range its items fix."""
     return {"at_least": value.lo, "at_most": value.hi} if isinstance(value, Range) else value

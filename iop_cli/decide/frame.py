@@ -34,6 +34,7 @@ IGNORED_ONE = "__ignored_{}"  # answered, though the question does not apply
 MASK_BITS = 62  # the questions one Int64 `__ignored` mask can name
 CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
+CODE = "__code"  # the outcome code before this person's grounds are added to it (`GroundsCoder`)
 MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
 RANGE_LO, RANGE_HI = "__lo_{}", "__hi_{}"  # the range a partly answered total lies in (`values.ranges`)
 REACH_COLUMNS = ("level_min", "level_max", "decided_by")  # for a row with missing answers (`Outcome.reach_texts`)
@@ -248,13 +249,13 @@ def decision_stages(pack: Pack, partly: Collection[str]) -> list[list[pl.Expr]]:
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
     outcome = pl.when(pl.col(MISSING_MASK) == 0).then(at).otherwise(searched)
-    stage_outcome = [outcome.alias(OUTCOME)]
+    stage_outcome = [outcome.alias(CODE)]
     alerts = policy.in_alert_order(pack.alerts, lambda a: a.severity)
 
     # The level of a row, for alerts that read it, follows from its outcome code.
     level_ids = list(pack.levels)
     rule_levels = [rule.level for rule in rules] + [pack.otherwise.level]
-    code = pl.col(OUTCOME)
+    code = pl.col(CODE)
     level_index = (
         pl.when(code >= 0)
         .then(code.clip(0, n).replace_strict(list(range(n + 1)), [level_ids.index(x) for x in rule_levels]))
@@ -296,8 +297,96 @@ def decision_stages(pack: Pack, partly: Collection[str]) -> list[list[pl.Expr]]:
     stage_level = [level_of.alias(LEVEL)] if reads_level_column else []
     stage_index = [level_index.alias(LEVEL_INDEX)] if reads_level else []
     stage_alerts = [reduce(operator.add, bits_, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
+    # The outcome code with this person's grounds (`GroundsCoder`), once alerts no longer need the plain one.
+    stage_alerts.append(GroundsCoder(pack).code(code, partly).alias(OUTCOME))
     stages = (stage_verdicts, stage_fired, stage_outcome, stage_index, stage_level, stage_alerts)
     return [stage for stage in stages if stage]
+
+
+class GroundsCoder:
+    """This person's reason in batch (`decide.explain`): the grounds of a rule depend only on the values of the
+    fields it reads, so each row placed by an explainable rule that holds gets a number for the combination of
+    those values (a digit per field: no answer, each answer, each range of a partly answered total), and the
+    outcome code becomes `rule + (rules + 1) * (1 + number)`; `reason` states each distinct one once."""
+
+    def __init__(self, pack: Pack):
+        from iop_cli.decide.explain import digit_size, explainable, rule_fields
+
+        self.pack = pack
+        self.fields = {i: rule_fields(r) for i, r in enumerate(pack.rules) if explainable(pack, r)}
+        self.sizes = {name: digit_size(pack, pack.questions[name]) or 1 for f in self.fields.values() for name in f}
+        self.texts: dict[tuple[int, int], str] = {}
+        most = max((math.prod(self.sizes[n] for n in f) for f in self.fields.values()), default=0)
+        self.code_bits = ((len(pack.rules) + 1) * (most + 1)).bit_length()  # the largest code's bits
+
+    def code(self, rule_code: pl.Expr, partly: Collection[str]) -> pl.Expr:
+        """The outcome code with the grounds' number, from the rule's code (`__code`) and its verdict (`__rI`)."""
+        chain: Any = None
+        for index, fields in self.fields.items():
+            holds = (rule_code == index) & pl.col(f"__r{index}").fill_null(False)
+            key, stride = pl.lit(1, dtype=pl.Int64), 1
+            for name in fields:
+                key = key + self._digit(name, partly) * stride
+                stride *= self.sizes[name]
+            chain = (pl.when(holds) if chain is None else chain.when(holds)).then(key)
+        if chain is None:
+            return rule_code
+        return rule_code + (len(self.pack.rules) + 1) * chain.otherwise(0)
+
+    def _digit(self, name: str, partly: Collection[str]) -> pl.Expr:
+        question, value = self.pack.questions[name], value_col(name)
+        if question.type == "yesno":
+            return value.cast(pl.Int64).add(1).fill_null(0)
+        if question.type == "choice":
+            values = list(question.choice_values)
+            return value.replace_strict(values, range(1, len(values) + 1), default=0, return_dtype=pl.Int64).fill_null(
+                0
+            )
+        if question.type == "multi":
+            bits = [
+                value.list.contains(c).fill_null(False).cast(pl.Int64) * (1 << i)
+                for i, c in enumerate(question.choice_values)
+            ]
+            return reduce(operator.add, bits, pl.lit(0, dtype=pl.Int64))
+        low, span = int(question.min or 0), int(question.max or 0) - int(question.min or 0) + 1
+        digit = (value - low + 1).fill_null(0)
+        if name in partly:
+            lo, hi = pl.col(RANGE_LO.format(name)), pl.col(RANGE_HI.format(name))
+            digit = pl.when(lo.is_not_null()).then(1 + span + (lo - low) * span + (hi - low)).otherwise(digit)
+        return digit
+
+    def reason(self, index: int, variant: int) -> str:
+        """The reason of rule `index` for the grounds number `variant` (0: the rule's `because` alone)."""
+        from iop_cli.decide.explain import grounds
+        from iop_cli.decide.explain import reason as explained
+
+        rule = self.pack.rules[index]
+        if variant == 0:
+            return rule.because
+        if (index, variant) not in self.texts:
+            values: dict[str, Any] = {}
+            key = variant - 1
+            for name in self.fields[index]:
+                key, digit = divmod(key, self.sizes[name])
+                values[name] = self._answer(name, digit)
+            self.texts[index, variant] = explained(rule.because, grounds(self.pack, rule, values))
+        return self.texts[index, variant]
+
+    def _answer(self, name: str, digit: int) -> Any:
+        question = self.pack.questions[name]
+        if question.type == "multi":
+            return tuple(c for i, c in enumerate(question.choice_values) if digit >> i & 1)
+        if digit == 0:
+            return None
+        if question.type == "yesno":
+            return digit == 2
+        if question.type == "choice":
+            return question.choice_values[digit - 1]
+        low, span = int(question.min or 0), int(question.max or 0) - int(question.min or 0) + 1
+        if digit <= span:
+            return low + digit - 1
+        lo, hi = divmod(digit - 1 - span, span)
+        return Range(low + lo, low + hi)
 
 
 def first_true(flags: list[pl.Expr]) -> pl.Expr:
@@ -587,6 +676,7 @@ class Outcome:
     pack: Pack
 
     def __post_init__(self) -> None:
+        self.grounds = GroundsCoder(self.pack)
         ordered = policy.in_alert_order(self.pack.alerts, lambda a: a.severity)
         self.alerts = [a.id for a in ordered]
         self.provisional_mask = sum(1 << bit for bit, a in enumerate(ordered) if a.provisional)
@@ -602,10 +692,11 @@ class Outcome:
         if code < 0:
             level, rule_id, reason, *_ = self._entry(code)
             return level, rule_id, reason
-        if code == len(rules):
+        index, variant = divmod(code, len(rules) + 1)[::-1]
+        if index == len(rules):
             return self.pack.otherwise.level, None, self.pack.otherwise.because
-        rule = rules[code]
-        return rule.level, rule.id, rule.because
+        rule = rules[index]
+        return rule.level, rule.id, self.grounds.reason(index, variant)
 
     def missing(self, code: int) -> list[str]:
         """The missing required answers of a negative __outcome code (a case the search settled)."""

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision
+from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision, shown_value
 from iop_cli.pack.model import Pack
 from iop_cli.pack.spec import OUTCOME_COLUMNS
 
@@ -74,6 +74,7 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
         "rule": decision.rule,
         "reason": decision.reason,
         "would_be": decision.would_be,
+        "grounds": [{"field": g.field, "value": shown_value(g.value), "text": g.text} for g in decision.grounds],
         "alerts": [
             {
                 "id": a.id,

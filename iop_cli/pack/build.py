@@ -444,6 +444,8 @@ class _Loader:
                 f"{what} has both `compute` and `derive`",
                 "`compute` is never asked; `derive` is asked and may also come from other answers: keep one",
             )
+        question.says = self.says(values.get("says"), qtype, question.choices, what)
+        question.bands = self.bands(values.get("bands"), qtype, what)
         if question.scores:
             return question  # its range is its scores'; a min or max given as well is reported above
         for key in ("min", "max"):
@@ -461,6 +463,52 @@ class _Loader:
         if question.min is not None and question.max is not None and question.min > question.max:
             self.problem(values["min"].mark, f"`min` is above `max` in {what}", "swap them")
         return question
+
+    def says(self, src: Src | None, qtype: str, choices: tuple[Choice, ...], what: str) -> dict[str, str]:
+        """`says`: how a reason states the answer. Yes/no: `{yes: TEXT, no: TEXT}`; a choice: a text per choice,
+        or like any other type one text where `{answer}` stands for the answer."""
+        if src is None:
+            return {}
+        if isinstance(src.value, dict) and qtype in ("yesno", "choice"):
+            answers = ["yes", "no"] if qtype == "yesno" else [c.value for c in choices]
+            texts = src.value
+            found = {k: v.value for k, v in texts.items() if isinstance(v.value, str) and v.value.strip()}
+            if set(found) != set(answers) or len(texts) != len(answers):
+                hint = "{" + ", ".join(f"{a}: ..." for a in answers) + "}"
+                self.problem(src.mark, f"`says` of {what} needs a text for each answer, and nothing else", hint)
+                return {}
+            return {k: v.strip() for k, v in found.items()}
+        if qtype == "yesno":
+            self.problem(src.mark, f"`says` of the yes/no {what} needs a text for each answer", "{yes: ..., no: ...}")
+            return {}
+        if not isinstance(src.value, str) or "{answer}" not in src.value:
+            self.problem(src.mark, f"`says` of {what} must be a text with {{answer}} in it", "e.g. COWS {answer}")
+            return {}
+        return {"": src.value.strip()}
+
+    def bands(self, src: Src | None, qtype: str, what: str) -> tuple[tuple[float, str], ...]:
+        """`bands`: a number's named ranges, `[{from: N, name: TEXT}, ...]` from the lowest up."""
+        if src is None:
+            return ()
+        if qtype not in expr.NUMERIC:
+            self.problem(src.mark, f"`bands` only apply to integer and number questions, not to {what}")
+            return ()
+        items = src.value if isinstance(src.value, list) else []
+        found: list[tuple[float, str]] = []
+        for item in items:
+            start = item.value.get("from") if isinstance(item.value, dict) else None
+            name = item.value.get("name") if isinstance(item.value, dict) else None
+            number = None if start is None or isinstance(start.value, bool) else start.value
+            if not isinstance(number, (int, float)) or name is None or not isinstance(name.value, str):
+                self.problem(item.mark, f"each band of {what} needs `from` (a number) and `name` (a text)")
+                return ()
+            if found and number <= found[-1][0]:
+                self.problem(item.mark, f"the bands of {what} must go from the lowest up", "sort them by `from`")
+                return ()
+            found.append((number, name.value.strip()))
+        if not found:
+            self.problem(src.mark, f"`bands` of {what} must be a non-empty list")
+        return tuple(found)
 
     def scored_choices(self, src: Src, what: str) -> tuple[Choice, ...]:
         """An item's menu: each choice has a whole-number `score` (its answer), a label (its anchor) and optionally

@@ -73,6 +73,11 @@ class Question:
     max: float | None = None
     aliases: tuple[str, ...] = ()
     section: str | None = None
+    # How a decision's reason states this person's answer (`decide.explain`): for yes/no, the text of each
+    # answer; for any other, a text where `{answer}` stands for it. Empty: "LABEL: ANSWER".
+    says: dict[str, str] = field(default_factory=dict)
+    # A number's named bands, from their lowest value up: (from, name) ("moderate withdrawal" from 13).
+    bands: tuple[tuple[float, str], ...] = ()
 
     @property
     def computed(self) -> bool:

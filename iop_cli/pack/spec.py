@@ -137,6 +137,32 @@ QUESTION = Shape(
         ),
         Key("aliases", LINES),  # other names its column may have in an intake file
         Key("section", IDENT),
+        Key(
+            "says",
+            {
+                "description": "How a decision's reason states this person's answer: for yes/no, `{yes: TEXT, no: "
+                "TEXT}`; for a choice, a text per choice value or one text; for any other type, a text where {answer} "
+                'stands for the answer ("COWS {answer}").',
+                "oneOf": [
+                    {"type": "string", "pattern": "\\{answer\\}"},
+                    {"type": "object", "additionalProperties": {"type": "string"}},
+                ],
+            },
+        ),
+        Key(
+            "bands",
+            {
+                "description": "A number's named ranges, from the lowest up; a reason names the band of the answer "
+                '("COWS 15 (moderate withdrawal, 13-24)").',
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"from": {"type": "number"}, "name": {"type": "string"}},
+                    "required": ["from", "name"],
+                    "additionalProperties": False,
+                },
+            },
+        ),
     )
 )
 INCLUDE = Shape(
