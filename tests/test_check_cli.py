@@ -82,7 +82,7 @@ def test_json_contract():
     data = json.loads(iop_in_process("check", "-a", str(EXAMPLE), "-f", "json").stdout)
     assert set(data) == {
         "schema_version", "pack", "level", "status", "basis", "rule", "reason", "would_be", "alerts", "missing",
-        "possible", "deciding", "not_assessed", "partly_answered", "ignored", "ignored_answers", "contradictions", "answers", "profile", "trace", "disclaimer",
+        "possible", "deciding", "not_assessed", "partly_answered", "changes", "grounds", "ignored", "ignored_answers", "contradictions", "answers", "profile", "trace", "disclaimer",
     }  # fmt: skip
     assert data["schema_version"] == 2 and data["status"] == "ok"
     assert data["pack"]["name"] == "iop-default" and len(data["pack"]["hash"]) == 64

@@ -44,6 +44,8 @@ DECISION = {
     "deciding": [str],
     "not_assessed": [{"rule": str, "fields": [str]}],
     "partly_answered": [{"field": str, "at_least": int, "at_most": int}],
+    "changes": [{"level": str, "level_name": str, "rule": (str, Opt), "answers": dict, "facts": [str], "text": str}],
+    "grounds": [{"field": str, "value": object, "text": str}],
     "ignored": [str],
     "ignored_answers": [{"field": str, "label": str, "reason": str}],
     "contradictions": [{"field": str, "gate": str, "text": str}],

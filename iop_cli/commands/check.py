@@ -16,11 +16,19 @@ def check(
     ),
     format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format."),
     rules: Optional[str] = rules_option(),
+    why_not: Optional[str] = typer.Option(
+        None,
+        "--why-not",
+        metavar="LEVEL",
+        help="Show only the nearest changes of answers that would lead to LEVEL (a level id), and exit.",
+    ),
 ) -> None:
     """Recommend a level of care from an answers file, without the interview.
 
     Example: iop check --answers intake.yaml --format json
+    Example: iop check --answers intake.yaml --why-not iop
     """
+    from iop_cli.decide.changes import nearest
     from iop_cli.decide.engine import checked, decide
     from iop_cli.output.contracts import decision_dict
     from iop_cli.pack.source import read_answers
@@ -39,7 +47,15 @@ def check(
                 for p in exc.problems
             ]
         )
-    data = decision_dict(decide(pack, clean), pack)
+    if why_not is not None and why_not not in pack.levels:
+        hint = "use one of: " + ", ".join(pack.levels)
+        fail([Problem("--why-not", f"unknown level `{why_not}`", hint)])
+    decision = decide(pack, clean)
+    found = nearest(pack, clean, decision.missing, why_not)
+    if why_not is not None:
+        show_why_not(pack, decision, why_not, found, format)
+        return
+    data = decision_dict(decision, pack, found)
     if format is ReportFormat.json:
         from iop_cli.output.contracts import dumps
 
@@ -52,3 +68,25 @@ def check(
         from iop_cli.output.report import render
 
         render(data, rich_console())
+
+
+def show_why_not(pack, decision, level: str, found: list, format: ReportFormat) -> None:
+    """`--why-not LEVEL`: the nearest changes of answers that lead to LEVEL, or why there are none."""
+    from iop_cli.decide.changes import LARGEST
+    from iop_cli.output.contracts import changes_list, dumps
+
+    listed = changes_list(pack, found)
+    if format is ReportFormat.json:
+        current().echo(dumps({"level": decision.level.id, "why_not": level, "changes": listed}))
+        return
+    name = pack.levels[level].name
+    if decision.level.id == level:
+        current().echo(f"The recommendation is already {name}.")
+    elif decision.missing:
+        current().echo(f"Required answers are missing ({', '.join(decision.missing)}): give them first.")
+    elif not listed:
+        current().echo(f"No change of up to {LARGEST} answers leads to {name}.")
+    else:
+        current().echo(f"Recommended: {decision.level.name}. Would be {name} if:")
+        for item in listed:
+            current().echo(f"  - {item['text']}")

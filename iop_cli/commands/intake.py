@@ -129,11 +129,13 @@ def _run(store, resume: bool, record_id: int | None, rules: str | None, console)
 
 def _show_report(pack, answers, console) -> dict:
 
+    from iop_cli.decide.changes import nearest
     from iop_cli.decide.engine import decide
     from iop_cli.output.contracts import decision_dict
     from iop_cli.output.report import render
 
-    data = decision_dict(decide(pack, answers), pack)
+    decision = decide(pack, answers)
+    data = decision_dict(decision, pack, nearest(pack, answers, decision.missing))
     console = console or rich_console()
     console.print()
     render(data, console)

@@ -18,6 +18,7 @@ def applicable(
     unanswered_is_empty: bool = True,
     questions: Iterable[Question] | None = None,
     contradictions: list[tuple[str, str]] | None = None,
+    base: tuple[Mapping[str, Any], Mapping[str, bool | None]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, bool | None], list[str]]:
     """Answers that apply, whether each question applies (True, False, or None when unknown), and ignored ones.
     Computed fields named in `given` take their value from the answers instead (the lint searches a total's values
@@ -26,10 +27,11 @@ def applicable(
     `unanswered_is_empty` is False (the lint's search, for a selection it has not chosen yet). `questions`: only
     these, in pack order (the lint's search leaves out the items it never answers). A yes to a follow-up that
     `implies` its gate counts as a yes to the gate, even where the gate was answered no; each such pair goes into
-    `contradictions`."""
+    `contradictions`. `base`: values and applicability these answers share with others already computed, so
+    that only `questions` (those that may differ) are computed again (what would change a placement)."""
     answers = gates_implied(pack, answers, contradictions)
-    values: dict[str, Any] = {}
-    applies: dict[str, bool | None] = {}
+    values: dict[str, Any] = dict(base[0]) if base else {}
+    applies: dict[str, bool | None] = dict(base[1]) if base else {}
     ignored: list[str] = []
     for question in pack.questions.values() if questions is None else questions:
         if isinstance(question, Computed):
@@ -38,6 +40,7 @@ def applicable(
             continue
         shown = True if question.ask_if is None else question.ask_if.evaluate(values)
         applies[question.id] = shown
+        values.pop(question.id, None)  # from `base`: computed again here
         answer = answers.get(question.id)
         if shown is False:
             if answer is not None:

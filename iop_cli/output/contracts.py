@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from iop_cli.decide.engine import DISCLAIMER, SCHEMA_VERSION, Decision, shown_value
 from iop_cli.pack.model import Pack
+
+if TYPE_CHECKING:
+    from iop_cli.decide.changes import Change
 from iop_cli.pack.spec import OUTCOME_COLUMNS
 
 
@@ -52,7 +55,30 @@ def dumps(data: Any) -> str:
     return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
+FACT = "[fact]"  # marks a changed answer that is a fact of the person, not something a plan changes
+
+
+def changes_list(pack: Pack, found: Iterable[Change]) -> list[dict[str, Any]]:
+    """What would change a placement (`decide.changes`), as the JSON and the reports hold it."""
+    from iop_cli.decide.explain import say
+
+    return [
+        {
+            "level": change.level,
+            "level_name": pack.levels[change.level].name,
+            "rule": change.rule,
+            "answers": {field: shown_value(value) for field, value in change.answers.items()},
+            "facts": list(change.facts),
+            "text": "; ".join(
+                say(pack.questions[field], value) + (f" {FACT}" if field in change.facts else "")
+                for field, value in change.answers.items()
+            ),
+        }
+        for change in found
+    ]
+
+
+def decision_dict(decision: Decision, pack: Pack, changes: Iterable[Change] = ()) -> dict[str, Any]:
     """`iop check --format json`, and the report a record keeps: one decision with its reasons, alerts, what was
     missing or not assessed, the answers used and the trace of every rule tried."""
     level = decision.level
@@ -90,6 +116,7 @@ def decision_dict(decision: Decision, pack: Pack) -> dict[str, Any]:
         "deciding": list(decision.deciding),
         "not_assessed": [{"rule": n.rule, "fields": list(n.fields)} for n in decision.not_assessed],
         "partly_answered": [{"field": f, "at_least": lo, "at_most": hi} for f, lo, hi in decision.partial],
+        "changes": changes_list(pack, changes),
         "ignored": list(decision.ignored),
         "ignored_answers": [
             {"field": f, "label": pack.questions[f].label, "reason": ignored_reason(pack, f)} for f in decision.ignored

@@ -31,6 +31,21 @@ def _not_assessed_lines(data: dict[str, Any]) -> list[str]:
 
 
 PROFILE_TITLE = "Profile: need by dimension (0 none .. 4 most urgent)"
+CHANGES_TITLE = "What would change the placement"
+FACT = "[fact]"  # as output.contracts marks a changed answer that is a fact of the person
+
+
+def change_lines(data: dict[str, Any]) -> list[str]:
+    """ "LEVEL if: ANSWERS", the first of the nearest changes to each other level but review (the JSON has them
+    all; reports saved before there were changes have none), and what [fact] means."""
+    firsts: dict[str, str] = {}
+    for change in data.get("changes", []):
+        if change["rule"] is not None:  # review is not a placement to aim for
+            firsts.setdefault(change["level_name"], change["text"])
+    lines = [f"{name} if: {text}" for name, text in firsts.items()]
+    if any(FACT in line for line in lines):
+        lines.append(f"{FACT}: an answer about the person (history, symptoms), not something a plan changes")
+    return lines
 
 
 def _answer_text(value: Any) -> str:
@@ -134,6 +149,8 @@ def markdown(data: dict[str, Any]) -> str:
         out.append("")
     if data["not_assessed"]:
         out += ["### Not assessed", ""] + [f"- {line}" for line in _not_assessed_lines(data)] + [""]
+    if change_lines(data):
+        out += [f"### {CHANGES_TITLE}", ""] + [f"- {line}" for line in change_lines(data)] + [""]
     if data.get("contradictions"):
         out += ["### Contradicting answers", ""] + [f"- {c['text']}" for c in data["contradictions"]] + [""]
     if data["ignored"]:
@@ -196,7 +213,7 @@ def render(data: dict[str, Any], console) -> None:
         grid.add_column(width=3, justify="right")
         grid.add_column()
         for line in lines:
-            grid.add_row("•", line)
+            grid.add_row("•", Text(line))  # plain text: a bracket in it is not Rich markup
         console.print(Text(title, style="bold " + style))
         console.print(grid)
 
@@ -222,6 +239,7 @@ def render(data: dict[str, Any], console) -> None:
         "yellow",
     )
     bullets("Not assessed", _not_assessed_lines(data))
+    bullets(CHANGES_TITLE, change_lines(data))
     bullets("Contradicting answers", [c["text"] for c in data.get("contradictions", [])], "yellow")
     bullets("Ignored answers", _ignored_lines(data), "yellow")
     console.print(Text(_pack_line(data), style="dim"))
@@ -340,6 +358,7 @@ def record_html(data: dict[str, Any]) -> str:
                 ],
             ),
             ("Not assessed", _not_assessed_lines(report)),
+            (CHANGES_TITLE, change_lines(report)),
             (
                 PROFILE_TITLE,
                 [

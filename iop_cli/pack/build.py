@@ -446,6 +446,7 @@ class _Loader:
             )
         question.says = self.says(values.get("says"), qtype, question.choices, what)
         question.bands = self.bands(values.get("bands"), qtype, what)
+        question.can_change = self.flag(values, "can_change", what, False)
         if question.scores:
             return question  # its range is its scores'; a min or max given as well is reported above
         for key in ("min", "max"):

@@ -78,6 +78,9 @@ class Question:
     says: dict[str, str] = field(default_factory=dict)
     # A number's named bands, from their lowest value up: (from, name) ("moderate withdrawal" from 13).
     bands: tuple[tuple[float, str], ...] = ()
+    # A plan can change this answer (housing, home, readiness), unlike a fact of the person (age, history): what
+    # would change a placement (`decide.changes`) marks the difference.
+    can_change: bool = False
 
     @property
     def computed(self) -> bool:

@@ -150,6 +150,14 @@ QUESTION = Shape(
             },
         ),
         Key(
+            "can_change",
+            {
+                "type": "boolean",
+                "description": "A plan can change this answer (housing, home, readiness), unlike a fact of the "
+                "person (age, history); what would change a placement marks the difference.",
+            },
+        ),
+        Key(
             "bands",
             {
                 "description": "A number's named ranges, from the lowest up; a reason names the band of the answer "
