@@ -15,28 +15,20 @@ from iop_cli.pack.build import load_pack
 from iop_cli.pack.model import Placement
 from iop_cli.problems import Mark
 
+from .test_interview import CANDIDATE
+
+# A moderate opioid use disorder in moderate withdrawal, at home with no one who uses, but no support for recovery.
 OPIOIDS = {
+    **{k: v for k, v in CANDIDATE.items() if k != "client_id"},
     "age": 30,
     "primary_substance": "opioids",
     "use_frequency": "daily",
     "dsm5_criteria_count": 5,
-    "prior_treatment_episodes": 0,
+    "ciwa_ar": None,
     "cows": 15,
-    "withdrawal_complications_history": False,
-    "medical_instability": False,
-    "pregnant": False,
-    "suicidal_ideation": "none",
-    "suicide_attempt_past_3_months": False,
-    "homicidal_ideation": False,
-    "psychiatric_symptoms": "mild",
-    "readiness": "ready",
-    "housing": "stable",
-    "household_substance_use": False,
     "home_supportive": False,
-    "completed_residential_past_30_days": False,
-    "obligations": True,
-    "can_attend_iop_schedule": True,
 }
+OPIOIDS = {k: v for k, v in OPIOIDS.items() if v is not None}
 
 # Phrases a rule's `because` or its level's summary might use, and what each states about the person. Every text
 # shown with a placement is checked: where it uses a phrase, every person the rule places must meet the condition.

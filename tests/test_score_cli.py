@@ -39,7 +39,10 @@ def test_good_row_is_placed_with_every_output_column(tmp_path):
     assert header == [*source_header, *SCORED_COLUMNS]
     [row] = rows_of(out)
     assert (row["level"], row["rule"], row["status"], row["error"]) == ("iop", "iop_mild_moderate", "ok", "")
-    assert row["reason"].startswith("A mild or moderate disorder")
+    assert row["reason"].startswith("A mild substance use disorder (2-3 criteria); stable housing; ")
+    assert row["reason"].endswith(
+        "A mild or moderate disorder with recent use and a safe, supportive home makes an excellent IOP candidate."
+    )
     assert row["alerts"] == "consider_maud"
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
 
