@@ -132,6 +132,7 @@ def disagreeing(pack, rows, scored) -> list:
             decision.possible[-1] if decision.missing else "",
             decision.possible[0] if decision.missing else "",
             ";".join(decision.deciding),
+            decision.reason,
             *("" if d.rating is None else str(d.rating) for d in decision.profile),
         )
         have = (
@@ -144,6 +145,7 @@ def disagreeing(pack, rows, scored) -> list:
             got["level_min"],
             got["level_max"],
             got["decided_by"],
+            got["reason"],
         )
         have += tuple(got[d.id] for d in pack.profile)
         if want != have:

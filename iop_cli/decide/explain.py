@@ -47,18 +47,19 @@ def deciding_fields(node: Node, values: Mapping[str, Any], want: bool = True) ->
             return []
         case Not(operand=operand):
             return deciding_fields(operand, values, not want)
-    return _refs(node)
+    return refs(node)
 
 
-def _refs(node: Node) -> list[str]:
+def refs(node: Node) -> list[str]:
+    """The fields a node reads, in the order they are written (`level` aside)."""
     if isinstance(node, Ref):
         return [] if node.name == "level" else [node.name]
-    return [name for child in children(node) for name in _refs(child)]
+    return [name for child in children(node) for name in refs(child)]
 
 
 def rule_fields(rule: Rule) -> list[str]:
     """The fields a rule reads, in the order they are written (each once)."""
-    return list(dict.fromkeys(_refs(rule.when.root)))
+    return list(dict.fromkeys(refs(rule.when.root)))
 
 
 def digit_size(pack: Pack, question: Question) -> int | None:

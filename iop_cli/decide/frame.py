@@ -22,7 +22,7 @@ from iop_cli.decide.space import Space, profile_space
 from iop_cli.decide.values import applicable
 from iop_cli.lang.polars import compile_expr, compile_node
 from iop_cli.lang.py import Range
-from iop_cli.lang.tree import COMPARE, Compare, Lit, Member, Node, Ref, Sign
+from iop_cli.lang.tree import COMPARE, Compare, Lit, Logic, Member, Node, Not, Ref, Sign
 from iop_cli.pack.model import Compute, Computed, Pack, Question
 
 # Internal column names, prefixed so they cannot meet a pack's field ids.
@@ -320,18 +320,59 @@ class GroundsCoder:
         self.code_bits = ((len(pack.rules) + 1) * (most + 1)).bit_length()  # the largest code's bits
 
     def code(self, rule_code: pl.Expr, partly: Collection[str]) -> pl.Expr:
-        """The outcome code with the grounds' number, from the rule's code (`__code`) and its verdict (`__rI`)."""
+        """The outcome code with the grounds' number, from the rule's code (`__code`) and its verdict (`__rI`).
+        Only the fields that decided are numbered (the others count as unanswered): a file has far fewer distinct
+        grounds than combinations of a rule's fields, and each is stated once. The reason is the same, since the
+        part of the condition that decided still holds first with the other fields unknown."""
         chain: Any = None
+        tests = range_tests(self.pack, partly)
         for index, fields in self.fields.items():
             holds = (rule_code == index) & pl.col(f"__r{index}").fill_null(False)
+            deciding: dict[str, pl.Expr] = {}
+            self._deciding(self.pack.rules[index].when.root, True, True, tests, deciding)
             key, stride = pl.lit(1, dtype=pl.Int64), 1
             for name in fields:
-                key = key + self._digit(name, partly) * stride
+                if name in deciding:
+                    digit = self._digit(name, partly)
+                    key = (
+                        key
+                        + (digit if deciding[name] is True else pl.when(deciding[name]).then(digit).otherwise(0))
+                        * stride
+                    )
                 stride *= self.sizes[name]
             chain = (pl.when(holds) if chain is None else chain.when(holds)).then(key)
         if chain is None:
             return rule_code
         return rule_code + (len(self.pack.rules) + 1) * chain.otherwise(0)
+
+    def _deciding(self, node: Node, want: bool, active: Any, tests, found: dict[str, Any]) -> None:
+        """Where each field decides (`explain.deciding_fields`, per row): `found[field]` is True (always, where
+        the rule holds) or a boolean column. `active`: whether this node is on the deciding path."""
+        from iop_cli.decide.explain import refs
+
+        match node:
+            case Logic(op=op, parts=parts) if (op == "and") == want:
+                for part in parts:
+                    self._deciding(part, want, active, tests, found)
+                return
+            case Logic(parts=parts):
+                earlier: Any = None  # an earlier part already gave `want`
+                for part in parts:
+                    verdict = compile_node(part, value_col, tests)
+                    gives = verdict.eq(want).fill_null(False)
+                    here = gives if earlier is None else gives & ~earlier
+                    self._deciding(part, want, here if active is True else active & here, tests, found)
+                    earlier = gives if earlier is None else earlier | gives
+                return
+            case Not(operand=operand):
+                self._deciding(operand, not want, active, tests, found)
+                return
+        for name in refs(node):
+            previous = found.get(name)
+            if previous is True or active is True:
+                found[name] = True
+            else:
+                found[name] = active if previous is None else previous | active
 
     def _digit(self, name: str, partly: Collection[str]) -> pl.Expr:
         question, value = self.pack.questions[name], value_col(name)
