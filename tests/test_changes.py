@@ -96,3 +96,11 @@ def test_check_shows_what_would_change_it_and_why_not(tmp_path):
     assert why.stdout.splitlines()[-1] == "  - no one at home uses drugs or drinks"
     bad = iop_in_process("check", "-a", str(path), "--why-not", "detox")
     assert bad.returncode == 1 and "unknown level `detox`" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_pack_that_marks_no_answer_changeable_marks_no_facts():
+    v1 = load_pack("tests/packs/v1")
+    assert not any(q.can_change for q in v1.asked)
+    answers = {k: v for k, v in RESIDENTIAL.items() if k in v1.questions and k not in ("cows", "other_substances")}
+    found = changes(v1, answers)
+    assert found and all(c.facts == () for c in found)

@@ -10,7 +10,7 @@ Only the sets that pass are searched, smallest first, and the search for a level
 one (the nearest changes; larger sets would hold a smaller one or be farther).
 
 Each changed answer is marked as something a plan can change (housing, home, readiness: the question says
-`can_change: true`) or a fact of the person (age, history).
+`can_change: true`) or a fact of the person (age, history); in a pack that marks no question, nothing is marked.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def changes(
     # The answers a change may alter: given ones that some rule rests on.
     fields = [q.id for q in space.reads(rules) if answers.get(q.id) is not None]
     wanted = [level for level in (levels or pack.levels) if level != current]
+    marks = any(q.can_change for q in pack.asked)  # a pack that marks none tells no facts apart
     found: list[Change] = []
     for level in wanted:
         # Per rule to this level: the sets of fields a change must touch (see the module's docstring).
@@ -112,7 +113,7 @@ def changes(
                 change = _first(trials, space, answers, names, level)
                 if change is not None:
                     kept.append(chosen)
-                    facts = tuple(n for n in names if not pack.questions[n].can_change)
+                    facts = tuple(n for n in names if not pack.questions[n].can_change) if marks else ()
                     found.append(Change(level, change[1], change[0], facts))
                     if len(kept) >= per_level:
                         break
