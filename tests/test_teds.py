@@ -85,3 +85,42 @@ def test_every_data_row_gets_a_range_of_levels(teds):
     low, high, status = header.index("level_min"), header.index("level_max"), header.index("status")
     rows = [row for row in scored[1:] if row[status] == "review"]
     assert len(rows) == 416 and all(row[low] and row[high] == "crisis" for row in rows)
+
+
+# The level of care nearest each TEDS-A service setting (SERVICES is the outcome, never an input).
+SETTINGS = {
+    "1.0": ("detox, 24-hour, hospital inpatient", "inpatient"),
+    "2.0": ("detox, 24-hour, free-standing residential", "inpatient"),
+    "3.0": ("rehab/residential, hospital", "residential"),
+    "4.0": ("rehab/residential, 30 days or fewer", "residential"),
+    "5.0": ("rehab/residential, more than 30 days", "residential"),
+    "6.0": ("ambulatory, intensive outpatient", "iop"),
+    "7.0": ("ambulatory, non-intensive outpatient", "outpatient"),
+    "8.0": ("ambulatory, detoxification", "outpatient"),
+}
+
+
+def test_actual_settings_against_the_reachable_range(teds, capsys):
+    """Per SERVICES code, how many admissions fall inside the range of levels the record leaves possible (the
+    table is printed: `pytest -s tests/test_teds.py`)."""
+    from iop_cli.pack.build import load_pack
+
+    ranks = {level.id: level.rank for level in load_pack().levels.values()}
+    _, scored, _, _ = teds
+    header = scored[0]
+    services, low, high, status = (header.index(c) for c in ("SERVICES", "level_min", "level_max", "status"))
+    table: dict[str, list[int]] = {}
+    for row in scored[1:]:
+        if row[status] == "error":
+            continue
+        _, level = SETTINGS[row[services]]
+        inside = ranks[row[low]] <= ranks[level] <= ranks[row[high]]
+        counts = table.setdefault(row[services], [0, 0])
+        counts[0 if inside else 1] += 1
+    with capsys.disabled():
+        print("\nSERVICES  setting                                      level        inside  outside")
+        for code in sorted(table, key=float):
+            name, level = SETTINGS[code]
+            print(f"{code[:-2]:>8}  {name:44} {level:12} {table[code][0]:6} {table[code][1]:8}")
+    assert sum(sum(c) for c in table.values()) == 416
+    assert all(code in SETTINGS for code in table)
