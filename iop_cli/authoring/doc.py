@@ -24,7 +24,8 @@ def _values(question: Question) -> str:
     if question.type in ("integer", "number"):
         low = "" if question.min is None else f"{question.min:g}"
         high = "" if question.max is None else f"{question.max:g}"
-        return f"{question.type} {low}-{high}"
+        bands = "; ".join(f"{name} from {start:g}" for start, name in question.bands)
+        return f"{question.type} {low}-{high}" + (f" ({bands})" if bands else "")
     return "text"
 
 
@@ -35,6 +36,8 @@ def _asked(question: Question) -> str:
     asked += "" if question.required else " (optional)"
     if question.derive is not None:
         asked += "; when not given, derived: " + _computation(question.derive)
+    if question.can_change:
+        asked += "; a plan can change it"
     return asked
 
 
