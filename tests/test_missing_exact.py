@@ -14,20 +14,18 @@ from iop_cli.decide.engine import checked, decide
 from iop_cli.pack.answers import clean_answers
 from iop_cli.problems import AnswersError
 
+from .test_profile import every_value as profile_every_value
 from .test_score_parity import UNANSWERED, cell, domain, enumerate_rows
 
 
 def every_value(question) -> list:
-    if question.type == "yesno":
-        return [True, False]
-    if question.type == "choice":
-        return list(question.choice_values)
-    if question.type == "integer":
-        low, high = int(question.min), int(question.max)
-        if high - low <= 20:
-            return list(range(low, high + 1))
+    """Every answer, as the profile's brute force takes them; a wide whole-number range (age, earlier episodes: no
+    placement rule reads them) by its ends and middle only."""
+    values = profile_every_value(question)
+    if question.type == "integer" and len(values) > 21:
+        low, high = values[0], values[-1]
         return sorted({low, low + 1, (low + high) // 2, high - 1, high})
-    raise AssertionError(f"no required question of type {question.type} in the default pack")
+    return values
 
 
 def levels_by_filling(pack, answers: dict, missing: tuple[str, ...]) -> set[str]:
