@@ -147,6 +147,8 @@ class Space:
         self._read: dict[str, frozenset[str]] = {}
         self._missing: dict[str, tuple[str, ...]] = {}
         self._ask_if_reads: dict[str, tuple[str, ...]] = {}
+        self._downstream: dict[str, frozenset[str]] = {}
+        self._implied_names = {n for pair in pack.implied for n in pair}
         # Fields tested together with another that cannot take every value: the search is not exact there.
         # For decimals, `points` are the exact values among the representatives; each other one stands for the open
         # interval between its neighbours.
@@ -247,6 +249,42 @@ class Space:
         """The values and applicability that these answers (totals among them) give, as the engine computes them.
         With `ignore_ask_if`, as if every question were asked: shows whether a rule fails only because a question it
         reads is skipped. `questions`: only these (in pack order), where a search reads no others."""
+        values, applies, _ = self.state(answers, ignore_ask_if, questions)
+        return values, applies
+
+    def values_after(
+        self,
+        answers: Mapping[str, Any],
+        name: str,
+        before: tuple[dict, dict, bool],
+        questions: Sequence[Question] | None = None,
+    ) -> tuple[dict, dict, bool]:
+        """`state(answers)`, where `before` is `state` of the same answers without `name`: only the questions
+        whose value or applicability reads `name` (directly or through others) are computed again, the rest kept
+        from `before`. Where `before` held an answer back as waiting, or `name` takes part in an implied gate, all
+        are computed again."""
+        if not before[2] or name in self._implied_names:
+            return self.state(answers, False, questions)
+        if name not in self._downstream:
+            self._downstream[name] = _downstream(self.pack, name)
+        below = self._downstream[name]
+        changed = [q for q in (self.evaluated if questions is None else questions) if q.id in below]
+        values, applies, _ = applicable(
+            self.pack, answers, given=self.totals, unanswered_is_empty=False, questions=changed, base=before[:2]
+        )
+        # Only a question computed again can have become unsure of applying (`before` held none such).
+        if any(answers.get(q.id) is not None and self._waiting(q.id, answers, applies) for q in changed):
+            return self.state(answers, False, questions)
+        for question in changed:
+            if question.id in answers and answers[question.id] is None and question.id in applies:
+                applies[question.id] = False
+        return values, applies, True
+
+    def state(
+        self, answers: Mapping[str, Any], ignore_ask_if: bool = False, questions: Sequence[Question] | None = None
+    ) -> tuple[dict, dict, bool]:
+        """`values`, and whether no answer was held back as waiting (`values_after` can build on it)."""
+        clean = True
         if not ignore_ask_if:
             while True:
                 # A multi-select not chosen yet is unknown here, not the empty selection it is in the engine.
@@ -262,18 +300,19 @@ class Space:
                 unsure = {n for n, v in answers.items() if v is not None and self._waiting(n, answers, applies)}
                 if not unsure:
                     break
+                clean = False
                 answers = {k: v for k, v in answers.items() if k not in unsure}
             for name, value in answers.items():
                 if value is None and name in applies:
                     applies[name] = False  # left blank: settled, and like a skipped question, places no rule
-            return values, applies
+            return values, applies, clean
         as_if: dict[str, Any] = {}
         for question in self.pack.questions.values():
             if isinstance(question, Computed) and question.id not in self.totals:
                 as_if[question.id] = question.compute.evaluate(as_if)
             elif answers.get(question.id) is not None:
                 as_if[question.id] = answers[question.id]
-        return as_if, {}
+        return as_if, {}, False
 
     def holds(self, rule: Rule, values: dict[str, Any], applies: dict[str, bool | None]) -> bool | None:
         """A rule's verdict. Undecided only because it reads a question that does not apply (its ask_if is false)
@@ -354,6 +393,21 @@ class Space:
     def _bounds(self, name: str) -> tuple[int, int]:
         question = self.pack.questions[name]
         return int(question.min or 0), int(question.max or 0)
+
+
+def _downstream(pack: Pack, name: str) -> frozenset[str]:
+    """The question itself and every question whose value or applicability reads it, through computed fields,
+    derivations and ask_if, however indirectly."""
+    found = {name}
+    for question in pack.questions.values():  # pack order: a question reads only those before it
+        reads = list(question.ask_if.names) if question.ask_if is not None else []
+        if question.derive is not None:
+            reads += question.derive.names
+        if isinstance(question, Computed):
+            reads += question.compute.names
+        if found.intersection(reads):
+            found.add(question.id)
+    return frozenset(found)
 
 
 def _totals(pack: Pack, every: list[Node]) -> dict[str, list[tuple[str, int]]]:
@@ -665,6 +719,15 @@ class Search:
     def values(self, answers: Mapping[str, Any]) -> tuple[dict, dict]:
         return self.space.values(answers, self.ignore_ask_if, self.questions)
 
+    def state(self, answers: Mapping[str, Any]) -> tuple[dict, dict, bool]:
+        """The values these answers give, for `values_after` to build on."""
+        return self.space.state(answers, self.ignore_ask_if, self.questions)
+
+    def values_after(self, answers: Mapping[str, Any], name: str, before: tuple[dict, dict, bool]) -> tuple:
+        if self.ignore_ask_if:
+            return self.state(answers)
+        return self.space.values_after(answers, name, before, self.questions)
+
     def each_by_rules(
         self, rules: Sequence[Rule], verdict: Callable[[Point], bool | None], shortcuts: bool = False
     ) -> Iterator[dict]:
@@ -687,10 +750,11 @@ class Search:
         placed: set[tuple] = set()  # the subtrees, by what decides them, that hold nothing but placed answers
 
         def walk(
-            index: int, answers: dict[str, Any], above: list, changed: list[int]
+            index: int, answers: dict[str, Any], state: tuple[dict, dict, bool], above: list, changed: list[int]
         ) -> Generator[dict[str, Any], None, bool]:
-            """Yields what it finds; returns whether every branch below was cut by a rule that holds."""
-            values, applies = self.values(answers)
+            """Yields what it finds; returns whether every branch below was cut by a rule that holds. `state`: the
+            values these answers give (`Space.values_after`)."""
+            values, applies = state[:2]
             results = list(above)
             for i in changed:
                 results[i] = self.space.holds(rules[i], values, applies)
@@ -711,7 +775,7 @@ class Search:
                     return True
             question = self.fields[index]
             if self.space.not_chosen(question, values, applies):
-                clean = yield from walk(index + 1, answers, results, [])
+                clean = yield from walk(index + 1, answers, state, results, [])
             else:
                 # Where no undecided rule reads the question, its values lead through the same verdicts: once the
                 # first value's branch is all placed, so are the others'. (A branch cut by a reported region is not
@@ -720,7 +784,8 @@ class Search:
                 clean = True
                 for value in self.domains[question.id]:
                     answers[question.id] = value
-                    clean = (yield from walk(index + 1, answers, results, readers[question.id])) and clean
+                    after = self.values_after(answers, question.id, state)
+                    clean = (yield from walk(index + 1, answers, after, results, readers[question.id])) and clean
                     del answers[question.id]
                     if alike and clean:
                         break
@@ -728,7 +793,7 @@ class Search:
                 placed.add(key)
             return clean
 
-        return walk(0, dict(self.fixed), [None] * len(rules), everything)
+        return walk(0, dict(self.fixed), self.state(self.fixed), [None] * len(rules), everything)
 
     def first(self, verdict: Callable[[dict, dict], bool | None], rules: Sequence[Rule]) -> dict[str, Any] | None:
         """The first partial answer set, in search order, under which `verdict(values, applies)` is True for every
@@ -738,8 +803,8 @@ class Search:
         readers = {q.id: [r for r in rules if q.id in self.space.read_ids(r)] for q in self.fields}
         empty: set[tuple] = set()  # subtrees that held nothing, by their undecided rules and what those read
 
-        def walk(index: int, answers: dict[str, Any]) -> dict[str, Any] | None:
-            values, applies = self.values(answers)
+        def walk(index: int, answers: dict[str, Any], state: tuple[dict, dict, bool]) -> dict[str, Any] | None:
+            values, applies = state[:2]
             result = verdict(values, applies)
             if result is False:
                 return None
@@ -756,7 +821,7 @@ class Search:
                 return None  # the verdict rests on these rules alone: the same below as where it was tried
             question = self.fields[index]
             if self.space.not_chosen(question, values, applies):
-                found = walk(index + 1, answers)
+                found = walk(index + 1, answers, state)
             else:
                 options = self.domains[question.id]
                 if all(self.space.holds(r, values, applies) is not None for r in readers[question.id]):
@@ -764,7 +829,7 @@ class Search:
                 found = None
                 for value in options:
                     answers[question.id] = value
-                    found = walk(index + 1, answers)
+                    found = walk(index + 1, answers, self.values_after(answers, question.id, state))
                     del answers[question.id]
                     if found is not None:
                         break
@@ -772,7 +837,7 @@ class Search:
                 empty.add(key)
             return found
 
-        return walk(0, dict(self.fixed))
+        return walk(0, dict(self.fixed), self.state(self.fixed))
 
 
 def _through_given_items(space: Space, answers: Mapping[str, Any]) -> Space:
