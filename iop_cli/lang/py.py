@@ -69,18 +69,6 @@ def range_member(values: frozenset[Any], lo: int, hi: int) -> bool | None:
     return True if inside == hi - lo + 1 else None
 
 
-def _kleene(values, dominant: bool):
-    """Three-valued `and` (dominant False) or `or` (dominant True): the dominant value wins outright; otherwise any
-    unknown makes the result unknown."""
-    unknown = False
-    for value in values:
-        if value is dominant:
-            return dominant
-        if value is None:
-            unknown = True
-    return None if unknown else not dominant
-
-
 def _floated(e: Evaluator) -> Evaluator:
     def ev(v):
         value = e(v)
@@ -89,6 +77,11 @@ def _floated(e: Evaluator) -> Evaluator:
         return None if value is None else tree.as_float(value)
 
     return ev
+
+
+def _plain(ref: Ref, floats: bool) -> bool:
+    """Whether a field compiles to its answer as given (no conversion to float)."""
+    return ref.field_type.kind != "number" and not (floats and _whole(ref))
 
 
 def _whole(node: Node) -> bool:
@@ -116,7 +109,19 @@ def compile(node: Node) -> Evaluator:
         case Logic(op=op, parts=parts):
             evs = [compile(p) for p in parts]
             dominant = op == "or"
-            return lambda v: _kleene((e(v) for e in evs), dominant)
+
+            def logic(v):  # three-valued: the dominant value (False for and, True for or) wins outright; otherwise
+                # any unknown makes the result unknown. A plain loop: the searches run it a few hundred thousand times.
+                unknown = False
+                for e in evs:
+                    value = e(v)
+                    if value is dominant:
+                        return dominant
+                    if value is None:
+                        unknown = True
+                return None if unknown else not dominant
+
+            return logic
         case Sign(negative=negative, operand=operand):
             e = compile(operand)
             if not negative:
@@ -146,6 +151,19 @@ def compile(node: Node) -> Evaluator:
             if floats:  # only the whole side needs it; a float is unchanged
                 le, re_ = (_floated(le) if _whole(left) else le), (_floated(re_) if _whole(right) else re_)
             fn = COMPARE[op]
+            if isinstance(right, Lit):  # `x >= 10`, the common case: the literal once, the field read directly
+                b = re_({})
+                field = left.name if isinstance(left, Ref) and _plain(left, floats) else None
+
+                def compare_literal(v):
+                    a = v.get(field) if field is not None else le(v)
+                    if a is None or b is None:
+                        return None
+                    if isinstance(a, Range):
+                        return range_compare(op, a, b)
+                    return fn(a, b)
+
+                return compare_literal
 
             def compare(v):
                 a, b = le(v), re_(v)
