@@ -201,8 +201,13 @@ def test_the_teds_map_still_loads_and_reads_clinical_md_version_2(tmp_path):
     from iop_cli.pack.build import load_pack
 
     mapping = load_mapping(str(ROOT / "examples" / "teds-a.map.yaml"), load_pack())
-    assert mapping.values["housing"] == {"1": "homeless", "2": "unstable", "3": "stable"}
-    assert "psychiatric_symptoms" in mapping.unanswered and not mapping.derive  # PSYPROB gives no severity
+    # LIVARAG 3 is stable or unstable; PSYPROB 1 a disorder of some severity, never "none"; DSMCRIT a range.
+    assert mapping.values["housing"] == {"1": "homeless", "2": "unstable", "3": ("stable", "unstable")}
+    assert mapping.values["psychiatric_symptoms"] == {"1": ("mild", "moderate", "severe"), "2": None}
+    assert mapping.values["dsm5_criteria_count"]["5"] == tuple(range(4, 12))  # opioid dependence
+    assert mapping.values["dsm5_criteria_count"]["9"] == (2, 3, 4, 5)  # alcohol abuse
+    assert mapping.values["dsm5_criteria_count"]["19"] is None  # a mental health diagnosis: no count
+    assert mapping.columns["other_substances"] == ("SUB2", "SUB3") and not mapping.derive
     # A derivation in a map is read by the pack's condition parser, with the input's columns as names.
     path = tmp_path / "m.yaml"
     path.write_text("derive:\n  psychiatric_symptoms:\n    cases:\n      - {when: PSY == 2, value: none}\n")

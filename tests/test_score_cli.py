@@ -363,3 +363,78 @@ def test_a_reader_that_stops_early_gets_no_error(tmp_path):
     _, stderr = reader.communicate(timeout=60)
     assert reader.returncode == 141
     assert stderr == b""
+
+
+def test_a_value_set_is_filled_from_its_members_only_and_joined_columns_make_a_selection(tmp_path):
+    """A map's list of values for a code (TEDS-A's DSMCRIT "dependence": 4 or more criteria) leaves the answer
+    missing, but the exact missing-answer rule fills it from those values only: the level stands where every
+    member leads to it, and a review row's range is that of its members (each decided by the engine here). Several
+    columns listed for a multi-select each give one code of the selection."""
+    from iop_cli.decide.engine import checked, decide
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()
+    good = rows_of(CORPUS / "good.csv")[0]
+    header = [k for k in good if k != "dsm5_criteria_count"] + ["DSM", "S2", "S3"]
+    base = [good[k] for k in header[:-3]]
+    source = tmp_path / "export.csv"
+    with open(source, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerow([*base, "1", "1", ""])  # abuse, one of 2-3: every member gives the good row's IOP
+        writer.writerow([*base, "2", "-9", "1"])  # dependence, 4-11: IOP for 4 and 5, more for 6 and up
+        writer.writerow([*base, "3", "5", "2"])  # criteria unknown; opioids and alcohol besides the primary
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "columns: {dsm5_criteria_count: DSM, other_substances: [S2, S3]}\n"
+        "missing: [-9]\n"
+        "values:\n"
+        "  dsm5_criteria_count: {1: [2, 3], 2: [4, 5, 6, 7, 8, 9, 10, 11], 3: null}\n"
+        "  other_substances: {1: null, 2: alcohol, 5: opioids}\n"
+    )
+    out = tmp_path / "o.csv"
+    result = score(str(source), "--map", str(mapping), "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    rows = rows_of(out)
+    answers = {k: v for k, v in good.items() if v}
+    ranks = {level.id: level.rank for level in pack.levels.values()}
+
+    def levels(members, **changes) -> list[str]:
+        found = {
+            decide(pack, checked(pack, {**answers, **changes, "dsm5_criteria_count": m})).level.id for m in members
+        }
+        return sorted(found, key=lambda level: ranks[level])
+
+    for row, members in zip(rows, ([2, 3], range(4, 12), range(12)), strict=True):
+        assert "dsm5_criteria_count" in row["missing"].split(";")
+        reached = levels(members, other_substances="opioids;alcohol" if row is rows[2] else "")
+        if len(reached) == 1:
+            assert (row["level"], row["status"]) == (reached[0], "ok"), row
+        else:
+            assert (row["level"], row["status"]) == ("clinician_review", "review"), row
+            assert (row["level_min"], row["level_max"]) == (reached[0], reached[-1]), row
+    assert rows[0]["level"] == "iop" and rows[1]["status"] == "review"
+    assert "offer_moud" in rows[2]["alerts"] and "offer_moud" not in rows[1]["alerts"]  # opioids from S2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "values: {other_substances: {1: [alcohol, opioids]}}",
+            "values: other_substances: 1: a multi-select code names one choice",
+        ),
+        ("values: {housing: {1: [stable, palace]}}", "'palace' is not one of the choices"),
+        (
+            "values: {housing: {1: [stable]}}",
+            "a list of values needs a yes/no, choice or number question and 2 or more",
+        ),
+        ("columns: {housing: [A, B]}", "columns: `housing` takes one answer, so it reads one column"),
+    ],
+)
+def test_value_sets_and_joined_columns_are_checked_when_the_map_loads(tmp_path, text, message):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(text + "\n")
+    result = score(str(CORPUS / "good.csv"), "--map", str(mapping), "-o", str(tmp_path / "o.csv"))
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -10,9 +10,9 @@ from typing import Any
 import polars as pl
 
 from iop_cli.batch.columns import Source, as_text
-from iop_cli.batch.mapping import Mapping, code_key
+from iop_cli.batch.mapping import Mapping, OneOf, code_key
 from iop_cli.decide.frame import VALUE_TYPES
-from iop_cli.pack.answers import MAX_TEXT, BadValue, allowed_text, coerce
+from iop_cli.pack.answers import MAX_TEXT, MULTI_SEPARATOR, BadValue, allowed_text, coerce
 from iop_cli.pack.model import Pack, Question
 
 
@@ -43,25 +43,45 @@ class Converter:
         text = cell.strip()
         if not text:
             return None, None
-        if self.sources[question.id].kind == "column" and self.recodes(question.id):
-            key = code_key(text)
-            if key in self.mapping.missing:
-                return None, None
-            codes = self.mapping.values.get(question.id, {})
-            if key in codes:
-                recoded = as_text(codes[key])
-                if recoded is None:
-                    return None, None
+        if self.sources[question.id].kind in ("column", "joined") and self.recodes(question.id):
+            if question.type == "multi":  # each code of a selection on its own (joined columns: one code each)
+                parts = [self._recoded(question, part.strip()) for part in text.split(MULTI_SEPARATOR)]
+                text = MULTI_SEPARATOR.join(part for part in parts if isinstance(part, str) and part)
+                if not text:
+                    return None, None  # every code a missing code: unanswered
+            else:
+                recoded = self._recoded(question, text)
+                if isinstance(recoded, OneOf) or recoded is None:
+                    return recoded, None
                 text = recoded
         try:
             return coerce(question, text), None
         except BadValue as exc:
             return None, f"{exc.message} (allowed: {exc.allowed})"
 
+    def _recoded(self, question: Question, text: str) -> str | OneOf | None:
+        """One code through the map: None for a missing code or a code mapped to null, a value set as it is."""
+        key = code_key(text)
+        if key in self.mapping.missing:
+            return None
+        codes = self.mapping.values.get(question.id, {})
+        if key not in codes:
+            return text
+        value = codes[key]
+        return value if isinstance(value, OneOf) else as_text(value)
+
+    def value_sets(self, question: Question, cells: pl.Expr, distinct: list[str]) -> pl.Expr:
+        """Each row's value set (`mapping.OneOf`) as a bit mask over the field's members (`Mapping.members`): null
+        where the cell names one answer, or none."""
+        members = self.mapping.members(question.id)
+        sets = {c: a[0] for c in distinct if isinstance((a := self.answer(question, c))[0], OneOf)}
+        masks = [sum(1 << members.index(v) for v in one_of) for one_of in sets.values()]
+        return cells.replace_strict(list(sets), masks, default=None, return_dtype=pl.Int64)
+
     def column(self, question: Question, cells: pl.Expr, distinct: list[str], label: str):
         """(typed value, errors with the cell, errors without it) as expressions; errors are None when no cell of
         the column is bad."""
-        answers = [self.answer(question, c) for c in distinct]
+        answers = [(None, None) if isinstance(a[0], OneOf) else a for a in (self.answer(question, c) for c in distinct)]
         # Fast paths for clean exports, where every cell is its own value or an empty cell.
         pairs = [(c, a[0]) for c, a in zip(distinct, answers, strict=True) if not (c == "" and a == (None, None))]
         blank = len(pairs) < len(distinct)  # "" cells (quoted empty in the file) are unanswered

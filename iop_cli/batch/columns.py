@@ -23,12 +23,14 @@ from iop_cli.problems import Problem, ProblemsError
 
 @dataclass
 class Source:
-    """Where a field's answers come from: an input column (by position), a derivation, or nowhere."""
+    """Where a field's answers come from: an input column (by position), several joined (a multi-select's), a
+    derivation, or nowhere."""
 
-    kind: str  # column, derive, absent
+    kind: str  # column, joined, derive, absent
     index: int | None = None
     header: str = ""
     derived: Derived | None = None
+    indices: tuple[int, ...] = ()  # joined: the columns, each cell one code of the selection
 
 
 def _fold(text: str) -> str:
@@ -83,15 +85,26 @@ def plan_sources(pack: Pack, header: list[str], mapping: Mapping | None, name: s
             derivable.add(fid)
             continue
         if fid in mapping.columns:
-            source = find([mapping.columns[fid]], fid)
-            if source is None:
-                wanted = mapping.columns[fid]
-                problems.append(
-                    Problem(mapping.path, f"columns: {fid}: no column `{wanted}` in {name}", _nearest([wanted], header))
-                )
-                source = Source("absent")
-            sources[fid] = source
-            if source.kind != "absent":
+            named = mapping.columns[fid]
+            found_each = [(wanted, find([wanted], fid)) for wanted in ((named,) if isinstance(named, str) else named)]
+            for wanted, found in found_each:
+                if found is None:
+                    problems.append(
+                        Problem(
+                            mapping.path, f"columns: {fid}: no column `{wanted}` in {name}", _nearest([wanted], header)
+                        )
+                    )
+            mapped = Source("absent")
+            if all(found is not None and found.kind == "column" for _, found in found_each):
+                if isinstance(named, str):
+                    mapped = found_each[0][1] or mapped
+                else:
+                    indices = tuple(
+                        found.index for _, found in found_each if found is not None and found.index is not None
+                    )
+                    mapped = Source("joined", header="+".join(header[i].strip() for i in indices), indices=indices)
+            sources[fid] = mapped
+            if mapped.kind != "absent":
                 derivable.add(fid)
             continue
         source = find([fid, *question.aliases], fid)
@@ -167,7 +180,14 @@ def derived_column(derived: Derived, header: list[str]) -> pl.Expr:
     return chain.otherwise(pl.lit(as_text(derived.otherwise), dtype=pl.String))
 
 
+def joined_column(source: Source) -> pl.Expr:
+    """The cells of a multi-select's joined columns as one `a;b` cell (null where every cell is empty)."""
+    return pl.concat_str([_cell(i) for i in source.indices], separator=";", ignore_nulls=True)
+
+
 def field_label(fid: str, source: Source) -> str:
+    if source.kind == "joined":
+        return f"{source.header} ({fid})"
     if source.kind == "column" and _fold(source.header) != fid:
         return f"{source.header.strip() or f'column {(source.index or 0) + 1}'} ({fid})"
     return fid if source.kind == "column" else source.header

@@ -1,7 +1,8 @@
 """Column mappings for `iop score --map FILE`: how a CSV export's columns and codes become the pack's fields.
 
-    columns:     {field: input column}           # rename
-    values:      {field: {input code: value}}    # recode; numeric codes match as numbers ("5.0" is 5); null = unanswered
+    columns:     {field: input column}           # rename; a multi-select may join several: [SUB2, SUB3]
+    values:      {field: {input code: value}}    # recode; numeric codes match as numbers ("5.0" is 5); null = unanswered;
+                                                 # a list = one of these values, not known which (a value set)
     missing:     [codes]                         # codes that mean "unanswered" in every mapped column, e.g. -9
     derive:      {field: {cases: [{when: CONDITION, value: V}], otherwise: V}}   # from input columns, read as numbers
     unanswered:  [fields]                        # fields this file does not have: scored as unanswered, not an error
@@ -30,14 +31,27 @@ class Derived:
     columns: tuple[str, ...]  # the input columns the conditions read
 
 
+class OneOf(tuple):
+    """A code that says an answer is one of these values, not which (TEDS-A's DSMCRIT "dependence": 4 or more DSM-5
+    criteria). The field counts as unanswered; the exact missing-answer rule fills it from these values only."""
+
+
 @dataclass
 class Mapping:
     path: str = ""
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: dict[str, str | tuple[str, ...]] = field(default_factory=dict)  # a tuple: a multi-select's columns
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     derive: dict[str, Derived] = field(default_factory=dict)
     unanswered: tuple[str, ...] = ()
+
+    def members(self, field_id: str) -> list[Any]:
+        """Every value some code of this field's value sets names, in first-seen order (a set's bits index it)."""
+        found: dict[Any, None] = {}
+        for value in self.values.get(field_id, {}).values():
+            if isinstance(value, OneOf):
+                found.update(dict.fromkeys(value))
+        return list(found)
 
 
 def code_key(value: Any) -> str:
@@ -101,7 +115,10 @@ class _MapLoader:
         top = doc.value
         for key, src in self.mapping_of(top.get("columns"), "columns").items():
             if self.field_id(key, doc.value["columns"].keys[key]):
-                if not isinstance(src.value, str) or not src.value.strip():
+                joined = self.joined(key, src)
+                if joined is not None:
+                    result.columns[key] = joined
+                elif not isinstance(src.value, str) or not src.value.strip():
                     self.problem(src.mark, f"columns: `{key}` must name an input column")
                 else:
                     result.columns[key] = src.value.strip()
@@ -141,14 +158,34 @@ class _MapLoader:
             return False
         return True
 
+    def joined(self, key: str, src: Src) -> tuple[str, ...] | None:
+        """A list of input columns for a multi-select (each cell one code; the row selects what they name)."""
+        if not isinstance(src.value, list):
+            return None
+        names = [item.value.strip() for item in src.value if isinstance(item.value, str) and item.value.strip()]
+        if self.asked[key].type != "multi":
+            self.problem(src.mark, f"columns: `{key}` takes one answer, so it reads one column", "name one column")
+        elif len(names) != len(src.value) or not names:
+            self.problem(src.mark, f"columns: `{key}` must list input column names")
+        elif len(set(names)) != len(names):
+            self.problem(src.mark, f"columns: `{key}` lists a column twice")
+        else:
+            return tuple(names)
+        return ()
+
     def codes(self, key: str, src: Src) -> dict[str, Any]:
         question = self.asked[key]
         codes: dict[str, Any] = {}
         for code, value in self.mapping_of(src, f"values: {key}").items():
             mark = src.keys[code]
-            if not self.scalar(value, f"values: {key}: {code}"):
+            target: Any = value.value
+            if isinstance(value.value, list):
+                target = self.value_set(key, code, value)
+                if target is None:
+                    continue
+            elif not self.scalar(value, f"values: {key}: {code}"):
                 continue
-            if value.value is not None:
+            elif value.value is not None:
                 try:
                     coerce(question, value.value)
                 except BadValue as exc:
@@ -159,8 +196,28 @@ class _MapLoader:
             normal = code_key(code)
             if normal in codes:
                 self.problem(mark, f"values: {key}: code {code} is listed twice (as numbers they are equal)")
-            codes[normal] = value.value
+            codes[normal] = target
         return codes
+
+    def value_set(self, key: str, code: Any, src: Src) -> OneOf | None:
+        """A code's list of values: the answer is one of them (each checked against the question)."""
+        question = self.asked[key]
+        where = f"values: {key}: {code}"
+        if question.type == "multi":
+            self.problem(src.mark, f"{where}: a multi-select code names one choice", "join columns in `columns`")
+            return None
+        if question.type == "text" or len(src.value) < 2:
+            self.problem(src.mark, f"{where}: a list of values needs a yes/no, choice or number question and 2 or more")
+            return None
+        members: dict[Any, None] = {}
+        for item in src.value:
+            typed = self.typed(question, item) if not isinstance(item.value, (list, dict)) else BadValue
+            if typed is BadValue or typed is None:
+                if typed is None or isinstance(item.value, (list, dict)):
+                    self.problem(item.mark, f"{where}: each value of a list is one answer")
+                return None
+            members[typed] = None
+        return OneOf(members)
 
     def derived(self, key: str, src: Src) -> Derived | None:
         question = self.asked[key]

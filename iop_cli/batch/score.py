@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from iop_cli.batch.cells import Converter, text_answer
-from iop_cli.batch.columns import Source, derived_column, field_label, output_names, plan_sources
+from iop_cli.batch.columns import Source, derived_column, field_label, joined_column, output_names, plan_sources
 from iop_cli.batch.mapping import Mapping
 from iop_cli.batch.pipeline import SCORING_THREADS, Pipeline
 from iop_cli.batch.read import read_header, unreadable
@@ -97,13 +97,23 @@ class BatchScorer:
                 self.texts.append((question, f"c{source.index}", self.labels[question.id]))
             elif source.kind == "column":
                 self.coded.setdefault(f"c{source.index}", []).append(question.id)
+            elif source.kind == "joined":
+                column = f"__f_{question.id}"
+                self.derived.append(joined_column(source).alias(column))
+                self.coded[column] = [question.id]
             else:
                 assert source.derived is not None  # a derive source always carries its cases
                 column = f"__f_{question.id}"
                 self.derived.append(derived_column(source.derived, header).alias(column))
                 self.coded[column] = [question.id]
         absent = [f for f, s in sources.items() if s.kind == "absent"]
-        self.stages = pr.decision_columns(pack, absent)
+        # Fields whose codes may name a set of values (`mapping.OneOf`): each row's set, for the settler.
+        self.value_sets = {
+            q.id: self.converter.mapping.members(q.id)
+            for q in pack.asked
+            if sources[q.id].kind == "column" and self.converter.mapping.members(q.id)
+        }
+        self.stages = pr.decision_columns(pack, absent, self.value_sets)
         self.profile = pr.ProfileRater(pack, absent=absent)
         self.profile_keys = self.profile.key_columns()
         self.rating_texts: dict[
@@ -183,6 +193,9 @@ class BatchScorer:
                     self.pack.questions[fid], pl.col(column), found, self.labels[fid]
                 )
                 typed.append(value.alias(pr.VALUE.format(fid)))
+                if fid in self.value_sets:
+                    question = self.pack.questions[fid]
+                    typed.append(self.converter.value_sets(question, pl.col(column), found).alias(pr.SET.format(fid)))
                 if error is not None:
                     errors.append(error)
                     kinds.append(kind)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import reduce
 from threading import Lock
@@ -37,6 +37,7 @@ LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored
 CODE = "__code"  # the outcome code before this person's grounds are added to it (`GroundsCoder`)
 MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
 RANGE_LO, RANGE_HI = "__lo_{}", "__hi_{}"  # the range a partly answered total lies in (`values.ranges`)
+SET = "__set_{}"  # the values a missing answer may take, as a bit mask over its members (a map's value set)
 REACH_COLUMNS = ("level_min", "level_max", "decided_by")  # for a row with missing answers (`Outcome.reach_texts`)
 LEVEL_INDEX = "__level_index"  # the level of a row's outcome, as its index among the pack's levels
 COLUMNS = policy.Logic[pl.Expr](operator.and_, operator.or_, operator.invert)  # the policy's logic, per column
@@ -223,7 +224,9 @@ WORD = 62  # rules per Int64 bit mask of blocked rules
 MEMO_LIMIT = 100_000  # cases and searches remembered per pack (a file repeats them)
 
 
-def decision_stages(pack: Pack, partly: Collection[str]) -> list[list[pl.Expr]]:
+def decision_stages(
+    pack: Pack, partly: Collection[str], value_sets: Mapping[str, Sequence[Any]] | None = None
+) -> list[list[pl.Expr]]:
     """What engine.decide does, as column stages: each rule's verdict, the first that holds, the rules before it
     that a missing answer leaves open, whether that settles the level (`policy.settled`) or the missing answers
     must be searched (`MissingSettler`, once per distinct case), then the alerts (which may read the level).
@@ -244,7 +247,7 @@ def decision_stages(pack: Pack, partly: Collection[str]) -> list[list[pl.Expr]]:
     at = pl.col("__fired").fill_null(n).cast(pl.Int64)  # n: `otherwise`
     # A row with a required answer missing goes to the settler, which settles most at once (`policy.settled`) and
     # searches the rest; a complete row's level is the rule that fired, with no more work.
-    settler = MissingSettler(pack, partly)
+    settler = MissingSettler(pack, partly, value_sets or {})
     searched = settler.bundle().map_batches(settler, return_dtype=pl.Int64)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
@@ -449,8 +452,9 @@ class MissingSettler:
     other becomes a negative code, -1 - (entry * L + level) with L the number of levels, whose entry (`entries`)
     holds its texts: the level can be read from the code alone, in Polars, for the alerts that test it."""
 
-    def __init__(self, pack: Pack, partly: Collection[str] = ()):
-        """`partly`: the instrument totals the batch can answer partly (`partly_answerable`)."""
+    def __init__(self, pack: Pack, partly: Collection[str] = (), value_sets: Mapping[str, Sequence[Any]] | None = None):
+        """`partly`: the instrument totals the batch can answer partly (`partly_answerable`). `value_sets`: the
+        fields with a `__set_ID` column (a map's value sets), each with the members its bits index."""
         from iop_cli.decide.missing import key_fields, level_space
 
         self.pack = pack
@@ -465,6 +469,8 @@ class MissingSettler:
         # Each answer a case holds, as the class of answers that decide alike (`answer_code`): far fewer cases.
         self.classes = {q.id: answer_code(q, space, pl.col(q.id)) for q in self.fields}
         self.ranged = [q.id for q in self.fields if q.id in partly]  # totals that may be partly answered
+        sets = value_sets or {}
+        self.value_sets = {q.id: list(sets[q.id]) for q in self.fields if q.id in sets}
         self.required = [q.id for q in pack.asked if q.required]
         # Per rule: the bits of the missing mask for the required questions it rests on (`policy.rule_sources`).
         self.guards = [
@@ -504,6 +510,7 @@ class MissingSettler:
             *(pl.col(f"__r{i}").alias(f"r{i}") for i in range(len(self.rules))),
             *(value_col(q.id).alias(q.id) for q in self.fields),
             *(pl.col(end.format(name)).alias(end.format(name)) for name in self.ranged for end in (RANGE_LO, RANGE_HI)),
+            *(pl.col(SET.format(name)).alias(SET.format(name)) for name in self.value_sets),
             *(applies(self.pack.questions[name]).alias(f"applies:{name}") for name in self.optional),
             *(value_col(name).alias(f"optional:{name}") for name in self.optional),
             *(
@@ -591,6 +598,7 @@ class MissingSettler:
             unanswered.alias("unanswered"),
             *(pl.col(q.id) for q in self.fields),
             *(pl.col(end.format(name)) for name in self.ranged for end in (RANGE_LO, RANGE_HI)),
+            *(pl.col(SET.format(name)) for name in self.value_sets),
         )
         spread = []
         for question in self.fields:
@@ -610,6 +618,9 @@ class MissingSettler:
                     .alias(end.format(question.id))
                     for end in (RANGE_LO, RANGE_HI)
                 ]
+            if question.id in self.value_sets:  # a value set: the members the search may fill it with
+                column = SET.format(question.id)
+                spread.append(pl.when(needed & ~pl.col("settled")).then(pl.col(column)).alias(column))
         return rows.with_columns(spread)
 
     def __call__(self, bundle: pl.Series) -> pl.Series:
@@ -656,11 +667,16 @@ class MissingSettler:
         for name in self.ranged:
             if case[RANGE_LO.format(name)] is not None:
                 values[name] = Range(case[RANGE_LO.format(name)], case[RANGE_HI.format(name)])
-        key = (fired, tuple(opened), case["relevant"], tuple(values.items()))
+        sets = {
+            name: tuple(v for bit, v in enumerate(members) if case[SET.format(name)] >> bit & 1)
+            for name, members in self.value_sets.items()
+            if case[SET.format(name)] is not None
+        }
+        key = (fired, tuple(opened), case["relevant"], tuple(values.items()), tuple(sets.items()))
         reach = self.searches.get(key)
         if reach is None:
             relevant = {name for bit, name in enumerate(self.required) if case["relevant"] >> bit & 1}
-            reach = over_missing(self.pack, fired, opened, values, relevant)
+            reach = over_missing(self.pack, fired, opened, values, relevant, sets)
             with self.lock:
                 if len(self.searches) >= MEMO_LIMIT:
                     self.searches.clear()
@@ -788,14 +804,17 @@ VALUE_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
-def decision_columns(pack: Pack, absent: Collection[str] = ()) -> list[list[pl.Expr]]:
+def decision_columns(
+    pack: Pack, absent: Collection[str] = (), value_sets: Mapping[str, Sequence[Any]] | None = None
+) -> list[list[pl.Expr]]:
     """Every stage from typed answers (`__v_ID` for each asked question) to `__outcome` and `__alerts`, in order:
     the values that apply, the missing required answers, then the decision. `absent`: the questions no column of
-    the batch answers (a partly answered instrument needs one of its items)."""
+    the batch answers (a partly answered instrument needs one of its items). `value_sets`: the fields with a
+    `__set_ID` column, each with its members (`MissingSettler`)."""
     partly = partly_answerable(pack, absent)
     stage_missing = [*missing_columns(pack), *range_columns(pack, partly)]
     values = value_stages(pack, always_blank(pack, absent))
-    return [*gate_stages(pack), *values, stage_missing, *decision_stages(pack, partly)]
+    return [*gate_stages(pack), *values, stage_missing, *decision_stages(pack, partly, value_sets)]
 
 
 def always_blank(pack: Pack, absent: Collection[str]) -> set[str]:

@@ -62,11 +62,14 @@ def over_missing(
     blocked: Sequence[int],
     values: Mapping[str, Any],
     missing: set[str],
+    value_sets: Mapping[str, Sequence[Any]] | None = None,
 ) -> Reach:
     """The levels that filling the missing required answers (`missing`) leads to. `fired`: the index of the first
     rule that holds with the answers given (None: none does); `blocked`: the indices of the rules before it whose
     verdict a missing answer leaves open; `values`: the answers and computed values, as the engine has them (at
-    least those these rules read). The result depends on nothing else (batch scoring remembers it by these)."""
+    least those these rules read); `value_sets`: missing answers known to be one of some values (a batch map's
+    value sets, such as a criteria count of 4 or more), filled from those values only. The result depends on
+    nothing else (batch scoring remembers it by these)."""
     rules = pack.rules
     tail_level = rules[fired].level if fired is not None else pack.otherwise.level
     tail_rule = rules[fired].id if fired is not None else None
@@ -116,7 +119,9 @@ def over_missing(
         return None
 
     read = questions_read(pack, [n for rule in open_rules for n in rule.when.names])
-    for _ in Search(space, fields, fixed=fixed, questions=read).each_by_rules(open_rules, verdict):
+    narrowed = {name: list(members) for name, members in (value_sets or {}).items() if name in missing}
+    search = Search(space, fields, fixed=fixed, questions=read, narrowed=narrowed)
+    for _ in search.each_by_rules(open_rules, verdict):
         pass  # the verdict never yields: it records each placement as the search decides it
     if not found:  # answers that contradict each other leave no filling: every level still open stays possible
         for level, rule in [*((r.level, r.id) for r in open_rules), (tail_level, tail_rule)]:

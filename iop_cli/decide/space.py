@@ -702,16 +702,23 @@ class Search:
         fixed: Mapping[str, Any] | None = None,
         blanks: bool = True,
         questions: Sequence[Question] | None = None,
+        narrowed: Mapping[str, list[Any]] | None = None,
     ):
         """`fixed`: answers every answer set of the search starts from (its fields are not searched). Without
         `blanks`, an optional question takes only real answers (the profile fills every missing answer).
-        `questions`: the only questions whose values the verdicts read (in pack order), to compute no others."""
+        `questions`: the only questions whose values the verdicts read (in pack order), to compute no others.
+        `narrowed`: fields that take only these answers (each of them, not representatives: a value set)."""
         self.space = space
         self.questions = questions
         self.fixed = dict(fixed or {})
         self.fields = [q for q in fields if q.id not in self.fixed]
+        narrowed = narrowed or {}
         self.domains = {
-            q.id: space.domains[q.id] if blanks else [v for v in space.domains[q.id] if v is not None]
+            q.id: narrowed[q.id]
+            if q.id in narrowed
+            else space.domains[q.id]
+            if blanks
+            else [v for v in space.domains[q.id] if v is not None]
             for q in self.fields
         }
         self.ignore_ask_if = ignore_ask_if
