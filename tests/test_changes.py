@@ -104,3 +104,21 @@ def test_a_pack_that_marks_no_answer_changeable_marks_no_facts():
     answers = {k: v for k, v in RESIDENTIAL.items() if k in v1.questions and k not in ("cows", "other_substances")}
     found = changes(v1, answers)
     assert found and all(c.facts == () for c in found)
+
+
+def test_a_partly_answered_scale_keeps_its_range_under_every_change(pack):
+    """COWS items already at 15 of a partly answered scale: the range (15 or more) places PHP, and every change
+    found, applied and decided by the engine, leads where it says (the range is kept where a change does not reach
+    the scale, and computed again where it does)."""
+    answers = {k: v for k, v in OPIOIDS.items() if k != "cows"}
+    answers.update(cows_pupils=5, cows_gooseflesh=5, cows_anxiety=4, cows_pulse=1)
+    decision = decide(pack, answers)
+    assert decision.level.id == "php" and [p[0] for p in decision.partial] == ["cows"]
+    seen = 0
+    for level in pack.levels:
+        if level == decision.level.id:
+            continue
+        for change in changes(pack, answers, [level], largest=2, per_level=100):
+            assert decide(pack, {**answers, **change.answers}).level.id == level, change
+            seen += 1
+    assert seen > 10

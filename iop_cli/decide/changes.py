@@ -186,6 +186,8 @@ class _Trials:
         self.reached: dict[frozenset[str], list] = {}
         # Whether an instrument is partly answered (a change alters totals, never items: the ranges stay).
         self.partly = any(answers.get(item) is not None for items in pack.sums.values() for item, _, _ in items)
+        # The ranges of the person's own answers: a change computes again only those of the totals it reaches.
+        self.base_ranges = {empty: ranges(pack, *self.base[empty]) for empty in (True, False)} if self.partly else {}
 
     def downstream(self, names: Collection[str]) -> list:
         """The questions whose values the answers to `names` may change, in pack order."""
@@ -203,11 +205,14 @@ class _Trials:
 
     def values(self, answers: Mapping[str, Any], changed: Collection[str], empty: bool = True) -> dict[str, Any]:
         """The values the rules read (a partly answered instrument as its range)."""
+        downstream = self.downstream(changed)
         values, applies, _ = applicable(
-            self.pack, answers, unanswered_is_empty=empty, questions=self.downstream(changed), base=self.base[empty]
+            self.pack, answers, unanswered_is_empty=empty, questions=downstream, base=self.base[empty]
         )
         if self.partly:
-            values.update(ranges(self.pack, values, applies))
+            reached = {q.id for q in downstream}
+            values.update((t, r) for t, r in self.base_ranges[empty].items() if t not in reached)
+            values.update(ranges(self.pack, values, applies, totals=reached))
         return values
 
     def placement(self, answers: Mapping[str, Any], changed: Collection[str]) -> tuple[str, str | None]:

@@ -74,12 +74,16 @@ def gates_implied(
     return answers if changed is None else changed
 
 
-def ranges(pack: Pack, values: Mapping[str, Any], applies: Mapping[str, bool | None]) -> dict[str, Range]:
+def ranges(
+    pack: Pack, values: Mapping[str, Any], applies: Mapping[str, bool | None], totals: Collection[str] | None = None
+) -> dict[str, Range]:
     """The range each instrument total lies in where only some of its items are answered (CLINICAL.md, version 2:
     a partly answered instrument counts as not taken, but the range its answered items fix decides a rule where it
-    can). The level rules and alerts read these; the profile and the values shown do not."""
+    can). The level rules and alerts read these; the profile and the values shown do not. `totals`: only these."""
     found: dict[str, Range] = {}
     for total, items in pack.sums.items():
+        if totals is not None and total not in totals:
+            continue
         if values.get(total) is not None or applies.get(total) is False:
             continue
         given = [values.get(item) for item, _, _ in items]
