@@ -256,35 +256,54 @@ class Space:
         self,
         answers: Mapping[str, Any],
         name: str,
-        before: tuple[dict, dict, bool],
+        before: tuple[dict, dict, frozenset[str]],
         questions: Sequence[Question] | None = None,
-    ) -> tuple[dict, dict, bool]:
+    ) -> tuple[dict, dict, frozenset[str]]:
         """`state(answers)`, where `before` is `state` of the same answers without `name`: only the questions
         whose value or applicability reads `name` (directly or through others) are computed again, the rest kept
-        from `before`. Where `before` held an answer back as waiting, or `name` takes part in an implied gate, all
-        are computed again."""
-        if not before[2] or name in self._implied_names:
+        from `before`. All are computed again where `name` takes part in an implied gate, or where the answers
+        held back as waiting change: one of them no longer waits, or an answer computed again starts to."""
+        held = before[2]
+        if name in self._implied_names:
             return self.state(answers, False, questions)
+        evaluated = self.evaluated if questions is None else questions
+        values, applies = before[:2]
+        touched: set[str] = set()
+        new = {name}
+        while True:
+            # Adding answers only ends waits (another answer's ask_if reads them), and leaves the applicability of
+            # the questions not computed again as it was. The answers held back that no longer wait are added in
+            # turn, until those still held back all wait: the engine's loop (`state`) holds back the same, since
+            # ask_if reads only earlier questions, so which answers wait is settled question by question.
+            below = set().union(*(self._below(n) for n in new))
+            touched |= below
+            changed = [q for q in evaluated if q.id in below]
+            kept = {k: v for k, v in answers.items() if k not in held} if held else answers
+            values, applies, _ = applicable(
+                self.pack, kept, given=self.totals, unanswered_is_empty=False, questions=changed, base=(values, applies)
+            )
+            released = {n for n in held if not self._waiting(n, kept, applies)}
+            if not released:
+                break
+            held, new = held - released, released
+        if any(kept.get(n) is not None and self._waiting(n, kept, applies) for n in touched if n in kept):
+            return self.state(answers, False, questions)  # an answer computed again started to wait
+        for key in touched:
+            if key in kept and kept[key] is None and key in applies:
+                applies[key] = False
+        return values, applies, held
+
+    def _below(self, name: str) -> frozenset[str]:
         if name not in self._downstream:
             self._downstream[name] = _downstream(self.pack, name)
-        below = self._downstream[name]
-        changed = [q for q in (self.evaluated if questions is None else questions) if q.id in below]
-        values, applies, _ = applicable(
-            self.pack, answers, given=self.totals, unanswered_is_empty=False, questions=changed, base=before[:2]
-        )
-        # Only a question computed again can have become unsure of applying (`before` held none such).
-        if any(answers.get(q.id) is not None and self._waiting(q.id, answers, applies) for q in changed):
-            return self.state(answers, False, questions)
-        for question in changed:
-            if question.id in answers and answers[question.id] is None and question.id in applies:
-                applies[question.id] = False
-        return values, applies, True
+        return self._downstream[name]
 
     def state(
         self, answers: Mapping[str, Any], ignore_ask_if: bool = False, questions: Sequence[Question] | None = None
-    ) -> tuple[dict, dict, bool]:
-        """`values`, and whether no answer was held back as waiting (`values_after` can build on it)."""
-        clean = True
+    ) -> tuple[dict, dict, frozenset[str]]:
+        """`values`, and the answers held back as waiting on answers not chosen yet (`values_after` builds on
+        it)."""
+        held: set[str] = set()
         if not ignore_ask_if:
             while True:
                 # A multi-select not chosen yet is unknown here, not the empty selection it is in the engine.
@@ -300,19 +319,19 @@ class Space:
                 unsure = {n for n, v in answers.items() if v is not None and self._waiting(n, answers, applies)}
                 if not unsure:
                     break
-                clean = False
+                held |= unsure
                 answers = {k: v for k, v in answers.items() if k not in unsure}
             for name, value in answers.items():
                 if value is None and name in applies:
                     applies[name] = False  # left blank: settled, and like a skipped question, places no rule
-            return values, applies, clean
+            return values, applies, frozenset(held)
         as_if: dict[str, Any] = {}
         for question in self.pack.questions.values():
             if isinstance(question, Computed) and question.id not in self.totals:
                 as_if[question.id] = question.compute.evaluate(as_if)
             elif answers.get(question.id) is not None:
                 as_if[question.id] = answers[question.id]
-        return as_if, {}, False
+        return as_if, {}, frozenset()  # `Search.values_after` computes every such state whole
 
     def holds(self, rule: Rule, values: dict[str, Any], applies: dict[str, bool | None]) -> bool | None:
         """A rule's verdict. Undecided only because it reads a question that does not apply (its ask_if is false)
@@ -726,11 +745,11 @@ class Search:
     def values(self, answers: Mapping[str, Any]) -> tuple[dict, dict]:
         return self.space.values(answers, self.ignore_ask_if, self.questions)
 
-    def state(self, answers: Mapping[str, Any]) -> tuple[dict, dict, bool]:
+    def state(self, answers: Mapping[str, Any]) -> tuple[dict, dict, frozenset[str]]:
         """The values these answers give, for `values_after` to build on."""
         return self.space.state(answers, self.ignore_ask_if, self.questions)
 
-    def values_after(self, answers: Mapping[str, Any], name: str, before: tuple[dict, dict, bool]) -> tuple:
+    def values_after(self, answers: Mapping[str, Any], name: str, before: tuple[dict, dict, frozenset[str]]) -> tuple:
         if self.ignore_ask_if:
             return self.state(answers)
         return self.space.values_after(answers, name, before, self.questions)
@@ -757,7 +776,11 @@ class Search:
         placed: set[tuple] = set()  # the subtrees, by what decides them, that hold nothing but placed answers
 
         def walk(
-            index: int, answers: dict[str, Any], state: tuple[dict, dict, bool], above: list, changed: list[int]
+            index: int,
+            answers: dict[str, Any],
+            state: tuple[dict, dict, frozenset[str]],
+            above: list,
+            changed: list[int],
         ) -> Generator[dict[str, Any], None, bool]:
             """Yields what it finds; returns whether every branch below was cut by a rule that holds. `state`: the
             values these answers give (`Space.values_after`)."""
@@ -810,7 +833,9 @@ class Search:
         readers = {q.id: [r for r in rules if q.id in self.space.read_ids(r)] for q in self.fields}
         empty: set[tuple] = set()  # subtrees that held nothing, by their undecided rules and what those read
 
-        def walk(index: int, answers: dict[str, Any], state: tuple[dict, dict, bool]) -> dict[str, Any] | None:
+        def walk(
+            index: int, answers: dict[str, Any], state: tuple[dict, dict, frozenset[str]]
+        ) -> dict[str, Any] | None:
             values, applies = state[:2]
             result = verdict(values, applies)
             if result is False:
