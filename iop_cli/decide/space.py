@@ -148,6 +148,7 @@ class Space:
         self._missing: dict[str, tuple[str, ...]] = {}
         self._ask_if_reads: dict[str, tuple[str, ...]] = {}
         self._downstream: dict[str, frozenset[str]] = {}
+        self._reads: dict[tuple[str, ...], list[Question]] = {}  # by the names the rules read
         self._implied_names = {n for pair in pack.implied for n in pair}
         # Fields tested together with another that cannot take every value: the search is not exact there.
         # For decimals, `points` are the exact values among the representatives; each other one stands for the open
@@ -235,8 +236,12 @@ class Space:
         return question.derive is not None and values.get(question.id) is not None
 
     def reads(self, rules: Sequence[Rule]) -> list[Question]:
-        """The fields these rules depend on (`depends`)."""
-        return self.depends([n for r in rules for n in r.when.names])
+        """The fields these rules depend on (`depends`), remembered per set of rules (batch scoring asks for the
+        same few sets thousands of times)."""
+        key = tuple(n for r in rules for n in r.when.names)
+        if key not in self._reads:
+            self._reads[key] = self.depends(key)
+        return list(self._reads[key])
 
     def read_ids(self, rule: Rule) -> frozenset[str]:
         if rule.id not in self._read:
