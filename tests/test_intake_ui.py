@@ -254,3 +254,31 @@ def test_placement_can_go_back_from_the_reason_and_help_is_not_a_note(pack, db):
     assert record.actual_level == "outpatient"
     assert record.placement_reason == "program_full"  # the first reason
     assert record.placement_note is None
+
+
+def ask_one(question, default, keys: str):
+    from iop_cli.interview.prompts import _prompt
+
+    return drive(keys, lambda: _prompt(question, default, back=True).unsafe_ask())
+
+
+def test_yes_no_keys_answer_at_once_and_a_stray_enter_answers_no_safety_question():
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()  # version 2: the safety questions say confirm_enter: false
+    safety, plain = pack.questions["medical_instability"], pack.questions["obligations"]
+    assert not safety.confirm_enter and plain.confirm_enter
+    for question in (safety, plain):
+        assert ask_one(question, None, "n") is False
+        assert ask_one(question, None, "Y") is True
+        assert ask_one(question, True, "n") is False  # a key overrides an earlier answer too
+    # A fresh safety question: Enter alone does nothing (the pointer rests on no answer); then n answers.
+    assert ask_one(safety, None, ENTER + ENTER + "n") is False
+    assert ask_one(safety, None, ENTER + DOWN + ENTER) is True  # the arrows pick Yes, then Enter takes it
+    assert ask_one(safety, None, ENTER + DOWN + DOWN + ENTER) is False
+    # With an earlier answer, Enter keeps it; a question that is not marked takes its first choice.
+    assert ask_one(safety, False, ENTER) is False
+    assert ask_one(plain, None, ENTER) is True
+    # A choice question marked so (the suicide answers) waits for the arrows the same way.
+    ideation = pack.questions["suicidal_ideation"]
+    assert ask_one(ideation, None, ENTER + DOWN + ENTER) == "none"

@@ -80,6 +80,38 @@ def _with_keys(question: questionary.Question, back: bool) -> questionary.Questi
     return question
 
 
+def _with_answer_keys(question: questionary.Question, yesno: bool, hold_enter: bool) -> questionary.Question:
+    """`y` and `n` answer a yes/no question at once; with `hold_enter`, Enter does nothing while the pointer is
+    still on the placeholder it starts on (see `_prompt`)."""
+    from questionary.prompts.common import InquirerControl
+
+    app = question.application
+    control = next(c for c in app.layout.find_all_controls() if isinstance(c, InquirerControl))
+    if hold_enter:
+        control.pointed_at = 0  # the placeholder (questionary takes only an answer as its default)
+    start = control.pointed_at
+    keys = KeyBindings()
+    if yesno:
+        for key, value in (("y", True), ("Y", True), ("n", False), ("N", False)):
+
+            def answer(event, value: bool = value) -> None:
+                control.is_answered = True
+                control.pointed_at = next(
+                    i for i, c in enumerate(control.choices) if isinstance(c, Choice) and c.value is value
+                )
+                event.app.exit(result=value)
+
+            keys.add(key, eager=True)(answer)
+    if hold_enter:
+
+        @keys.add("enter", eager=True, filter=Condition(lambda: control.pointed_at == start))
+        def _hold(event) -> None:
+            """A stray Enter before any answer is picked: nothing happens."""
+
+    app.key_bindings = merge_key_bindings([app.key_bindings, keys]) if app.key_bindings else keys
+    return question
+
+
 def _shown(question: Question, value: Any) -> str:
     if value is None:
         return "(skipped)"
@@ -99,12 +131,13 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
     label = question.label
     if question.type == "multi":
         picked = set(default or ())
-        options = [Choice(c.label, value=c.value, checked=c.value in picked) for c in question.choices]
-        prompt = questionary.checkbox(label, options, instruction="(Space picks, Enter when done; none is fine)")
+        boxes = [Choice(c.label, value=c.value, checked=c.value in picked) for c in question.choices]
+        prompt = questionary.checkbox(label, boxes, instruction="(Space picks, Enter when done; none is fine)")
         return _with_keys(prompt, back)
     if question.type in ("choice", "yesno") or question.scores:
-        if question.type == "yesno":
-            options = [Choice("Yes", value=True), Choice("No", value=False)]
+        yesno = question.type == "yesno"
+        if yesno:
+            options: list[Any] = [Choice("Yes", value=True), Choice("No", value=False)]
         elif question.scores:  # an instrument's item: its anchors, each with the score it adds
             options = [Choice(f"{c.score}  {c.label}", value=c.score) for c in question.choices]
         else:
@@ -114,7 +147,15 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
         if back:
             options += [Separator(), Choice("← Back", value=BACK)]
         chosen = next((o for o in options if isinstance(o, Choice) and o.value == default), None)
-        return _with_keys(questionary.select(label, options, default=chosen, instruction="(↑↓ Enter)"), back)
+        waiting = None
+        if chosen is None and not question.confirm_enter:
+            # A safety question asked for the first time: the pointer starts on no answer, so a stray Enter
+            # records nothing; the arrows (or y/n) pick one.
+            waiting = Separator("(nothing picked yet: " + ("y or n, or " if yesno else "") + "↑↓ then Enter)")
+            options.insert(0, waiting)
+        instruction = "(y/n, or ↑↓ Enter)" if yesno else "(↑↓ Enter)"
+        prompt = _with_keys(questionary.select(label, options, default=chosen, instruction=instruction), back)
+        return _with_answer_keys(prompt, yesno, waiting is not None)
 
     def check(text: str) -> bool | str:
         if not text.strip():

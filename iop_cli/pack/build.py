@@ -447,6 +447,7 @@ class _Loader:
         question.says = self.says(values.get("says"), qtype, question.choices, what)
         question.bands = self.bands(values.get("bands"), qtype, what)
         question.can_change = self.flag(values, "can_change", what, False)
+        question.confirm_enter = self.flag(values, "confirm_enter", what, True)
         if question.scores:
             return question  # its range is its scores'; a min or max given as well is reported above
         for key in ("min", "max"):

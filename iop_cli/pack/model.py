@@ -81,6 +81,7 @@ class Question:
     # A plan can change this answer (housing, home, readiness), unlike a fact of the person (age, history): what
     # would change a placement (`decide.changes`) marks the difference.
     can_change: bool = False
+    confirm_enter: bool = True  # False: Enter alone never takes a pre-selected answer (no earlier answer)
 
     @property
     def computed(self) -> bool:

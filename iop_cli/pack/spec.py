@@ -158,6 +158,15 @@ QUESTION = Shape(
             },
         ),
         Key(
+            "confirm_enter",
+            {
+                "type": "boolean",
+                "description": "false: in the interview, Enter alone never takes a pre-selected answer to this question "
+                "when it has no earlier answer (a safety question): the counselor picks one with the keys (y/n) or the "
+                "arrows first. Default true.",
+            },
+        ),
+        Key(
             "bands",
             {
                 "description": "A number's named ranges, from the lowest up; a reason names the band of the answer "
