@@ -91,7 +91,10 @@ def test_a_whole_intake_is_recorded_with_its_report(pack, db, capsys):
     assert record.report["rule"] == "iop_mild_moderate"
     assert record.pack_hash == pack.hash
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
-    assert f"Saved as record {record.id}" in capsys.readouterr().out
+    assert (
+        f"Saved as record {record.id}. See it again with: iop records show {record.id} --db {db}"
+        in capsys.readouterr().out
+    )
 
 
 def test_branching_asks_cows_for_opioids_and_skips_home_questions_when_homeless(pack, db):
@@ -153,7 +156,7 @@ def test_ctrl_c_keeps_a_draft_that_resumes_where_it_stopped(pack, db, capsys):
     [draft] = stored(db)
     assert draft.status == "draft" and draft.cursor == "dsm5_criteria_count"
     assert draft.answers == {k: CANDIDATE[k] for k in first}
-    assert f"iop intake --resume {draft.id}" in capsys.readouterr().err
+    assert f"Continue with: iop intake --resume {draft.id} --db {db} --rules {V1}" in capsys.readouterr().err
 
     rest = {k: v for k, v in CANDIDATE.items() if k not in first}
     code, _ = intake(db, keys_for(pack, rest) + ENTER + ACCEPT, resume=True)
@@ -207,10 +210,18 @@ def test_help_key_does_not_answer(pack, db):
     assert stored(db)[0].answers == {"client_id": "A-1", "age": 34}
 
 
-def test_resume_without_a_draft_says_so(db, capsys):
+def test_resume_without_a_draft_says_so(pack, db, capsys):
+    # No database there: said so, and none is made (a lookup never creates one).
     code, _ = intake(db, "", resume=True)
     assert code == Exit.INPUT_ERROR
-    assert "no paused intake" in capsys.readouterr().err
+    assert "no records database here yet" in capsys.readouterr().err
+    assert not os.path.exists(db)
+    # A database with no draft in it: the hint to start one carries the --db and --rules given.
+    Store.open(db).close()
+    code, _ = intake(db, "", resume=True)
+    assert code == Exit.INPUT_ERROR
+    err = capsys.readouterr().err
+    assert "no paused intake" in err and f"start one with: iop intake --db {db} --rules {V1}" in err
 
 
 def test_resume_of_a_completed_record_is_refused(pack, db, capsys):

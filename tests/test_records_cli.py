@@ -165,7 +165,9 @@ def test_intake_refuses_without_a_terminal(tmp_path):
 def test_intake_id_needs_resume(tmp_path):
     result = iop(tmp_path / "x.sqlite3", "intake", "3", input="")
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: to continue draft 3, use: iop intake --resume 3"
+    # The hint carries the --db it was given, so it works when pasted.
+    db = tmp_path / "x.sqlite3"
+    assert result.stderr.strip() == f"error: to continue draft 3, use: iop intake --resume 3 --db {db}"
 
 
 def test_new_database_folder_is_private(tmp_path, pack):

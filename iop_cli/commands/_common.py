@@ -5,6 +5,7 @@ imports the commands) and the commands do not import each other."""
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
@@ -59,6 +60,20 @@ def load_pack_or_fail(rules: Optional[str]):
         return load_pack(rules)
     except PackError as exc:
         fail(exc.problems)
+
+
+def command_hint(command: str, db: Optional[str] = None, rules: Optional[str] = None) -> str:
+    """A command to suggest, with the `--db` and `--rules` the user gave (as absolute paths, quoted for the shell),
+    so that it works when pasted."""
+    import shlex
+
+    from iop_cli.safe_text import visible
+
+    parts = [command]
+    for option, path in (("--db", db), ("--rules", rules)):
+        if path:
+            parts += [option, shlex.quote(visible(str(Path(path).expanduser().absolute())))]
+    return " ".join(parts)
 
 
 def open_store_or_fail(db: Optional[str], create: bool = True):

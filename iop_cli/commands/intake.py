@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from iop_cli.commands._common import db_option, rich_console, rules_option
+from iop_cli.commands._common import command_hint, db_option, rich_console, rules_option
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
 
@@ -26,7 +26,8 @@ def intake(
     Example: iop intake   then, after a pause: iop intake --resume
     """
     if record is not None and not resume:
-        current().echo(f"error: to continue draft {record}, use: iop intake --resume {record}", err=True)
+        again = command_hint(f"iop intake --resume {record}", db, rules)
+        current().echo(f"error: to continue draft {record}, use: {again}", err=True)
         raise typer.Exit(int(Exit.USAGE))
     if not (current().stdin_isatty and current().stdout_isatty):
         current().echo(
@@ -51,18 +52,21 @@ def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str |
     The draft is claimed while the interview runs (see `store`): a second intake of the same draft is refused, and
     a save that finds its draft deleted, completed or taken over elsewhere stops the intake with one line, so
     nothing is ever reported as saved that was not."""
-    from iop_cli.commands._common import open_store_or_fail
     from iop_cli.problems import ProblemsError
+    from iop_cli.store.records import Store
 
-    store = open_store_or_fail(db)
+    try:
+        store = Store.open(db, create=not resume)  # nothing to resume in a database that is not there
+    except ProblemsError as exc:
+        return _fail(exc.problems)
     with store:
         try:
-            return _run(store, resume, record_id, rules, console)
+            return _run(store, resume, record_id, rules, db, console)
         except ProblemsError as exc:
             return _fail(exc.problems)
 
 
-def _run(store, resume: bool, record_id: int | None, rules: str | None, console) -> Exit:
+def _run(store, resume: bool, record_id: int | None, rules: str | None, db: str | None, console) -> Exit:
     from iop_cli.commands._common import load_pack_or_fail
     from iop_cli.interview.machine import Interview
     from iop_cli.interview.prompts import IntakeSession, Paused, say
@@ -75,7 +79,8 @@ def _run(store, resume: bool, record_id: int | None, rules: str | None, console)
             latest = store.latest_draft()
             if latest is None:
                 current().echo(
-                    f"error: {visible(str(store.path))}: no paused intake to resume; start one with: iop intake",
+                    f"error: {visible(str(store.path))}: no paused intake to resume; start one with: "
+                    + command_hint("iop intake", db, rules),
                     err=True,
                 )
                 return Exit.INPUT_ERROR
@@ -119,11 +124,12 @@ def _run(store, resume: bool, record_id: int | None, rules: str | None, console)
             current().echo("Stopped before the first answer; nothing was saved.", err=True)
         else:
             current().echo(
-                f"Paused. The answers so far are saved as draft {paused}. Continue with: iop intake --resume {paused}",
+                f"Paused. The answers so far are saved as draft {paused}. Continue with: "
+                + command_hint(f"iop intake --resume {paused}", db, rules),
                 err=True,
             )
         return Exit.INTERRUPTED
-    current().echo(f"Saved as record {saved}. See it again with: iop records show {saved}")
+    current().echo(f"Saved as record {saved}. See it again with: {command_hint(f'iop records show {saved}', db)}")
     return Exit.OK
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from iop_cli.commands._common import ReportFormat, db_option, rich_console
+from iop_cli.commands._common import ReportFormat, command_hint, db_option, rich_console
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
 
@@ -164,13 +164,16 @@ def list_records(
     console.print(table)
     damaged = [r.id for r in records if r.damage]
     if damaged:
-        console.print(Text(f"Damaged records cannot be shown; remove one with: iop records delete {damaged[0]}"))
+        remove = command_hint(f"iop records delete {damaged[0]}", db)
+        console.print(Text(f"Damaged records cannot be shown; remove one with: {remove}"))
     drafts = [r.id for r in records if r.status == "draft" and not r.damage]
     if drafts:
-        console.print(Text(f"Continue a draft with: iop intake --resume {drafts[0]}", style="dim"))
+        console.print(
+            Text(f"Continue a draft with: {command_hint(f'iop intake --resume {drafts[0]}', db)}", style="dim")
+        )
 
 
-def _damaged_report(record_id: int):
+def _damaged_report(record_id: int, db: Optional[str]):
     from iop_cli.commands._common import fail
     from iop_cli.problems import Problem
 
@@ -179,7 +182,7 @@ def _damaged_report(record_id: int):
             Problem(
                 f"record {record_id}",
                 "damaged: its stored report cannot be read",
-                f"delete it with `iop records delete {record_id}`",
+                f"delete it with `{command_hint(f'iop records delete {record_id}', db)}`",
             )
         ]
     )
@@ -210,7 +213,7 @@ def show(
         try:
             text = record_markdown(shown)
         except (KeyError, TypeError, AttributeError, ValueError):
-            _damaged_report(record.id)
+            _damaged_report(record.id, db)
         current().echo(text, nl=False)
         return
     from rich.errors import MarkupError
@@ -226,14 +229,15 @@ def show(
     )
     console.print(head)
     if record.report is None:
-        console.print(Text(f"{len(record.answers)} answers so far. Continue with: iop intake --resume {record.id}"))
+        again = command_hint(f"iop intake --resume {record.id}", db)
+        console.print(Text(f"{len(record.answers)} answers so far. Continue with: {again}"))
         if claim_is_live(record):
             console.print(Text(f"Open in an iop intake now ({_one_line(where_open(record))}).", style="yellow"))
         return
     try:
         render(shown["report"], console)
     except (KeyError, TypeError, AttributeError, ValueError, MarkupError):
-        _damaged_report(record.id)
+        _damaged_report(record.id, db)
     console.print(Text("Placement", style="bold"))
     for line in placement_lines(shown):
         console.print(Text(f"  {line}"))
@@ -263,7 +267,8 @@ def export(
     if format is ExportFormat.json:
         text = _json(data) + "\n"
     elif record.report is None:
-        fail([Problem(f"record {record.id}", "is a draft with no report yet", "finish it with iop intake --resume")])
+        finish = command_hint(f"iop intake --resume {record.id}", db)
+        fail([Problem(f"record {record.id}", "is a draft with no report yet", f"finish it with {finish}")])
     else:
         # A page for people: stored text with its control characters shown (the JSON export keeps them exactly).
         from iop_cli.output.report import record_html, record_markdown
@@ -271,7 +276,7 @@ def export(
         try:
             text = (record_markdown if format is ExportFormat.markdown else record_html)(_shown_tree(data))
         except (KeyError, TypeError, AttributeError, ValueError):
-            _damaged_report(record.id)
+            _damaged_report(record.id, db)
     with _failing():
         write_private(output, text, protect=(db_path,))
     if output != "-":
