@@ -86,7 +86,17 @@ def test_json_contract():
     }  # fmt: skip
     assert data["schema_version"] == 2 and data["status"] == "ok"
     assert data["pack"]["name"] == "iop-default" and len(data["pack"]["hash"]) == 64
-    assert set(data["level"]) == {"id", "name", "code", "intensity", "rank", "summary", "involves", "next_steps"}
+    assert set(data["level"]) == {
+        "id",
+        "name",
+        "code",
+        "intensity",
+        "rank",
+        "urgent",
+        "summary",
+        "involves",
+        "next_steps",
+    }
     assert data["basis"] == "rule" and data["rule"] == "iop_mild_moderate"
     assert data["possible"] == ["iop"] and data["deciding"] == []
     assert data["answers"]["severity"] == "mild" and data["answers"]["sud"] is True
@@ -221,3 +231,45 @@ def test_a_cssrs_plan_after_no_thoughts_is_never_ignored(tmp_path):
 
     [row] = list(csv.DictReader(out.open()))
     assert (row["level"], row["status"], row["ignored"]) == ("crisis", "ok", "")
+
+
+CRISIS = EXAMPLE.read_text().replace("suicidal_ideation: none", "suicidal_ideation: active_with_plan")
+
+
+def test_an_urgent_level_is_the_loudest_thing_on_every_surface(tmp_path):
+    """Crisis is drawn first, in a heavy red panel (NO_COLOR: still the heavy border and the URGENT title, unlike
+    a routine result's light one); Markdown and HTML lead with it too, and a stored record's text export starts
+    with it, the trigger named with the person's answer."""
+    text = iop_in_process("check", "-a", "-", input=CRISIS, env={"NO_COLOR": "1"}).stdout
+    first = text.splitlines()[0]
+    assert first.startswith("┏━ ⚠ URGENT: RECOMMENDATION") and "IMMEDIATE CRISIS EVALUATION" in text.splitlines()[1]
+    assert text.index("URGENT") < text.index("SAFETY ALERTS")
+    assert "Why: Active thoughts of suicide with a plan." in " ".join(text.split())
+    routine = iop_in_process("check", "-a", str(EXAMPLE), env={"NO_COLOR": "1"}).stdout
+    assert routine.splitlines()[0].startswith("╭─ RECOMMENDATION") and "URGENT" not in routine
+    markdown = iop_in_process("check", "-a", "-", "--format", "markdown", input=CRISIS).stdout
+    headings = [line for line in markdown.splitlines() if line.startswith("## ")]
+    assert headings[0] == "## ⚠ URGENT: Immediate crisis evaluation"
+    assert "## Recommended:" not in markdown
+
+    from iop_cli.decide.engine import decide
+    from iop_cli.output.contracts import decision_dict
+    from iop_cli.store.records import Store
+
+    answers = yaml.safe_load(CRISIS)
+    db = tmp_path / "intakes.sqlite3"
+    with Store.open(db) as store:
+        record = store.complete(
+            None, PACK, None, answers, decision_dict(decide(PACK, answers), PACK), "crisis", None, None
+        )
+    shown = iop_in_process("records", "show", str(record), "--db", str(db), env={"NO_COLOR": "1"}).stdout
+    assert shown.startswith("⚠ URGENT: Immediate crisis evaluation. Active thoughts of suicide with a plan.")
+    page = tmp_path / "r.html"
+    assert (
+        iop_in_process("records", "export", str(record), "--db", str(db), "-f", "html", "-o", str(page)).returncode == 0
+    )
+    html = page.read_text()
+    assert html.index('class="level urgent"') < html.index('class="safety"')
+    assert "<h2>⚠ URGENT: Immediate crisis evaluation</h2>" in html
+    exported = iop_in_process("records", "export", str(record), "--db", str(db), "-f", "markdown", "-o", "-").stdout
+    assert exported.splitlines()[2].startswith("> **⚠ URGENT: Immediate crisis evaluation.")

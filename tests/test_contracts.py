@@ -25,6 +25,7 @@ LEVEL = {
     "code": str,
     "intensity": str,
     "rank": int,
+    "urgent": bool,
     "summary": str,
     "involves": [str],
     "next_steps": [str],

@@ -222,6 +222,14 @@ def show(
     from iop_cli.output.report import placement_lines, render
 
     console = rich_console()
+    from iop_cli.output.report import safety_headline
+
+    try:
+        headline = safety_headline(shown["report"]) if record.report is not None else None
+    except (KeyError, TypeError, AttributeError):
+        headline = None  # a damaged report: said below
+    if headline:  # a safety result leads the text export: its first line
+        console.print(Text(headline, style="bold red"))
     head = Text(f"Intake record {record.id}", style="bold")
     head.append(
         f"  {_one_line(record.status)} · client id {_one_line(record.client_id or '(none)')} · "

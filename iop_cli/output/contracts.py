@@ -91,6 +91,7 @@ def decision_dict(decision: Decision, pack: Pack, changes: Iterable[Change] = ()
             "code": level.code,
             "intensity": level.intensity,
             "rank": level.rank,
+            "urgent": level.urgent,
             "summary": level.summary,
             "involves": list(level.involves),
             "next_steps": list(level.next_steps),

@@ -100,7 +100,26 @@ def _pack_line(data: dict[str, Any]) -> str:
     return f"Rule pack {pack['name']} {pack['version']} (sha256 {pack['hash'][:12]})"
 
 
-PROVISIONAL = "PROVISIONAL: the level below stands, but a safety assessment it rests on is incomplete"
+PROVISIONAL = "PROVISIONAL: the recommended level stands, but a safety assessment it rests on is incomplete"
+URGENT = "URGENT"  # the title of a recommendation to an urgent level (crisis, inpatient): the loudest thing shown
+
+
+def urgent(data: dict[str, Any]) -> bool:
+    """Whether the level is one the pack marks urgent (reports stored before the mark: crisis by its id)."""
+    level = data["level"]
+    return bool(level.get("urgent", level["id"] == "crisis"))
+
+
+def safety_headline(data: dict[str, Any]) -> str | None:
+    """The one line that leads every surface when the result is a safety matter: an urgent level with its reason,
+    else the count of safety alerts with the first; None when there is neither."""
+    if urgent(data):
+        return f"⚠ {URGENT}: {data['level']['name']}. {data['reason']}"
+    safety = [a for a in data["alerts"] if a["severity"] == "safety"]
+    if safety:
+        more = f" (and {len(safety) - 1} more)" if len(safety) > 1 else ""
+        return f"⚠ SAFETY ALERT: {safety[0]['message']}{more}"
+    return None
 
 
 def _provisional(data: dict[str, Any]) -> list[str]:
@@ -118,6 +137,9 @@ def _cell(text: str) -> str:
 def markdown(data: dict[str, Any]) -> str:
     level = data["level"]
     out: list[str] = ["# Placement recommendation", ""]
+    recommended = [f"*{_level_line(level)}*", "", f"**Why:** {_why(data)}", ""]
+    if urgent(data):  # the urgent level itself leads, above everything else
+        out += [f"## ⚠ {URGENT}: {level['name']}", ""] + recommended
     safety = [a for a in data["alerts"] if a["severity"] == "safety"]
     if safety:
         out += ["## ⚠ Safety alerts", ""]
@@ -125,7 +147,8 @@ def markdown(data: dict[str, Any]) -> str:
         out.append("")
     if _provisional(data):
         out += [f"## {PROVISIONAL}", ""] + [f"- {line}" for line in _provisional(data)] + [""]
-    out += [f"## Recommended: {level['name']}", "", f"*{_level_line(level)}*", "", f"**Why:** {_why(data)}", ""]
+    if not urgent(data):
+        out += [f"## Recommended: {level['name']}", ""] + recommended
     if data["missing"] and data["basis"] != "missing_answers":
         out += [
             "**Missing required answers:** "
@@ -168,6 +191,32 @@ def render(data: dict[str, Any], console) -> None:
     from rich.text import Text
 
     level = data["level"]
+    loud = urgent(data)
+    head = Text()
+    head.append(level["name"].upper() if loud else level["name"], style="bold")
+    head.append(f"\n{_level_line(level)}", style="dim")
+    body: list[Any] = [head, Text()]
+    why = Text()
+    why.append("Why: ", style="bold")
+    why.append(_why(data))
+    body.append(why)
+    if data["missing"] and data["basis"] != "missing_answers":
+        missing = Text()
+        missing.append("Missing required answers: ", style="bold yellow")
+        missing.append(", ".join(m["field"] for m in data["missing"]) + MISSING_STANDS)
+        body.append(missing)
+    body += [Text(), Text(level["summary"])]
+    # An urgent level is the loudest thing on the screen: first, heavy and red, and with NO_COLOR still set apart by
+    # its heavy border and its title.
+    recommendation = Panel(
+        Group(*body),
+        title=f"⚠ {URGENT}: RECOMMENDATION" if loud else "RECOMMENDATION",
+        title_align="left",
+        border_style="bold red" if loud else "cyan",
+        box=box.HEAVY if loud else box.ROUNDED,
+    )
+    if loud:
+        console.print(recommendation)
     safety = [a for a in data["alerts"] if a["severity"] == "safety"]
     if safety:
         lines = Text()
@@ -190,21 +239,8 @@ def render(data: dict[str, Any], console) -> None:
             )
         )
 
-    head = Text()
-    head.append(level["name"], style="bold")
-    head.append(f"\n{_level_line(level)}", style="dim")
-    body: list[Any] = [head, Text()]
-    why = Text()
-    why.append("Why: ", style="bold")
-    why.append(_why(data))
-    body.append(why)
-    if data["missing"] and data["basis"] != "missing_answers":
-        missing = Text()
-        missing.append("Missing required answers: ", style="bold yellow")
-        missing.append(", ".join(m["field"] for m in data["missing"]) + MISSING_STANDS)
-        body.append(missing)
-    body += [Text(), Text(level["summary"])]
-    console.print(Panel(Group(*body), title="RECOMMENDATION", title_align="left", border_style="cyan"))
+    if not loud:
+        console.print(recommendation)
 
     def bullets(title: str, lines: list[str], style: str = "") -> None:
         if not lines:
@@ -287,6 +323,9 @@ def _answer_lines(data: dict[str, Any]) -> list[str]:
 
 def record_markdown(data: dict[str, Any]) -> str:
     out = [f"# Intake record {data['record']['id']}", ""]
+    headline = safety_headline(data["report"]) if data["report"] else None
+    if headline:
+        out += [f"> **{headline}**", ""]
     out += [f"- **{name}:** {value}" for name, value in _record_head(data)] + [""]
     out += ["## Placement", ""] + [f"- {line}" for line in placement_lines(data)] + [""]
     if data["report"]:
@@ -304,9 +343,11 @@ dl { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; }
 .safety { border: 3px solid #b00020; padding: .6rem 1rem; margin: 1rem 0; }
 .safety h2 { color: #b00020; margin-top: 0; }
 .level { border: 1px solid #555; padding: .6rem 1rem; } .muted { color: #555; font-size: .9rem; }
+.level.urgent { border: 6px solid #b00020; background: #fdecee; } .level.urgent h2 { color: #b00020; margin-top: 0; }
 .disclaimer { font-weight: 700; margin-top: 1.5rem; }
 @media print { body { margin: 0; max-width: none; font-size: 11pt; } a { color: inherit; }
-               .safety, .level { break-inside: avoid; } }
+               .safety, .level { break-inside: avoid; }
+               .level.urgent { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 """
 
 
@@ -328,6 +369,20 @@ def record_html(data: dict[str, Any]) -> str:
     ]
     report = data["report"]
     if report:
+        level = report["level"]
+        loud = urgent(report)
+        recommended = [
+            '<section class="level urgent">' if loud else '<section class="level">',
+            f"<h2>⚠ {URGENT}: {escape(level['name'])}</h2>"
+            if loud
+            else f"<h2>Recommended: {escape(level['name'])}</h2>",
+            f'<p class="muted">{escape(_level_line(level))}</p>',
+            f"<p><strong>Why:</strong> {escape(_why(report))}</p>",
+            f"<p>{escape(level['summary'])}</p>",
+            "</section>",
+        ]
+        if loud:  # an urgent level leads the page
+            out += recommended
         safety = [a for a in report["alerts"] if a["severity"] == "safety"]
         if safety:
             out.append('<section class="safety"><h2>⚠ Safety alerts</h2>')
@@ -335,15 +390,8 @@ def record_html(data: dict[str, Any]) -> str:
         if _provisional(report):
             out.append(f'<section class="safety"><h2>{escape(PROVISIONAL)}</h2>')
             out.append(items(_provisional(report)) + "</section>")
-        level = report["level"]
-        out += [
-            '<section class="level">',
-            f"<h2>Recommended: {escape(level['name'])}</h2>",
-            f'<p class="muted">{escape(_level_line(level))}</p>',
-            f"<p><strong>Why:</strong> {escape(_why(report))}</p>",
-            f"<p>{escape(level['summary'])}</p>",
-            "</section>",
-        ]
+        if not loud:
+            out += recommended
     out += ["<h2>Placement</h2>", items(placement_lines(data))]
     if report:
         for title, lines in (
