@@ -86,3 +86,60 @@ def test_installed_intake_ctrl_c_exits_130_and_resumes(tmp_path, pack):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
+
+
+class Screen:
+    """What a person sees: the child's output fed to a terminal emulator of the same size."""
+
+    def __init__(self, columns: int, lines: int):
+        import pyte
+
+        self.screen = pyte.Screen(columns, lines)
+        self.stream = pyte.Stream(self.screen)
+
+    def write(self, text: str) -> None:
+        self.stream.feed(text)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals need POSIX")
+def test_at_80x24_the_level_its_reason_and_the_safety_lines_stay_in_view_at_placement(tmp_path, pack):
+    """A PHP case with a safety alert: its report is longer than the screen, yet when "where will this person
+    actually go?" is asked, the level, the start of its reason and the safety alert are on screen above the menu."""
+    from iop_cli.decide.engine import decide
+
+    answers = {**CANDIDATE, "primary_substance": "opioids", "cows": 15, "home_supportive": False}
+    answers["suicidal_ideation"] = "passive"
+    del answers["ciwa_ar"]
+    decision = decide(pack, answers)
+    assert decision.level.id == "php" and any(a.severity == "safety" for a in decision.alerts)
+    child = spawn(tmp_path / "intakes.sqlite3")
+    child.setwinsize(24, 80)
+    screen = Screen(80, 24)
+    child.logfile_read = screen
+    for question in pack.asked:  # at 80 columns a long label wraps: wait for each question's counter instead
+        if question.id in answers:
+            child.expect(r"Question \d+ of about")
+            value = answers[question.id]
+            if question.type in ("yesno", "choice"):
+                options = [True, False] if question.type == "yesno" else list(question.choice_values)
+                child.send(DOWN * options.index(value) + "\r")
+            else:
+                child.send(f"{value}\r")
+    child.expect_exact("Review the answers")
+    child.send("\r")
+    child.expect_exact("Placement: where will")
+    child.expect_exact("Partial hospitalization")  # the menu's last lines drawn
+    shown = screen.text()
+    assert "Recommended: Partial hospitalization" in shown
+    assert "Why: " + decision.reason[:40] in " ".join(shown.split())
+    assert "⚠ Complete a full suicide risk assessment" in shown
+    assert shown.index("Recommended:") < shown.index("Placement: where will this person actually go?")
+    child.sendcontrol("c")
+    child.expect(pexpect.EOF)
+    child.close()

@@ -100,7 +100,12 @@ def test_a_whole_intake_is_recorded_with_its_report(pack, db, capsys):
 def test_branching_asks_cows_for_opioids_and_skips_home_questions_when_homeless(pack, db):
     answers = {**CANDIDATE, "primary_substance": "opioids", "cows": 30, "housing": "homeless"}
     del answers["ciwa_ar"], answers["household_substance_use"], answers["home_supportive"]
-    code, report = intake(db, keys_for(pack, answers) + ENTER + ACCEPT)
+    # COWS 30 makes inpatient certain once crisis is ruled out (the homicide question): the counselor goes on with
+    # the interview (Down, Enter).
+    order = [q.id for q in pack.asked if q.id in answers]
+    upto = order.index("homicidal_ideation") + 1
+    keys = keys_for(pack, answers, order[:upto]) + DOWN + ENTER + keys_for(pack, answers, order[upto:])
+    code, report = intake(db, keys + ENTER + ACCEPT)
     assert code == Exit.OK
     [record] = stored(db)
     assert record.answers == answers
@@ -293,3 +298,25 @@ def test_yes_no_keys_answer_at_once_and_a_stray_enter_answers_no_safety_question
     # A choice question marked so (the suicide answers) waits for the arrows the same way.
     ideation = pack.questions["suicidal_ideation"]
     assert ask_one(ideation, None, ENTER + DOWN + ENTER) == "none"
+
+
+def test_an_urgent_level_already_certain_is_offered_at_once_and_the_rest_stays_open(pack, db, capsys):
+    """A plan heard mid-interview: crisis whatever the rest is, so a red banner offers its report now; the
+    counselor sees it and stops, and the draft keeps every answer, resuming at the next question."""
+    asked = [q.id for q in pack.asked if q.id in CANDIDATE]
+    before = asked[: asked.index("suicidal_ideation")]
+    answers = {**CANDIDATE, "suicidal_ideation": "active_with_plan"}
+    keys = keys_for(pack, answers, [*before, "suicidal_ideation"])
+    code, report = intake(db, keys + ENTER + ENTER)  # see the report now, then stop here
+    assert code == Exit.INTERRUPTED
+    assert "URGENT: RECOMMENDATION" in report and "IMMEDIATE CRISIS EVALUATION" in report
+    [draft] = stored(db)
+    assert draft.status == "draft" and draft.answers["suicidal_ideation"] == "active_with_plan"
+    assert draft.cursor == "suicide_attempt_past_3_months"  # the remaining questions stay open
+    assert f"iop intake --resume {draft.id}" in capsys.readouterr().err
+    # Going on instead: the interview continues to the end, and offers it only once.
+    rest = asked[asked.index("suicidal_ideation") + 1 :]
+    keys = keys_for(pack, answers, [*before, "suicidal_ideation"]) + DOWN + ENTER + keys_for(pack, answers, rest)
+    code, report = intake(db, keys + ENTER + ACCEPT)
+    assert code == Exit.OK and report.count("URGENT: RECOMMENDATION") == 1
+    assert stored(db)[0].actual_level == "crisis"

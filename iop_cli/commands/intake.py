@@ -107,9 +107,13 @@ def _run(store, resume: bool, record_id: int | None, rules: str | None, db: str 
         interview = Interview.start(pack)
         session = IntakeSession(pack, store, rules_dir)
 
+    def early_report(decision) -> bool:
+        """An urgent level already certain: its report now, from the answers so far; then stop or go on."""
+        return session.go_on_after_urgent_report(_show_report(pack, interview.final_answers(), console))
+
     try:
         while True:
-            answers = session.interview(interview)
+            answers = session.interview(interview, early_report)
             report = _show_report(pack, answers, console)
             # A provisional decision is recorded only once the counselor confirms it; else back to the answers.
             if report["status"] != "provisional" or session.confirm_provisional(report):

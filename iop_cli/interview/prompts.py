@@ -33,6 +33,14 @@ REVIEW_HELP = (
     " Submit shows the recommendation. Ctrl-B goes back to the last question."
 )
 PLACEMENT_HELP = "Record where the person will actually go. Another level than recommended needs a reason."
+URGENT_HELP = (
+    "The answers so far already lead to this level, whatever the other questions say. The report shows why. Every"
+    " answer is kept: stop after the report and the draft resumes at the next question, or go on now."
+)
+
+
+class StopForNow(Exception):
+    """The counselor chose to stop after an early urgent report; the draft keeps the answers for later."""
 
 
 class Paused(Exception):
@@ -268,10 +276,40 @@ def review(interview: Interview) -> str:
     return _ask(prompt, REVIEW_HELP)
 
 
-def run_interview(interview: Interview, save) -> dict[str, Any]:
+def urgent_now(interview: Interview):
+    """The decision when the answers so far already make an urgent level certain, whatever the questions still open
+    are (the exact missing-answer rule: every way of answering them leads there); else None."""
+    from iop_cli.decide.engine import decide
+
+    decision = decide(interview.pack, interview.final_answers())
+    certain = decision.basis == "rule" and interview.pack.levels[decision.level.id].urgent
+    return decision if certain else None
+
+
+def offer_urgent_report(interview: Interview, decision) -> bool:
+    """The red banner of an urgent level that is already certain, and the offer to see its report now. True: the
+    counselor wants the report."""
+    level = interview.pack.levels[decision.level.id]
+    rule = "━" * 60
+    say("")
+    say(rule, "fg:ansired bold")
+    say(f"⚠ URGENT: {level.name}", "fg:ansiwhite bg:ansired bold")
+    say("This is certain whatever the remaining answers are.", "fg:ansired bold")
+    say(rule, "fg:ansired bold")
+    options = [
+        Choice("See the report now (the other questions stay open in the draft)", value=True),
+        Choice("Go on with the interview", value=False),
+    ]
+    return bool(_placement_select("What now?", options, back=False, help_text=URGENT_HELP))
+
+
+def run_interview(interview: Interview, save, on_urgent=None) -> dict[str, Any]:
     """Ask until the counselor submits; `save(interview)` is called after every answer and move.
-    Returns the final answers. Ctrl-C propagates as KeyboardInterrupt after the last save."""
+    Returns the final answers. Ctrl-C propagates as KeyboardInterrupt after the last save. `on_urgent(decision)`
+    is called once, as soon as an urgent level is certain, when the counselor asks for its report: it shows the
+    report and returns whether to go on (else StopForNow)."""
     section = None
+    offered = on_urgent is None
     while True:
         if interview.in_review:
             reply = review(interview)
@@ -295,7 +333,27 @@ def run_interview(interview: Interview, save) -> dict[str, Any]:
         section = question.section
         if ask_current(interview) == BACK:
             interview.back()
+            save(interview)
+            continue
         save(interview)
+        if not offered and (decision := urgent_now(interview)) is not None:
+            offered = True
+            if offer_urgent_report(interview, decision) and not on_urgent(decision):
+                raise StopForNow
+
+
+SUMMARY_STYLE = {"urgent": "fg:ansiwhite bg:ansired bold", "level": "bold", "why": "", "safety": "fg:ansired bold"}
+
+
+def show_summary(report: dict[str, Any]) -> None:
+    """The report in a few lines right above a menu that decides on it, so that the level, its reason and the
+    safety lines stay on screen however long the full report was."""
+    from iop_cli.output.report import summary_lines
+
+    width = get_app_session().output.get_size().columns
+    say("")
+    for kind, line in summary_lines(report, width - 1):
+        say(line, SUMMARY_STYLE[kind])
 
 
 def ask_placement(pack: Pack, recommended: str) -> Placement:
@@ -326,11 +384,12 @@ def ask_placement(pack: Pack, recommended: str) -> Placement:
             return Placement(level, reason, (note or "").strip() or None)
 
 
-def _placement_select(message: str, options: list[Any], back: bool) -> Any:
+def _placement_select(message: str, options: list[Any], back: bool, help_text: str = "") -> Any:
     """One list of the placement step, with its help on `?` and, where there is a step before it, Ctrl-B."""
     instruction = "(↑↓ Enter · Ctrl-B back)" if back else "(↑↓ Enter · ? help)"
     return _ask(
-        lambda: _with_keys(questionary.select(message, options, instruction=instruction), back=back), PLACEMENT_HELP
+        lambda: _with_keys(questionary.select(message, options, instruction=instruction), back=back),
+        help_text or PLACEMENT_HELP,
     )
 
 
@@ -350,16 +409,26 @@ class IntakeSession:
             self.record_id, self.pack, self.rules_dir, interview.answers, interview.cursor
         )
 
-    def interview(self, interview: Interview) -> dict[str, Any]:
+    def interview(self, interview: Interview, on_urgent=None) -> dict[str, Any]:
         try:
-            return run_interview(interview, self.save)
-        except (KeyboardInterrupt, EOFError):
+            return run_interview(interview, self.save, on_urgent)
+        except (KeyboardInterrupt, EOFError, StopForNow):
             self.save(interview)
             raise Paused(self.record_id) from None
+
+    def go_on_after_urgent_report(self, report: dict[str, Any]) -> bool:
+        """After an early urgent report: go on with the interview (True), or stop with the draft kept."""
+        show_summary(report)
+        options = [
+            Choice("Stop here: the draft keeps the answers for later", value=False),
+            Choice("Go on with the interview", value=True),
+        ]
+        return bool(_placement_select("The report is above. What now?", options, back=False, help_text=URGENT_HELP))
 
     def confirm_provisional(self, report: dict[str, Any]) -> bool:
         """Whether the counselor records a provisional placement as it is (True), or goes back to the answers to
         complete the assessment it rests on (False)."""
+        show_summary(report)
         options = [
             Choice("Go back to the answers and complete the assessment", value=False),
             Choice("Record it as provisional: the assessment will be completed later", value=True),
@@ -371,6 +440,7 @@ class IntakeSession:
 
     def place(self, answers: dict[str, Any], report: dict[str, Any]) -> int:
         try:
+            show_summary(report)
             placement = ask_placement(self.pack, report["level"]["id"])
         except (KeyboardInterrupt, EOFError):
             raise Paused(self.record_id) from None

@@ -129,6 +129,28 @@ def _provisional(data: dict[str, Any]) -> list[str]:
     return [a["message"] for a in data["alerts"] if a.get("provisional")]
 
 
+def summary_lines(data: dict[str, Any], width: int) -> list[tuple[str, str]]:
+    """The report in a few lines, each cut to `width`, for the screen where the placement is chosen (the full report
+    may have scrolled away): the level (marked when urgent), its reason on up to two lines, and one line per safety
+    alert or provisional reason. Each line comes with its kind: urgent, level, why, safety."""
+    import textwrap
+
+    def cut(text: str) -> str:
+        return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+    level = data["level"]
+    lines = [("urgent", cut(f"⚠ {URGENT}: {level['name']}"))] if urgent(data) else []
+    lines += [] if urgent(data) else [("level", cut(f"Recommended: {level['name']}"))]
+    why = textwrap.wrap("Why: " + data["reason"], width)
+    lines += [("why", line) for line in why[:1]]
+    if len(why) > 1:
+        lines.append(("why", cut(" ".join(why[1:]))))
+    lines += [("safety", cut(f"⚠ {a['message']}")) for a in data["alerts"] if a["severity"] == "safety"]
+    if _provisional(data):
+        lines.append(("safety", cut("PROVISIONAL: " + "; ".join(_provisional(data)))))
+    return lines
+
+
 def _cell(text: str) -> str:
     """Text for a Markdown table cell: a `|` would end the cell."""
     return text.replace("|", "\\|")
