@@ -92,6 +92,7 @@ RECORD = {
             "actual": str,
             "actual_name": (str, Opt),
             "overridden": bool,
+            "steps": (int, Opt),
             "reason": (str, Opt),
             "reason_text": (str, Opt),
             "note": (str, Opt),
@@ -108,6 +109,7 @@ RECORD_ROW = {
     "client_id": (str, Opt),
     "recommended": (str, Opt),
     "actual": (str, Opt),
+    "steps": (int, Opt),
     "pack_version": str,
     "damaged": bool,
 }

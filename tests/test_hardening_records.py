@@ -489,8 +489,9 @@ def test_a_database_made_by_the_previous_version_keeps_working(tmp_path, pack):
     with Store.open(path) as store:
         record = store.get(1)
     assert record.status == "complete" and record.answers == {**CANDIDATE, "client_id": "OLD-1", "age": 40}
+    assert record.placement_steps == 0  # the column added on the way: as recommended
     with sqlite3.connect(path) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] >= 2
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 # -- 19: terminal control sequences ------------------------------------------------------------------------------

@@ -262,8 +262,9 @@ def test_resume_uses_the_drafts_own_rule_pack_as_it_is_now(pack, tmp_path, db):
 def test_placement_can_go_back_from_the_reason_and_help_is_not_a_note(pack, db):
     levels = [lvl for lvl in pack.levels if lvl != "iop"]
     to_php = DOWN * (levels.index("php") + 1) + ENTER
-    to_outpatient = DOWN * (levels.index("outpatient") + 1) + ENTER
-    keys = keys_for(pack, CANDIDATE) + ENTER + to_php + CTRL_B + to_outpatient + ENTER + "?" + ENTER
+    # Ctrl-B from the reason keeps PHP chosen in the menu: the pointer goes on from there to outpatient.
+    php_to_outpatient = DOWN * (levels.index("outpatient") - levels.index("php")) + ENTER
+    keys = keys_for(pack, CANDIDATE) + ENTER + to_php + CTRL_B + php_to_outpatient + ENTER + "?" + ENTER
     code, _ = intake(db, keys)
     assert code == Exit.OK
     [record] = stored(db)
@@ -320,3 +321,28 @@ def test_an_urgent_level_already_certain_is_offered_at_once_and_the_rest_stays_o
     code, report = intake(db, keys + ENTER + ACCEPT)
     assert code == Exit.OK and report.count("URGENT: RECOMMENDATION") == 1
     assert stored(db)[0].actual_level == "crisis"
+
+
+def test_a_large_override_is_confirmed_and_needs_a_note_and_other_needs_one_too(pack, db):
+    """IOP recommended, residential placed (two levels more intensive): said in words, confirmed, and an empty
+    note is refused; the stored record and its exports show the size and the direction."""
+    levels = [lvl for lvl in pack.levels if lvl != "iop"]
+    to_residential = DOWN * (levels.index("residential") + 1) + ENTER
+    court = DOWN * list(PLACEMENT_REASONS).index("court_order") + ENTER
+    # Confirm (Enter), then an empty note (refused), then a note.
+    keys = keys_for(pack, CANDIDATE) + ENTER + to_residential + court + ENTER + ENTER + "court ordered" + ENTER
+    code, _ = intake(db, keys)
+    assert code == Exit.OK
+    [record] = stored(db)
+    assert (record.actual_level, record.placement_steps, record.placement_note) == ("residential", 2, "court ordered")
+    # "Choose the level again" goes back to the menu, the level kept: Enter there takes it, and so on.
+    again = to_residential + court + DOWN + ENTER + ENTER + court + ENTER + "x" + ENTER
+    code, _ = intake(db, keys_for(pack, CANDIDATE) + ENTER + again)
+    assert code == Exit.OK and stored(db)[0].placement_note == "x"
+    # One level down with the reason "other": no confirmation, but a note is required.
+    to_outpatient = DOWN * (levels.index("outpatient") + 1) + ENTER
+    other = DOWN * list(PLACEMENT_REASONS).index("other") + ENTER
+    code, _ = intake(db, keys_for(pack, CANDIDATE) + ENTER + to_outpatient + other + ENTER + "their choice" + ENTER)
+    assert code == Exit.OK
+    latest = stored(db)[0]
+    assert (latest.actual_level, latest.placement_steps, latest.placement_note) == ("outpatient", -1, "their choice")

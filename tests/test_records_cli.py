@@ -44,7 +44,7 @@ def test_show_gives_the_report_and_placement(db):
     result = iop(db, "records", "show", "1")
     assert result.returncode == 0, result.stderr
     assert "Intensive outpatient program" in result.stdout
-    assert "Actual: Standard outpatient treatment" in result.stdout
+    assert "Actual: Standard outpatient treatment (1 step down)" in result.stdout
     assert "Reason: Payer or insurance" in result.stdout
     assert "supports clinical judgment" in result.stdout
 
@@ -64,6 +64,7 @@ def test_export_json_contract(db):
         "actual": "outpatient",
         "actual_name": "Standard outpatient treatment",
         "overridden": True,
+        "steps": -1,  # one level less intensive
         "reason": "payer",
         "reason_text": "Payer or insurance",
         "note": "<b>auth</b> pending",

@@ -152,6 +152,8 @@ def list_records(
         table.add_column(column, no_wrap=column != "Client id")
     for r in records:
         actual = "" if r.actual_level is None else (r.actual_level if r.overridden else "same")
+        if r.overridden and r.placement_steps:  # the override's size and direction: ↑ more intensive, ↓ less
+            actual += f" {'↑' if r.placement_steps > 0 else '↓'}{abs(r.placement_steps)}"
         table.add_row(
             _cell(r.id),
             _cell(f"{r.status} (damaged)" if r.damage else r.status),

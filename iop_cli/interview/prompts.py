@@ -357,38 +357,65 @@ def show_summary(report: dict[str, Any]) -> None:
 
 
 def ask_placement(pack: Pack, recommended: str) -> Placement:
-    """The counselor records where the person actually goes: the recommendation, or another level with a reason."""
+    """The counselor records where the person actually goes: the recommendation, or another level with a reason.
+    A placement two or more levels from the recommendation, or any step down from an urgent level, is confirmed
+    and needs a note saying why; so does the reason "other". Going back from the reason keeps the chosen level."""
     rec = pack.levels[recommended]
     options: list[Any] = [Choice(f"As recommended: {rec.name}", value=recommended), Separator("── or another level ──")]
     options += [Choice(level.name, value=level.id) for level in pack.levels.values() if level.id != recommended]
     reasons = [Choice(text, value=code) for code, text in PLACEMENT_REASONS.items()]
+    chosen = None
     while True:
-        level = _placement_select("Placement: where will this person actually go?", options, back=False)
+        default = next((o for o in options if isinstance(o, Choice) and o.value == chosen), None)
+        level = _placement_select(
+            "Placement: where will this person actually go?", options, back=False, default=default
+        )
+        chosen = level
         if level == recommended:
             return Placement(recommended, None, None)
         reason = _placement_select("Why a different level than recommended?", reasons, back=True)
         if reason == BACK:
             continue
-        note = _ask(
-            lambda: _with_keys(
-                questionary.text(
-                    "Note (optional; no names or birth dates)",
-                    validate=lambda t: len(t) <= MAX_NOTE or f"At most {MAX_NOTE} characters.",
-                    instruction="(Enter to skip · Ctrl-B back)",
-                ),
-                back=True,
-            ),
-            PLACEMENT_HELP,
-        )
+        steps = pack.steps(recommended, level)
+        large = abs(steps) >= 2 or (steps < 0 and rec.urgent)
+        if large and not _confirm_override(pack, recommended, level, steps):
+            continue
+        needs_note = large or reason == "other"
+        note = _ask(lambda required=needs_note: _note_prompt(required), PLACEMENT_HELP)
         if note != BACK:
             return Placement(level, reason, (note or "").strip() or None)
 
 
-def _placement_select(message: str, options: list[Any], back: bool, help_text: str = "") -> Any:
+def _confirm_override(pack: Pack, recommended: str, level: str, steps: int) -> bool:
+    """A large override said in words (how far, which way, from and to), to be confirmed."""
+    way = "more" if steps > 0 else "less"
+    size = f"{abs(steps)} level{'s' if abs(steps) > 1 else ''} {way} intensive than"
+    say(f"⚠ {pack.levels[level].name} is {size} the recommendation ({pack.levels[recommended].name}).", "bold")
+    options = [
+        Choice("Record it, with a note saying why", value=True),
+        Choice("Choose the level again", value=False),
+    ]
+    return bool(_placement_select("Record this placement?", options, back=False))
+
+
+def _note_prompt(required: bool) -> questionary.Question:
+    def check(text: str) -> bool | str:
+        if len(text) > MAX_NOTE:
+            return f"At most {MAX_NOTE} characters."
+        if required and not text.strip():
+            return "A note is required here: say why (no names or birth dates)."
+        return True
+
+    what = "Note, required (no names or birth dates)" if required else "Note (optional; no names or birth dates)"
+    hint = "(Ctrl-B back)" if required else "(Enter to skip · Ctrl-B back)"
+    return _with_keys(questionary.text(what, validate=check, instruction=hint), back=True)
+
+
+def _placement_select(message: str, options: list[Any], back: bool, help_text: str = "", default: Any = None) -> Any:
     """One list of the placement step, with its help on `?` and, where there is a step before it, Ctrl-B."""
     instruction = "(↑↓ Enter · Ctrl-B back)" if back else "(↑↓ Enter · ? help)"
     return _ask(
-        lambda: _with_keys(questionary.select(message, options, instruction=instruction), back=back),
+        lambda: _with_keys(questionary.select(message, options, default=default, instruction=instruction), back=back),
         help_text or PLACEMENT_HELP,
     )
 

@@ -180,6 +180,8 @@ def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:
             "actual": record.actual_level,
             "actual_name": record.actual_level_name,
             "overridden": record.overridden,
+            # Levels apart in order of intensity (positive: more intensive); None before the store kept it.
+            "steps": record.placement_steps,
             "reason": record.placement_reason,
             "reason_text": reasons.get(record.placement_reason or "", None),
             "note": record.placement_note,
@@ -209,6 +211,7 @@ def record_row(record) -> dict[str, Any]:
         "client_id": record.client_id,
         "recommended": record.recommended_level,
         "actual": record.actual_level,
+        "steps": record.placement_steps,
         "pack_version": record.pack_version,
         "damaged": record.damage is not None,
     }

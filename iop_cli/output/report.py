@@ -314,7 +314,11 @@ def placement_lines(data: dict[str, Any]) -> list[str]:
         return ["Not recorded yet: this intake is a draft."]
     lines = [f"Recommended: {placement['recommended_name']}"]
     if placement["overridden"]:
-        lines.append(f"Actual: {placement['actual_name']}")
+        steps = placement.get("steps")
+        size = ""
+        if steps:
+            size = f" ({abs(steps)} step{'s' if abs(steps) > 1 else ''} {'up' if steps > 0 else 'down'})"
+        lines.append(f"Actual: {placement['actual_name']}{size}")
         lines.append(f"Reason: {placement['reason_text'] or placement['reason']}")
     else:
         lines.append("Actual: as recommended")

@@ -253,6 +253,12 @@ class Pack:
     # Objects other layers derive from the pack once and keep with it (`decide.space.profile_space`).
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def steps(self, recommended: str, actual: str) -> int:
+        """How many levels apart two levels are, in order of intensity (rank): positive when `actual` is the more
+        intensive (a step up from the recommendation), negative when it is less."""
+        order = sorted(self.levels, key=lambda level: -self.levels[level].rank)
+        return order.index(recommended) - order.index(actual)
+
     @cached_property
     def implied(self) -> list[tuple[str, str]]:
         """(follow-up, gate) for each asked question that `implies` its gate, in pack order (read once loaded)."""

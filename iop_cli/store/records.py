@@ -38,7 +38,7 @@ from iop_cli.problems import Problem, ProblemsError
 
 DB_ENV = "IOP_DB"
 DB_FILE = "intakes.sqlite3"
-SCHEMA_VERSION = 2  # 1: the first schema; 2: claim columns (added with ALTER TABLE to version 1 databases)
+SCHEMA_VERSION = 3  # 1: the first schema; 2: claim columns; 3: placement steps (each added with ALTER TABLE)
 
 # Why a counselor may place someone elsewhere than recommended (CLINICAL.md).
 PLACEMENT_REASONS = {
@@ -76,7 +76,11 @@ _COLUMNS_V1 = (
     "placement_note TEXT",
 )
 _CLAIM_COLUMNS = ("claim_token TEXT", "claim_pid INTEGER", "claim_host TEXT", "claimed_at TEXT")
-_SCHEMA = "CREATE TABLE intakes (\n    " + ",\n    ".join(_COLUMNS_V1 + _CLAIM_COLUMNS) + "\n)"
+# How many levels the actual placement is from the recommendation, in the pack's order of intensity at the time:
+# positive is more intensive, negative less (an override's size and direction, for an audit).
+_PLACEMENT_COLUMNS = ("placement_steps INTEGER",)
+_ADDED = _CLAIM_COLUMNS + _PLACEMENT_COLUMNS
+_SCHEMA = "CREATE TABLE intakes (\n    " + ",\n    ".join(_COLUMNS_V1 + _ADDED) + "\n)"
 _REQUIRED = {c.split()[0] for c in _COLUMNS_V1}
 _CLAIMS = {c.split()[0] for c in _CLAIM_COLUMNS}
 
@@ -110,6 +114,7 @@ class Record:
     actual_level_name: str | None
     placement_reason: str | None
     placement_note: str | None
+    placement_steps: int | None = None  # see _PLACEMENT_COLUMNS; None in records completed before schema 3
     claim_token: str | None = None
     claim_pid: int | None = None
     claim_host: str | None = None
@@ -307,7 +312,7 @@ class Store:
         if version < SCHEMA_VERSION or not self.has_claims:
             with self._write():  # migration: one transaction, the version written with the columns
                 columns = {row[1] for row in self.db.execute("PRAGMA table_info(intakes)")}
-                for column in _CLAIM_COLUMNS:
+                for column in _ADDED:
                     if column.split()[0] not in columns:
                         self.db.execute(f"ALTER TABLE intakes ADD COLUMN {column}")
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -503,7 +508,7 @@ class Store:
                 "UPDATE intakes SET status = 'complete', updated_at = ?, client_id = ?, pack_name = ?, "
                 "pack_version = ?, pack_hash = ?, answers = ?, cursor = NULL, report = ?, recommended_level = ?, "
                 "actual_level = ?, actual_level_name = ?, placement_reason = ?, placement_note = ?, "
-                "claim_token = NULL, claim_pid = NULL, claim_host = NULL, claimed_at = NULL "
+                "placement_steps = ?, claim_token = NULL, claim_pid = NULL, claim_host = NULL, claimed_at = NULL "
                 "WHERE id = ? AND status = 'draft' AND claim_token = ?",
                 (
                     now,
@@ -518,6 +523,7 @@ class Store:
                     pack.levels[actual_level].name,
                     reason,
                     note or None,
+                    pack.steps(report["level"]["id"], actual_level),
                     record_id,
                     self.token,
                 ),
@@ -667,6 +673,7 @@ def _record(row: sqlite3.Row) -> Record:
     elif status == "complete":
         damage.append("report")
     pid = row["claim_pid"] if "claim_pid" in keys else None
+    steps = row["placement_steps"] if "placement_steps" in keys else None
     return Record(
         id=row["id"],
         status=status or "",
@@ -685,6 +692,7 @@ def _record(row: sqlite3.Row) -> Record:
         actual_level_name=text("actual_level_name"),
         placement_reason=text("placement_reason"),
         placement_note=text("placement_note"),
+        placement_steps=steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
         claim_token=text("claim_token"),
         claim_pid=pid if isinstance(pid, int) else None,
         claim_host=text("claim_host"),
