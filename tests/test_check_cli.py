@@ -273,3 +273,20 @@ def test_an_urgent_level_is_the_loudest_thing_on_every_surface(tmp_path):
     assert "<h2>⚠ URGENT: Immediate crisis evaluation</h2>" in html
     exported = iop_in_process("records", "export", str(record), "--db", str(db), "-f", "markdown", "-o", "-").stdout
     assert exported.splitlines()[2].startswith("> **⚠ URGENT: Immediate crisis evaluation.")
+
+
+def test_markdown_is_a_note_with_client_id_date_and_the_answers_by_question():
+    from datetime import datetime, timezone
+
+    from iop_cli.output.report import local_time
+
+    result = iop_in_process("check", "-a", str(EXAMPLE), "-f", "markdown")
+    lines = result.stdout.splitlines()
+    assert lines[2] == "- **Client id:** A-1042" and lines[3].startswith("- **Date:** 20")
+    answers = result.stdout[result.stdout.index("## Answers") :]
+    assert "### Safety and mental health" in answers
+    assert "- Thoughts of suicide right now: None" in answers  # the question's words, the choice's label
+    assert answers.index("Housing: Stable") > answers.index("Thoughts of suicide right now")  # interview order
+    # Local time with its zone.
+    shown = local_time(datetime(2026, 3, 4, 15, 30, tzinfo=timezone.utc))
+    assert shown.startswith("2026-03-0") and len(shown.split()) == 3

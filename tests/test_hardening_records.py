@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import sqlite3
 import stat
@@ -535,7 +536,10 @@ def test_control_characters_are_shown_not_sent(hostile_db, command):
     assert result.exit_code == 0, result.stderr
     _no_controls(result.stdout)
     if "--json" not in command and "json" not in command:
-        assert "\\x1b" in result.stdout and "[bold]x[/]" in result.stdout.replace("\n", "")
+        shown = result.stdout
+        if "markdown" in command:  # as Markdown renders it: its backslash escapes undone
+            shown = re.sub(r"\\(.)", r"\1", shown)
+        assert "\\x1b" in shown and "[bold]x[/]" in shown.replace("\n", "")
 
 
 def test_json_output_still_holds_the_exact_value(hostile_db):

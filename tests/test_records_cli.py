@@ -185,3 +185,12 @@ def test_a_database_path_under_a_file_is_one_clear_line(tmp_path):
         Store.open(blocker / "intakes.sqlite3")
     assert "notes.txt is a file, not a folder" in str(caught.value.problems[0])
     assert blocker.read_text() == "keep me"
+
+
+def test_every_export_has_the_answers_and_markdown_shows_typed_text_as_typed(db):
+    """Text, Markdown and HTML carry the same sections; a note with markup stays its characters in Markdown."""
+    text = iop(db, "records", "show", "1").stdout
+    assert "Answers" in text and "age: 34" in text and "Note: <b>auth</b> pending" in text
+    markdown = iop(db, "records", "show", "1", "--format", "markdown").stdout
+    assert "Note: \\<b\\>auth\\</b\\> pending" in markdown and "<b>auth</b>" not in markdown
+    assert "## Answers" in markdown and "- age: 34" in markdown

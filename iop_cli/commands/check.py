@@ -61,9 +61,9 @@ def check(
 
         current().echo(dumps(data))
     elif format is ReportFormat.markdown:
-        from iop_cli.output.report import markdown
+        from iop_cli.output.report import markdown_note
 
-        current().echo(markdown(data), nl=False)
+        current().echo(markdown_note(data, pack, clean, current().now()), nl=False)
     else:
         from iop_cli.output.report import render
 

@@ -221,7 +221,7 @@ def show(
     from rich.errors import MarkupError
     from rich.text import Text
 
-    from iop_cli.output.report import placement_lines, render
+    from iop_cli.output.report import answer_lines, placement_lines, render
 
     console = rich_console()
     from iop_cli.output.report import safety_headline
@@ -250,6 +250,9 @@ def show(
         _damaged_report(record.id, db)
     console.print(Text("Placement", style="bold"))
     for line in placement_lines(shown):
+        console.print(Text(f"  {line}"))
+    console.print(Text("Answers", style="bold"))  # as every export has them
+    for line in answer_lines(shown):
         console.print(Text(f"  {line}"))
 
 

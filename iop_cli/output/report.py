@@ -156,6 +156,66 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def md_text(text: str) -> str:
+    """Text someone typed (a note, a client id, an answer) as Markdown that shows it as typed: markup characters
+    and HTML are escaped, so `<b>room</b>` stays those characters."""
+    import re
+
+    return re.sub(r"([\\`*{}\[\]<>#|~])", r"\\\1", text)  # `_` too would spoil every field id
+
+
+def local_time(at: str | Any) -> str:
+    """An ISO time (or datetime) as the reader's local time with its zone: "2026-12-07 09:30 CET"."""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def answer_sections(pack, answers: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The answers given, as the interview asked them: by section, in pack order, each by its question's label
+    (its words for a choice). Answers to questions the pack no longer has come last, by id."""
+    sections: list[tuple[str, list[tuple[str, str]]]] = []
+    seen = set()
+    for question in pack.asked:
+        if question.id not in answers:
+            continue
+        seen.add(question.id)
+        title = pack.sections[question.section].title if question.section in pack.sections else "Other answers"
+        if not sections or sections[-1][0] != title:
+            sections.append((title, []))
+        sections[-1][1].append((question.label, shown_answer(question, answers[question.id])))
+    rest = [(name, _answer_text(value)) for name, value in answers.items() if name not in seen]
+    if rest:
+        sections.append(("Not in the pack", rest))
+    return sections
+
+
+def shown_answer(question, value: Any) -> str:
+    """An answer in words: Yes/No, a choice's label, a selection's labels, a number as it is."""
+    if value is None:
+        return "(skipped)"
+    if question.type == "yesno" and isinstance(value, bool):
+        return "Yes" if value else "No"
+    if question.type == "choice" and value in question.choice_values:
+        return question.choice_label(value)
+    if question.type == "multi" and isinstance(value, list | tuple):
+        return ", ".join(question.choice_label(v) if v in question.choice_values else str(v) for v in value) or "None"
+    return str(value)
+
+
+def markdown_note(data: dict[str, Any], pack, answers: dict[str, Any], at) -> str:
+    """`iop check --format markdown`: the report as a note for a chart: client id and date first, the answers by
+    question at the end."""
+    client = answers.get("client_id")
+    head = [f"- **Client id:** {md_text(str(client)) if client else '(none)'}", f"- **Date:** {local_time(at)}", ""]
+    body = markdown(data).removeprefix("# Placement recommendation\n\n")
+    out = ["# Placement recommendation", "", *head, body.rstrip("\n"), "", "## Answers", ""]
+    for title, rows in answer_sections(pack, answers):
+        out += [f"### {md_text(title)}", ""] + [f"- {md_text(label)}: {md_text(value)}" for label, value in rows] + [""]
+    return "\n".join(out)
+
+
 def markdown(data: dict[str, Any]) -> str:
     level = data["level"]
     out: list[str] = ["# Placement recommendation", ""]
@@ -338,7 +398,7 @@ def _record_head(data: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _answer_lines(data: dict[str, Any]) -> list[str]:
+def answer_lines(data: dict[str, Any]) -> list[str]:
     def shown(value: Any) -> str:
         if isinstance(value, bool):
             return "yes" if value else "no"
@@ -352,11 +412,11 @@ def record_markdown(data: dict[str, Any]) -> str:
     headline = safety_headline(data["report"]) if data["report"] else None
     if headline:
         out += [f"> **{headline}**", ""]
-    out += [f"- **{name}:** {value}" for name, value in _record_head(data)] + [""]
-    out += ["## Placement", ""] + [f"- {line}" for line in placement_lines(data)] + [""]
+    out += [f"- **{name}:** {md_text(value)}" for name, value in _record_head(data)] + [""]
+    out += ["## Placement", ""] + [f"- {md_text(line)}" for line in placement_lines(data)] + [""]
     if data["report"]:
         out.append(markdown(data["report"]).removeprefix("# Placement recommendation\n\n"))
-    out += ["## Answers", ""] + [f"- {line}" for line in _answer_lines(data)] + [""]
+    out += ["## Answers", ""] + [f"- {md_text(line)}" for line in answer_lines(data)] + [""]
     return "\n".join(out)
 
 
@@ -446,7 +506,7 @@ def record_html(data: dict[str, Any]) -> str:
         ):
             if lines:
                 out += [f"<h3>{escape(title)}</h3>", items(lines)]
-    out += ["<h2>Answers</h2>", items(_answer_lines(data))]
+    out += ["<h2>Answers</h2>", items(answer_lines(data))]
     if report:
         out += [f'<p class="muted">{escape(_pack_line(report))}</p>']
         out += [f'<p class="disclaimer">{escape(report["disclaimer"])}</p>']
