@@ -317,3 +317,16 @@ def test_a_gap_and_a_shadowed_rule_that_only_the_screen_totals_reveal(pack_copy)
     gaps = [line for line in out.splitlines() if ": warning: no rule places these answers" in line]
     assert gaps and all("phq9 in 20-27" in line for line in gaps), gaps
     assert all("gad7 in 0-9, blank" in line for line in gaps), gaps
+
+
+def test_lint_asks_every_question_for_help_but_an_instruments_scored_items(tmp_path):
+    target = tmp_path / "my-pack"
+    assert rules("new", str(target)).returncode == 0
+    questions = target / "questions.yaml"
+    text = questions.read_text()
+    cut = "    help: Use on most days of the last 30.\n"
+    assert cut in text
+    questions.write_text(text.replace(cut, ""))
+    lint = rules("lint", str(target))
+    assert lint.returncode == 1 and "[no-help:daily_use]" in lint.stderr
+    assert lint.stderr.count("[no-help:") == 1  # the included PHQ-9's scored items have their anchors

@@ -49,6 +49,7 @@ def lint(pack: Pack, gap_examples: int = 5) -> list[Finding]:
     findings += _rule_findings(space)
     findings += _gap_findings(space, gap_examples)
     findings += _unused_findings(pack)
+    findings += _help_findings(pack)
     findings += _inexact_findings(space)
     findings += _profile_findings(pack)
     findings = [
@@ -380,6 +381,23 @@ def _profile_findings(pack: Pack) -> list[Finding]:
                 message += "a higher rating always holds with it" if higher else "its condition never holds"
                 found.append(Finding("profile-never", "warning", str(cell.mark), message, None, dimension.id))
     return found
+
+
+def _help_findings(pack: Pack) -> list[Finding]:
+    """Asked questions without help. An instrument's scored item needs none: its anchors are its choices, and the
+    interview's `?` explains how an item adds to its total."""
+    return [
+        Finding(
+            "no-help",
+            "warning",
+            str(question.mark),
+            f"question `{question.id}` has no help: `?` in the interview would have nothing to say about it",
+            None,
+            question.id,
+        )
+        for question in pack.asked
+        if not question.help and not question.scores and not question.computed
+    ]
 
 
 def _unused_findings(pack: Pack) -> list[Finding]:

@@ -27,23 +27,29 @@ questions:
   - id: client_id
     type: text
     label: Client id (optional; never a name or birth date)
+    help: Your program's own id for this person. `?` in the interview shows this help; lint asks every question for one.
     required: false
 
   - id: danger
     type: yesno
     label: Is the person in immediate danger of harming themselves or someone else?
+    help: Yes if there is a plan or intent to harm anyone, the person included, right now.
+    confirm_enter: false   # a safety question: a stray Enter answers nothing
 
   - id: needs_detox
     type: yesno
     label: Does withdrawal need 24-hour medical care?
+    help: Yes for severe withdrawal, or a history of seizures or delirium tremens when stopping.
 
   - id: daily_use
     type: yesno
     label: Daily use in the past month?
+    help: Use on most days of the last 30.
 
   - id: home_supportive
     type: yesno
     label: Do family or friends at home support recovery?
+    help: Yes if the people at home back the person's recovery.
 
   # An instrument bundled with iop-cli (rules/instruments/phq9.yaml): nine scored items and their total `phq9`,
   # which may also be entered as a total. Its own tests run with this pack's. `ask_if:` would ask it only sometimes.

@@ -171,7 +171,7 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
         try:
             coerce(question, text)
         except BadValue as exc:
-            return f"{exc.message.capitalize()}: enter {exc.allowed}."
+            return f"The answer {exc.message}: enter {exc.allowed}."
         return True
 
     allowed = allowed_text(question)
@@ -202,7 +202,7 @@ def ask_current(interview: Interview) -> str | None:
     assert question is not None
     number, total = interview.progress()
     say(f"Question {number} of about {total} · {KEYS_HINT}", "fg:ansibrightblack")
-    help_text = question.help or "No further help for this question."
+    help_text = question.help or _item_help(interview, question) or "No further help for this question."
     # An earlier "skip" is offered again as the skip choice, not as the first option.
     default = SKIP if question.id in interview.answers and interview.default() is None else interview.default()
     reply = _ask(lambda: _prompt(question, default, interview.can_go_back()), help_text)
@@ -215,6 +215,17 @@ def ask_current(interview: Interview) -> str | None:
     if question.id in interview.item_of:
         say(_running_total(interview, interview.item_of[question.id]), "fg:ansicyan")
     return None
+
+
+def _item_help(interview: Interview, question: Question) -> str:
+    """An instrument's scored item: how it counts (the pack gives its anchors as the choices)."""
+    instrument = interview.item_of.get(question.id)
+    if instrument is None or not question.scores:
+        return ""
+    return (
+        f"One item of the {instrument.total.label}: pick the description closest to what you see and hear now."
+        " The number before it is the score it adds to the total, shown after each item."
+    )
 
 
 def _running_total(interview: Interview, instrument: Instrument) -> str:

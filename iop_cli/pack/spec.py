@@ -30,6 +30,7 @@ LINT_CODES = (
     "inexact",
     "profile-gap",  # answers to which no rating of a dimension applies
     "profile-never",  # a rating of a dimension that no answers give
+    "no-help",  # an asked question with no help: `?` in the interview would say nothing useful
 )
 
 # What a key's value may be, as JSON Schema.
