@@ -328,5 +328,5 @@ def test_lint_asks_every_question_for_help_but_an_instruments_scored_items(tmp_p
     assert cut in text
     questions.write_text(text.replace(cut, ""))
     lint = rules("lint", str(target))
-    assert lint.returncode == 1 and "[no-help:daily_use]" in lint.stderr
-    assert lint.stderr.count("[no-help:") == 1  # the included PHQ-9's scored items have their anchors
+    assert lint.returncode == 1 and "[no-help:daily_use]" in lint.stdout
+    assert lint.stdout.count("[no-help:") == 1  # the included PHQ-9's scored items have their anchors
