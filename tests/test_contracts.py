@@ -84,6 +84,7 @@ RECORD = {
         "updated_at": str,
         "client_id": (str, Opt),
         "pack": PACK,
+        "previous_id": (int, Opt),
     },
     "placement": (
         {
@@ -99,6 +100,17 @@ RECORD = {
         },
         Opt,
     ),
+    "history": [
+        {
+            "id": int,
+            "status": str,
+            "updated_at": str,
+            "recommended": (str, Opt),
+            "actual": (str, Opt),
+            "steps": (int, Opt),
+            "previous_id": (int, Opt),
+        }
+    ],
     "answers": dict,
     "report": (DECISION, Opt),
 }

@@ -7,6 +7,7 @@ after the keys, so a test that runs out of keys ends (with EOF, treated like Ctr
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 
@@ -346,3 +347,42 @@ def test_a_large_override_is_confirmed_and_needs_a_note_and_other_needs_one_too(
     assert code == Exit.OK
     latest = stored(db)[0]
     assert (latest.actual_level, latest.placement_steps, latest.placement_note) == ("outpatient", -1, "their choice")
+
+
+UP = "\x1b[A"
+
+
+def test_a_reassessment_starts_from_an_earlier_record_and_keeps_the_link_and_the_history(pack, db, capsys):
+    """`iop intake --from 1`: every earlier answer pre-selected and asked again in order (Enter keeps it); one is
+    changed (someone at home now drinks); the new record points back to the first, and the client's intakes list
+    and show the level history."""
+    from .conftest import iop_in_process
+
+    assert intake(db, keys_for(pack, CANDIDATE) + ENTER + ACCEPT)[0] == Exit.OK
+    asked = [q.id for q in pack.asked if q.id in CANDIDATE]
+    keys = "".join(UP + ENTER if name == "household_substance_use" else ENTER for name in asked)
+    code = drive(
+        keys + ENTER + ACCEPT,
+        lambda: run_intake(False, None, str(V1), db, console=Console(file=io.StringIO()), from_record=1),
+    )
+    assert code == Exit.OK
+    first, second = sorted(stored(db), key=lambda r: r.id)
+    assert second.previous_id == 1 and first.previous_id is None
+    assert second.answers == {**CANDIDATE, "household_substance_use": True}
+    assert (first.recommended_level, second.recommended_level) == ("iop", "residential")
+    listed = json.loads(iop_in_process("records", "list", "--client", "A-1", "--json", "--db", db).stdout)
+    assert [r["id"] for r in listed] == [2, 1]
+    shown = iop_in_process("records", "show", "2", "--db", db).stdout
+    assert "reassessment of record 1" in " ".join(shown.split())
+    assert "Level history of this client id" in shown
+    assert "record 1, " in shown and "recommended iop, as recommended" in shown
+    assert "recommended residential, as recommended (this record)" in shown
+    data = json.loads(iop_in_process("records", "show", "2", "--db", db, "-f", "json").stdout)
+    assert data["record"]["previous_id"] == 1 and [h["id"] for h in data["history"]] == [1, 2]
+    # Refused: --from with a draft, or a record that is not there (and no database is made for a lookup).
+    Store.open(db).save_draft(None, pack, None, {"client_id": "D-1"}, "age")
+    code = drive("", lambda: run_intake(False, None, str(V1), db, console=Console(file=io.StringIO()), from_record=3))
+    assert code == Exit.INPUT_ERROR and "is a draft, not a finished intake" in capsys.readouterr().err
+    missing = db + ".other"
+    code = drive("", lambda: run_intake(False, None, str(V1), missing, from_record=1))
+    assert code == Exit.INPUT_ERROR and not os.path.exists(missing)

@@ -57,7 +57,7 @@ def test_show_a_draft_says_how_to_continue(db):
 
 def test_export_json_contract(db):
     data = json.loads(iop(db, "records", "export", "1").stdout)
-    assert set(data) == {"schema_version", "record", "placement", "answers", "report"}
+    assert set(data) == {"schema_version", "record", "placement", "history", "answers", "report"}
     assert data["placement"] == {
         "recommended": "iop",
         "recommended_name": "Intensive outpatient program (IOP)",

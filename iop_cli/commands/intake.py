@@ -15,6 +15,12 @@ from iop_cli.exit_codes import Exit
 def intake(
     resume: bool = typer.Option(False, "--resume", help="Continue a paused intake: the latest draft, or draft ID."),
     record: Optional[int] = typer.Argument(None, metavar="ID", help="The draft to resume (with --resume)."),
+    from_record: Optional[int] = typer.Option(
+        None,
+        "--from",
+        metavar="ID",
+        help="Reassess: a new intake pre-filled from record ID; each answer is confirmed or changed.",
+    ),
     rules: Optional[str] = rules_option(),
     db: Optional[str] = db_option(),
 ) -> None:
@@ -24,7 +30,11 @@ def intake(
     No names or birth dates are asked.
 
     Example: iop intake   then, after a pause: iop intake --resume
+    Example: iop intake --from 12   (a continued-stay review of record 12)
     """
+    if from_record is not None and (resume or record is not None):
+        current().echo("error: --from starts a new intake; it cannot be combined with --resume or an ID", err=True)
+        raise typer.Exit(int(Exit.USAGE))
     if record is not None and not resume:
         again = command_hint(f"iop intake --resume {record}", db, rules)
         current().echo(f"error: to continue draft {record}, use: {again}", err=True)
@@ -36,7 +46,7 @@ def intake(
             err=True,
         )
         raise typer.Exit(int(Exit.USAGE))
-    raise typer.Exit(int(run_intake(resume, record, rules, db)))
+    raise typer.Exit(int(run_intake(resume, record, rules, db, from_record=from_record)))
 
 
 def _fail(problems) -> Exit:
@@ -46,7 +56,14 @@ def _fail(problems) -> Exit:
     return Exit.INPUT_ERROR
 
 
-def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str | None, console=None) -> Exit:
+def run_intake(
+    resume: bool,
+    record_id: int | None,
+    rules: str | None,
+    db: str | None,
+    console=None,
+    from_record: int | None = None,
+) -> Exit:
     """The whole intake; returns the exit code. `console` is the Rich console for the report (tests pass one).
 
     The draft is claimed while the interview runs (see `store`): a second intake of the same draft is refused, and
@@ -56,20 +73,24 @@ def run_intake(resume: bool, record_id: int | None, rules: str | None, db: str |
     from iop_cli.store.records import Store
 
     try:
-        store = Store.open(db, create=not resume)  # nothing to resume in a database that is not there
+        # Nothing to resume or reassess in a database that is not there: a lookup never creates one.
+        store = Store.open(db, create=not resume and from_record is None)
     except ProblemsError as exc:
         return _fail(exc.problems)
     with store:
         try:
-            return _run(store, resume, record_id, rules, db, console)
+            return _run(store, resume, record_id, rules, db, console, from_record)
         except ProblemsError as exc:
             return _fail(exc.problems)
 
 
-def _run(store, resume: bool, record_id: int | None, rules: str | None, db: str | None, console) -> Exit:
+def _run(
+    store, resume: bool, record_id: int | None, rules: str | None, db: str | None, console, from_record: int | None
+) -> Exit:
     from iop_cli.commands._common import load_pack_or_fail
     from iop_cli.interview.machine import Interview
     from iop_cli.interview.prompts import IntakeSession, Paused, say
+    from iop_cli.problems import Problem, ProblemsError
     from iop_cli.safe_text import visible
     from iop_cli.store.records import damaged_problem
 
@@ -102,6 +123,24 @@ def _run(store, resume: bool, record_id: int | None, rules: str | None, db: str 
         if dropped:
             shown = ", ".join(visible(str(name)) for name in dropped)
             say("Answers that no longer fit the pack were removed: " + shown, "fg:ansiyellow")
+    elif from_record is not None:
+        earlier = store.get(from_record)
+        if earlier.status != "complete":
+            again = command_hint(f"iop intake --resume {earlier.id}", db, rules)
+            raise ProblemsError(
+                [Problem(f"record {earlier.id}", "is a draft, not a finished intake", f"continue it: {again}")]
+            )
+        rules_dir = rules_dir or earlier.rules_dir
+        pack = load_pack_or_fail(rules_dir)
+        interview, dropped = Interview.resume(pack, earlier.answers, None)
+        interview.cursor = next((q.id for q in interview.path()), None)  # every answer is asked again, in order
+        session = IntakeSession(pack, store, rules_dir, previous_id=earlier.id)
+        client = f"client id {visible(earlier.client_id)}" if earlier.client_id else "no client id"
+        say(f"Reassessment of record {earlier.id} ({client}, {visible(earlier.updated_at[:10])}).", "bold")
+        say("Each earlier answer is pre-selected: Enter keeps it, or choose another.", "italic")
+        if dropped:
+            shown = ", ".join(visible(str(name)) for name in dropped)
+            say("Answers that no longer fit the pack were left out: " + shown, "fg:ansiyellow")
     else:
         pack = load_pack_or_fail(rules_dir)
         interview = Interview.start(pack)

@@ -95,11 +95,19 @@ def _json(data) -> str:
     return dumps(data)
 
 
-def _data(record) -> dict:
+def _data(record, history: list | None = None) -> dict:
     from iop_cli.output.contracts import record_dict
     from iop_cli.store.records import PLACEMENT_REASONS
 
-    return record_dict(record, PLACEMENT_REASONS)
+    return record_dict(record, PLACEMENT_REASONS, history or [])
+
+
+def _history(store, record) -> list:
+    """The client's intakes over time (same client id), oldest first: the level history of a reassessed client."""
+    if not record.client_id:
+        return []
+    with _failing():
+        return list(reversed(store.list(client=record.client_id)))
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -123,6 +131,7 @@ def _cell(value) -> Text:
 @app.command("list")
 def list_records(
     status: Optional[Status] = typer.Option(None, "--status", help="Only drafts or only completed intakes."),
+    client: Optional[str] = typer.Option(None, "--client", metavar="CID", help="Only this client id's intakes."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many, newest first."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     db: Optional[str] = db_option(),
@@ -132,7 +141,7 @@ def list_records(
     Example: iop records list --status draft
     """
     with _store(db, readonly=True) as store, _failing():
-        records = store.list(status.value if status else None, limit)
+        records = store.list(status.value if status else None, limit, client)
         path = store.path
     if json_out:
         from iop_cli.output.contracts import record_row
@@ -204,7 +213,8 @@ def show(
 
     with _store(db, readonly=True) as store:
         record = _get(store, record_id)
-    data = _data(record)
+        history = _history(store, record)
+    data = _data(record, history)
     if format is ReportFormat.json:
         current().echo(_json(data))
         return
@@ -221,7 +231,7 @@ def show(
     from rich.errors import MarkupError
     from rich.text import Text
 
-    from iop_cli.output.report import answer_lines, placement_lines, render
+    from iop_cli.output.report import HISTORY_TITLE, answer_lines, history_lines, placement_lines, render
 
     console = rich_console()
     from iop_cli.output.report import safety_headline
@@ -237,6 +247,8 @@ def show(
         f"  {_one_line(record.status)} · client id {_one_line(record.client_id or '(none)')} · "
         f"last saved {_one_line(record.updated_at)}"
     )
+    if record.previous_id:
+        head.append(f" · reassessment of record {record.previous_id}")
     console.print(head)
     if record.report is None:
         again = command_hint(f"iop intake --resume {record.id}", db)
@@ -251,6 +263,10 @@ def show(
     console.print(Text("Placement", style="bold"))
     for line in placement_lines(shown):
         console.print(Text(f"  {line}"))
+    if history_lines(shown):
+        console.print(Text(HISTORY_TITLE, style="bold"))
+        for line in history_lines(shown):
+            console.print(Text(f"  {line}"))
     console.print(Text("Answers", style="bold"))  # as every export has them
     for line in answer_lines(shown):
         console.print(Text(f"  {line}"))
@@ -276,7 +292,8 @@ def export(
     with _store(db, readonly=True) as store:
         record = _get(store, record_id)
         db_path = store.path
-    data = _data(record)
+        history = _history(store, record)
+    data = _data(record, history)
     if format is ExportFormat.json:
         text = _json(data) + "\n"
     elif record.report is None:

@@ -434,17 +434,26 @@ def _placement_select(message: str, options: list[Any], back: bool, help_text: s
 class IntakeSession:
     """One intake from first question to stored record, saving a draft after every answer."""
 
-    def __init__(self, pack: Pack, store: Store, rules_dir: str | None, record_id: int | None = None):
+    def __init__(
+        self,
+        pack: Pack,
+        store: Store,
+        rules_dir: str | None,
+        record_id: int | None = None,
+        previous_id: int | None = None,
+    ):
+        """`previous_id`: the record this intake reassesses (`iop intake --from`), kept with its draft."""
         self.pack = pack
         self.store = store
         self.rules_dir = rules_dir
         self.record_id = record_id
+        self.previous_id = previous_id
 
     def save(self, interview: Interview) -> None:
         if not interview.answers and self.record_id is None:
             return  # nothing worth a draft yet
         self.record_id = self.store.save_draft(
-            self.record_id, self.pack, self.rules_dir, interview.answers, interview.cursor
+            self.record_id, self.pack, self.rules_dir, interview.answers, interview.cursor, self.previous_id
         )
 
     def interview(self, interview: Interview, on_urgent=None) -> dict[str, Any]:

@@ -169,9 +169,9 @@ def ignored_reason(pack, field: str) -> str:
     return f"not used: the question applies only when {condition}, and that is not so here"
 
 
-def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:
+def record_dict(record, reasons: dict[str, str], history: Iterable[Any] = ()) -> dict[str, Any]:
     """`iop records show --format json` and `iop records export --format json`: a stored record, its placement and
-    the report it showed."""
+    the report it showed, and the client's level history (every intake with the same client id, oldest first)."""
     placement = None
     if record.status == "complete":
         placement = {
@@ -195,8 +195,21 @@ def record_dict(record, reasons: dict[str, str]) -> dict[str, Any]:
             "updated_at": record.updated_at,
             "client_id": record.client_id,
             "pack": {"name": record.pack_name, "version": record.pack_version, "hash": record.pack_hash},
+            "previous_id": record.previous_id,  # the record this one reassessed (`iop intake --from`)
         },
         "placement": placement,
+        "history": [
+            {
+                "id": other.id,
+                "status": other.status,
+                "updated_at": other.updated_at,
+                "recommended": other.recommended_level,
+                "actual": other.actual_level,
+                "steps": other.placement_steps,
+                "previous_id": other.previous_id,
+            }
+            for other in history
+        ],
         "answers": record.answers,
         "report": record.report,
     }

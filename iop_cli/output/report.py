@@ -389,13 +389,39 @@ def placement_lines(data: dict[str, Any]) -> list[str]:
 
 def _record_head(data: dict[str, Any]) -> list[tuple[str, str]]:
     record = data["record"]
-    return [
+    head = [
         ("Record", str(record["id"])),
         ("Status", record["status"]),
         ("Client id", record["client_id"] or "(none)"),
         ("Started", record["created_at"]),
         ("Last saved", record["updated_at"]),
     ]
+    if record.get("previous_id"):
+        head.append(("Reassessment of", f"record {record['previous_id']}"))
+    return head
+
+
+HISTORY_TITLE = "Level history of this client id"
+
+
+def history_lines(data: dict[str, Any]) -> list[str]:
+    """The client's intakes over time, oldest first: date, recommended and actual level, this record marked. Empty
+    when the record is the client's only one (or has no client id)."""
+    rows = data.get("history", [])
+    if len(rows) < 2:
+        return []
+    lines = []
+    for row in rows:
+        if row["status"] != "complete":
+            placed = "draft, not finished"
+        else:
+            steps = row.get("steps")
+            moved = f" ({abs(steps)} {'up' if steps > 0 else 'down'})" if steps else ""
+            actual = "as recommended" if row["actual"] == row["recommended"] else f"actual {row['actual']}{moved}"
+            placed = f"recommended {row['recommended']}, {actual}"
+        this = " (this record)" if row["id"] == data["record"]["id"] else ""
+        lines.append(f"record {row['id']}, {row['updated_at'][:10]}: {placed}{this}")
+    return lines
 
 
 def answer_lines(data: dict[str, Any]) -> list[str]:
@@ -416,6 +442,8 @@ def record_markdown(data: dict[str, Any]) -> str:
     out += ["## Placement", ""] + [f"- {md_text(line)}" for line in placement_lines(data)] + [""]
     if data["report"]:
         out.append(markdown(data["report"]).removeprefix("# Placement recommendation\n\n"))
+    if history_lines(data):
+        out += [f"## {HISTORY_TITLE}", ""] + [f"- {md_text(line)}" for line in history_lines(data)] + [""]
     out += ["## Answers", ""] + [f"- {md_text(line)}" for line in answer_lines(data)] + [""]
     return "\n".join(out)
 
@@ -506,6 +534,8 @@ def record_html(data: dict[str, Any]) -> str:
         ):
             if lines:
                 out += [f"<h3>{escape(title)}</h3>", items(lines)]
+    if history_lines(data):
+        out += [f"<h2>{escape(HISTORY_TITLE)}</h2>", items(history_lines(data))]
     out += ["<h2>Answers</h2>", items(answer_lines(data))]
     if report:
         out += [f'<p class="muted">{escape(_pack_line(report))}</p>']

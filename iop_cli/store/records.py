@@ -38,7 +38,7 @@ from iop_cli.problems import Problem, ProblemsError
 
 DB_ENV = "IOP_DB"
 DB_FILE = "intakes.sqlite3"
-SCHEMA_VERSION = 3  # 1: the first schema; 2: claim columns; 3: placement steps (each added with ALTER TABLE)
+SCHEMA_VERSION = 3  # 1: the first schema; 2: claim columns; 3: placement steps, reassessment link (ALTER TABLE)
 
 # Why a counselor may place someone elsewhere than recommended (CLINICAL.md).
 PLACEMENT_REASONS = {
@@ -76,10 +76,11 @@ _COLUMNS_V1 = (
     "placement_note TEXT",
 )
 _CLAIM_COLUMNS = ("claim_token TEXT", "claim_pid INTEGER", "claim_host TEXT", "claimed_at TEXT")
-# How many levels the actual placement is from the recommendation, in the pack's order of intensity at the time:
-# positive is more intensive, negative less (an override's size and direction, for an audit).
-_PLACEMENT_COLUMNS = ("placement_steps INTEGER",)
-_ADDED = _CLAIM_COLUMNS + _PLACEMENT_COLUMNS
+# placement_steps: how many levels the actual placement is from the recommendation, in the pack's order of intensity
+# at the time: positive is more intensive, negative less (an override's size and direction, for an audit).
+# previous_id: the record a reassessment started from (`iop intake --from`).
+_V3_COLUMNS = ("placement_steps INTEGER", "previous_id INTEGER")
+_ADDED = _CLAIM_COLUMNS + _V3_COLUMNS
 _SCHEMA = "CREATE TABLE intakes (\n    " + ",\n    ".join(_COLUMNS_V1 + _ADDED) + "\n)"
 _REQUIRED = {c.split()[0] for c in _COLUMNS_V1}
 _CLAIMS = {c.split()[0] for c in _CLAIM_COLUMNS}
@@ -114,7 +115,8 @@ class Record:
     actual_level_name: str | None
     placement_reason: str | None
     placement_note: str | None
-    placement_steps: int | None = None  # see _PLACEMENT_COLUMNS; None in records completed before schema 3
+    placement_steps: int | None = None  # see _V3_COLUMNS; None in records completed before schema 3
+    previous_id: int | None = None  # see _V3_COLUMNS
     claim_token: str | None = None
     claim_pid: int | None = None
     claim_host: str | None = None
@@ -433,9 +435,18 @@ class Store:
 
     # -- drafts --------------------------------------------------------------------------------------------------
 
-    def save_draft(self, record_id: int | None, pack, rules_dir: str | None, answers: dict, cursor: str | None) -> int:
+    def save_draft(
+        self,
+        record_id: int | None,
+        pack,
+        rules_dir: str | None,
+        answers: dict,
+        cursor: str | None,
+        previous_id: int | None = None,
+    ) -> int:
         """Create or update a draft (claimed by this store); returns its id. One transaction, so a crash keeps the
-        previous state. Raises ProblemsError when the draft was deleted, completed or taken over elsewhere."""
+        previous state. Raises ProblemsError when the draft was deleted, completed or taken over elsewhere.
+        `previous_id`: on creation, the record this one reassesses."""
         now = _now()
         client_id = answers.get("client_id") or None
         payload = json.dumps(answers, ensure_ascii=False, sort_keys=True)
@@ -445,10 +456,10 @@ class Store:
             if record_id is None:
                 cur = self.db.execute(
                     "INSERT INTO intakes (status, created_at, updated_at, client_id, pack_name, pack_version, "
-                    "pack_hash, rules_dir, answers, cursor, claim_token, claim_pid, claim_host, claimed_at) "
-                    "VALUES ('draft', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "pack_hash, rules_dir, answers, cursor, claim_token, claim_pid, claim_host, claimed_at, "
+                    "previous_id) VALUES ('draft', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (now, now, client_id, pack.name, pack.version, pack.hash, rules_dir, payload, cursor)
-                    + (self.token, os.getpid(), _host(), now),
+                    + (self.token, os.getpid(), _host(), now, previous_id),
                 )
                 assert cur.lastrowid is not None  # set by every successful INSERT
                 record_id = cur.lastrowid
@@ -546,15 +557,21 @@ class Store:
             raise damaged_problem(record)
         return record
 
-    def list(self, status: str | None = None, limit: int | None = None) -> list[Record]:
-        """Newest first; damaged rows are included with `damage` set."""
+    def list(self, status: str | None = None, limit: int | None = None, client: str | None = None) -> list[Record]:
+        """Newest first; damaged rows are included with `damage` set. `client`: only this client id's."""
         if self.empty:
             return []
         query = "SELECT * FROM intakes"
         params: list[Any] = []
+        where = []
         if status:
-            query += " WHERE status = ?"
+            where.append("status = ?")
             params.append(status)
+        if client is not None:
+            where.append("client_id = ?")
+            params.append(client)
+        if where:
+            query += " WHERE " + " AND ".join(where)
         query += " ORDER BY id DESC"
         if limit:
             query += " LIMIT ?"
@@ -674,6 +691,7 @@ def _record(row: sqlite3.Row) -> Record:
         damage.append("report")
     pid = row["claim_pid"] if "claim_pid" in keys else None
     steps = row["placement_steps"] if "placement_steps" in keys else None
+    previous = row["previous_id"] if "previous_id" in keys else None
     return Record(
         id=row["id"],
         status=status or "",
@@ -693,6 +711,7 @@ def _record(row: sqlite3.Row) -> Record:
         placement_reason=text("placement_reason"),
         placement_note=text("placement_note"),
         placement_steps=steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
+        previous_id=previous if isinstance(previous, int) and not isinstance(previous, bool) else None,
         claim_token=text("claim_token"),
         claim_pid=pid if isinstance(pid, int) else None,
         claim_host=text("claim_host"),
