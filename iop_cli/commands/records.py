@@ -158,7 +158,13 @@ def list_records(
         return
     table = Table(title=Text(f"Intakes in {_one_line(path)}"), title_justify="left", show_lines=False)
     for column in ("ID", "Status", "Saved (UTC)", "Client id", "Recommended", "Actual", "Pack"):
-        table.add_column(column, no_wrap=column != "Client id")
+        # At 80 columns the client id stays whole; the levels wrap and the pack version gives way instead.
+        table.add_column(
+            column,
+            no_wrap=column != "Actual",
+            overflow="ellipsis" if column == "Pack" else "fold",
+            max_width=8 if column == "Pack" else None,
+        )
     for r in records:
         actual = "" if r.actual_level is None else (r.actual_level if r.overridden else "same")
         if r.overridden and r.placement_steps:  # the override's size and direction: ↑ more intensive, ↓ less
