@@ -158,3 +158,17 @@ def test_the_cssrs_answers_the_suicide_questions_of_the_default_pack(pack):
     skipped = Interview(pack, {HOW + "suicide_risk": NOT_TAKEN})
     assert {"suicidal_ideation", "suicide_attempt_past_3_months"} <= {q.id for q in skipped.path()}
     assert skipped.derived() == {}
+
+
+def test_a_reassessment_asks_from_the_first_question_and_infers_how_each_instrument_was_taken():
+    from iop_cli.interview.machine import ITEMS, NOT_TAKEN, TOTAL, Interview
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()
+    earlier = {"client_id": "R-1", "age": 40, "primary_substance": "alcohol", "ciwa_ar": 4}
+    earlier |= {"cssrs_wish_dead": False, "cssrs_thoughts": False, "cssrs_behavior": False}
+    interview, dropped = Interview.reassess(pack, earlier)
+    assert dropped == [] and interview.cursor == "client_id"
+    assert interview.answers["how:ciwa_ar"] == TOTAL and interview.answers["how:suicide_risk"] == ITEMS
+    assert interview.answers["how:phq9"] == NOT_TAKEN and "how:cows" not in interview.answers  # no opioids
+    assert interview.default() == "R-1"  # each earlier answer is the default

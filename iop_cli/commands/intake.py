@@ -132,8 +132,7 @@ def _run(
             )
         rules_dir = rules_dir or earlier.rules_dir
         pack = load_pack_or_fail(rules_dir)
-        interview, dropped = Interview.resume(pack, earlier.answers, None)
-        interview.cursor = next((q.id for q in interview.path()), None)  # every answer is asked again, in order
+        interview, dropped = Interview.reassess(pack, earlier.answers)
         session = IntakeSession(pack, store, rules_dir, previous_id=earlier.id)
         client = f"client id {visible(earlier.client_id)}" if earlier.client_id else "no client id"
         say(f"Reassessment of record {earlier.id} ({client}, {visible(earlier.updated_at[:10])}).", "bold")

@@ -118,6 +118,23 @@ class Interview:
             interview.cursor = interview._first_unanswered()
         return interview, dropped
 
+    @classmethod
+    def reassess(cls, pack: Pack, answers: dict[str, Any]) -> tuple[Interview, list[str]]:
+        """A new interview from a finished record's answers (`iop intake --from`): every question asked again from
+        the first, each earlier answer as the default; how each instrument was taken is inferred from what was
+        kept (its items, its total, or nothing)."""
+        given = dict(answers)
+        for instrument in instruments(pack).values():
+            if any(answers.get(item) is not None for item in instrument.items):
+                given[instrument.step.id] = ITEMS
+            elif answers.get(instrument.total.id) is not None:
+                given[instrument.step.id] = TOTAL
+            elif NOT_TAKEN in instrument.step.choice_values:
+                given[instrument.step.id] = NOT_TAKEN
+        interview, dropped = cls.resume(pack, given, None)
+        interview.cursor = next((q.id for q in interview.path()), None)
+        return interview, [name for name in dropped if name in answers]  # not the steps inferred here
+
     # -- where we are --------------------------------------------------------------------------------------------
 
     def path(self) -> list[Question]:
