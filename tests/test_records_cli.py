@@ -83,7 +83,32 @@ def test_export_html_is_one_private_printable_page(db, tmp_path):
     assert "<script" not in page and "http" not in page and "<link" not in page  # self-contained
     assert "&lt;b&gt;auth&lt;/b&gt; pending" in page  # the note is escaped
     assert "Standard outpatient treatment" in page and "supports clinical judgment" in page
-    assert "<li>suicidal_ideation: none</li>" in page and "<li>home_supportive: yes</li>" in page
+    # Answers by question, in interview order under the pack's section headings (the record's pack is unchanged).
+    assert "<li>Thoughts of suicide right now: None</li>" in page
+    assert "<li>Do family or friends at home support recovery?: Yes</li>" in page
+    assert "<h3>Safety and mental health</h3>" in page
+    assert page.index("Age in years") < page.index("Housing: Stable")
+
+
+def test_export_html_is_ready_for_a_chart(db, tmp_path):
+    """Facility and counselor from options (never from the answers), the client id and local date in the title,
+    the client id and page numbers on every printed page, a signature and date line, and what was not assessed in
+    words."""
+    out = tmp_path / "record.html"
+    facility = 'Riverside "Recovery" </style>'
+    result = iop(
+        db, "records", "export", "1", "-f", "html", "-o", str(out), "--facility", facility, "--counselor", "J. Doe"
+    )
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert "<title>Intake A-1 · 20" in page and "<h1>Placement record: A-1</h1>" in page
+    assert "<dd>Riverside &quot;Recovery&quot; &lt;/style&gt;</dd>" in page and "<dd>J. Doe</dd>" in page
+    style = page[page.index("<style>") : page.index("</style>")]
+    assert '@top-left { content: "Client id A-1"' in style and 'counter(page) " of " counter(pages)' in style
+    assert page.count("</style>") == 1  # nothing typed ends the style element
+    assert "Signature" in page and "Counselor: J. Doe" in page
+    plain = iop(db, "records", "export", "1", "-f", "html").stdout
+    assert "<dt>Facility</dt><dd>(not given)</dd>" in plain
 
 
 def test_export_markdown_replaces_an_old_export_privately(db, tmp_path):

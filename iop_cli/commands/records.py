@@ -102,6 +102,22 @@ def _data(record, history: list | None = None) -> dict:
     return record_dict(record, PLACEMENT_REASONS, history or [])
 
 
+def _record_pack(record):
+    """The pack the record was made with, if it is still there unchanged (its questions give the answers their
+    labels and order); else None, and the export names answers by field id."""
+    from iop_cli.pack.build import load_pack
+    from iop_cli.problems import ProblemsError
+
+    for folder in (record.rules_dir, None):
+        try:
+            pack = load_pack(folder)
+        except (ProblemsError, OSError):
+            continue
+        if pack.hash == record.pack_hash:
+            return pack
+    return None
+
+
 def _history(store, record) -> list:
     """The client's intakes over time (same client id), oldest first: the level history of a reassessed client."""
     if not record.client_id:
@@ -285,11 +301,17 @@ def export(
     output: str = typer.Option(
         "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
     ),
+    facility: Optional[str] = typer.Option(
+        None, "--facility", envvar="IOP_FACILITY", help="The facility's name, for the chart page (HTML)."
+    ),
+    counselor: Optional[str] = typer.Option(
+        None, "--counselor", envvar="IOP_COUNSELOR", help="The counselor's name, for the chart page (HTML)."
+    ),
     db: Optional[str] = db_option(),
 ) -> None:
     """Export one intake for the chart: JSON, Markdown, or one self-contained printable HTML page.
 
-    Example: iop records export 12 --format html -o intake-12.html
+    Example: iop records export 12 --format html -o intake-12.html --facility "Riverside Recovery"
     """
     from iop_cli.commands._common import fail
     from iop_cli.files import write_private
@@ -310,7 +332,16 @@ def export(
         from iop_cli.output.report import record_html, record_markdown
 
         try:
-            text = (record_markdown if format is ExportFormat.markdown else record_html)(_shown_tree(data))
+            if format is ExportFormat.markdown:
+                text = record_markdown(_shown_tree(data))
+            else:
+                chart = {
+                    "facility": _one_line(facility) if facility else None,
+                    "counselor": _one_line(counselor) if counselor else None,
+                    "pack": _record_pack(record),
+                    "printed_at": current().now(),
+                }
+                text = record_html(_shown_tree(data), chart)
         except (KeyError, TypeError, AttributeError, ValueError):
             _damaged_report(record.id, db)
     with _failing():

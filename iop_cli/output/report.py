@@ -459,27 +459,73 @@ dl { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; }
 .level { border: 1px solid #555; padding: .6rem 1rem; } .muted { color: #555; font-size: .9rem; }
 .level.urgent { border: 6px solid #b00020; background: #fdecee; } .level.urgent h2 { color: #b00020; margin-top: 0; }
 .disclaimer { font-weight: 700; margin-top: 1.5rem; }
+.sign { margin-top: 2.5rem; break-inside: avoid; } .sign p { margin: 1.4rem 0; }
+.line { display: inline-block; width: 16rem; border-bottom: 1px solid #111; margin: 0 1rem 0 .5rem; }
+.line.short { width: 8rem; }
 @media print { body { margin: 0; max-width: none; font-size: 11pt; } a { color: inherit; }
                .safety, .level { break-inside: avoid; }
                .level.urgent { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 """
 
 
-def record_html(data: dict[str, Any]) -> str:
-    """One self-contained printable page: no scripts, no outside links, styles inline."""
+def not_assessed_words(data: dict[str, Any], pack) -> list[str]:
+    """What was not assessed, in words: the questions by their labels and what could not be decided without them
+    (the level a rule leads to, or an alert's message). Without the record's pack, as `_not_assessed_lines`."""
+    if pack is None:
+        return _not_assessed_lines(data)
+    rules = {rule.id: rule for rule in [*pack.rules, *pack.alerts]}
+    lines = []
+    for item in data["not_assessed"]:
+        labels = [pack.questions[f].label if f in pack.questions else f for f in item["fields"]]
+        rule = rules.get(item["rule"])
+        if rule is not None and getattr(rule, "level", None) in pack.levels:
+            what = f"whether {pack.levels[rule.level].name} is needed could not be decided"
+        elif rule is not None and getattr(rule, "message", None):
+            what = f"this could not be checked: {rule.message}"
+        else:
+            what = f"rule {item['rule']} could not be decided"
+        lines.append(f"{'; '.join(labels) or 'an answer'}: not answered, so {what}")
+    return lines
+
+
+def _css_string(text: str) -> str:
+    """A quoted CSS string that shows `text` as it is: anything but letters, digits, spaces and plain punctuation is
+    a hex escape, so no text can end the string or the style element."""
+    safe = set(" .,:;-_()'")
+    return '"' + "".join(c if c.isalnum() or c in safe else f"\\{ord(c):x} " for c in text) + '"'
+
+
+def record_html(data: dict[str, Any], chart: dict[str, Any] | None = None) -> str:
+    """One self-contained printable page: no scripts, no outside links, styles inline. `chart` (from
+    `records export`): the facility and counselor, the record's pack (answers by question, in interview order),
+    and the time of printing, for a page ready for a chart: every printed page carries the client id and its
+    number, and the last a signature and date line."""
     from html import escape
 
     def items(lines: list[str]) -> str:
         return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
 
+    chart = chart or {}
     record = data["record"]
+    client = record["client_id"] or "(no client id)"
+    day = local_time(record["updated_at"])
+    facility = chart.get("facility") or ""
+    margin = _css_string(f"Client id {client}")
+    page = (
+        f"@page {{ margin: 18mm 16mm; @top-left {{ content: {margin}; font-size: 9pt; }}"
+        ' @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 9pt; } }'
+    )
+    head = [("Facility", facility or "(not given)"), ("Counselor", chart.get("counselor") or "(not given)")]
+    head += [("Client id", client), ("Intake date", day)]
+    head += [(k, v) for k, v in _record_head(data) if k not in ("Client id", "Started", "Last saved")]
     out = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Intake record {record['id']}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Intake record {record['id']}</h1>",
-        "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in _record_head(data)) + "</dl>",
+        f"<title>Intake {escape(client)} · {escape(day)}</title>",
+        f"<style>{_CSS}{page}</style></head><body>",
+        f"<h1>Placement record: {escape(client)}</h1>",
+        f'<p class="muted">{escape(facility + " · " if facility else "")}intake of {escape(day)}</p>',
+        "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in head) + "</dl>",
     ]
     report = data["report"]
     if report:
@@ -519,7 +565,7 @@ def record_html(data: dict[str, Any]) -> str:
                     if a["severity"] != "safety"
                 ],
             ),
-            ("Not assessed", _not_assessed_lines(report)),
+            ("Not assessed", not_assessed_words(report, chart.get("pack"))),
             (CHANGES_TITLE, change_lines(report)),
             (
                 PROFILE_TITLE,
@@ -536,9 +582,24 @@ def record_html(data: dict[str, Any]) -> str:
                 out += [f"<h3>{escape(title)}</h3>", items(lines)]
     if history_lines(data):
         out += [f"<h2>{escape(HISTORY_TITLE)}</h2>", items(history_lines(data))]
-    out += ["<h2>Answers</h2>", items(answer_lines(data))]
+    out.append("<h2>Answers</h2>")
+    pack = chart.get("pack")
+    if pack is not None:
+        for title, rows in answer_sections(pack, data["answers"]):
+            out += [f"<h3>{escape(title)}</h3>", items([f"{label}: {value}" for label, value in rows])]
+    else:
+        out.append(items(answer_lines(data)))
     if report:
         out += [f'<p class="muted">{escape(_pack_line(report))}</p>']
         out += [f'<p class="disclaimer">{escape(report["disclaimer"])}</p>']
+    if chart:
+        printed = local_time(chart["printed_at"]) if chart.get("printed_at") else ""
+        out += [
+            '<section class="sign">',
+            f'<p>Counselor: {escape(chart.get("counselor") or "")}<span class="line"></span></p>',
+            '<p>Signature<span class="line"></span> Date<span class="line short"></span></p>',
+            f'<p class="muted">Printed {escape(printed)} by iop-cli.</p>' if printed else "",
+            "</section>",
+        ]
     out.append("</body></html>")
     return "\n".join(out) + "\n"
