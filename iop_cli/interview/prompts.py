@@ -134,13 +134,29 @@ def _shown(question: Question, value: Any) -> str:
     return str(value)
 
 
+def _fit(message: str, instruction: str) -> tuple[str, str]:
+    """A prompt's message and instruction broken at word boundaries to the terminal's width (the terminal itself
+    would split a word at its edge): later lines indented under the message, the instruction on its own line when
+    it does not fit after it."""
+    import textwrap
+
+    width = max(get_app_session().output.get_size().columns - 1, 20)
+    lines = textwrap.wrap(message, width - 2, subsequent_indent="  ", break_on_hyphens=False) or [message]
+    last = len(lines[-1]) + (2 if len(lines) == 1 else 0)
+    if last + 1 + len(instruction) > width:
+        parts = textwrap.wrap(instruction, width - 2, break_on_hyphens=False) or [instruction]
+        instruction = "\n  " + "\n  ".join(parts)
+    return "\n".join(lines), instruction
+
+
 def _prompt(question: Question, default: Any, back: bool) -> questionary.Question:
     """The right questionary prompt for a question's type, its earlier answer pre-selected."""
     label = question.label
     if question.type == "multi":
         picked = set(default or ())
         boxes = [Choice(c.label, value=c.value, checked=c.value in picked) for c in question.choices]
-        prompt = questionary.checkbox(label, boxes, instruction="(Space picks, Enter when done; none is fine)")
+        label, hint = _fit(label, "(Space picks, Enter when done; none is fine)")
+        prompt = questionary.checkbox(label, boxes, instruction=hint)
         return _with_keys(prompt, back)
     if question.type in ("choice", "yesno") or question.scores:
         yesno = question.type == "yesno"
@@ -161,7 +177,7 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
             # records nothing; the arrows (or y/n) pick one.
             waiting = Separator("(nothing picked yet: " + ("y or n, or " if yesno else "") + "↑↓ then Enter)")
             options.insert(0, waiting)
-        instruction = "(y/n, or ↑↓ Enter)" if yesno else "(↑↓ Enter)"
+        label, instruction = _fit(label, "(y/n, or ↑↓ Enter)" if yesno else "(↑↓ Enter)")
         prompt = _with_keys(questionary.select(label, options, default=chosen, instruction=instruction), back)
         return _with_answer_keys(prompt, yesno, waiting is not None)
 
@@ -176,12 +192,13 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
 
     allowed = allowed_text(question)
     skip = ", Enter to skip" if not question.required else ""
+    label, instruction = _fit(label, f"({allowed}{skip})")
     return _with_keys(
         questionary.text(
             label,
             default="" if default in (None, SKIP) else str(default),
             validate=check,
-            instruction=f"({allowed}{skip})",
+            instruction=instruction,
         ),
         back,
     )
