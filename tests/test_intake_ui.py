@@ -386,3 +386,15 @@ def test_a_reassessment_starts_from_an_earlier_record_and_keeps_the_link_and_the
     missing = db + ".other"
     code = drive("", lambda: run_intake(False, None, str(V1), missing, from_record=1))
     assert code == Exit.INPUT_ERROR and not os.path.exists(missing)
+
+
+def test_prompts_break_at_word_boundaries_at_80_columns():
+    from iop_cli.interview.prompts import _fit
+
+    label = "C-SSRS 1: in the past month, wished to be dead, or to go to sleep and not wake up?"
+    with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):  # 80 columns
+        message, instruction = _fit(label, "(y/n, or ↑↓ Enter)")
+    lines = message.split("\n")
+    assert len(lines) == 2 and all(len(line) <= 77 for line in lines)
+    assert " ".join(line.strip() for line in lines) == label  # every word whole
+    assert instruction == "(y/n, or ↑↓ Enter)"  # it fits after the last line
