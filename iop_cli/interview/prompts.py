@@ -59,7 +59,12 @@ class Placement:
 
 
 def say(text: str, style: str = "") -> None:
-    """One line on the prompt's own output, so tests with a dummy output stay quiet."""
+    """A line on the prompt's own output (so tests with a dummy output stay quiet), broken at word boundaries to
+    the terminal's width."""
+    import textwrap
+
+    width = max(get_app_session().output.get_size().columns - 1, 20)
+    text = "\n".join(textwrap.fill(line, width, break_on_hyphens=False) if line else "" for line in text.split("\n"))
     print_formatted_text(FormattedText([(style, text)]))
 
 
@@ -69,14 +74,18 @@ def _with_keys(question: questionary.Question, back: bool) -> questionary.Questi
     # `?` asks for help in a list, or in an entry that is still empty (a `?` inside typed text stays text).
     empty = Condition(lambda: not get_app().current_buffer.text)
 
+    # Help and back take the prompt off the screen as they leave it: it is asked again (or the one before it is),
+    # and an unanswered prompt left behind would read as asked twice.
     @keys.add("?", filter=empty)
     def _help(event) -> None:
+        event.app.erase_when_done = True
         event.app.exit(result=HELP)
 
     if back:
 
         @keys.add("c-b")
         def _back(event) -> None:
+            event.app.erase_when_done = True
             event.app.exit(result=BACK)
 
     @keys.add("c-d")
@@ -224,6 +233,7 @@ def ask_current(interview: Interview) -> str | None:
     default = SKIP if question.id in interview.answers and interview.default() is None else interview.default()
     reply = _ask(lambda: _prompt(question, default, interview.can_go_back()), help_text)
     if reply == BACK:
+        say("← back to the question before", "fg:ansibrightblack")
         return BACK
     dropped = interview.answer(None if reply == SKIP else reply)
     if dropped:
