@@ -398,3 +398,15 @@ def test_prompts_break_at_word_boundaries_at_80_columns():
     assert len(lines) == 2 and all(len(line) <= 77 for line in lines)
     assert " ".join(line.strip() for line in lines) == label  # every word whole
     assert instruction == "(y/n, or ↑↓ Enter)"  # it fits after the last line
+
+
+def test_a_client_id_that_looks_like_a_name_or_a_birth_date_is_refused():
+    from iop_cli.interview.prompts import looks_like_identity
+
+    assert looks_like_identity("John Smith DOB 03/04/1980") and looks_like_identity("born 1980-03-04")
+    assert not any(looks_like_identity(t) for t in ("A-1042", "RRC-2026-0012", "MRN 55321"))
+    from iop_cli.pack.build import load_pack
+
+    question = load_pack().questions["client_id"]
+    # Refused (the prompt stays), then a plain id is taken.
+    assert ask_one(question, None, "John Smith" + ENTER + "\x15" + "A-7" + ENTER) == "A-7"

@@ -362,7 +362,9 @@ def delete(
     """
     with _store(db, readonly=False) as store, _failing():
         status = store.status_of(record_id)
-        _confirm(f"Delete {_one_line(status)} record {record_id} for good?", yes)
+        client = store.get(record_id, damaged=True).client_id  # so the right person's record is deleted
+        who = f" (client id {_one_line(client)})" if client else " (no client id)"
+        _confirm(f"Delete {_one_line(status)} record {record_id}{who} for good?", yes)
         store.delete(record_id)
     current().echo(f"Deleted record {record_id}.", err=True)
 

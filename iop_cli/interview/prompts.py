@@ -143,6 +143,16 @@ def _shown(question: Question, value: Any) -> str:
     return str(value)
 
 
+def looks_like_identity(text: str) -> bool:
+    """Whether a client id looks like a name or a birth date ("John Smith", "DOB 03/04/1980", "1980-03-04"): the
+    tool collects neither."""
+    import re
+
+    date = r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b"
+    name = r"\b[A-Z][a-z]+\s+[A-Z][a-z]+\b"
+    return bool(re.search(date, text) or re.search(name, text) or re.search(r"\b(dob|born)\b", text, re.I))
+
+
 def _fit(message: str, instruction: str) -> tuple[str, str]:
     """A prompt's message and instruction broken at word boundaries to the terminal's width (the terminal itself
     would split a word at its edge): later lines indented under the message, the instruction on its own line when
@@ -197,6 +207,8 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
             coerce(question, text)
         except BadValue as exc:
             return f"The answer {exc.message}: enter {exc.allowed}."
+        if question.id == "client_id" and looks_like_identity(text):
+            return "That looks like a name or a birth date: enter the program's own id instead."
         return True
 
     allowed = allowed_text(question)
