@@ -245,7 +245,7 @@ def show(
         from iop_cli.output.report import record_markdown
 
         try:
-            text = record_markdown(shown)
+            text = record_markdown(shown, _record_pack(record))
         except (KeyError, TypeError, AttributeError, ValueError):
             _damaged_report(record.id, db)
         current().echo(text, nl=False)
@@ -253,7 +253,7 @@ def show(
     from rich.errors import MarkupError
     from rich.text import Text
 
-    from iop_cli.output.report import HISTORY_TITLE, answer_lines, history_lines, placement_lines, render
+    from iop_cli.output.report import HISTORY_TITLE, answer_blocks, history_lines, placement_lines, render
 
     console = rich_console()
     from iop_cli.output.report import safety_headline
@@ -290,8 +290,11 @@ def show(
         for line in history_lines(shown):
             console.print(Text(f"  {line}"))
     console.print(Text("Answers", style="bold"))  # as every export has them
-    for line in answer_lines(shown):
-        console.print(Text(f"  {line}"))
+    for title, lines in answer_blocks(shown, _record_pack(record)):
+        if title:
+            console.print(Text(f"  {title}", style="bold"))
+        for line in lines:
+            console.print(Text(f"    {line}" if title else f"  {line}"))
 
 
 @app.command()
@@ -333,7 +336,7 @@ def export(
 
         try:
             if format is ExportFormat.markdown:
-                text = record_markdown(_shown_tree(data))
+                text = record_markdown(_shown_tree(data), _record_pack(record))
             else:
                 chart = {
                     "facility": _one_line(facility) if facility else None,

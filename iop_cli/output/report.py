@@ -433,7 +433,18 @@ def answer_lines(data: dict[str, Any]) -> list[str]:
     return [f"{name}: {shown(value)}" for name, value in data["answers"].items()]
 
 
-def record_markdown(data: dict[str, Any]) -> str:
+def answer_blocks(data: dict[str, Any], pack=None) -> list[tuple[str | None, list[str]]]:
+    """The record's answers for every export alike: by question under the interview's section headings when the
+    record's pack is at hand (`records` finds it unchanged), else by field id under no heading."""
+    if pack is None:
+        return [(None, answer_lines(data))]
+    return [
+        (title, [f"{label}: {value}" for label, value in rows])
+        for title, rows in answer_sections(pack, data["answers"])
+    ]
+
+
+def record_markdown(data: dict[str, Any], pack=None) -> str:
     out = [f"# Intake record {data['record']['id']}", ""]
     headline = safety_headline(data["report"]) if data["report"] else None
     if headline:
@@ -444,7 +455,9 @@ def record_markdown(data: dict[str, Any]) -> str:
         out.append(markdown(data["report"]).removeprefix("# Placement recommendation\n\n"))
     if history_lines(data):
         out += [f"## {HISTORY_TITLE}", ""] + [f"- {md_text(line)}" for line in history_lines(data)] + [""]
-    out += ["## Answers", ""] + [f"- {md_text(line)}" for line in answer_lines(data)] + [""]
+    out += ["## Answers", ""]
+    for title, lines in answer_blocks(data, pack):
+        out += ([f"### {md_text(title)}", ""] if title else []) + [f"- {md_text(line)}" for line in lines] + [""]
     return "\n".join(out)
 
 
@@ -583,12 +596,8 @@ def record_html(data: dict[str, Any], chart: dict[str, Any] | None = None) -> st
     if history_lines(data):
         out += [f"<h2>{escape(HISTORY_TITLE)}</h2>", items(history_lines(data))]
     out.append("<h2>Answers</h2>")
-    pack = chart.get("pack")
-    if pack is not None:
-        for title, rows in answer_sections(pack, data["answers"]):
-            out += [f"<h3>{escape(title)}</h3>", items([f"{label}: {value}" for label, value in rows])]
-    else:
-        out.append(items(answer_lines(data)))
+    for heading, answered in answer_blocks(data, chart.get("pack")):
+        out += ([f"<h3>{escape(heading)}</h3>"] if heading else []) + [items(answered)]
     if report:
         out += [f'<p class="muted">{escape(_pack_line(report))}</p>']
         out += [f'<p class="disclaimer">{escape(report["disclaimer"])}</p>']
