@@ -24,6 +24,15 @@ def rows_of(path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def scored_with_map(source, mapping_text: str) -> list[dict[str, str]]:
+    """`iop score SOURCE --map` with this map (written beside the source); the output rows."""
+    mapping, out = source.with_name("m.yaml"), source.with_name("o.csv")
+    mapping.write_text(mapping_text)
+    result = score(str(source), "--map", str(mapping), "-o", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    return rows_of(out)
+
+
 def scored(tmp_path, name: str, *extra: str):
     out = tmp_path / f"{name}.out.csv"
     result = score(str(CORPUS / f"{name}.csv"), "-o", str(out), "--quiet", *extra)
@@ -274,17 +283,13 @@ def test_mapping_renames_recodes_and_derives(tmp_path):
         writer.writerow(header)
         writer.writerow([*values, "34.0", "3.0", "2"])
         writer.writerow([*values, "-9", "1", "1"])
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text(
+    first, second = scored_with_map(
+        source,
         "columns: {age: AGE_Y, housing: LIV}\n"
         "missing: [-9]\n"
         "values: {housing: {1: homeless, 3: stable}}\n"
-        "derive:\n  psychiatric_symptoms:\n    cases:\n      - {when: PSY == 2, value: none}\n    otherwise: mild\n"
+        "derive:\n  psychiatric_symptoms:\n    cases:\n      - {when: PSY == 2, value: none}\n    otherwise: mild\n",
     )
-    out = tmp_path / "o.csv"
-    result = score(str(source), "--map", str(mapping), "-o", str(out), "--quiet")
-    assert result.returncode == 0, result.stderr
-    first, second = rows_of(out)
     assert (first["level"], first["status"]) == ("iop", "ok")
     # age -9 means unanswered; no placement rule reads age, so homeless is residential, with age listed as missing
     assert (second["level"], second["status"], second["missing"]) == ("residential", "ok", "age")
@@ -384,18 +389,14 @@ def test_a_value_set_is_filled_from_its_members_only_and_joined_columns_make_a_s
         writer.writerow([*base, "1", "1", ""])  # abuse, one of 2-3: every member gives the good row's IOP
         writer.writerow([*base, "2", "-9", "1"])  # dependence, 4-11: IOP for 4 and 5, more for 6 and up
         writer.writerow([*base, "3", "5", "2"])  # criteria unknown; opioids and alcohol besides the primary
-    mapping = tmp_path / "m.yaml"
-    mapping.write_text(
+    rows = scored_with_map(
+        source,
         "columns: {dsm5_criteria_count: DSM, other_substances: [S2, S3]}\n"
         "missing: [-9]\n"
         "values:\n"
         "  dsm5_criteria_count: {1: [2, 3], 2: [4, 5, 6, 7, 8, 9, 10, 11], 3: null}\n"
-        "  other_substances: {1: null, 2: alcohol, 5: opioids}\n"
+        "  other_substances: {1: null, 2: alcohol, 5: opioids}\n",
     )
-    out = tmp_path / "o.csv"
-    result = score(str(source), "--map", str(mapping), "-o", str(out), "--quiet")
-    assert result.returncode == 0, result.stderr
-    rows = rows_of(out)
     answers = {k: v for k, v in good.items() if v}
     ranks = {level.id: level.rank for level in pack.levels.values()}
 
