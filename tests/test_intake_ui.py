@@ -189,10 +189,10 @@ def test_ctrl_c_at_placement_keeps_every_answer_for_review(pack, db):
     code, report = intake(db, keys_for(pack, CANDIDATE) + ENTER + CTRL_C)
     assert code == Exit.INTERRUPTED
     [draft] = stored(db)
-    assert draft.status == "draft" and draft.cursor is None and draft.answers == CANDIDATE
-    # Resuming opens the review; submit and place.
-    code, _ = intake(db, ENTER + ACCEPT, resume=True, record=draft.id)
-    assert code == Exit.OK
+    assert draft.status == "draft" and draft.cursor == "@placement" and draft.answers == CANDIDATE
+    # Resuming goes back to the placement: the report again, then the placement (no review to submit first).
+    code, report = intake(db, ACCEPT, resume=True, record=draft.id)
+    assert code == Exit.OK and "RECOMMENDATION" in report
     assert stored(db)[0].status == "complete"
 
 

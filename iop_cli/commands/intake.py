@@ -89,12 +89,13 @@ def _run(
 ) -> Exit:
     from iop_cli.commands._common import load_pack_or_fail
     from iop_cli.interview.machine import Interview
-    from iop_cli.interview.prompts import IntakeSession, Paused, say
+    from iop_cli.interview.prompts import AT_PLACEMENT, IntakeSession, Paused, say
     from iop_cli.problems import Problem, ProblemsError
     from iop_cli.safe_text import visible
     from iop_cli.store.records import damaged_problem
 
     rules_dir = str(Path(rules).resolve()) if rules else None
+    at_placement = False
     if resume:
         if record_id is None:
             latest = store.latest_draft()
@@ -112,7 +113,9 @@ def _run(
         rules_dir = rules_dir or draft.rules_dir
         pack = load_pack_or_fail(rules_dir)
         interview, dropped = Interview.resume(pack, draft.answers, draft.cursor)
-        session = IntakeSession(pack, store, rules_dir, draft.id)
+        session = IntakeSession(pack, store, rules_dir, draft.id, previous_id=draft.previous_id)
+        # Paused at the placement with every answer in: resume there (a changed pack may ask more first).
+        at_placement = draft.cursor == AT_PLACEMENT and interview.cursor is None
         say(f"Resuming intake {draft.id}: {len(interview.answers)} answers kept.", "bold")
         if draft.pack_hash != pack.hash:
             say(
@@ -151,7 +154,11 @@ def _run(
 
     try:
         while True:
-            answers = session.interview(interview, early_report)
+            if at_placement:  # paused at the placement: the report again, then the placement, no questions
+                at_placement = False
+                answers = interview.final_answers()
+            else:
+                answers = session.interview(interview, early_report)
             report = _show_report(pack, answers, console)
             # A provisional decision is recorded only once the counselor confirms it; else back to the answers.
             if report["status"] != "provisional" or session.confirm_provisional(report):

@@ -39,6 +39,9 @@ URGENT_HELP = (
 )
 
 
+AT_PLACEMENT = "@placement"  # a draft's cursor when it was paused at the placement (no question id has an @)
+
+
 class StopForNow(Exception):
     """The counselor chose to stop after an early urgent report; the draft keeps the answers for later."""
 
@@ -487,12 +490,15 @@ class IntakeSession:
         self.rules_dir = rules_dir
         self.record_id = record_id
         self.previous_id = previous_id
+        self.interview_now: Interview | None = None  # the interview last saved
 
-    def save(self, interview: Interview) -> None:
+    def save(self, interview: Interview, cursor: str | None = None) -> None:
+        """The draft as the interview stands (`cursor`: where it resumes, if not at the interview's cursor)."""
+        self.interview_now = interview
         if not interview.answers and self.record_id is None:
             return  # nothing worth a draft yet
         self.record_id = self.store.save_draft(
-            self.record_id, self.pack, self.rules_dir, interview.answers, interview.cursor, self.previous_id
+            self.record_id, self.pack, self.rules_dir, interview.answers, cursor or interview.cursor, self.previous_id
         )
 
     def interview(self, interview: Interview, on_urgent=None) -> dict[str, Any]:
@@ -529,6 +535,8 @@ class IntakeSession:
             show_summary(report)
             placement = ask_placement(self.pack, report["level"]["id"])
         except (KeyboardInterrupt, EOFError):
+            if self.interview_now is not None:  # resume at the placement, not at the review
+                self.save(self.interview_now, AT_PLACEMENT)
             raise Paused(self.record_id) from None
         return self.store.complete(
             self.record_id,
