@@ -156,15 +156,19 @@ def looks_like_identity(text: str) -> bool:
     return bool(re.search(date, text) or re.search(name, text) or re.search(r"\b(dob|born)\b", text, re.I))
 
 
-def _fit(message: str, instruction: str) -> tuple[str, str]:
+def _fit(message: str, instruction: str, answer: int = 12) -> tuple[str, str]:
     """A prompt's message and instruction broken at word boundaries to the terminal's width (the terminal itself
     would split a word at its edge): later lines indented under the message, the instruction on its own line when
-    it does not fit after it."""
+    it does not fit after it. Once answered, the prompt shows the answer (up to `answer` characters) after the
+    message: where it would not fit there, it goes to a line of its own."""
     import textwrap
 
     width = max(get_app_session().output.get_size().columns - 1, 20)
     lines = textwrap.wrap(message, width - 2, subsequent_indent="  ", break_on_hyphens=False) or [message]
     last = len(lines[-1]) + (2 if len(lines) == 1 else 0)
+    if last + 1 + min(answer, width - 4) > width:
+        lines.append(" ")  # the answer (and the instruction) start a line
+        last = 1
     if last + 1 + len(instruction) > width:
         parts = textwrap.wrap(instruction, width - 2, break_on_hyphens=False) or [instruction]
         instruction = "\n  " + "\n  ".join(parts)
@@ -177,7 +181,7 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
     if question.type == "multi":
         picked = set(default or ())
         boxes = [Choice(c.label, value=c.value, checked=c.value in picked) for c in question.choices]
-        label, hint = _fit(label, "(Space picks, Enter when done; none is fine)")
+        label, hint = _fit(label, "(Space picks, Enter when done; none is fine)", len("done (9 selections)"))
         prompt = questionary.checkbox(label, boxes, instruction=hint)
         return _with_keys(prompt, back)
     if question.type in ("choice", "yesno") or question.scores:
@@ -199,7 +203,8 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
             # records nothing; the arrows (or y/n) pick one.
             waiting = Separator("(nothing picked yet: " + ("y or n, or " if yesno else "") + "↑↓ then Enter)")
             options.insert(0, waiting)
-        label, instruction = _fit(label, "(y/n, or ↑↓ Enter)" if yesno else "(↑↓ Enter)")
+        longest = max(len(c.title) for c in options if isinstance(c, Choice) and isinstance(c.title, str))
+        label, instruction = _fit(label, "(y/n, or ↑↓ Enter)" if yesno else "(↑↓ Enter)", longest)
         prompt = _with_keys(questionary.select(label, options, default=chosen, instruction=instruction), back)
         return _with_answer_keys(prompt, yesno, waiting is not None)
 
