@@ -118,6 +118,17 @@ def _record_pack(record):
     return None
 
 
+def _saved(at: str) -> str:
+    """A stored UTC time in the reader's local time ("2026-12-07 09:35"; the zone is in the column's title); as
+    stored if unreadable (a damaged row)."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(at).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (ValueError, TypeError):
+        return at
+
+
 def _history(store, record) -> list:
     """The client's intakes over time (same client id), oldest first: the level history of a reassessed client."""
     if not record.client_id:
@@ -173,7 +184,10 @@ def list_records(
         console.print(Text(f"No intakes stored in {_one_line(path)}."))
         return
     table = Table(title=Text(f"Intakes in {_one_line(path)}"), title_justify="left", show_lines=False)
-    for column in ("ID", "Status", "Saved (UTC)", "Client id", "Recommended", "Actual", "Pack"):
+    from datetime import datetime
+
+    zone = datetime.now().astimezone().tzname() or "local"
+    for column in ("ID", "Status", f"Saved ({zone})", "Client id", "Recommended", "Actual", "Pack"):
         # At 80 columns the client id stays whole; the levels wrap and the pack version gives way instead.
         table.add_column(
             column,
@@ -188,7 +202,7 @@ def list_records(
         table.add_row(
             _cell(r.id),
             _cell(f"{r.status} (damaged)" if r.damage else r.status),
-            _cell(r.updated_at.replace("T", " ")[:16]),
+            _cell(_saved(r.updated_at)),
             _cell(r.client_id or ""),
             _cell(r.recommended_level or ""),
             _cell(actual),
