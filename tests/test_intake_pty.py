@@ -34,9 +34,15 @@ def spawn(db, *args):
 def answer(child, pack, name, value):
     question = pack.questions[name]
     child.expect_exact(question.label)
-    if question.type in ("yesno", "choice"):
-        options = [True, False] if question.type == "yesno" else list(question.choice_values)
-        child.send(DOWN * options.index(value) + "\r")
+    send(child, question, value)
+
+
+def send(child, question, value) -> None:
+    """The keys that answer a fresh prompt: y or n for yes/no (it starts on no answer), arrows for a choice."""
+    if question.type == "yesno":
+        child.send("y" if value else "n")
+    elif question.type == "choice":
+        child.send(DOWN * list(question.choice_values).index(value) + "\r")
     else:
         child.send(f"{value}\r")
 
@@ -125,12 +131,7 @@ def test_at_80x24_the_level_its_reason_and_the_safety_lines_stay_in_view_at_plac
     for question in pack.asked:  # at 80 columns a long label wraps: wait for each question's counter instead
         if question.id in answers:
             child.expect(r"Question \d+ of about")
-            value = answers[question.id]
-            if question.type in ("yesno", "choice"):
-                options = [True, False] if question.type == "yesno" else list(question.choice_values)
-                child.send(DOWN * options.index(value) + "\r")
-            else:
-                child.send(f"{value}\r")
+            send(child, question, answers[question.id])
     child.expect_exact("Review the answers")
     child.send("\r")
     child.expect_exact("Placement: where will")

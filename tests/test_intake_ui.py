@@ -44,9 +44,8 @@ def keys_for(pack, answers: dict, order: list[str] | None = None) -> str:
 
 
 def key(question, value) -> str:
-    if question.type == "yesno":
-        options = [True, False] + ([None] if not question.required else [])
-        return DOWN * options.index(value) + ENTER
+    if question.type == "yesno":  # a yes/no question starts on no answer: y and n answer it
+        return {True: "y", False: "n"}.get(value, DOWN * 3 + ENTER)  # None: the skip choice
     if question.type == "choice":
         options = list(question.choice_values) + ([None] if not question.required else [])
         return DOWN * options.index(value) + ENTER
@@ -294,9 +293,11 @@ def test_yes_no_keys_answer_at_once_and_a_stray_enter_answers_no_safety_question
     assert ask_one(safety, None, ENTER + ENTER + "n") is False
     assert ask_one(safety, None, ENTER + DOWN + ENTER) is True  # the arrows pick Yes, then Enter takes it
     assert ask_one(safety, None, ENTER + DOWN + DOWN + ENTER) is False
-    # With an earlier answer, Enter keeps it; a question that is not marked takes its first choice.
+    # With an earlier answer, Enter keeps it. Every yes/no question starts on no answer (a stray "yes" to a
+    # housemate who drinks would change the level); a choice question not marked takes its first choice.
     assert ask_one(safety, False, ENTER) is False
-    assert ask_one(plain, None, ENTER) is True
+    assert ask_one(plain, None, ENTER + "y") is True
+    assert ask_one(pack.questions["housing"], None, ENTER) == "stable"
     # A choice question marked so (the suicide answers) waits for the arrows the same way.
     ideation = pack.questions["suicidal_ideation"]
     assert ask_one(ideation, None, ENTER + DOWN + ENTER) == "none"
@@ -316,6 +317,9 @@ def test_an_urgent_level_already_certain_is_offered_at_once_and_the_rest_stays_o
     assert draft.status == "draft" and draft.answers["suicidal_ideation"] == "active_with_plan"
     assert draft.cursor == "suicide_attempt_past_3_months"  # the remaining questions stay open
     assert f"iop intake --resume {draft.id}" in capsys.readouterr().err
+    # Resumed, the draft says at once that it is urgent (its report again, then stop).
+    code, report = intake(db, ENTER + ENTER, resume=True, record=draft.id)
+    assert code == Exit.INTERRUPTED and "URGENT: RECOMMENDATION" in report
     # Going on instead: the interview continues to the end, and offers it only once.
     rest = asked[asked.index("suicidal_ideation") + 1 :]
     keys = keys_for(pack, answers, [*before, "suicidal_ideation"]) + DOWN + ENTER + keys_for(pack, answers, rest)
@@ -410,3 +414,20 @@ def test_a_client_id_that_looks_like_a_name_or_a_birth_date_is_refused():
     question = load_pack().questions["client_id"]
     # Refused (the prompt stays), then a plain id is taken.
     assert ask_one(question, None, "John Smith" + ENTER + "\x15" + "A-7" + ENTER) == "A-7"
+
+
+def test_a_reassessment_asks_each_safety_question_anew_but_keeps_other_answers_on_enter():
+    """The earlier answer to a safety question is shown ("Last time: No"), not pre-selected: Enter alone does not
+    carry a past "no" to medical instability into today's record. Other answers are kept with Enter."""
+    from iop_cli.interview.machine import Interview
+    from iop_cli.interview.prompts import ask_current
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()
+    interview, _ = Interview.reassess(pack, {"age": 40, "medical_instability": False, "housing": "unstable"})
+    interview.cursor = "medical_instability"
+    drive(ENTER + "y", lambda: ask_current(interview))
+    assert interview.answers["medical_instability"] is True and "medical_instability" not in interview.unconfirmed
+    interview.cursor = "housing"
+    drive(ENTER, lambda: ask_current(interview))
+    assert interview.answers["housing"] == "unstable"

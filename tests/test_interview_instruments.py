@@ -109,8 +109,8 @@ def test_the_prompts_show_anchors_checkboxes_running_totals_and_the_total_in_rev
         + ENTER  # other substances: opioids
         + DOWN
         + ENTER
-        + DOWN * 2
-        + ENTER  # C-SSRS: a result, moderate
+        + DOWN * 3
+        + ENTER  # C-SSRS: a result, moderate (the result starts on no answer: a safety question)
         + ENTER  # COWS item by item
         + DOWN * 3
         + ENTER  # pulse over 120: 4 (the fourth anchor)

@@ -69,6 +69,10 @@ class Interview:
     returning: bool = False  # True while answering a change made from the review screen
     scales: dict[str, Instrument] = field(init=False)
 
+    # A reassessment's answers from the earlier record not asked again yet (`reassess`): the prompts show a safety
+    # question's earlier answer without pre-selecting it.
+    unconfirmed: set[str] = field(default_factory=set)
+
     def __post_init__(self) -> None:
         self.scales = instruments(self.pack)
         self.steps = {i.step.id: i for i in self.scales.values()}
@@ -133,6 +137,7 @@ class Interview:
                 given[instrument.step.id] = NOT_TAKEN
         interview, dropped = cls.resume(pack, given, None)
         interview.cursor = next((q.id for q in interview.path()), None)
+        interview.unconfirmed = set(interview.answers)
         return interview, [name for name in dropped if name in answers]  # not the steps inferred here
 
     # -- where we are --------------------------------------------------------------------------------------------
@@ -232,6 +237,7 @@ class Interview:
         if typed is None and question.required:
             raise BadValue("an answer is required", "")
         self.answers[question.id] = typed
+        self.unconfirmed.discard(question.id)
         dropped = self._prune()
         path = [q.id for q in self.path()]
         if self.returning:

@@ -198,9 +198,10 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
             options += [Separator(), Choice("← Back", value=BACK)]
         chosen = next((o for o in options if isinstance(o, Choice) and o.value == default), None)
         waiting = None
-        if chosen is None and not question.confirm_enter:
-            # A safety question asked for the first time: the pointer starts on no answer, so a stray Enter
-            # records nothing; the arrows (or y/n) pick one.
+        if chosen is None and (yesno or not question.confirm_enter):
+            # A yes/no question, or a safety question, asked with no earlier answer: the pointer starts on no
+            # answer, so a stray Enter records nothing ("yes" to a housemate who drinks would change the level);
+            # y/n or the arrows pick one.
             waiting = Separator("(nothing picked yet: " + ("y or n, or " if yesno else "") + "↑↓ then Enter)")
             options.insert(0, waiting)
         longest = max(len(c.title) for c in options if isinstance(c, Choice) and isinstance(c.title, str))
@@ -251,6 +252,10 @@ def ask_current(interview: Interview) -> str | None:
     help_text = question.help or _item_help(interview, question) or "No further help for this question."
     # An earlier "skip" is offered again as the skip choice, not as the first option.
     default = SKIP if question.id in interview.answers and interview.default() is None else interview.default()
+    if question.id in interview.unconfirmed and not question.confirm_enter:
+        # A reassessment's earlier answer to a safety question is shown, never pre-selected: it is asked anew.
+        say(f"Last time: {_shown(question, default) if default != SKIP else '(skipped)'}", "fg:ansibrightblack")
+        default = None
     reply = _ask(lambda: _prompt(question, default, interview.can_go_back()), help_text)
     if reply == BACK:
         say("← back to the question before", "fg:ansibrightblack")
@@ -339,7 +344,9 @@ def urgent_now(interview: Interview):
     are (the exact missing-answer rule: every way of answering them leads there); else None."""
     from iop_cli.decide.engine import decide
 
-    decision = decide(interview.pack, interview.final_answers())
+    # A reassessment's earlier answers not asked again yet do not count: they may have changed.
+    answers = {k: v for k, v in interview.final_answers().items() if k not in interview.unconfirmed}
+    decision = decide(interview.pack, answers)
     certain = decision.basis == "rule" and interview.pack.levels[decision.level.id].urgent
     return decision if certain else None
 
@@ -368,6 +375,16 @@ def run_interview(interview: Interview, save, on_urgent=None) -> dict[str, Any]:
     report and returns whether to go on (else StopForNow)."""
     section = None
     offered = on_urgent is None
+
+    def offer() -> None:
+        nonlocal offered
+        if not offered and (decision := urgent_now(interview)) is not None:
+            offered = True
+            if offer_urgent_report(interview, decision) and not on_urgent(decision):
+                raise StopForNow
+
+    if interview.answers:
+        offer()  # a resumed draft that is already urgent says so before anything else
     while True:
         if interview.in_review:
             reply = review(interview)
@@ -394,10 +411,7 @@ def run_interview(interview: Interview, save, on_urgent=None) -> dict[str, Any]:
             save(interview)
             continue
         save(interview)
-        if not offered and (decision := urgent_now(interview)) is not None:
-            offered = True
-            if offer_urgent_report(interview, decision) and not on_urgent(decision):
-                raise StopForNow
+        offer()
 
 
 SUMMARY_STYLE = {"urgent": "fg:ansiwhite bg:ansired bold", "level": "bold", "why": "", "safety": "fg:ansired bold"}
