@@ -275,7 +275,7 @@ def _item_help(interview: Interview, question: Question) -> str:
     if instrument is None or not question.scores:
         return ""
     return (
-        f"One item of the {instrument.total.label}: pick the description closest to what you see and hear now."
+        f"One item of the {instrument.total.label}: pick the description that fits best."
         " The number before it is the score it adds to the total, shown after each item."
     )
 
@@ -485,7 +485,8 @@ def _note_prompt(required: bool) -> questionary.Question:
 
 def _placement_select(message: str, options: list[Any], back: bool, help_text: str = "", default: Any = None) -> Any:
     """One list of the placement step, with its help on `?` and, where there is a step before it, Ctrl-B."""
-    instruction = "(↑↓ Enter · Ctrl-B back)" if back else "(↑↓ Enter · ? help)"
+    longest = max((len(o.title) for o in options if isinstance(o, Choice) and isinstance(o.title, str)), default=0)
+    message, instruction = _fit(message, "(↑↓ Enter · Ctrl-B back)" if back else "(↑↓ Enter · ? help)", longest)
     return _ask(
         lambda: _with_keys(questionary.select(message, options, default=default, instruction=instruction), back=back),
         help_text or PLACEMENT_HELP,

@@ -139,15 +139,20 @@ def summary_lines(data: dict[str, Any], width: int) -> list[tuple[str, str]]:
         return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
     level = data["level"]
-    lines = [("urgent", cut(f"⚠ {URGENT}: {level['name']}"))] if urgent(data) else []
-    lines += [] if urgent(data) else [("level", cut(f"Recommended: {level['name']}"))]
-    why = textwrap.wrap("Why: " + data["reason"], width)
-    lines += [("why", line) for line in why[:1]]
-    if len(why) > 1:
-        lines.append(("why", cut(" ".join(why[1:]))))
-    lines += [("safety", cut(f"⚠ {a['message']}")) for a in data["alerts"] if a["severity"] == "safety"]
-    if _provisional(data):
-        lines.append(("safety", cut("PROVISIONAL: " + "; ".join(_provisional(data)))))
+    provisional = " (PROVISIONAL)" if _provisional(data) else ""
+    lines = [("urgent", cut(f"⚠ {URGENT}: {level['name']}{provisional}"))] if urgent(data) else []
+    lines += [] if urgent(data) else [("level", cut(f"Recommended: {level['name']}{provisional}"))]
+    why = textwrap.wrap("Why: " + data["reason"], width, break_on_hyphens=False)
+    lines += [("why", line) for line in why[:2]]
+    if len(why) > 2:
+        lines.append(("why", cut(" ".join(why[2:]))))
+    shown = set()
+    for alert in data["alerts"]:
+        if alert["severity"] == "safety":
+            lines.append(("safety", cut(f"⚠ {alert['message']}")))
+            shown.add(alert["message"])
+    # A provisional reason not already a safety line above (each is an alert's message).
+    lines += [("safety", cut(f"⚠ {line}")) for line in _provisional(data) if line not in shown]
     return lines
 
 
