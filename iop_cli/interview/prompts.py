@@ -156,6 +156,11 @@ def looks_like_identity(text: str) -> bool:
     return bool(re.search(date, text) or re.search(name, text) or re.search(r"\b(dob|born)\b", text, re.I))
 
 
+def _answerable(option: Any) -> bool:
+    """A choice an answer can show (a Separator is a questionary Choice too, but never an answer)."""
+    return isinstance(option, Choice) and not isinstance(option, Separator) and isinstance(option.title, str)
+
+
 def _fit(message: str, instruction: str, answer: int = 12) -> tuple[str, str]:
     """A prompt's message and instruction broken at word boundaries to the terminal's width (the terminal itself
     would split a word at its edge): later lines indented under the message, the instruction on its own line when
@@ -204,7 +209,7 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
             # y/n or the arrows pick one.
             waiting = Separator("(nothing picked yet: " + ("y or n, or " if yesno else "") + "↑↓ then Enter)")
             options.insert(0, waiting)
-        longest = max(len(c.title) for c in options if isinstance(c, Choice) and isinstance(c.title, str))
+        longest = max(len(c.title) for c in options if _answerable(c))
         label, instruction = _fit(label, "(y/n, or ↑↓ Enter)" if yesno else "(↑↓ Enter)", longest)
         prompt = _with_keys(questionary.select(label, options, default=chosen, instruction=instruction), back)
         return _with_answer_keys(prompt, yesno, waiting is not None)
@@ -485,7 +490,7 @@ def _note_prompt(required: bool) -> questionary.Question:
 
 def _placement_select(message: str, options: list[Any], back: bool, help_text: str = "", default: Any = None) -> Any:
     """One list of the placement step, with its help on `?` and, where there is a step before it, Ctrl-B."""
-    longest = max((len(o.title) for o in options if isinstance(o, Choice) and isinstance(o.title, str)), default=0)
+    longest = max((len(o.title) for o in options if _answerable(o)), default=0)
     message, instruction = _fit(message, "(↑↓ Enter · Ctrl-B back)" if back else "(↑↓ Enter · ? help)", longest)
     return _ask(
         lambda: _with_keys(questionary.select(message, options, default=default, instruction=instruction), back=back),
