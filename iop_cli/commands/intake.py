@@ -139,7 +139,11 @@ def _run(
         session = IntakeSession(pack, store, rules_dir, previous_id=earlier.id)
         client = f"client id {visible(earlier.client_id)}" if earlier.client_id else "no client id"
         say(f"Reassessment of record {earlier.id} ({client}, {visible(earlier.updated_at[:10])}).", "bold")
-        say("Each earlier answer is pre-selected: Enter keeps it, or choose another.", "italic")
+        say(
+            "Each earlier answer is pre-selected: Enter keeps it, or choose another. Safety questions show the earlier"
+            " answer and are asked anew.",
+            "italic",
+        )
         if dropped:
             shown = ", ".join(visible(str(name)) for name in dropped)
             say("Answers that no longer fit the pack were left out: " + shown, "fg:ansiyellow")
