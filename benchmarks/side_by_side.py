@@ -64,7 +64,9 @@ def main() -> None:
             results: dict[str, dict[str, list[float]]] = {case: {name: [] for name in trees} for case in cases}
             envs = {}
             for name, tree in trees.items():
-                env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1", "IOP_DB": str(folder / "db.sqlite3")}
+                # A database per tree: a newer records schema is refused by the older code.
+                db = str(folder / f"db-{name}.sqlite3")
+                env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1", "IOP_DB": db}
                 env.pop("IOP_RULES", None)
                 envs[name] = env
             order = list(trees)
