@@ -118,6 +118,16 @@ def _record_pack(record):
     return None
 
 
+def _status(record) -> str:
+    """A record's status for the list: damaged, or "provisional" for a complete record placed before its
+    assessment was complete."""
+    if record.damage:
+        return f"{record.status} (damaged)"
+    if record.report is not None and record.report.get("status") == "provisional":
+        return "provisional"
+    return record.status
+
+
 def _saved(at: str) -> str:
     """A stored UTC time in the reader's local time ("2026-12-07 09:35"; the zone is in the column's title); as
     stored if unreadable (a damaged row)."""
@@ -187,25 +197,25 @@ def list_records(
     from datetime import datetime
 
     zone = datetime.now().astimezone().tzname() or "local"
-    for column in ("ID", "Status", f"Saved ({zone})", "Client id", "Recommended", "Actual", "Pack"):
-        # At 80 columns the client id stays whole; the levels wrap and the pack version gives way instead.
+    for column in ("ID", "Status", f"Saved ({zone})", "Client id", "Level: recommended → actual", "Pack"):
+        # At 80 columns the client id stays whole; the levels wrap between words and the pack version gives way.
         table.add_column(
             column,
-            no_wrap=column != "Actual",
+            no_wrap=not column.startswith("Level"),
             overflow="ellipsis" if column == "Pack" else "fold",
             max_width=8 if column == "Pack" else None,
         )
     for r in records:
-        actual = "" if r.actual_level is None else (r.actual_level if r.overridden else "same")
-        if r.overridden and r.placement_steps:  # the override's size and direction: ↑ more intensive, ↓ less
-            actual += f" {'↑' if r.placement_steps > 0 else '↓'}{abs(r.placement_steps)}"
+        level = r.recommended_level or ""
+        if r.overridden:  # the override with its size and direction: ↑ more intensive, ↓ less
+            steps = f" {'↑' if r.placement_steps > 0 else '↓'}{abs(r.placement_steps)}" if r.placement_steps else ""
+            level += f" → {r.actual_level}{steps}"
         table.add_row(
             _cell(r.id),
-            _cell(f"{r.status} (damaged)" if r.damage else r.status),
+            _cell(_status(r)),
             _cell(_saved(r.updated_at)),
             _cell(r.client_id or ""),
-            _cell(r.recommended_level or ""),
-            _cell(actual),
+            _cell(level),
             _cell(r.pack_version),
         )
     console.print(table)
@@ -303,12 +313,14 @@ def show(
         console.print(Text(HISTORY_TITLE, style="bold"))
         for line in history_lines(shown):
             console.print(Text(f"  {line}"))
+    from rich.padding import Padding
+
     console.print(Text("Answers", style="bold"))  # as every export has them
     for title, lines in answer_blocks(shown, _record_pack(record)):
         if title:
-            console.print(Text(f"  {title}", style="bold"))
-        for line in lines:
-            console.print(Text(f"    {line}" if title else f"  {line}"))
+            console.print(Padding(Text(title, style="bold"), (0, 0, 0, 2)))
+        for line in lines:  # a long answer wraps under itself
+            console.print(Padding(Text(line), (0, 0, 0, 4 if title else 2)))
 
 
 @app.command()
