@@ -67,7 +67,7 @@ def check(
     else:
         from iop_cli.output.report import render
 
-        render(data, rich_console())
+        render(data, rich_console(), pack)
 
 
 def show_why_not(pack, decision, level: str, found: list, format: ReportFormat) -> None:

@@ -197,6 +197,6 @@ def _show_report(pack, answers, console) -> dict:
     data = decision_dict(decision, pack, nearest(pack, answers, decision.missing))
     console = console or rich_console()
     console.print()
-    render(data, console)
+    render(data, console, pack)
     console.print()
     return data

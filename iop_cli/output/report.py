@@ -214,14 +214,15 @@ def markdown_note(data: dict[str, Any], pack, answers: dict[str, Any], at) -> st
     question at the end."""
     client = answers.get("client_id")
     head = [f"- **Client id:** {md_text(str(client)) if client else '(none)'}", f"- **Date:** {local_time(at)}", ""]
-    body = markdown(data).removeprefix("# Placement recommendation\n\n")
+    body = markdown(data, pack).removeprefix("# Placement recommendation\n\n")
     out = ["# Placement recommendation", "", *head, body.rstrip("\n"), "", "## Answers", ""]
     for title, rows in answer_sections(pack, answers):
         out += [f"### {md_text(title)}", ""] + [f"- {md_text(label)}: {md_text(value)}" for label, value in rows] + [""]
     return "\n".join(out)
 
 
-def markdown(data: dict[str, Any]) -> str:
+def markdown(data: dict[str, Any], pack=None) -> str:
+    """The report as Markdown; with the decision's `pack`, what was not assessed is said in words."""
     level = data["level"]
     out: list[str] = ["# Placement recommendation", ""]
     recommended = [f"*{_level_line(level)}*", "", f"**Why:** {_why(data)}", ""]
@@ -258,7 +259,7 @@ def markdown(data: dict[str, Any]) -> str:
         out += [f"- {SEVERITY_TITLE.get(a['severity'], a['severity'])}: {a['message']} {a['because']}" for a in others]
         out.append("")
     if data["not_assessed"]:
-        out += ["### Not assessed", ""] + [f"- {line}" for line in _not_assessed_lines(data)] + [""]
+        out += ["### Not assessed", ""] + [f"- {line}" for line in not_assessed_words(data, pack)] + [""]
     if change_lines(data):
         out += [f"### {CHANGES_TITLE}", ""] + [f"- {line}" for line in change_lines(data)] + [""]
     if data.get("contradictions"):
@@ -269,7 +270,7 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def render(data: dict[str, Any], console) -> None:
+def render(data: dict[str, Any], console, pack=None) -> None:
     """Draw the report on a Rich console: safety alerts first, then the level, why, and what it involves."""
     from rich import box
     from rich.console import Group
@@ -361,7 +362,7 @@ def render(data: dict[str, Any], console) -> None:
         [f"{SEVERITY_TITLE.get(a['severity'])}: {a['message']} {a['because']}" for a in others],
         "yellow",
     )
-    bullets("Not assessed", _not_assessed_lines(data))
+    bullets("Not assessed", not_assessed_words(data, pack))
     bullets(CHANGES_TITLE, change_lines(data))
     bullets("Contradicting answers", [c["text"] for c in data.get("contradictions", [])], "yellow")
     bullets("Ignored answers", _ignored_lines(data), "yellow")
@@ -498,8 +499,8 @@ def not_assessed_words(data: dict[str, Any], pack) -> list[str]:
         rule = rules.get(item["rule"])
         if rule is not None and getattr(rule, "level", None) in pack.levels:
             what = f"whether {pack.levels[rule.level].name} is needed could not be decided"
-        elif rule is not None and getattr(rule, "message", None):
-            what = f"this could not be checked: {rule.message}"
+        elif rule is not None and getattr(rule, "alert", None):
+            what = f"this alert could not be checked: {rule.alert}"
         else:
             what = f"rule {item['rule']} could not be decided"
         lines.append(f"{'; '.join(labels) or 'an answer'}: not answered, so {what}")
