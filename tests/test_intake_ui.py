@@ -310,16 +310,16 @@ def test_an_urgent_level_already_certain_is_offered_at_once_and_the_rest_stays_o
     before = asked[: asked.index("suicidal_ideation")]
     answers = {**CANDIDATE, "suicidal_ideation": "active_with_plan"}
     keys = keys_for(pack, answers, [*before, "suicidal_ideation"])
-    code, report = intake(db, keys + ENTER + ENTER)  # see the report now, then stop here
-    assert code == Exit.INTERRUPTED
+    code, report = intake(db, keys + ENTER + ENTER)  # see the report now, then stop here: a choice, exit 0
+    assert code == Exit.OK
     assert "URGENT: RECOMMENDATION" in report and "IMMEDIATE CRISIS EVALUATION" in report
     [draft] = stored(db)
     assert draft.status == "draft" and draft.answers["suicidal_ideation"] == "active_with_plan"
     assert draft.cursor == "suicide_attempt_past_3_months"  # the remaining questions stay open
-    assert f"iop intake --resume {draft.id}" in capsys.readouterr().err
+    assert f"Stopped after the urgent report. The answers are saved as draft {draft.id}." in capsys.readouterr().out
     # Resumed, the draft says at once that it is urgent (its report again, then stop).
     code, report = intake(db, ENTER + ENTER, resume=True, record=draft.id)
-    assert code == Exit.INTERRUPTED and "URGENT: RECOMMENDATION" in report
+    assert code == Exit.OK and "URGENT: RECOMMENDATION" in report
     # Going on instead: the interview continues to the end, and offers it only once.
     rest = asked[asked.index("suicidal_ideation") + 1 :]
     keys = keys_for(pack, answers, [*before, "suicidal_ideation"]) + DOWN + ENTER + keys_for(pack, answers, rest)

@@ -173,6 +173,12 @@ def _run(
         # Every answer is already saved (a save that failed raised a problem instead); Ctrl-C while the report is
         # drawn is a pause like any other.
         paused = stop.record_id if isinstance(stop, Paused) else session.record_id
+        if isinstance(stop, Paused) and stop.chosen and paused is not None:
+            again = command_hint(f"iop intake --resume {paused}", db, rules)
+            current().echo(
+                f"Stopped after the urgent report. The answers are saved as draft {paused}. Continue with: {again}"
+            )
+            return Exit.OK
         if paused is None:
             current().echo("Stopped before the first answer; nothing was saved.", err=True)
         else:

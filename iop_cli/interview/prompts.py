@@ -49,9 +49,10 @@ class StopForNow(Exception):
 class Paused(Exception):
     """The counselor pressed Ctrl-C or Ctrl-D. `record_id` is the draft that keeps their answers (None if none)."""
 
-    def __init__(self, record_id: int | None):
+    def __init__(self, record_id: int | None, chosen: bool = False):
         super().__init__(record_id)
         self.record_id = record_id
+        self.chosen = chosen  # the counselor chose to stop (after an urgent report), rather than interrupting
 
 
 @dataclass
@@ -529,9 +530,9 @@ class IntakeSession:
     def interview(self, interview: Interview, on_urgent=None) -> dict[str, Any]:
         try:
             return run_interview(interview, self.save, on_urgent)
-        except (KeyboardInterrupt, EOFError, StopForNow):
+        except (KeyboardInterrupt, EOFError, StopForNow) as stop:
             self.save(interview)
-            raise Paused(self.record_id) from None
+            raise Paused(self.record_id, chosen=isinstance(stop, StopForNow)) from None
 
     def go_on_after_urgent_report(self, report: dict[str, Any]) -> bool:
         """After an early urgent report: go on with the interview (True), or stop with the draft kept."""
