@@ -223,3 +223,19 @@ def test_every_export_has_the_answers_and_markdown_shows_typed_text_as_typed(db)
     markdown = iop(db, "records", "show", "1", "--format", "markdown").stdout
     assert "Note: \\<b\\>auth\\</b\\> pending" in markdown and "<b>auth</b>" not in markdown
     assert "## Answers" in markdown and "### About this intake" in markdown and "- Age in years: 34" in markdown
+
+
+def test_a_draft_already_urgent_is_flagged_in_the_list_and_in_show(tmp_path):
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()
+    db = tmp_path / "i.sqlite3"
+    answers = {"client_id": "U-1", "how:suicide_risk": "items", "cssrs_wish_dead": True, "cssrs_thoughts": True}
+    answers |= {"cssrs_method": True, "cssrs_intent": True}  # intent: high risk, crisis whatever the rest is
+    with Store.open(db) as store:
+        store.save_draft(None, pack, None, answers, "cssrs_plan")
+        store.save_draft(None, pack, None, {"client_id": "U-2", "age": 40}, "primary_substance")
+    listed = iop_in_process("records", "list", "--db", str(db), env={"COLUMNS": "120"}).stdout
+    assert "draft, URGENT" in listed and listed.count("URGENT") == 1
+    shown = iop_in_process("records", "show", "1", "--db", str(db)).stdout
+    assert "⚠ URGENT: Immediate crisis evaluation, whatever the open questions are." in shown

@@ -118,11 +118,36 @@ def _record_pack(record):
     return None
 
 
-def _status(record) -> str:
-    """A record's status for the list: damaged, or "provisional" for a complete record placed before its
-    assessment was complete."""
+def _urgent_draft(record, packs: dict) -> str | None:
+    """The urgent level a draft's answers already make certain (whatever its open questions), by name; None when
+    there is none, or the draft's pack is not at hand unchanged. `packs`: the packs found so far, by record's pack."""
+    if record.status != "draft" or record.damage:
+        return None
+    key = (record.rules_dir, record.pack_hash)
+    if key not in packs:
+        packs[key] = _record_pack(record)
+    pack = packs[key]
+    if pack is None:
+        return None
+    from iop_cli.decide.engine import decide
+    from iop_cli.interview.machine import Interview
+    from iop_cli.problems import ProblemsError
+
+    try:  # the answers as the interview counts them (a draft also keeps how each instrument is taken)
+        decision = decide(pack, Interview.resume(pack, record.answers, record.cursor)[0].final_answers())
+    except (ProblemsError, ValueError, KeyError):
+        return None
+    level = pack.levels[decision.level.id]
+    return level.name if level.urgent and decision.basis == "rule" else None
+
+
+def _status(record, packs: dict | None = None) -> str:
+    """A record's status for the list: damaged; "provisional" for a complete record placed before its
+    assessment was complete; "draft, URGENT" for a draft whose answers already make an urgent level certain."""
     if record.damage:
         return f"{record.status} (damaged)"
+    if packs is not None and _urgent_draft(record, packs):
+        return "draft, URGENT"
     if record.report is not None and record.report.get("status") == "provisional":
         return "provisional"
     return record.status
@@ -205,6 +230,7 @@ def list_records(
             overflow="ellipsis" if column == "Pack" else "fold",
             max_width=8 if column == "Pack" else None,
         )
+    packs: dict = {}
     for r in records:
         level = r.recommended_level or ""
         if r.overridden:  # the override with its size and direction: ↑ more intensive, ↓ less
@@ -212,7 +238,7 @@ def list_records(
             level += f" → {r.actual_level}{steps}"
         table.add_row(
             _cell(r.id),
-            _cell(_status(r)),
+            _cell(_status(r, packs)),
             _cell(_saved(r.updated_at)),
             _cell(r.client_id or ""),
             _cell(level),
@@ -297,6 +323,9 @@ def show(
         head.append(f" · reassessment of record {record.previous_id}")
     console.print(head)
     if record.report is None:
+        urgent_now = _urgent_draft(record, {})
+        if urgent_now:
+            console.print(Text(f"⚠ URGENT: {urgent_now}, whatever the open questions are.", style="bold red"))
         again = command_hint(f"iop intake --resume {record.id}", db)
         console.print(Text(f"{len(record.answers)} answers so far. Continue with: {again}"))
         if claim_is_live(record):
