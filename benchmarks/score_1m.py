@@ -4,7 +4,9 @@ the same file, measured in the same run.
 Targets (issue 3): wall time ratio at most 2.0; peak memory under 500 MB; peak memory on 2,000,000 rows no more than
 10% above that on 1,000,000. Each command runs in its own child process; its peak memory is that child's maximum
 resident set size (getrusage), its time the wall time around it.
-Run: python benchmarks/score_1m.py [--rows 1000000] [--runs 3] [--no-double] [--columns v1|v2]
+By default the file's levels follow real admissions (`REALISTIC_MIX`, issue 18) with 2% bad or blank cells;
+`--mix uniform` draws every value alike, as the figures before issue 18 did (81% of rows crisis).
+Run: python benchmarks/score_1m.py [--rows 1000000] [--runs 3] [--no-double] [--columns v1|v2] [--mix realistic|uniform]
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
 """
 
-BASELINE = "import polars as pl, sys; pl.scan_csv(sys.argv[1]).sink_csv(sys.argv[2])"
+# Cells read as text, as iop reads them: a file with bad cells ("maybe" in a number column) would stop Polars'
+# type inference, and the realistic file has some.
+BASELINE = "import polars as pl, sys; pl.scan_csv(sys.argv[1], infer_schema=False).sink_csv(sys.argv[2])"
 # For context only: Polars writing an output as wide as iop score's (the same six columns, filled with typical
 # texts), which shows how much of the gap is the size of the output rather than the scoring.
 WIDE = """
@@ -82,6 +86,68 @@ def generate(path: Path, rows: int, seed: int = 7, columns_of: str = "v1") -> No
     pl.DataFrame(columns).write_csv(path)
 
 
+# The level mix of real admissions (TEDS-A, issue 18): about half outpatient, the rest mostly residential and
+# intensive outpatient, a few percent crisis and withdrawal.
+REALISTIC_MIX = {
+    "outpatient": 0.47,
+    "residential": 0.17,
+    "iop": 0.13,
+    "inpatient": 0.07,
+    "php": 0.06,
+    "early_intervention": 0.04,
+    "clinician_review": 0.03,
+    "crisis": 0.03,
+}
+BAD_SHARE = 0.02  # rows with one bad or blank required cell
+
+
+def generate_realistic(path: Path, rows: int, seed: int = 7) -> None:
+    """A version-1 standard-intake CSV whose levels follow `REALISTIC_MIX`: a pool of varied records is placed by
+    the engine behind `iop check`, and rows are drawn from it level by level (each with its own client id); then
+    `BAD_SHARE` of the rows get a blank or invalid required cell."""
+    import polars as pl
+
+    from iop_cli.decide.engine import checked, decide
+    from iop_cli.pack.build import load_pack
+    from iop_cli.problems import AnswersError
+
+    pack, v1 = load_pack(), load_pack(V1)
+    rng = random.Random(seed)
+    safe = {"suicidal_ideation": "none", "suicide_attempt_past_3_months": "no", "homicidal_ideation": "no"}
+    safe |= {"medical_instability": "no", "withdrawal_complications_history": "no"}
+    pool: dict[str, list[dict[str, str]]] = {level: [] for level in REALISTIC_MIX}
+    for _ in range(200_000):
+        if all(len(found) >= 40 for found in pool.values()):
+            break
+        row = {}
+        for q in v1.asked:
+            if q.id in safe and rng.random() < 0.9:  # most people are not in danger: a varied, mostly safe pool
+                row[q.id] = safe[q.id]
+            elif q.type in ("choice", "yesno"):
+                row[q.id] = rng.choice(list(q.choice_values) if q.type == "choice" else ["yes", "no"])
+            elif q.type == "integer":
+                top = int(q.max) if q.id not in ("ciwa_ar", "cows") else 30
+                row[q.id] = "" if not q.required and rng.random() < 0.3 else str(rng.randint(int(q.min), top))
+            else:
+                row[q.id] = ""
+        try:
+            level = decide(pack, checked(pack, {k: v for k, v in row.items() if v != ""})).level.id
+        except AnswersError:  # a combination the pack refuses (the pool wants valid records only)
+            continue
+        if level in pool and len(pool[level]) < 40:
+            pool[level].append(row)
+    levels = [level for level in REALISTIC_MIX if pool[level]]
+    picked = rng.choices(levels, weights=[REALISTIC_MIX[level] for level in levels], k=rows)
+    required = [q.id for q in v1.asked if q.required]
+    records = []
+    for n, level in enumerate(picked):
+        row = dict(rng.choice(pool[level]), client_id=f"C-{n}")
+        if rng.random() < BAD_SHARE:
+            row[rng.choice(required)] = rng.choice(["", "maybe"])
+        records.append(row)
+    pl.DataFrame(records).write_csv(path)
+
+
 def measure(command: list[str]) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=False)
     if done.returncode:
@@ -89,9 +155,14 @@ def measure(command: list[str]) -> dict[str, float]:
     return json.loads(done.stdout)
 
 
-def compare(rows: int, runs: int, folder: Path, columns_of: str = "v1") -> dict[str, dict[str, float]]:
+def compare(
+    rows: int, runs: int, folder: Path, columns_of: str = "v1", mix: str = "realistic"
+) -> dict[str, dict[str, float]]:
     source = folder / f"intakes-{rows}.csv"
-    generate(source, rows, columns_of=columns_of)
+    if mix == "realistic" and columns_of == "v1":
+        generate_realistic(source, rows)
+    else:
+        generate(source, rows, columns_of=columns_of)
     size_mb = source.stat().st_size / 1e6
     iop = str(Path(sys.executable).with_name("iop"))
     commands = {
@@ -116,6 +187,12 @@ def compare(rows: int, runs: int, folder: Path, columns_of: str = "v1") -> dict[
     print(f"  for context, iop score / polars writing an equally wide output: {wide:.2f}")
     peak = result["iop score"]["peak_mb"]
     print(f"  iop score peak memory: {peak:.0f} MB (target < 500) -> {'OK' if peak < 500 else 'OVER'}")
+    import polars as pl
+
+    levels = pl.read_csv(folder / "scored.csv", columns=["level", "status"], infer_schema=False)
+    shares = levels.group_by("level").len().sort("len", descending=True).rows()
+    mix_text = ", ".join(f"{level or 'error'} {n / rows:.0%}" for level, n in shares)
+    print(f"  levels in the scored file: {mix_text}")
     for path in folder.iterdir():
         path.unlink()
     return result
@@ -129,12 +206,19 @@ def main() -> None:
     parser.add_argument(
         "--columns", choices=["v1", "v2"], default="v1", help="the standard record's columns (v1) or every field (v2)"
     )
+    parser.add_argument(
+        "--mix",
+        choices=["realistic", "uniform"],
+        default="realistic",
+        help="levels like real admissions, with 2%% bad or blank cells (v1 columns), or every value equally likely "
+        "(the file of earlier measurements: 81%% crisis)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        one = compare(args.rows, args.runs, folder, args.columns)
+        one = compare(args.rows, args.runs, folder, args.columns, args.mix)
         if not args.no_double:
-            two = compare(2 * args.rows, args.runs, folder, args.columns)
+            two = compare(2 * args.rows, args.runs, folder, args.columns, args.mix)
             growth = two["iop score"]["peak_mb"] / one["iop score"]["peak_mb"]
             verdict = "OK" if growth <= 1.10 else "OVER"
             print(f"peak memory {2 * args.rows:,} / {args.rows:,} rows: {growth:.2f} (target <= 1.10) -> {verdict}")
