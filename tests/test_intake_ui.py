@@ -414,6 +414,9 @@ def test_a_client_id_that_looks_like_a_name_or_a_birth_date_is_refused():
     question = load_pack().questions["client_id"]
     # Refused (the prompt stays), then a plain id is taken.
     assert ask_one(question, None, "John Smith" + ENTER + "\x15" + "A-7" + ENTER) == "A-7"
+    # An id that only looks like a name is written with a dash; one that merely contains dashed digits passes.
+    assert ask_one(question, None, "Site North" + ENTER + "\x15" + "Site-North" + ENTER) == "Site-North"
+    assert ask_one(question, None, "IOP-2024-01-0042" + ENTER) == "IOP-2024-01-0042"
 
 
 def test_a_reassessment_asks_each_safety_question_anew_but_keeps_other_answers_on_enter():
@@ -431,3 +434,19 @@ def test_a_reassessment_asks_each_safety_question_anew_but_keeps_other_answers_o
     interview.cursor = "housing"
     drive(ENTER, lambda: ask_current(interview))
     assert interview.answers["housing"] == "unstable"
+
+
+def test_a_paused_reassessment_still_asks_its_safety_questions_anew(pack, db):
+    """The answers a reassessment has not asked again yet are kept with its draft: resumed, it still shows the
+    earlier answer to a safety question without pre-selecting it."""
+    from iop_cli.interview.machine import Interview
+    from iop_cli.pack.build import load_pack
+
+    v2 = load_pack()
+    interview, _ = Interview.reassess(v2, {"age": 40, "medical_instability": False, "housing": "unstable"})
+    with Store.open(db) as store:
+        draft = store.save_draft(None, v2, None, interview.draft_answers(), interview.cursor, previous_id=1)
+        kept = store.get(draft)
+    resumed, dropped = Interview.resume(v2, kept.answers, kept.cursor)
+    assert dropped == [] and "medical_instability" in resumed.unconfirmed
+    assert "medical_instability" not in resumed.confirmed_answers()

@@ -82,3 +82,12 @@ def test_the_schema_is_generated_from_the_same_declarations():
     assert questions["required"] == list(spec.QUESTION.required)
     assert list(schema["properties"]) == list(spec.FILE.names)
     assert schema["properties"]["rules"]["items"]["required"] == list(spec.RULE.required)
+
+
+def test_steps_between_levels_of_care_leave_clinician_review_out():
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()
+    assert pack.steps("iop", "outpatient") == -1 and pack.steps("php", "outpatient") == -2
+    assert pack.steps("iop", "residential") == 2 and pack.steps("crisis", "inpatient") == -1
+    assert pack.steps("clinician_review", "outpatient") == 0 and pack.steps("iop", "clinician_review") == 0

@@ -71,3 +71,27 @@ def test_a_pack_at_the_limit_loads(pack_copy):
 
     _with_alerts(pack_copy, MAX_ALERTS - len(load_pack(pack_copy).alerts))
     assert len(load_pack(pack_copy).alerts) == MAX_ALERTS
+
+
+def test_an_urgent_level_is_certain_only_when_no_earlier_rule_still_waits_on_an_optional_answer():
+    from types import SimpleNamespace
+
+    from iop_cli.decide.engine import NotAssessed
+    from iop_cli.decide.policy import urgent_certain
+    from iop_cli.pack.build import load_pack
+
+    pack = load_pack()
+
+    def decision(level, basis, rule=None, waiting=()):
+        return SimpleNamespace(level=pack.levels[level], basis=basis, rule=rule, not_assessed=waiting)
+
+    assert urgent_certain(pack, decision("crisis", "rule", "crisis_risk"))
+    assert urgent_certain(pack, decision("inpatient", "every_filling"))  # several rules, one urgent level
+    assert not urgent_certain(pack, decision("iop", "rule", "iop_mild_moderate"))  # not urgent
+    assert not urgent_certain(pack, decision("clinician_review", "missing_answers"))
+    # Inpatient, but a crisis rule before it waits on an optional answer not given: crisis not ruled out.
+    waiting = (NotAssessed("crisis_high_suicide_risk", ("suicide_risk",)),)
+    assert not urgent_certain(pack, decision("inpatient", "rule", "inpatient_medical", waiting))
+    # A later rule waiting changes nothing.
+    later = (NotAssessed("php_moderate_symptoms", ("cows",)),)
+    assert urgent_certain(pack, decision("inpatient", "rule", "inpatient_medical", later))

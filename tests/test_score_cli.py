@@ -431,6 +431,11 @@ def test_a_value_set_is_filled_from_its_members_only_and_joined_columns_make_a_s
             "a list of values needs a yes/no, choice or number question and 2 or more",
         ),
         ("columns: {housing: [A, B]}", "columns: `housing` takes one answer, so it reads one column"),
+        ("values: {pregnant: {1: [yes, no]}}", "a list of values needs a required question; `pregnant` is optional"),
+        (
+            "values: {age: {1: [" + ", ".join(str(n) for n in range(12, 80)) + "]}}",
+            "its lists name more than 62 values",
+        ),
     ],
 )
 def test_value_sets_and_joined_columns_are_checked_when_the_map_loads(tmp_path, text, message):

@@ -22,6 +22,7 @@ from iop_cli.pack.source import Src
 from iop_cli.problems import Problem, ProblemsError, did_you_mean
 
 KEYS = ("columns", "values", "missing", "derive", "unanswered")
+MAX_MEMBERS = 62  # the values a field's lists may name in all (a row's set is a bit mask)
 
 
 @dataclass
@@ -125,6 +126,8 @@ class _MapLoader:
         for key, src in self.mapping_of(top.get("values"), "values").items():
             if self.field_id(key, doc.value["values"].keys[key]):
                 result.values[key] = self.codes(key, src)
+                if len(result.members(key)) > MAX_MEMBERS:  # each row's set is a bit mask in a 64-bit integer
+                    self.problem(src.mark, f"values: {key}: its lists name more than {MAX_MEMBERS} values in all")
         missing = top.get("missing")
         if missing is not None:
             items = missing.value if isinstance(missing.value, list) else [missing]
@@ -208,6 +211,11 @@ class _MapLoader:
             return None
         if question.type == "text" or len(src.value) < 2:
             self.problem(src.mark, f"{where}: a list of values needs a yes/no, choice or number question and 2 or more")
+            return None
+        if not question.required:
+            # The exact missing-answer rule fills missing required answers; an optional one left open is not
+            # filled (a rule waiting on it does not fire), so its set would be lost: refused rather than ignored.
+            self.problem(src.mark, f"{where}: a list of values needs a required question; `{key}` is optional")
             return None
         members: dict[Any, None] = {}
         for item in src.value:

@@ -20,7 +20,7 @@ import polars as pl
 
 from iop_cli.batch.cells import Converter, text_answer
 from iop_cli.batch.columns import Source, derived_column, field_label, joined_column, output_names, plan_sources
-from iop_cli.batch.mapping import Mapping
+from iop_cli.batch.mapping import Mapping, OneOf
 from iop_cli.batch.pipeline import SCORING_THREADS, Pipeline
 from iop_cli.batch.read import read_header, unreadable
 from iop_cli.batch.render import FORMULA, SPREADSHEET_FORMULA, csv_line, csv_quote, csv_text, neutral
@@ -365,7 +365,7 @@ class BatchScorer:
                 continue
             for fid in self.coded[column]:
                 question = self.pack.questions[fid]
-                if question.ask_if is None and all(self.converter.answer(question, c)[0] is not None for c in found):
+                if question.ask_if is None and all(_answered(self.converter.answer(question, c)[0]) for c in found):
                     return True
         return False
 
@@ -445,6 +445,11 @@ class BatchScorer:
         if rows.len():
             lines = lines.scatter(rows, raw[rows].select(cells).to_series())
         return lines
+
+
+def _answered(value: Any) -> bool:
+    """An answer a row holds: not blank, and not a value set (which leaves the answer open)."""
+    return value is not None and not isinstance(value, OneOf)
 
 
 class StrictStop(Exception):

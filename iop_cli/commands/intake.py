@@ -154,7 +154,7 @@ def _run(
 
     def early_report(decision) -> bool:
         """An urgent level already certain: its report now, from the answers so far; then stop or go on."""
-        return session.go_on_after_urgent_report(_show_report(pack, interview.final_answers(), console))
+        return session.go_on_after_urgent_report(_show_report(pack, interview.confirmed_answers(), console))
 
     try:
         while True:

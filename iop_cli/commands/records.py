@@ -130,15 +130,16 @@ def _urgent_draft(record, packs: dict) -> str | None:
     if pack is None:
         return None
     from iop_cli.decide.engine import decide
+    from iop_cli.decide.policy import urgent_certain
     from iop_cli.interview.machine import Interview
     from iop_cli.problems import ProblemsError
 
-    try:  # the answers as the interview counts them (a draft also keeps how each instrument is taken)
-        decision = decide(pack, Interview.resume(pack, record.answers, record.cursor)[0].final_answers())
+    try:  # the answers as the interview counts them (a reassessment's earlier answers once asked again)
+        interview = Interview.resume(pack, record.answers, record.cursor)[0]
+        decision = decide(pack, interview.confirmed_answers())
     except (ProblemsError, ValueError, KeyError):
         return None
-    level = pack.levels[decision.level.id]
-    return level.name if level.urgent and decision.basis == "rule" else None
+    return pack.levels[decision.level.id].name if urgent_certain(pack, decision) else None
 
 
 def _status(record, packs: dict | None = None) -> str:
@@ -327,7 +328,8 @@ def show(
         if urgent_now:
             console.print(Text(f"⚠ URGENT: {urgent_now}, whatever the open questions are.", style="bold red"))
         again = command_hint(f"iop intake --resume {record.id}", db)
-        console.print(Text(f"{len(record.answers)} answers so far. Continue with: {again}"))
+        given = [name for name in record.answers if not name.startswith("@")]  # not the draft's own marks
+        console.print(Text(f"{len(given)} answers so far. Continue with: {again}"))
         if claim_is_live(record):
             console.print(Text(f"Open in an iop intake now ({_one_line(where_open(record))}).", style="yellow"))
         return

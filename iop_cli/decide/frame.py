@@ -649,7 +649,8 @@ class MissingSettler:
         fired, the open rules, the missing answers they rest on and the answers they read), its texts by the rest."""
         from iop_cli.decide.missing import not_ruled_out, outcome_texts, over_missing
 
-        whole = (tuple(self.ranged), *case.values())
+        # The bits of a value set index this map's members: a memo shared by other maps must not read them alike.
+        whole = (tuple(self.ranged), tuple((n, tuple(m)) for n, m in self.value_sets.items()), *case.values())
         if whole in self.cases:
             return self.cases[whole]
 

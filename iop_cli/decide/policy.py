@@ -74,6 +74,21 @@ def unsure(pack: Pack, rule: Rule, applies: Mapping[str, Any], missing: set[str]
 STATUSES = ("ok", "provisional", "review", "error")
 
 
+def urgent_certain(pack: Pack, decision: Any) -> bool:
+    """Whether a decision's urgent level stands whatever the answers not given yet are: placed by a rule or by
+    every filling of the missing required answers, with no level rule before it still waiting on an optional answer
+    not given (a withdrawal scale not taken yet could still lead elsewhere)."""
+    level = pack.levels[decision.level.id]
+    if not level.urgent or decision.basis not in ("rule", "every_filling"):
+        return False
+    order = {rule.id: index for index, rule in enumerate(pack.rules)}
+    placing = order.get(decision.rule, len(pack.rules))
+    return not any(
+        item.rule in order and order[item.rule] < placing and pack.rules[order[item.rule]].level != level.id
+        for item in decision.not_assessed
+    )
+
+
 def status(pack: Pack, level: str, provisional: bool = False) -> str:
     """A decision's status: `review` when it rests with a clinician (the pack's `otherwise` level, which missing
     answers also lead to); else `provisional` when an alert marked provisional holds (the level stands, but a safety

@@ -18,6 +18,7 @@ from iop_cli.pack.model import Asked, Choice, Pack, Question
 
 # How the counselor takes an instrument: the answer of its "how" step (`how:TOTAL` in the answers and drafts).
 ITEMS, TOTAL, NOT_TAKEN = "items", "total", "not_taken"
+UNCONFIRMED = "@unconfirmed"  # in a draft's answers: a reassessment's earlier answers not asked again yet
 HOW = "how:"
 
 
@@ -96,6 +97,8 @@ class Interview:
     @classmethod
     def resume(cls, pack: Pack, answers: dict[str, Any], cursor: str | None) -> tuple[Interview, list[str]]:
         """Continue a draft. Answers the pack no longer accepts (it may have changed) are dropped and named."""
+        answers = dict(answers)
+        unconfirmed = answers.pop(UNCONFIRMED, None)
         kept: dict[str, Any] = {}
         dropped: list[str] = []
         steps = {i.step.id: i.step for i in instruments(pack).values()}
@@ -114,6 +117,8 @@ class Interview:
                 continue
             kept[name] = typed
         interview = cls(pack, kept)
+        if isinstance(unconfirmed, list):
+            interview.unconfirmed = {name for name in unconfirmed if name in kept}
         dropped += interview._prune()
         on_path = {q.id for q in interview.path()}
         if cursor in on_path:
@@ -224,6 +229,17 @@ class Interview:
 
     def final_answers(self) -> dict[str, Any]:
         return self._given()
+
+    def confirmed_answers(self) -> dict[str, Any]:
+        """The final answers less a reassessment's earlier answers not asked again yet: what is known today."""
+        return {k: v for k, v in self._given().items() if k not in self.unconfirmed}
+
+    def draft_answers(self) -> dict[str, Any]:
+        """The answers as a draft keeps them: with the reassessment's answers not asked again yet under
+        `UNCONFIRMED`, so that a resumed reassessment still asks them anew."""
+        if not self.unconfirmed:
+            return dict(self.answers)
+        return {**self.answers, UNCONFIRMED: sorted(self.unconfirmed)}
 
     # -- moves ---------------------------------------------------------------------------------------------------
 

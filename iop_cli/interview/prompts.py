@@ -152,9 +152,10 @@ def looks_like_identity(text: str) -> bool:
     tool collects neither."""
     import re
 
-    date = r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b"
-    name = r"\b[A-Z][a-z]+\s+[A-Z][a-z]+\b"
-    return bool(re.search(date, text) or re.search(name, text) or re.search(r"\b(dob|born)\b", text, re.I))
+    dates = (r"(?<!\d)\d{1,2}[/.-]\d{1,2}[/.-](\d{2}|\d{4})(?!\d)", r"(?<!\d)(19|20)\d\d-\d\d-\d\d(?!\d)")
+    name = r"\b[A-Z][a-z]+,?\s+[A-Z][a-z]+\b"
+    found = any(re.search(date, text) for date in dates) or re.search(r"\b(dob|born)\b", text, re.I)
+    return bool(found or re.search(name, text))
 
 
 def _answerable(option: Any) -> bool:
@@ -223,7 +224,7 @@ def _prompt(question: Question, default: Any, back: bool) -> questionary.Questio
         except BadValue as exc:
             return f"The answer {exc.message}: enter {exc.allowed}."
         if question.id == "client_id" and looks_like_identity(text):
-            return "That looks like a name or a birth date: enter the program's own id instead."
+            return "That looks like a name or a birth date: use the program's own id (words joined with a dash)."
         return True
 
     allowed = allowed_text(question)
@@ -349,12 +350,11 @@ def urgent_now(interview: Interview):
     """The decision when the answers so far already make an urgent level certain, whatever the questions still open
     are (the exact missing-answer rule: every way of answering them leads there); else None."""
     from iop_cli.decide.engine import decide
+    from iop_cli.decide.policy import urgent_certain
 
     # A reassessment's earlier answers not asked again yet do not count: they may have changed.
-    answers = {k: v for k, v in interview.final_answers().items() if k not in interview.unconfirmed}
-    decision = decide(interview.pack, answers)
-    certain = decision.basis == "rule" and interview.pack.levels[decision.level.id].urgent
-    return decision if certain else None
+    decision = decide(interview.pack, interview.confirmed_answers())
+    return decision if urgent_certain(interview.pack, decision) else None
 
 
 def offer_urgent_report(interview: Interview, decision) -> bool:
@@ -524,7 +524,12 @@ class IntakeSession:
         if not interview.answers and self.record_id is None:
             return  # nothing worth a draft yet
         self.record_id = self.store.save_draft(
-            self.record_id, self.pack, self.rules_dir, interview.answers, cursor or interview.cursor, self.previous_id
+            self.record_id,
+            self.pack,
+            self.rules_dir,
+            interview.draft_answers(),
+            cursor or interview.cursor,
+            self.previous_id,
         )
 
     def interview(self, interview: Interview, on_urgent=None) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def md_text(text: str) -> str:
     and HTML are escaped, so `<b>room</b>` stays those characters."""
     import re
 
-    return re.sub(r"([\\`*{}\[\]<>#|~])", r"\\\1", text)  # `_` too would spoil every field id
+    return re.sub(r"([\\`*{}\[\]<>#|~&])", r"\\\1", text)  # `_` too would spoil every field id
 
 
 def local_time(at: str | Any) -> str:

@@ -254,9 +254,12 @@ class Pack:
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def steps(self, recommended: str, actual: str) -> int:
-        """How many levels apart two levels are, in order of intensity (rank): positive when `actual` is the more
-        intensive (a step up from the recommendation), negative when it is less."""
-        order = sorted(self.levels, key=lambda level: -self.levels[level].rank)
+        """How many levels of care apart two levels are, in order of intensity (rank): positive when `actual` is
+        the more intensive (a step up from the recommendation), negative when it is less. The `otherwise` level
+        (clinician review) is no level of care: to or from it, 0."""
+        if self.otherwise.level in (recommended, actual):
+            return 0
+        order = sorted((lv for lv in self.levels if lv != self.otherwise.level), key=lambda lv: -self.levels[lv].rank)
         return order.index(recommended) - order.index(actual)
 
     @cached_property
