@@ -1,12 +1,16 @@
-"""Batch scoring speed and memory: `iop score` on a generated standard-intake CSV against Polars' own scan-to-CSV of
-the same file, measured in the same run.
+"""Batch scoring speed and memory: `iop score` on a generated standard-intake CSV against Polars on the same file,
+every command measured in the same run, interleaved.
 
-Targets (issue 3): wall time ratio at most 2.0; peak memory under 500 MB; peak memory on 2,000,000 rows no more than
-10% above that on 1,000,000. Each command runs in its own child process; its peak memory is that child's maximum
-resident set size (getrusage), its time the wall time around it.
-By default the file's levels follow real admissions (`REALISTIC_MIX`, issue 18) with 2% bad or blank cells;
-`--mix uniform` draws every value alike, as the figures before issue 18 did (81% of rows crisis).
-Run: python benchmarks/score_1m.py [--rows 1000000] [--runs 3] [--no-double] [--columns v1|v2] [--mix realistic|uniform]
+Targets (issue 18): `iop score` CSV within 1.15x of Polars writing an equally wide output (the input columns and
+every output column, filled with typical cells); `--format jsonl` within 1.3x of Polars' `sink_ndjson` of an equally
+wide output; stdin within 1.05x of the file; `rules diff --on` (one threshold moved) within 1.2x of one score; peak
+memory under 400 MB, and on twice the rows no more than 10% above. The design budget (2x Polars' plain scan->csv) is
+printed too. Ratios are medians of each run's pair. Each command runs in its own child process; its peak memory is
+that child's maximum resident set size (getrusage), its time the wall time around it.
+By default the file's levels follow real admissions (`REALISTIC_MIX`) with 2% bad or blank cells; `--mix uniform`
+draws every value alike, as the figures before issue 18 did (81% of rows crisis).
+Run: python benchmarks/score_1m.py [--rows 1000000] [--runs 3] [--no-double] [--columns v1|v2]
+       [--mix realistic|uniform] [--paths csv,jsonl,stdin,diff]
 """
 
 from __future__ import annotations
@@ -38,19 +42,16 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
 # Cells read as text, as iop reads them: a file with bad cells ("maybe" in a number column) would stop Polars'
 # type inference, and the realistic file has some.
 BASELINE = "import polars as pl, sys; pl.scan_csv(sys.argv[1], infer_schema=False).sink_csv(sys.argv[2])"
-# For context only: Polars writing an output as wide as iop score's (the same six columns, filled with typical
-# texts), which shows how much of the gap is the size of the output rather than the scoring.
+# Polars writing an output as wide as iop score's: the input columns and every output column iop writes, filled
+# with the output cells of the file's most common scored row (argv[3], JSON), as CSV or as JSON lines (argv[4]).
 WIDE = """
-import polars as pl, sys
-typical = {
-    "level": "crisis", "rule": "crisis_risk",
-    "reason": "Active suicidal thoughts with a plan, a recent suicide attempt, or thoughts of harming others need an "
-              "immediate safety evaluation.",
-    "alerts": "pregnancy_priority;consider_maud", "status": "ok", "error": None,
-}
+import json, polars as pl, sys
+typical = json.loads(sys.argv[3])
 frame = pl.scan_csv(sys.argv[1], infer_schema=False)
-frame.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in typical.items()).sink_csv(sys.argv[2])
+frame = frame.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in typical.items())
+frame.sink_ndjson(sys.argv[2]) if sys.argv[4] == "jsonl" else frame.sink_csv(sys.argv[2])
 """
+PATHS = ("csv", "jsonl", "stdin", "diff")  # what `--paths` may name: each target of issue 18
 
 
 V1 = ROOT / "tests" / "packs" / "v1"  # version 1 of the default pack: its columns are the standard intake record
@@ -155,8 +156,39 @@ def measure(command: list[str]) -> dict[str, float]:
     return json.loads(done.stdout)
 
 
+def typical_output(source: Path, folder: Path) -> str:
+    """The output cells of the most common scored row of `source` (scored on its first 20,000 rows), as JSON."""
+    import polars as pl
+
+    from iop_cli.output.contracts import score_columns
+    from iop_cli.pack.build import load_pack
+
+    head = folder / "head.csv"
+    pl.read_csv(source, infer_schema=False, n_rows=20_000).write_csv(head)
+    scored = folder / "head-scored.csv"
+    subprocess.run([iop_command(), "score", str(head), "-o", str(scored), "--quiet"], check=True)
+    columns = list(score_columns(load_pack()))
+    common = pl.read_csv(scored, infer_schema=False).group_by(columns).len().sort("len", descending=True).row(0)
+    return json.dumps(dict(zip(columns, common[:-1], strict=True)))
+
+
+def iop_command() -> str:
+    return str(Path(sys.executable).with_name("iop"))
+
+
+def changed_pack(folder: Path) -> Path:
+    """The default pack with one threshold moved (CIWA-Ar for inpatient care 20 -> 15): `rules diff`'s new pack."""
+    import shutil
+
+    target = folder / "changed-pack"
+    shutil.copytree(ROOT / "rules" / "default", target)
+    rules = target / "rules.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("ciwa_ar >= 20)", "ciwa_ar >= 15)", 1), "utf-8")
+    return target
+
+
 def compare(
-    rows: int, runs: int, folder: Path, columns_of: str = "v1", mix: str = "realistic"
+    rows: int, runs: int, folder: Path, columns_of: str = "v1", mix: str = "realistic", paths: tuple = PATHS
 ) -> dict[str, dict[str, float]]:
     source = folder / f"intakes-{rows}.csv"
     if mix == "realistic" and columns_of == "v1":
@@ -164,14 +196,28 @@ def compare(
     else:
         generate(source, rows, columns_of=columns_of)
     size_mb = source.stat().st_size / 1e6
-    iop = str(Path(sys.executable).with_name("iop"))
+    typical = typical_output(source, folder)
+    iop = iop_command()
+    score = [iop, "score", str(source), "-o", str(folder / "scored.csv"), "--quiet"]
     commands = {
         "polars scan->csv": [sys.executable, "-c", BASELINE, str(source), str(folder / "baseline.csv")],
-        "iop score": [iop, "score", str(source), "-o", str(folder / "scored.csv"), "--quiet"],
-        "polars, wide output": [sys.executable, "-c", WIDE, str(source), str(folder / "wide.csv")],
+        "polars, wide csv": [sys.executable, "-c", WIDE, str(source), str(folder / "wide.csv"), typical, "csv"],
+        "iop score": score,
     }
+    if "jsonl" in paths:
+        wide = [sys.executable, "-c", WIDE, str(source), str(folder / "wide.jsonl"), typical, "jsonl"]
+        commands["polars, wide jsonl"] = wide
+        commands["iop score jsonl"] = [*score[:4], str(folder / "scored.jsonl"), "--quiet", "--format", "jsonl"]
+    if "stdin" in paths:
+        shell = f"{iop} score - -o {folder / 'scored-stdin.csv'} --quiet < {source}"
+        commands["iop score stdin"] = ["sh", "-c", shell]
+    if "diff" in paths:
+        new = changed_pack(folder)
+        default = ROOT / "rules" / "default"
+        commands["iop rules diff --on"] = [iop, "rules", "diff", str(default), str(new), "--on", str(source)]
+        commands["iop rules diff --on"] += ["--regions", "0"]
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
-    for _ in range(runs):  # interleaved, so drift hits both alike
+    for _ in range(runs):  # interleaved, so drift hits all alike
         for name, command in commands.items():
             samples[name].append(measure(command))
     result = {}
@@ -180,13 +226,26 @@ def compare(
         seconds = statistics.median(v["seconds"] for v in values)
         peak = max(v["peak_mb"] for v in values)
         result[name] = {"seconds": seconds, "peak_mb": peak}
-        print(f"  {name:18s} {seconds:6.2f} s   peak {peak:6.0f} MB   {rows / seconds:,.0f} rows/s")
-    ratio = result["iop score"]["seconds"] / result["polars scan->csv"]["seconds"]
-    print(f"  ratio iop score / polars: {ratio:.2f} (target <= 2.00) -> {'OK' if ratio <= 2 else 'OVER'}")
-    wide = result["iop score"]["seconds"] / result["polars, wide output"]["seconds"]
-    print(f"  for context, iop score / polars writing an equally wide output: {wide:.2f}")
-    peak = result["iop score"]["peak_mb"]
-    print(f"  iop score peak memory: {peak:.0f} MB (target < 500) -> {'OK' if peak < 500 else 'OVER'}")
+        print(f"  {name:20s} {seconds:6.2f} s   peak {peak:6.0f} MB   {rows / seconds:,.0f} rows/s")
+
+    def ratio(name: str, base: str, target: float, what: str) -> None:
+        value = statistics.median(
+            a["seconds"] / b["seconds"] for a, b in zip(samples[name], samples[base], strict=True)
+        )
+        print(f"  {what}: {value:.2f} (target <= {target:.2f}) -> {'OK' if value <= target else 'OVER'}")
+
+    ratio("iop score", "polars, wide csv", 1.15, "iop score / polars writing an equally wide CSV")
+    ratio("iop score", "polars scan->csv", 2.0, "iop score / polars scan->csv (design budget)")
+    if "jsonl" in paths:
+        ratio("iop score jsonl", "polars, wide jsonl", 1.3, "iop score jsonl / polars sink_ndjson, equally wide")
+    if "stdin" in paths:
+        ratio("iop score stdin", "iop score", 1.05, "iop score from stdin / from the file")
+    if "diff" in paths:
+        ratio("iop rules diff --on", "iop score", 1.2, "iop rules diff --on / one iop score")
+    for name in result:
+        if name.startswith("iop"):
+            peak = result[name]["peak_mb"]
+            print(f"  {name} peak memory: {peak:.0f} MB (target < 400) -> {'OK' if peak < 400 else 'OVER'}")
     import polars as pl
 
     levels = pl.read_csv(folder / "scored.csv", columns=["level", "status"], infer_schema=False)
@@ -194,7 +253,12 @@ def compare(
     mix_text = ", ".join(f"{level or 'error'} {n / rows:.0%}" for level, n in shares)
     print(f"  levels in the scored file: {mix_text}")
     for path in folder.iterdir():
-        path.unlink()
+        if path.is_dir():
+            import shutil
+
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     return result
 
 
@@ -213,15 +277,26 @@ def main() -> None:
         help="levels like real admissions, with 2%% bad or blank cells (v1 columns), or every value equally likely "
         "(the file of earlier measurements: 81%% crisis)",
     )
+    parser.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help="which of csv, jsonl, stdin and diff to measure (csv always runs; default: all)",
+    )
     args = parser.parse_args()
+    paths = tuple(p.strip() for p in args.paths.split(",") if p.strip())
+    if unknown := [p for p in paths if p not in PATHS]:
+        parser.error(f"unknown --paths: {', '.join(unknown)} (choose from {', '.join(PATHS)})")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        one = compare(args.rows, args.runs, folder, args.columns, args.mix)
+        one = compare(args.rows, args.runs, folder, args.columns, args.mix, paths)
         if not args.no_double:
-            two = compare(2 * args.rows, args.runs, folder, args.columns, args.mix)
-            growth = two["iop score"]["peak_mb"] / one["iop score"]["peak_mb"]
-            verdict = "OK" if growth <= 1.10 else "OVER"
-            print(f"peak memory {2 * args.rows:,} / {args.rows:,} rows: {growth:.2f} (target <= 1.10) -> {verdict}")
+            two = compare(2 * args.rows, args.runs, folder, args.columns, args.mix, paths)
+            for name in one:
+                if not name.startswith("iop"):
+                    continue
+                growth = two[name]["peak_mb"] / one[name]["peak_mb"]
+                verdict = "OK" if growth <= 1.10 else "OVER"
+                print(f"{name} peak memory {2 * args.rows:,} / {args.rows:,} rows: {growth:.2f} (<= 1.10) -> {verdict}")
 
 
 if __name__ == "__main__":
