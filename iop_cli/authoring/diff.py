@@ -91,49 +91,30 @@ def changes(old: Pack, new: Pack) -> list[str]:
 
 
 def placement_matrix(old: Pack, new: Pack, intakes: str, map_path: str | None, examples: int = 3) -> str:
-    """Score the intakes with both packs and count each (old level -> new level), with example data rows for every
-    changed cell."""
-    import io
-
-    import polars as pl
-
-    from iop_cli.batch import score as batch
+    """Score the intakes with both packs in one pass and count each (old level -> new level), with example data rows
+    for every changed cell; levels in the order of the packs (most intensive first), `error` last."""
+    from iop_cli.batch.compare import ERROR, compare_file
     from iop_cli.batch.mapping import load_mapping
 
-    outcomes = []
-    for pack in (old, new):
-        mapping = load_mapping(map_path, pack) if map_path else None
-        out = io.BytesIO()
-        batch.score_file(intakes, out, pack, mapping)
-        out.seek(0)
-        frame = pl.read_csv(out, infer_schema=False, columns=["level", "status"], raise_if_empty=False)
-        outcomes.append(frame)
-    before, after = outcomes
-    pairs = pl.DataFrame(
-        {
-            "row": range(1, before.height + 1),
-            "old": before["level"].fill_null("error"),
-            "new": after["level"].fill_null("error"),
-        }
+    packs = [(pack, load_mapping(map_path, pack) if map_path else None) for pack in (old, new)]
+    moves = compare_file(intakes, packs[0], packs[1], examples)
+    moved = sorted(
+        ((pair, rows) for pair, rows in moves.pairs.items() if pair[0] != pair[1]), key=lambda item: -item[1]
     )
-    cells = (
-        pairs.group_by("old", "new")
-        .agg(pl.len().alias("rows"), pl.col("row").head(examples).alias("examples"))
-        .sort("rows", descending=True)
-    )
-    moved = cells.filter(pl.col("old") != pl.col("new"))
-    lines = [f"Placements on {intakes} ({pairs.height} rows): {pairs.height - moved['rows'].sum()} unchanged"]
-    if moved.height == 0:
+    unchanged = moves.rows - sum(rows for _, rows in moved)
+    lines = [f"Placements on {intakes} ({moves.rows} rows): {unchanged} unchanged"]
+    if not moved:
         lines.append("  no placement changes")
-    for old_level, new_level, rows, rows_seen in moved.iter_rows():
-        shown = ", ".join(str(r) for r in rows_seen)
-        lines.append(f"  {old_level} -> {new_level}: {rows} rows (data rows {shown})")
+    for (old_level, new_level), rows in moved:
+        shown = ", ".join(str(r) for r in moves.examples[old_level, new_level])
+        lines.append(f"  {old_level} -> {new_level}: {rows} {'row' if rows == 1 else 'rows'} (data rows {shown})")
+    order = [*dict.fromkeys([*old.levels, *new.levels]), ERROR]
+    seen_old = [level for level in order if any(pair[0] == level for pair in moves.pairs)]
+    seen_new = [level for level in order if any(pair[1] == level for pair in moves.pairs)]
     lines.append("Matrix (rows: old level, columns: new level):")
-    table = pairs.pivot(on="new", index="old", values="row", aggregate_function="len").fill_null(0).sort("old")
-    header = ["old \\ new", *[c for c in table.columns if c != "old"]]
-    lines.append("  " + " | ".join(header))
-    for row in table.iter_rows():
-        lines.append("  " + " | ".join(str(cell) for cell in row))
+    lines.append("  " + " | ".join(["old \\ new", *seen_new]))
+    for level in seen_old:
+        lines.append("  " + " | ".join([level, *(str(moves.pairs[level, after]) for after in seen_new)]))
     return "\n".join(lines)
 
 

@@ -143,11 +143,7 @@ class BatchScorer:
     def score_bytes(self, chunk: bytes) -> pl.DataFrame:
         """Parse one batch of CSV records (no header) and score it. For CSV output the batch is also read as plain
         lines, so each row's input cells can be copied to the output as they were, without writing them anew."""
-        # Polars takes the number of fields from the first row it sees, so a full-width row of empty cells goes
-        # first and is dropped: a short, blank or whitespace-only row then reads the same at the start as anywhere.
-        raw = pl.read_csv(
-            io.BytesIO(self.full_row + chunk), has_header=False, new_columns=self.inputs, infer_schema=False
-        ).slice(1)
+        raw = self.parse(chunk)
         lines = None
         if self.csv and b"\x00" not in chunk:
             lines = pl.read_csv(
@@ -162,6 +158,25 @@ class BatchScorer:
                 lines = None
         return self.score(raw, lines)
 
+    def parse(self, chunk: bytes) -> pl.DataFrame:
+        """One batch of CSV records (no header) as text columns `c0`, `c1`, ..."""
+        # Polars takes the number of fields from the first row it sees, so a full-width row of empty cells goes
+        # first and is dropped: a short, blank or whitespace-only row then reads the same at the start as anywhere.
+        return pl.read_csv(
+            io.BytesIO(self.full_row + chunk), has_header=False, new_columns=self.inputs, infer_schema=False
+        ).slice(1)
+
+    def outcome_codes(self, raw: pl.DataFrame, distinct: dict[str, list[str]] | None = None) -> pl.Series:
+        """Each row's outcome code (null for a row with a problem) and nothing else: what `rules diff --on` compares.
+        `distinct` holds the distinct cells of input columns already found (by another pack's scorer on the same
+        batch), and gets the ones found here."""
+        if self.derived:
+            raw = raw.with_columns(self.derived)
+        cells = self._cells(raw, distinct)
+        frame, failed = self._decision_frame(raw, cells)
+        code = pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME))
+        return frame.select(code.alias(pr.OUTCOME)).collect(engine="in-memory").to_series()
+
     def score(self, raw: pl.DataFrame, lines: pl.Series | None = None) -> pl.DataFrame:
         """The batch scored, in the same row order. CSV: `__line` (the input cells as CSV text) and `__suffix` (the
         six output cells as CSV text); JSON lines: the input columns (neutralized) and `__out_*` columns."""
@@ -173,11 +188,11 @@ class BatchScorer:
             return self._render_jsonl(decided)
         return self._render_csv(raw, decided, lines)
 
-    def _cells(self, raw: pl.DataFrame) -> Cells:
+    def _cells(self, raw: pl.DataFrame, known: dict[str, list[str]] | None = None) -> Cells:
         """Stage 2: each coded column's distinct cells checked once, the typed answers, each row's problems, and
         what rendering needs to know of the input cells (formula cells; JSON lines: the neutralized inputs)."""
         columns = list(self.coded)
-        distinct = raw.select(pl.col(c).unique().drop_nulls().implode() for c in columns).row(0) if columns else []
+        distinct = self._distinct(raw, columns, {} if known is None else known)
         typed, errors, kinds = list(self.absent), [], []
         shown: list[pl.Expr] = []  # JSON lines: the input columns, formula cells neutralized
         formula: list[pl.Expr] = []  # CSV: whether a row has a cell to neutralize
@@ -228,15 +243,33 @@ class BatchScorer:
             )
         return Cells(typed, [row_problem, *errors], [row_problem, *kinds], shown)
 
-    def _decide(self, raw: pl.DataFrame, cells: Cells) -> Decided:
-        """Stage 3: the pack's decision for every row (`decide.frame.decision_columns`, as `score_frame` uses), a
-        row with a problem left undecided, and the problems joined into `__error`; the summary counts the batch."""
+    @staticmethod
+    def _distinct(raw: pl.DataFrame, columns: list[str], known: dict[str, list[str]]) -> list[list[str]]:
+        """Each column's distinct non-empty cells, in one pass over the columns not in `known`; input columns found
+        here are added to `known` (a derived column `__f_*` is this pack's own)."""
+        wanted = [c for c in columns if c not in known]
+        found: dict[str, list[str]] = {}
+        if wanted:
+            cells = raw.select(pl.col(c).unique().drop_nulls().implode() for c in wanted).row(0)
+            found = dict(zip(wanted, cells, strict=True))
+        known.update((c, cells) for c, cells in found.items() if not c.startswith("__f_"))
+        return [known[c] if c in known else found[c] for c in columns]
+
+    def _decision_frame(self, raw: pl.DataFrame, cells: Cells) -> tuple[pl.LazyFrame, pl.Expr]:
+        """The batch with the typed answers and every decision stage (`decide.frame.decision_columns`, as
+        `score_frame` uses), and whether a row has a problem (then it is left undecided)."""
         frame = raw.lazy().with_columns(cells.typed)
         for stage in self.stages:
             frame = frame.with_columns(stage)
+        failed = pl.any_horizontal([piece.is_not_null() for piece in [*cells.problems, *self.disagreements]])
+        return frame, failed
+
+    def _decide(self, raw: pl.DataFrame, cells: Cells) -> Decided:
+        """Stage 3: the pack's decision for every row, a row with a problem left undecided, and the problems joined
+        into `__error`; the summary counts the batch."""
+        frame, failed = self._decision_frame(raw, cells)
         # Problems stay separate, mostly-null columns here; their text is joined only if a row in the batch has one.
         pieces, kinds = [*cells.problems, *self.disagreements], [*cells.kinds, *self.disagreements]
-        failed = pl.any_horizontal([piece.is_not_null() for piece in pieces])
         width = len(self.pack.alerts)
         # An (outcome, alerts) pair as one integer key, when both fit in 63 bits (as in every pack so far).
         keyed = len(self.outcome.required) + width < 60 and self.outcome.grounds.code_bits + width < 62
