@@ -4,12 +4,13 @@
 It checks the revision out into a temporary worktree and runs both as `python -P -m iop_cli` with PYTHONPATH set to
 each tree; both are byte-compiled first, so neither pays for compiling (PYTHONDONTWRITEBYTECODE would otherwise make
 the edited tree compile on every run). Figures: medians of wall time.
-- `iop score` on 1,000,000 generated rows (benchmarks/score_1m.py's file), to /dev/null (no fsync, whose time
-  varies with the disk) and to a file;
+- `iop score` on 1,000,000 generated rows (benchmarks/score_1m.py's file, realistic levels by default), to
+  /dev/null (no fsync, whose time varies with the disk) and to a file, as JSON lines, and from stdin;
+- `iop rules diff --on` the same file, one threshold moved (score_1m.py's `changed_pack`);
 - `iop --help`, `iop check` on the example answers, and `iop rules lint` on the default pack;
 - the first interview question (benchmarks/first_question.py's measure), when pexpect is installed.
 
-Run: python benchmarks/side_by_side.py [--base REV] [--runs N] [--rows N]
+Run: python benchmarks/side_by_side.py [--base REV] [--runs N] [--rows N] [--mix realistic|uniform] [--only WORD,...]
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def wall(command: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+def wall(command: list[str], env: dict, stdin: str | None = None) -> float:
+    with open(stdin or os.devnull, "rb") as given:
+        start = time.perf_counter()
+        subprocess.run(command, env=env, stdin=given, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        return time.perf_counter() - start
 
 
 def main() -> None:
@@ -39,9 +41,11 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD~1", help="the revision to compare with (default HEAD~1)")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--mix", choices=["realistic", "uniform"], default="realistic", help="as in score_1m.py")
+    parser.add_argument("--only", default="", help="measure only the cases whose name holds one of these words")
     args = parser.parse_args()
 
-    from score_1m import generate
+    from score_1m import changed_pack, generate, generate_realistic
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -52,15 +56,23 @@ def main() -> None:
             for tree in trees.values():
                 compileall.compile_dir(str(tree / "iop_cli"), quiet=1)
             source = folder / "rows.csv"
-            generate(source, args.rows)
+            (generate_realistic if args.mix == "realistic" else generate)(source, args.rows)
             example = str(ROOT / "examples" / "answers" / "iop-candidate.yaml")
+            rows, out = f"{args.rows:,} rows", str(folder / "out")
+            changed = str(changed_pack(folder))
             cases = {
-                f"score {args.rows:,} rows to /dev/null": ["score", str(source), "-o", os.devnull, "--quiet"],
-                f"score {args.rows:,} rows to a file": ["score", str(source), "-o", str(folder / "out.csv"), "--quiet"],
+                f"score {rows} to /dev/null": ["score", str(source), "-o", os.devnull, "--quiet"],
+                f"score {rows} to a file": ["score", str(source), "-o", out, "--quiet"],
+                f"score {rows} jsonl to a file": ["score", str(source), "-o", out, "--quiet", "-f", "jsonl"],
+                f"score {rows} from stdin to a file": ["score", "-", "-o", out, "--quiet"],
+                f"rules diff --on {rows}": ["rules", "diff", str(ROOT / "rules" / "default"), changed]
+                + ["--on", str(source), "--regions", "0"],
                 "--help": ["--help"],
                 "check": ["check", "-a", example],
                 "rules lint": ["rules", "lint"],
             }
+            wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+            cases = {k: v for k, v in cases.items() if not wanted or any(w in k for w in wanted)}
             results: dict[str, dict[str, list[float]]] = {case: {name: [] for name in trees} for case in cases}
             envs = {}
             for name, tree in trees.items():
@@ -74,12 +86,13 @@ def main() -> None:
                 for name in order if run % 2 == 0 else order[::-1]:
                     for case, argv in cases.items():
                         command = [sys.executable, "-P", "-m", "iop_cli", *argv]
-                        results[case][name].append(wall(command, envs[name]))
+                        stdin = str(source) if "-" in argv[1:2] else None
+                        results[case][name].append(wall(command, envs[name], stdin))
             try:
                 from first_question import FIRST_PROMPT, until
             except ImportError:  # pexpect is a test extra
                 until = None
-            if until is not None:
+            if until is not None and (not wanted or any(w in "first question" for w in wanted)):
                 results["first question"] = {name: [] for name in trees}
                 for run in range(args.runs):
                     for name in order if run % 2 == 0 else order[::-1]:

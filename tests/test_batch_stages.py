@@ -66,3 +66,44 @@ def test_the_fast_path_writes_what_a_plain_writer_writes(tmp_path, monkeypatch, 
     statuses = [row[rows[0].index("status")] for row in rows[1:]]
     assert "error" in statuses and "ok" in statuses  # both kinds of row went through
     assert "'=1+1" in written and "'@sum" in written and ",=1+1" not in written
+
+
+@pytest.mark.parametrize("chunk_bytes", [300, 1 << 20], ids=["small-batches", "one-batch"])
+def test_json_lines_hold_what_the_csv_holds(tmp_path, monkeypatch, pack, chunk_bytes):
+    """JSON lines are made from the same per-outcome texts as CSV: each object holds the row's cells (neutralized,
+    an empty cell null or empty), then the outcome cells, ratings as numbers, in the output's column order."""
+    import json
+
+    monkeypatch.setattr(batch_read, "CHUNK_BYTES", chunk_bytes)
+    text = source_text(pack, multiline=True)
+    source = tmp_path / "in.csv"
+    source.write_text(text, encoding="utf-8", newline="")
+    as_csv, as_json = io.BytesIO(), io.BytesIO()
+    batch.score_file(str(source), as_csv, pack, None, "csv")
+    batch.score_file(str(source), as_json, pack, None, "jsonl")
+    rows = list(csv.reader(io.StringIO(as_csv.getvalue().decode("utf-8"), newline="")))
+    objects = [json.loads(line) for line in as_json.getvalue().decode("utf-8").splitlines()]
+    assert len(objects) == len(rows) - 1 == len(CLIENT_IDS) * 3
+    header, outputs = rows[0], score_columns(pack)
+    for row, found in zip(rows[1:], objects, strict=True):
+        assert list(found) == header
+        as_text = {k: "" if v is None else str(v) for k, v in found.items()}
+        assert as_text == dict(zip(header, row, strict=True))
+        assert all(isinstance(found[d.id], int | None) for d in pack.profile)
+        assert found["status"] in ("ok", "provisional", "review", "error") and found["error"] != ""
+    assert {o["status"] for o in objects} >= {"error", "ok"} and any(o["client_id"] == "'=1+1" for o in objects)
+    assert header[-len(outputs) :] == list(outputs)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_pairs_too_wide_for_one_key_render_alike(tmp_path, monkeypatch, pack, fmt):
+    """A pack whose outcome codes and alert masks do not fit one integer renders each pair from its parts: the
+    same bytes as the one-lookup path."""
+    source = tmp_path / "in.csv"
+    source.write_text(source_text(pack, multiline=False), encoding="utf-8", newline="")
+    keyed = io.BytesIO()
+    batch.score_file(str(source), keyed, pack, None, fmt)
+    monkeypatch.setattr(batch, "KEY_BITS", 0)
+    parts = io.BytesIO()
+    batch.score_file(str(source), parts, pack, None, fmt)
+    assert parts.getvalue() == keyed.getvalue()

@@ -20,7 +20,7 @@ class Pipeline:
     """Reading and writing run in their own threads beside the scoring (Polars releases the GIL while it works),
     with at most one batch waiting at each hand-over, so memory does not grow with the file."""
 
-    def __init__(self, source: InputFile, start: int, out, fmt: str, names: list[str], internal: list[str]):
+    def __init__(self, source: InputFile, start: int, out, text_columns: list[str]):
         import queue
 
         self.pending_chunks: queue.Queue = queue.Queue(maxsize=1)  # raw batches (bytes), read ahead
@@ -28,7 +28,7 @@ class Pipeline:
         self.failure: BaseException | None = None
         self.stop = threading.Event()
         self.reader = threading.Thread(target=self._read, args=(source, start), daemon=True)
-        self.writer = threading.Thread(target=self._write, args=(out, fmt, names, internal), daemon=True)
+        self.writer = threading.Thread(target=self._write, args=(out, text_columns), daemon=True)
         self.reader.start()
         self.writer.start()
 
@@ -43,7 +43,7 @@ class Pipeline:
             self.failure = self.failure or exc
         self.pending_chunks.put(None)
 
-    def _write(self, out, fmt: str, names: list[str], internal: list[str]) -> None:
+    def _write(self, out, text_columns: list[str]) -> None:
         import stat
 
         try:
@@ -52,12 +52,9 @@ class Pipeline:
             on_disk = False
         try:
             while (frame := self.scored.get()) is not None:
-                rows = frame.select(internal)
-                if fmt == "csv":
-                    # Every cell is already CSV text (see BatchScorer.score), so nothing is quoted twice.
-                    rows.write_csv(out, include_header=False, quote_style="never")
-                else:
-                    rows.rename(dict(zip(internal, names, strict=True))).write_ndjson(out)
+                # Every cell is already text in the output's form (see BatchScorer.score), so nothing is quoted
+                # twice; CSV rows are two ready pieces joined by a comma, JSON lines one.
+                frame.select(text_columns).write_csv(out, include_header=False, quote_style="never")
                 if on_disk:
                     # Each batch goes to disk while the next ones are scored: the final fsync has little left to do.
                     out.flush()

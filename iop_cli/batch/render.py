@@ -1,11 +1,13 @@
-"""Batch scoring: rendering. Cells as CSV text, quoted by one rule, and formula cells neutralized so a spreadsheet
-cannot run them. The fast path writes each output row from ready CSV text; `tests/test_batch_stages.py` holds it to
-a plain writer.
+"""Batch scoring: rendering. Cells as CSV text, quoted by one rule, or as JSON members, and formula cells
+neutralized so a spreadsheet cannot run them. The fast path writes each output row from ready text made once per
+distinct outcome; `tests/test_batch_stages.py` holds it to a plain writer.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -39,3 +41,52 @@ def csv_line(cells: list[str]) -> str:
     """Cells as one CSV line, quoted by the rule `csv_quote` follows (Python's csv leaves a lone CR unquoted)."""
     quoted = ['"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES.search(c) else c for c in cells]
     return ",".join(quoted) + "\n"
+
+
+class OutputFormat:
+    """How output cells are written as text: `cells` for values known in Python (made once per distinct value),
+    `column` for a column's values, in the same form (null where the value is null). A row's cells are joined by
+    commas in both formats."""
+
+    null = ""
+
+    def key(self, name: str) -> str:
+        return ""
+
+    def encode(self, value: str | int) -> str:
+        raise NotImplementedError
+
+    def column(self, name: str, values: pl.Expr) -> pl.Expr:
+        raise NotImplementedError
+
+    def cells(self, names: Sequence[str], values: Sequence[str | int | None]) -> str:
+        return ",".join(
+            self.key(n) + (self.null if v is None else self.encode(v)) for n, v in zip(names, values, strict=True)
+        )
+
+
+class CsvFormat(OutputFormat):
+    """CSV cells: quoted by `csv_quote`'s rule, empty for none."""
+
+    def encode(self, value: str | int) -> str:
+        return csv_line([str(value)]).rstrip("\n")
+
+    def column(self, name: str, values: pl.Expr) -> pl.Expr:
+        return csv_quote(values)
+
+
+class JsonFormat(OutputFormat):
+    """JSON object members: `"name":value`, null for none; strings escaped as Polars' JSON writer escapes them."""
+
+    null = "null"
+
+    def key(self, name: str) -> str:
+        return json.dumps(name, ensure_ascii=False) + ":"
+
+    def encode(self, value: str | int) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    def column(self, name: str, values: pl.Expr) -> pl.Expr:
+        # Polars escapes the text: a one-member object's value is the text after `{"v":`, before the last `}`.
+        encoded = pl.struct(values.alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}")
+        return pl.when(values.is_not_null()).then(pl.concat_str([pl.lit(self.key(name)), encoded]))

@@ -23,17 +23,28 @@ from iop_cli.batch.columns import Source, derived_column, field_label, joined_co
 from iop_cli.batch.mapping import Mapping, OneOf
 from iop_cli.batch.pipeline import SCORING_THREADS, Pipeline
 from iop_cli.batch.read import read_header, unreadable
-from iop_cli.batch.render import FORMULA, SPREADSHEET_FORMULA, csv_line, csv_quote, csv_text, neutral
+from iop_cli.batch.render import (
+    FORMULA,
+    SPREADSHEET_FORMULA,
+    CsvFormat,
+    JsonFormat,
+    OutputFormat,
+    csv_line,
+    csv_quote,
+    neutral,
+)
 from iop_cli.batch.summary import Summary, Tally
 from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
-from iop_cli.output.contracts import score_columns
+from iop_cli.output.contracts import SCORE_COLUMNS, score_columns
 from iop_cli.pack.answers import MAX_TEXT, disagreement
 from iop_cli.pack.model import Pack, Question
 from iop_cli.problems import Problem, ProblemsError
 
-RATINGS_PER_TABLE = 6  # profile ratings looked up together as CSV text: a table of 6**6 texts
+RATINGS_PER_TABLE = 6  # profile ratings looked up together as text: a table of 6**6 texts
+KEY_BITS = 62  # an (outcome, alerts) pair is one integer when both codes fit in this many bits (`Decided.keyed`)
+OUTCOME_CELLS = SCORE_COLUMNS[:6]  # level, rule, reason, alerts, status, error
 
 
 @dataclass
@@ -78,8 +89,9 @@ class BatchScorer:
         self.converter = Converter(pack, sources, mapping)
         self.outcome = pr.Outcome(pack)
         self.tally = Tally(pack, self.outcome, not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
-        self.csv_outcomes: dict[int, tuple[str, str]] = {}
-        self.csv_alerts: dict[int, str] = {}
+        self.format: OutputFormat = CsvFormat() if self.csv else JsonFormat()
+        self.pair_texts: dict[tuple[int, int], str] = {}  # `_pair_text`
+        self.keys = output_names(header, "jsonl", score_columns(pack))[: len(header)]  # JSON lines: the input keys
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.full_row = b",".join([b'""'] * len(header)) + b"\n"
         self.absent: list[pl.Expr] = []
@@ -116,9 +128,7 @@ class BatchScorer:
         self.stages = pr.decision_columns(pack, absent, self.value_sets)
         self.profile = pr.ProfileRater(pack, absent=absent)
         self.profile_keys = self.profile.key_columns()
-        self.rating_texts: dict[
-            int, pl.Series
-        ] = {}  # the CSV text of each set of ratings, by how many (`_ratings_text`)
+        self.rating_texts: dict[tuple[str, ...], pl.Series] = {}  # each set of ratings as text (`_ratings_text`)
         # A derived answer that differs from its derivation is the row's error (as in `iop check`), naming both.
         self.disagreements = [
             pl.when(pl.col(pr.DISAGREE.format(q.id))).then(
@@ -272,7 +282,7 @@ class BatchScorer:
         pieces, kinds = [*cells.problems, *self.disagreements], [*cells.kinds, *self.disagreements]
         width = len(self.pack.alerts)
         # An (outcome, alerts) pair as one integer key, when both fit in 63 bits (as in every pack so far).
-        keyed = len(self.outcome.required) + width < 60 and self.outcome.grounds.code_bits + width < 62
+        keyed = len(self.outcome.required) + width < KEY_BITS - 2 and self.outcome.grounds.code_bits + width < KEY_BITS
         done = frame.select(
             *cells.shown,
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
@@ -323,71 +333,75 @@ class BatchScorer:
         return spread
 
     def _render_jsonl(self, decided: Decided) -> pl.DataFrame:
-        """Stage 4, JSON lines: the input columns and the outcome columns, texts made once per distinct code."""
-        outcomes, masks, spread = decided.outcomes, decided.masks, self._spread(decided)
-        found = [self.outcome.texts(c) for c in outcomes]
-        return (
-            decided.done.lazy()
-            .select(
-                *self.inputs,
-                spread([f[0] for f in found]).alias("__out_level"),
-                spread([f[1] for f in found]).alias("__out_rule"),
-                spread([f[2] for f in found]).alias("__out_reason"),
-                pl.col(pr.ALERTS)
-                .replace_strict(
-                    masks, [self.outcome.alert_text(m) for m in masks], default=None, return_dtype=pl.String
-                )
-                .alias("__out_alerts"),
-                self._status_column(decided).alias("__out_status"),
-                neutral(pl.col("__error")).alias("__out_error"),
-                self._ignored_column(decided.done).alias("__out_ignored"),
-                self._missing_column(decided.done).alias("__out_missing"),
-                *(
-                    pl.when(pl.col(pr.MISSING_MASK) != 0)
-                    .then(spread([self.outcome.reach_texts(c)[k] for c in outcomes]))
-                    .alias(f"__out_{name}")
-                    for k, name in enumerate(pr.REACH_COLUMNS)
-                ),
-                *(pl.col(pr.RATING.format(d.id)).alias(f"__out_{d.id}") for d in self.pack.profile),
-                "__error",
-            )
-            .collect()
+        """Stage 4, JSON lines: each row as one JSON object, the input members encoded by Polars and the output
+        members from the same per-outcome text cache as CSV (`_outcome_text`)."""
+        done = decided.done
+        inputs = pl.struct([pl.col(c).alias(k) for c, k in zip(self.inputs, self.keys, strict=True)])
+        line = pl.concat_str(
+            [inputs.struct.json_encode().str.strip_suffix("}"), pl.lit(","), self._outcome_text(decided), pl.lit("}")]
         )
+        return done.select(line.alias("__line"), "__error")
 
     def _render_csv(self, raw: pl.DataFrame, decided: Decided, lines: pl.Series | None) -> pl.DataFrame:
-        """Stage 4, CSV: the six output cells of a row depend only on its outcome code and alert mask, so they are
-        rendered once per distinct value as ready CSV text, and the file is written without Polars quoting each
-        cell; the input cells are the input line as it was, where it can be (`_input_text`)."""
-        done, pairs, width = decided.done, decided.pairs, decided.width
+        """Stage 4, CSV: the input cells are the input line as it was, where it can be (`_input_text`), and the
+        output cells are ready text (`_outcome_text`), so the file is written without Polars quoting each cell."""
+        scored = decided.done.select(self._outcome_text(decided).alias("__suffix"), "__error")
+        return scored.insert_column(0, self._input_text(raw, decided.done, lines).alias("__line"))
+
+    def _outcome_text(self, decided: Decided) -> pl.Expr:
+        """Each row's output cells as text in the output's format. The cells of the outcome (level, rule, reason,
+        alerts, status) depend only on the row's outcome code and alert mask, so they are rendered once per distinct
+        pair (and remembered across batches); the other cells once per distinct mask or rating."""
+        fmt, done, pairs, width = self.format, decided.done, decided.pairs, decided.width
         outcomes, masks, spread = decided.outcomes, decided.masks, self._spread(decided)
+        head, status_names = OUTCOME_CELLS[:5], OUTCOME_CELLS[4:6]
         if decided.keyed:
             # One lookup per row.
             present = [(o, m) for o, m, _ in pairs if o is not None and m is not None]
             rendered = pl.col("__key").replace_strict(
                 [(o << width) + m for o, m in present],
-                [f"{self._csv_outcome(o)[0]},{self._csv_alerts(m)},{self.outcome.status(o, m)}," for o, m in present],
+                [self._pair_text(o, m) for o, m in present],
                 default=None,
                 return_dtype=pl.String,
             )
         else:
+            statuses = sorted({self.outcome.status(o, m) for o, m, _ in pairs if o is not None and m is not None})
             rendered = pl.concat_str(
                 [
-                    spread([self._csv_outcome(c)[0] for c in outcomes]),
+                    spread([fmt.cells(head[:3], self.outcome.texts(c)) for c in outcomes]),
                     pl.col(pr.ALERTS).replace_strict(
-                        masks, [self._csv_alerts(m) for m in masks], default=None, return_dtype=pl.String
+                        masks,
+                        [fmt.cells(head[3:4], [self.outcome.alert_text(m)]) for m in masks],
+                        default=None,
+                        return_dtype=pl.String,
                     ),
-                    pl.concat_str([self._status_column(decided), pl.lit(",")]),
+                    self._status_column(decided).replace_strict(
+                        statuses, [fmt.cells(status_names, [s, None]) for s in statuses], default=None
+                    ),
                 ],
                 separator=",",
             )
-        failed_row = pl.concat_str([pl.lit(",,,,error,"), csv_quote(neutral(pl.col("__error")))])
-        ignored = self._ignored_column(done).fill_null("")  # plain ids joined by ';': nothing to quote
-        reach = spread([",".join(x or "" for x in self.outcome.reach_texts(c)) for c in outcomes])
-        gaps = pl.concat_str([pl.lit(","), self._missing_column(done), pl.lit(","), reach])
-        gaps = pl.when(pl.col(pr.MISSING_MASK) == 0).then(pl.lit(",,,,")).otherwise(gaps)
-        suffix = pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, gaps, *self._ratings_text()])
-        scored = done.select(suffix.alias("__suffix"), "__error")
-        return scored.insert_column(0, self._input_text(raw, done, lines).alias("__line"))
+        failed_row = pl.concat_str(
+            [pl.lit(fmt.cells(head, [None] * 4 + ["error"]) + ","), fmt.column("error", neutral(pl.col("__error")))]
+        )
+        ignored_masks = done[pr.IGNORED].drop_nulls().unique().to_list()
+        ignored = pl.col(pr.IGNORED).replace_strict(
+            ignored_masks,
+            [fmt.cells(["ignored"], [self.outcome.ignored_text(m)]) for m in ignored_masks],
+            default=fmt.cells(["ignored"], [None]),
+            return_dtype=pl.String,
+        )
+        missing_masks = done[pr.MISSING_MASK].unique().to_list()
+        missing = pl.col(pr.MISSING_MASK).replace_strict(
+            missing_masks,
+            [fmt.cells(["missing"], [self.outcome.missing_text(m)]) for m in missing_masks],
+            return_dtype=pl.String,
+        )
+        reach = spread([fmt.cells(pr.REACH_COLUMNS, self.outcome.reach_texts(c)) for c in outcomes])
+        gaps = pl.concat_str([pl.lit(","), missing, pl.lit(","), reach])
+        no_gaps = "," + fmt.cells(["missing", *pr.REACH_COLUMNS], [None] * 4)
+        gaps = pl.when(pl.col(pr.MISSING_MASK) == 0).then(pl.lit(no_gaps)).otherwise(gaps)
+        return pl.concat_str([pl.coalesce(failed_row, rendered), pl.lit(","), ignored, gaps, *self._ratings_text()])
 
     def _every_row_answers(self, raw: pl.DataFrame, columns: list[str], distinct: Sequence[Any]) -> bool:
         """Whether one column alone shows that every row of the batch has an answer: it has no empty cell, every
@@ -403,61 +417,50 @@ class BatchScorer:
         return False
 
     def _ratings_text(self) -> list[pl.Expr]:
-        """The profile's cells of each row as CSV text (`,2,,1,...`; empty: not rated), looked up rather than
+        """The profile's cells of each row as text (`,2,,1,...` in CSV; empty: not rated), looked up rather than
         written: each run of up to six dimensions' ratings is one number in base 6 (5 for none), the index of its
         text in a table made once."""
         pieces = []
-        dimensions = self.pack.profile
+        fmt, dimensions = self.format, self.pack.profile
         for start in range(0, len(dimensions), RATINGS_PER_TABLE):
             group = dimensions[start : start + RATINGS_PER_TABLE]
-            if len(group) not in self.rating_texts:
+            names = tuple(d.id for d in group)
+            if names not in self.rating_texts:
                 code = pl.int_range(6 ** len(group), dtype=pl.Int32)
                 digits = [code // 6**i % 6 for i in range(len(group))]
-                cells = [pl.when(d == 5).then(pl.lit(",")).otherwise(pl.format(",{}", d)) for d in digits]
-                self.rating_texts[len(group)] = pl.select(pl.concat_str(cells)).to_series()
+                cells = [
+                    pl.when(d == 5)
+                    .then(pl.lit(f",{fmt.key(n)}{fmt.null}"))
+                    .otherwise(pl.format(f",{fmt.key(n)}{{}}", d))
+                    for n, d in zip(names, digits, strict=True)
+                ]
+                self.rating_texts[names] = pl.select(pl.concat_str(cells)).to_series()
             code = reduce(
                 operator.add,
                 [pl.col(pr.RATING.format(d.id)).fill_null(5).cast(pl.Int32) * 6**i for i, d in enumerate(group)],
             )
-            pieces.append(pl.lit(self.rating_texts[len(group)]).gather(code))
+            pieces.append(pl.lit(self.rating_texts[names]).gather(code))
         return pieces
-
-    def _ignored_column(self, done: pl.DataFrame) -> pl.Expr:
-        """Each row's ignored answers (ids joined by `;`, null for none and for a row with a problem), texts made
-        once per distinct mask in the batch."""
-        masks = done[pr.IGNORED].drop_nulls().unique().to_list()
-        texts = [self.outcome.ignored_text(m) for m in masks]
-        return pl.col(pr.IGNORED).replace_strict(masks, texts, default=None, return_dtype=pl.String)
-
-    def _missing_column(self, done: pl.DataFrame) -> pl.Expr:
-        """Each row's missing required answers (ids joined by `;`, null for none), texts made once per distinct
-        mask in the batch."""
-        masks = done[pr.MISSING_MASK].unique().to_list()
-        texts = [self.outcome.missing_text(m) for m in masks]
-        return pl.col(pr.MISSING_MASK).replace_strict(masks, texts, default=None, return_dtype=pl.String)
 
     def _status_column(self, decided: Decided) -> pl.Expr:
         """Each row's status from its outcome code and alert mask (`error` for a row with a problem)."""
         spread = self._spread(decided)
-        plain = spread([self._csv_outcome(c)[1] for c in decided.outcomes], "error")
+        texts = [self.outcome.texts(c)[0] for c in decided.outcomes]
+        plain = spread([policy.status(self.pack, level) for level in texts], "error")
         if not self.outcome.provisional_mask:
             return plain
-        provisional = spread([policy.status(self.pack, self.outcome.texts(c)[0], True) for c in decided.outcomes])
+        provisional = spread([policy.status(self.pack, level, True) for level in texts])
         return pl.when((pl.col(pr.ALERTS) & self.outcome.provisional_mask) != 0).then(provisional).otherwise(plain)
 
-    def _csv_outcome(self, outcome: int) -> tuple[str, str]:
-        """The level, rule and reason cells of an outcome code as CSV text, and its status (remembered: batches
-        repeat them)."""
-        if outcome not in self.csv_outcomes:
+    def _pair_text(self, outcome: int, mask: int) -> str:
+        """The outcome cells (level, rule, reason, alerts, status, an empty error) of an outcome code and alert mask
+        as text in the output's format (remembered: batches repeat them)."""
+        key = outcome, mask
+        if key not in self.pair_texts:
             level, rule, reason = self.outcome.texts(outcome)
-            status = policy.status(self.pack, level)
-            self.csv_outcomes[outcome] = (csv_text([level, rule, reason]), status)
-        return self.csv_outcomes[outcome]
-
-    def _csv_alerts(self, mask: int) -> str:
-        if mask not in self.csv_alerts:
-            self.csv_alerts[mask] = csv_text([self.outcome.alert_text(mask)])
-        return self.csv_alerts[mask]
+            values = [level, rule, reason, self.outcome.alert_text(mask), self.outcome.status(outcome, mask), None]
+            self.pair_texts[key] = self.format.cells(OUTCOME_CELLS, values)
+        return self.pair_texts[key]
 
     def _input_text(self, raw: pl.DataFrame, done: pl.DataFrame, lines: pl.Series | None) -> pl.Series:
         """Each row's input cells as CSV text: its input line as it was, except that a row with a cell to neutralize,
@@ -511,13 +514,11 @@ def score_file(
     header, start = read_header(source)
     sources = plan_sources(pack, header, mapping, name)
     scorer = BatchScorer(pack, sources, mapping, header, fmt)
-    names = output_names(header, fmt, score_columns(pack))
-    inputs = [f"c{i}" for i in range(len(header))]
-    internal = ["__line", "__suffix"] if fmt == "csv" else inputs + [f"__out_{c}" for c in score_columns(pack)]
     if fmt == "csv":
-        out.write(csv_line(names).encode("utf-8"))
+        out.write(csv_line(output_names(header, fmt, score_columns(pack))).encode("utf-8"))
         out.flush()
-    pipeline = Pipeline(source, start, out, fmt, names, internal)
+    # Each row is ready text: the input cells and the output cells (CSV), or the whole JSON object.
+    pipeline = Pipeline(source, start, out, ["__line", "__suffix"] if fmt == "csv" else ["__line"])
     done_rows = 0
 
     def hand_over(scored: pl.DataFrame) -> None:
