@@ -335,12 +335,13 @@ class BatchScorer:
     def _render_jsonl(self, decided: Decided) -> pl.DataFrame:
         """Stage 4, JSON lines: each row as one JSON object, the input members encoded by Polars and the output
         members from the same per-outcome text cache as CSV (`_outcome_text`)."""
-        done = decided.done
         inputs = pl.struct([pl.col(c).alias(k) for c, k in zip(self.inputs, self.keys, strict=True)])
-        line = pl.concat_str(
-            [inputs.struct.json_encode().str.strip_suffix("}"), pl.lit(","), self._outcome_text(decided), pl.lit("}")]
+        # Written as two pieces joined by a comma, as CSV is: the object's input members, then the others.
+        return decided.done.select(
+            inputs.struct.json_encode().str.strip_suffix("}").alias("__line"),
+            pl.concat_str([self._outcome_text(decided), pl.lit("}")]).alias("__suffix"),
+            "__error",
         )
-        return done.select(line.alias("__line"), "__error")
 
     def _render_csv(self, raw: pl.DataFrame, decided: Decided, lines: pl.Series | None) -> pl.DataFrame:
         """Stage 4, CSV: the input cells are the input line as it was, where it can be (`_input_text`), and the
@@ -517,8 +518,8 @@ def score_file(
     if fmt == "csv":
         out.write(csv_line(output_names(header, fmt, score_columns(pack))).encode("utf-8"))
         out.flush()
-    # Each row is ready text: the input cells and the output cells (CSV), or the whole JSON object.
-    pipeline = Pipeline(source, start, out, ["__line", "__suffix"] if fmt == "csv" else ["__line"])
+    # Each row is ready text in two pieces: the input cells and the output cells (JSON: the object's members).
+    pipeline = Pipeline(source, start, out, ["__line", "__suffix"])
     done_rows = 0
 
     def hand_over(scored: pl.DataFrame) -> None:
