@@ -2,7 +2,7 @@
 
 Two rules live here, so every command keeps them: no command writes onto a file it read (each read is noted, each
 write checked), and PHI never stays on disk unasked (outputs go through a temporary file that is renamed into place
-or removed; a killed run's leftovers are swept by the next run; a spooled stdin is unlinked as soon as it exists).
+or removed; a killed run's leftovers are swept by the next run; stdin and pipes are streamed, never copied to disk).
 """
 
 from __future__ import annotations
@@ -272,16 +272,17 @@ _seek_lock = threading.Lock()
 
 
 class InputFile:
-    """An input read by position (`pread`), so the header, the batches and the error messages each read it their
-    own way without sharing a file offset. A regular file is read in place; stdin, a pipe or `<(cmd)` is first
-    copied to an unnamed temporary file (batches are cut by position)."""
+    """An input read by position (`read_at`), so the header, the batches and the error messages each read it their
+    own way without sharing a file offset. A regular file is read in place (`pread`). Stdin, a pipe or `<(cmd)` is
+    streamed: what has been read and not yet released (`release`) is held in memory, and nothing goes to disk."""
 
     def __init__(self, path: str):
         import stat
 
         self.name = "<stdin>" if path == "-" else path
+        self._stream: Any = None
         if path == "-":
-            self._spool(current().stdin.buffer)
+            self._stream_from(current().stdin.buffer)
             return
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -293,43 +294,61 @@ class InputFile:
             os.close(fd)
             raise ProblemsError([Problem(path, "is a folder, not a CSV file", "give the CSV file's path")])
         note_read(fd)
-        if stat.S_ISREG(info.st_mode):
-            self.fd = fd
-            self._keep: Any = None
-        else:
-            with os.fdopen(fd, "rb") as stream:
-                self._spool(stream)
+        self.fd = fd
+        if not stat.S_ISREG(info.st_mode):
+            self._stream_from(os.fdopen(fd, "rb", buffering=0))
 
-    def _spool(self, stream) -> None:
-        import shutil
-
-        spool = anonymous_temp()
-        try:
-            shutil.copyfileobj(stream, spool, 1 << 20)
-            spool.flush()
-        except OSError as exc:
-            spool.close()
-            raise ProblemsError([Problem(self.name, f"cannot read: {reason(exc)}", "check the input")]) from None
-        self._keep = spool
-        self.fd = spool.fileno()
+    def _stream_from(self, stream) -> None:
+        self._stream = stream
+        self._held = bytearray()  # the stream's bytes from offset `_base` on
+        self._base = 0
+        self._ended = False
 
     def read_at(self, offset: int, size: int) -> bytes:
+        if self._stream is not None:
+            return self._read_stream(offset, size)
         if hasattr(os, "pread"):
             return os.pread(self.fd, size, offset)
         with _seek_lock:  # Windows has no pread: one reader at a time moves the shared offset
             os.lseek(self.fd, offset, os.SEEK_SET)
             return os.read(self.fd, size)
 
+    def _read_stream(self, offset: int, size: int) -> bytes:
+        if offset < self._base:
+            raise RuntimeError(f"{self.name}: bytes before offset {self._base} were released")
+        end = offset + size
+        while not self._ended and self._base + len(self._held) < end:
+            try:
+                more = self._stream.read(max(end - self._base - len(self._held), 1 << 20))
+            except OSError as exc:
+                raise ProblemsError([Problem(self.name, f"cannot read: {reason(exc)}", "check the input")]) from None
+            if not more:
+                self._ended = True
+            self._held += more
+        with memoryview(self._held) as held:
+            return bytes(held[offset - self._base : end - self._base])
+
+    @property
+    def held(self) -> int:
+        """How many bytes of a streamed input are in memory (0 for a file)."""
+        return len(self._held) if self._stream is not None else 0
+
+    def release(self, offset: int) -> None:
+        """The bytes before `offset` will not be read again: a streamed input lets them go (a file has nothing to
+        let go), so memory holds one batch, not the input."""
+        if self._stream is not None and offset > self._base:
+            del self._held[: offset - self._base]
+            self._base = offset
+
     def open(self):
         """A new binary stream over the whole input, with its own position."""
         return io.BufferedReader(_View(self), 1 << 16)
 
     def close(self) -> None:
-        if self._keep is not None:
-            self._keep.close()
-        else:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
+        if self._stream is not None and self.name == "<stdin>":
+            return  # stdin stays open: it is not ours to close
+        with contextlib.suppress(OSError):
+            (self._stream.close if self._stream is not None else lambda: os.close(self.fd))()
 
     def __enter__(self) -> InputFile:
         return self

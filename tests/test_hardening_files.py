@@ -242,15 +242,26 @@ def test_a_signal_removes_the_temporary_output(tmp_path, sig):
     assert not leftovers(tmp_path) and not (tmp_path / "out.csv").exists()
 
 
-def test_the_stdin_spool_has_no_name(tmp_path, monkeypatch):
-    """The copy of stdin is unlinked as soon as it exists: a SIGKILL cannot leave it in $TMPDIR."""
+def test_stdin_is_streamed_and_nothing_goes_to_disk(tmp_path, monkeypatch):
+    """Stdin is read as it comes, never copied to a file (a SIGKILL cannot leave a copy in $TMPDIR), and memory
+    holds about one batch of it, not the whole input."""
     from iop_cli import files
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b\n1,2\n")))
+    monkeypatch.setattr(batch_read, "CHUNK_BYTES", 1 << 16)
+    rows = b"".join(b"%d,%s\n" % (n, b"x" * (n % 50)) for n in range(200_000))  # about 6 MB
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a,b\n" + rows)))
     with files.InputFile("-") as source:
-        assert source.read_at(0, 100) == b"a,b\n1,2\n"
-        assert os.listdir(tmp_path) == []
+        header, start = batch_read.read_header(source)
+        assert header == ["a", "b"] and os.listdir(tmp_path) == []
+        seen, most = [], 0
+        for _, chunk in batch_read.read_chunks(source, start=start):
+            seen.append(chunk)
+            most = max(most, source.held)
+        assert b"".join(seen) == rows and len(seen) > 20
+        assert most <= (1 << 20) + (1 << 17) < len(rows) / 4  # one read ahead (1 MiB at least) and a batch
+        with pytest.raises(RuntimeError):
+            source.read_at(0, 10)  # released: a streamed input cannot go back
 
 
 def test_after_sigkill_the_next_run_sweeps_its_own_stale_files(tmp_path):

@@ -170,6 +170,7 @@ def read_chunks(source: InputFile | str, chunk_bytes: int | None = None, start: 
                 raise ProblemsError([_runaway(source.name, line)])
             continue
         offset -= len(block) - cut - 1  # the part after the record end is read again with the next chunk
+        source.release(offset)  # a streamed input holds only what is still to come
         chunk = block[: cut + 1]
         yield line, chunk
         line += chunk.count(b"\n")
