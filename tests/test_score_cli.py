@@ -224,6 +224,23 @@ def test_stdin_to_stdout_and_jsonl(tmp_path):
     assert len(list(csv.DictReader(io.StringIO(csv_out.stdout)))) == 3
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_columns_no_reason_leaves_only_the_reason_out(tmp_path, fmt):
+    source = str(CORPUS / "badvals.csv")
+    full = score(source, "--quiet", "-f", fmt)
+    short = score(source, "--quiet", "-f", fmt, "--columns", "no-reason")
+    assert full.returncode == short.returncode == 0, short.stderr
+    if fmt == "csv":
+        rows = [list(csv.reader(io.StringIO(r.stdout))) for r in (full, short)]
+        at = rows[0][0].index("reason")
+        assert rows[1] == [row[:at] + row[at + 1 :] for row in rows[0]]
+    else:
+        objects = [[json.loads(line) for line in r.stdout.splitlines()] for r in (full, short)]
+        assert objects[1] == [{k: v for k, v in o.items() if k != "reason"} for o in objects[0]]
+        assert [list(o) for o in objects[1]] == [[k for k in o if k != "reason"] for o in objects[0]]
+    assert len(short.stdout) < len(full.stdout) and "reason" not in short.stdout.splitlines()[0].split(",")
+
+
 def test_summary_on_stderr_and_as_json(tmp_path):
     summary = tmp_path / "summary.json"
     result = score(str(CORPUS / "badvals.csv"), "-o", str(tmp_path / "o.csv"), "--summary-json", str(summary))

@@ -82,16 +82,23 @@ class BatchScorer:
     Polars expressions, and texts looked up once per distinct outcome. Also keeps the run's summary."""
 
     def __init__(
-        self, pack: Pack, sources: dict[str, Source], mapping: Mapping | None, header: list[str], fmt: str = "csv"
+        self,
+        pack: Pack,
+        sources: dict[str, Source],
+        mapping: Mapping | None,
+        header: list[str],
+        fmt: str = "csv",
+        reason: bool = True,
     ):
         self.pack = pack
+        self.written = set(score_columns(pack, reason))  # the output columns this run writes
         self.csv = fmt == "csv"
         self.converter = Converter(pack, sources, mapping)
         self.outcome = pr.Outcome(pack)
         self.tally = Tally(pack, self.outcome, not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
         self.format: OutputFormat = CsvFormat() if self.csv else JsonFormat()
         self.pair_texts: dict[tuple[int, int], str] = {}  # `_pair_text`
-        self.keys = output_names(header, "jsonl", score_columns(pack))[: len(header)]  # JSON lines: the input keys
+        self.keys = output_names(header, "jsonl", score_columns(pack, reason))[: len(header)]  # JSON lines' inputs
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.full_row = b",".join([b'""'] * len(header)) + b"\n"
         self.absent: list[pl.Expr] = []
@@ -369,7 +376,7 @@ class BatchScorer:
             statuses = sorted({self.outcome.status(o, m) for o, m, _ in pairs if o is not None and m is not None})
             rendered = pl.concat_str(
                 [
-                    spread([fmt.cells(head[:3], self.outcome.texts(c)) for c in outcomes]),
+                    spread([self._written_cells(head[:3], self.outcome.texts(c)) for c in outcomes]),
                     pl.col(pr.ALERTS).replace_strict(
                         masks,
                         [fmt.cells(head[3:4], [self.outcome.alert_text(m)]) for m in masks],
@@ -383,7 +390,10 @@ class BatchScorer:
                 separator=",",
             )
         failed_row = pl.concat_str(
-            [pl.lit(fmt.cells(head, [None] * 4 + ["error"]) + ","), fmt.column("error", neutral(pl.col("__error")))]
+            [
+                pl.lit(self._written_cells(head, [None] * 4 + ["error"]) + ","),
+                fmt.column("error", neutral(pl.col("__error"))),
+            ]
         )
         ignored_masks = done[pr.IGNORED].drop_nulls().unique().to_list()
         ignored = pl.col(pr.IGNORED).replace_strict(
@@ -453,6 +463,11 @@ class BatchScorer:
         provisional = spread([policy.status(self.pack, level, True) for level in texts])
         return pl.when((pl.col(pr.ALERTS) & self.outcome.provisional_mask) != 0).then(provisional).otherwise(plain)
 
+    def _written_cells(self, names: Sequence[str], values: Sequence[str | int | None]) -> str:
+        """`format.cells` for the columns this run writes (`--columns no-reason` leaves the reason out)."""
+        kept = [(n, v) for n, v in zip(names, values, strict=True) if n in self.written]
+        return self.format.cells([n for n, _ in kept], [v for _, v in kept])
+
     def _pair_text(self, outcome: int, mask: int) -> str:
         """The outcome cells (level, rule, reason, alerts, status, an empty error) of an outcome code and alert mask
         as text in the output's format (remembered: batches repeat them)."""
@@ -460,7 +475,7 @@ class BatchScorer:
         if key not in self.pair_texts:
             level, rule, reason = self.outcome.texts(outcome)
             values = [level, rule, reason, self.outcome.alert_text(mask), self.outcome.status(outcome, mask), None]
-            self.pair_texts[key] = self.format.cells(OUTCOME_CELLS, values)
+            self.pair_texts[key] = self._written_cells(OUTCOME_CELLS, values)
         return self.pair_texts[key]
 
     def _input_text(self, raw: pl.DataFrame, done: pl.DataFrame, lines: pl.Series | None) -> pl.Series:
@@ -503,20 +518,21 @@ def score_file(
     fmt: str = "csv",
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
+    reason: bool = True,
 ) -> Summary:
     """Score the CSV `source` (an open input, or a path) into the open binary file `out`, batch by batch; return
     the summary. Raises ProblemsError for input that cannot be scored and StrictStop for the first bad row under
     --strict."""
     if isinstance(source, str):
         with InputFile(source) as opened:
-            return score_file(opened, out, pack, mapping, fmt, strict, progress)
+            return score_file(opened, out, pack, mapping, fmt, strict, progress, reason)
     name = source.name
     started = time.perf_counter()
     header, start = read_header(source)
     sources = plan_sources(pack, header, mapping, name)
-    scorer = BatchScorer(pack, sources, mapping, header, fmt)
+    scorer = BatchScorer(pack, sources, mapping, header, fmt, reason)
     if fmt == "csv":
-        out.write(csv_line(output_names(header, fmt, score_columns(pack))).encode("utf-8"))
+        out.write(csv_line(output_names(header, fmt, score_columns(pack, reason))).encode("utf-8"))
         out.flush()
     # Each row is ready text in two pieces: the input cells and the output cells (JSON: the object's members).
     pipeline = Pipeline(source, start, out, ["__line", "__suffix"])

@@ -19,6 +19,11 @@ class ScoreFormat(str, enum.Enum):
     jsonl = "jsonl"
 
 
+class ScoreColumns(str, enum.Enum):
+    all = "all"
+    no_reason = "no-reason"
+
+
 def score(
     input: str = typer.Argument(..., metavar="INPUT", help="CSV of intakes with a header row; - reads stdin."),
     output: str = typer.Option(
@@ -29,6 +34,11 @@ def score(
         None, "--map", metavar="MAP.yaml", help="Column and code mapping for this export."
     ),
     format: ScoreFormat = typer.Option(ScoreFormat.csv, "--format", "-f", help="Output format."),
+    columns: ScoreColumns = typer.Option(
+        ScoreColumns.all,
+        "--columns",
+        help="Output columns: all, or no-reason (without the reason text, about half the bytes).",
+    ),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row, writing nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
     summary_json: Optional[str] = typer.Option(
@@ -39,7 +49,8 @@ def score(
 
     Example: iop score intakes.csv -o scored.csv --map my-export.map.yaml
     """
-    raise typer.Exit(int(run_score(input, output, rules, map, format.value, strict, quiet, summary_json)))
+    with_reason = columns is ScoreColumns.all
+    raise typer.Exit(int(run_score(input, output, rules, map, format.value, strict, quiet, summary_json, with_reason)))
 
 
 def _fail(problems) -> Exit:
@@ -58,6 +69,7 @@ def run_score(
     strict: bool,
     quiet: bool,
     summary_json: str | None,
+    with_reason: bool = True,
 ) -> Exit:
     from iop_cli.commands._common import load_pack_or_fail
     from iop_cli.problems import Problem, ProblemsError
@@ -87,7 +99,7 @@ def run_score(
             return _fail(exc.problems)
         try:
             with _progress(quiet) as advance:
-                summary = batch.score_file(source, out.file, pack, mapping, fmt, strict, advance)
+                summary = batch.score_file(source, out.file, pack, mapping, fmt, strict, advance, with_reason)
             out.commit()
         except ProblemsError as exc:
             return _fail(exc.problems)

@@ -42,9 +42,10 @@ class Finding(Protocol):
 SCORE_COLUMNS = OUTCOME_COLUMNS  # after the input's columns, in order; then the profile's (`score_columns`)
 
 
-def score_columns(pack: Pack) -> tuple[str, ...]:
-    """The columns `iop score` writes after the input's: the outcome, then one rating per profile dimension."""
-    return (*SCORE_COLUMNS, *(d.id for d in pack.profile))
+def score_columns(pack: Pack, reason: bool = True) -> tuple[str, ...]:
+    """The columns `iop score` writes after the input's: the outcome, then one rating per profile dimension;
+    without `reason` for `--columns no-reason`."""
+    return (*(c for c in SCORE_COLUMNS if reason or c != "reason"), *(d.id for d in pack.profile))
 
 
 def dumps(data: Any) -> str:
