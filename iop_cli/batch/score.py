@@ -304,18 +304,19 @@ class BatchScorer:
         if keyed:
             done = done.with_columns((pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).alias("__key"))
         kinds_found: list[tuple[str, int]] = []
+        error = pl.Series("__error", [None] * done.height, dtype=pl.String)
         if any(done[f"__e{i}"].null_count() < done.height for i in range(len(pieces))):
-            joined = [
+            # Joined only on the rows that have a problem: a few in most batches.
+            bad = done.select(pl.any_horizontal(pl.col(f"__e{i}").is_not_null() for i in range(len(pieces))))
+            rows = bad.to_series().arg_true()
+            joined = done[rows].select(
                 pl.concat_str([pl.col(f"__{x}{i}") for i in range(len(pieces))], separator="; ", ignore_nulls=True)
                 for x in "ek"
-            ]
-            done = done.with_columns(
-                pl.when(j != "").then(j).alias(n) for j, n in zip(joined, ("__error", "__kinds"), strict=True)
             )
-            found_kinds = done.select(pl.col("__kinds").drop_nulls().str.split("; ").explode().value_counts())
-            kinds_found = [(item["__kinds"], item["count"]) for item in found_kinds.to_series().to_list()]
-        else:
-            done = done.with_columns(pl.lit(None, dtype=pl.String).alias("__error"))
+            error = error.scatter(rows, joined.to_series(0))
+            found_kinds = joined.select(pl.col(joined.columns[1]).str.split("; ").explode().value_counts())
+            kinds_found = [tuple(item.values()) for item in found_kinds.to_series().to_list()]
+        done = done.with_columns(error)
         if self.pack.profile:
             done = done.with_columns(self.profile.ratings(done, done["__error"].is_not_null()))
         # Each distinct (outcome, alerts) pair with its count, in one pass; texts are made once per pair.

@@ -35,6 +35,7 @@ MASK_BITS = 62  # the questions one Int64 `__ignored` mask can name
 CONTRADICTS = "__contradicts_{}"  # a follow-up's yes counted for its gate, which was answered no
 LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored"
 CODE = "__code"  # the outcome code before this person's grounds are added to it (`GroundsCoder`)
+DIGIT = "__digit_{}"  # a field's digit in the grounds number (`GroundsCoder.digit_columns`)
 MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
 RANGE_LO, RANGE_HI = "__lo_{}", "__hi_{}"  # the range a partly answered total lies in (`values.ranges`)
 SET = "__set_{}"  # the values a missing answer may take, as a bit mask over its members (a map's value set)
@@ -252,7 +253,9 @@ def decision_stages(
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
     outcome = pl.when(pl.col(MISSING_MASK) == 0).then(at).otherwise(searched)
-    stage_outcome = [outcome.alias(CODE)]
+    grounds = GroundsCoder(pack)
+    # Each field's digit for the grounds, once per row, beside the code: every rule's grounds number reads them.
+    stage_outcome = [outcome.alias(CODE), *grounds.digit_columns(partly)]
     alerts = policy.in_alert_order(pack.alerts, lambda a: a.severity)
 
     # The level of a row, for alerts that read it, follows from its outcome code.
@@ -301,7 +304,7 @@ def decision_stages(
     stage_index = [level_index.alias(LEVEL_INDEX)] if reads_level else []
     stage_alerts = [reduce(operator.add, bits_, pl.lit(0, dtype=pl.Int64)).alias(ALERTS)]
     # The outcome code with this person's grounds (`GroundsCoder`), once alerts no longer need the plain one.
-    stage_alerts.append(GroundsCoder(pack).code(code, partly).alias(OUTCOME))
+    stage_alerts.append(grounds.code(code, partly).alias(OUTCOME))
     stages = (stage_verdicts, stage_fired, stage_outcome, stage_index, stage_level, stage_alerts)
     return [stage for stage in stages if stage]
 
@@ -323,8 +326,8 @@ class GroundsCoder:
         self.code_bits = ((len(pack.rules) + 1) * (most + 1)).bit_length()  # the largest code's bits
 
     def code(self, rule_code: pl.Expr, partly: Collection[str]) -> pl.Expr:
-        """The outcome code with the grounds' number, from the rule's code (`__code`) and its verdict (`__rI`).
-        Only the fields that decided are numbered (the others count as unanswered): a file has far fewer distinct
+        """The outcome code with the grounds' number, from the rule's code (`__code`), its verdict (`__rI`) and the
+        fields' digits (`digit_columns`, a stage before). Only the fields that decided are numbered (the others count as unanswered): a file has far fewer distinct
         grounds than combinations of a rule's fields, and each is stated once. The reason is the same, since the
         part of the condition that decided still holds first with the other fields unknown."""
         chain: Any = None
@@ -336,7 +339,7 @@ class GroundsCoder:
             key, stride = pl.lit(1, dtype=pl.Int64), 1
             for name in fields:
                 if name in deciding:
-                    digit = self._digit(name, partly)
+                    digit = pl.col(DIGIT.format(name))
                     key = (
                         key
                         + (digit if deciding[name] is True else pl.when(deciding[name]).then(digit).otherwise(0))
@@ -376,6 +379,11 @@ class GroundsCoder:
                 found[name] = True
             else:
                 found[name] = active if previous is None else previous | active
+
+    def digit_columns(self, partly: Collection[str]) -> list[pl.Expr]:
+        """`__digit_ID` for each field some rule's grounds number reads (`code` reads these columns)."""
+        names = sorted({name for fields in self.fields.values() for name in fields})
+        return [self._digit(name, partly).alias(DIGIT.format(name)) for name in names]
 
     def _digit(self, name: str, partly: Collection[str]) -> pl.Expr:
         question, value = self.pack.questions[name], value_col(name)
@@ -496,6 +504,7 @@ class MissingSettler:
         memo = pack.memo.setdefault(
             "missing_outcomes", {"entries": [], "codes": {}, "searches": {}, "cases": {}, "lock": Lock()}
         )
+        self.plan = self.case_plan()  # made once: each batch only runs it
         self.entries: list[Entry] = memo["entries"]
         self.codes: dict[tuple, int] = memo["codes"]
         self.searches: dict[tuple, Any] = memo["searches"]  # a search's key -> its `Reach`
@@ -521,7 +530,12 @@ class MissingSettler:
         )
 
     def cases_of(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """Each row's case: `fired`, `missing`, `settled` (`policy.settled`: no rule before the one that fired is
+        """Each row's case (`case_plan`, built once and run on every batch)."""
+        marked, picked, spread = self.plan
+        return rows.lazy().with_columns(marked).select(picked).with_columns(spread).collect(engine="in-memory")
+
+    def case_plan(self) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
+        """The three steps that give each row its case: `fired`, `missing`, `settled` (`policy.settled`: no rule before the one that fired is
         left open by a missing answer and leads elsewhere), `open{w}` and `undecided{w}` (bit masks of the rules
         before the one that fired that a missing answer, or an optional one not given, leaves open), `relevant`
         (the missing answers the open rules rest on), `unanswered` (a bit per optional answer some rule rests on
@@ -541,10 +555,10 @@ class MissingSettler:
         certain = [
             pl.col(f"r{j}").fill_null(False) & (~u if u is not None else pl.lit(True)) for j, u in enumerate(unsure)
         ]
-        rows = rows.with_columns(
+        marked = [
             first_true(certain).alias("fired"),
             *(u.alias(f"unsure{j}") for j, u in enumerate(unsure) if u is not None),
-        )
+        ]
         at = pl.col("fired").fill_null(n)
         columns: list[pl.Expr] = [pl.col("fired"), pl.col("missing")]
         elsewhere, relevant = [], []
@@ -591,7 +605,7 @@ class MissingSettler:
             ],
             pl.lit(0, dtype=pl.Int64),
         )
-        rows = rows.select(
+        picked = [
             *columns,
             settled.alias("settled"),
             (pl.col("missing") & reduce(operator.or_, relevant, pl.lit(0, dtype=pl.Int64))).alias("relevant"),
@@ -599,7 +613,7 @@ class MissingSettler:
             *(pl.col(q.id) for q in self.fields),
             *(pl.col(end.format(name)) for name in self.ranged for end in (RANGE_LO, RANGE_HI)),
             *(pl.col(SET.format(name)) for name in self.value_sets),
-        )
+        ]
         spread = []
         for question in self.fields:
             reads = []
@@ -621,7 +635,7 @@ class MissingSettler:
             if question.id in self.value_sets:  # a value set: the members the search may fill it with
                 column = SET.format(question.id)
                 spread.append(pl.when(needed & ~pl.col("settled")).then(pl.col(column)).alias(column))
-        return rows.with_columns(spread)
+        return marked, picked, spread
 
     def __call__(self, bundle: pl.Series) -> pl.Series:
         frame = bundle.struct.unnest()
