@@ -290,31 +290,30 @@ class BatchScorer:
         width = len(self.pack.alerts)
         # An (outcome, alerts) pair as one integer key, when both fit in 63 bits (as in every pack so far).
         keyed = len(self.outcome.required) + width < KEY_BITS - 2 and self.outcome.grounds.code_bits + width < KEY_BITS
-        done = frame.select(
+        main = frame.select(
             *cells.shown,
             pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME)).alias(pr.OUTCOME),
             pl.when(failed).then(None).otherwise(pl.col(pr.ALERTS)).alias(pr.ALERTS),
             pl.when(failed).then(None).otherwise(pl.col(pr.IGNORED)).alias(pr.IGNORED),
             pl.when(failed).then(0).otherwise(pl.col(pr.MISSING_MASK)).alias(pr.MISSING_MASK),
             *self.missing,
-            *[piece.alias(f"__e{i}") for i, piece in enumerate(pieces)],
-            *[piece.alias(f"__k{i}") for i, piece in enumerate(kinds)],
             *self.profile_keys,
-        ).collect(engine="in-memory")
+        )
+        # The problems of the rows that have one (a few in most batches), joined into one text: the decision is
+        # computed once for both queries (a common subplan), and no mostly-empty column per problem is kept.
+        joined = [
+            pl.concat_str(pieces, separator="; ", ignore_nulls=True).alias("__error"),
+            pl.concat_str(kinds, separator="; ", ignore_nulls=True).alias("__kinds"),
+        ]
+        problems = frame.with_row_index("__row").filter(failed).select("__row", *joined)
+        done, bad = pl.collect_all([main, problems], engine="in-memory")
         if keyed:
             done = done.with_columns((pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).alias("__key"))
         kinds_found: list[tuple[str, int]] = []
         error = pl.Series("__error", [None] * done.height, dtype=pl.String)
-        if any(done[f"__e{i}"].null_count() < done.height for i in range(len(pieces))):
-            # Joined only on the rows that have a problem: a few in most batches.
-            bad = done.select(pl.any_horizontal(pl.col(f"__e{i}").is_not_null() for i in range(len(pieces))))
-            rows = bad.to_series().arg_true()
-            joined = done[rows].select(
-                pl.concat_str([pl.col(f"__{x}{i}") for i in range(len(pieces))], separator="; ", ignore_nulls=True)
-                for x in "ek"
-            )
-            error = error.scatter(rows, joined.to_series(0))
-            found_kinds = joined.select(pl.col(joined.columns[1]).str.split("; ").explode().value_counts())
+        if bad.height:
+            error = error.scatter(bad["__row"], bad["__error"])
+            found_kinds = bad.select(pl.col("__kinds").str.split("; ").explode().value_counts())
             kinds_found = [tuple(item.values()) for item in found_kinds.to_series().to_list()]
         done = done.with_columns(error)
         if self.pack.profile:
