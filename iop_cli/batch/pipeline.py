@@ -20,22 +20,22 @@ class Pipeline:
     """Reading and writing run in their own threads beside the scoring (Polars releases the GIL while it works),
     with at most one batch waiting at each hand-over, so memory does not grow with the file."""
 
-    def __init__(self, source: InputFile, start: int, out, text_columns: list[str]):
+    def __init__(self, source: InputFile, start: int, out, text_columns: list[str], chunk_bytes: int | None = None):
         import queue
 
         self.pending_chunks: queue.Queue = queue.Queue(maxsize=1)  # raw batches (bytes), read ahead
         self.scored: queue.Queue = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.stop = threading.Event()
-        self.reader = threading.Thread(target=self._read, args=(source, start), daemon=True)
+        self.reader = threading.Thread(target=self._read, args=(source, start, chunk_bytes), daemon=True)
         self.writer = threading.Thread(target=self._write, args=(out, text_columns), daemon=True)
         self.reader.start()
         self.writer.start()
 
-    def _read(self, source: InputFile, start: int) -> None:
+    def _read(self, source: InputFile, start: int, chunk_bytes: int | None) -> None:
         # Only bytes wait here; each scoring thread parses its own batch, so few parsed batches exist at once.
         try:
-            for chunk in read_chunks(source, start=start):
+            for chunk in read_chunks(source, chunk_bytes, start=start):
                 if self.stop.is_set():
                     break
                 self.pending_chunks.put(chunk)
