@@ -273,16 +273,29 @@ _seek_lock = threading.Lock()
 
 class InputFile:
     """An input read by position (`read_at`), so the header, the batches and the error messages each read it their
-    own way without sharing a file offset. A regular file is read in place (`pread`). Stdin, a pipe or `<(cmd)` is
-    streamed: what has been read and not yet released (`release`) is held in memory, and nothing goes to disk."""
+    own way without sharing a file offset. A regular file is read in place (`pread`), stdin redirected from one too
+    (from where its offset stands). Stdin, a pipe or `<(cmd)` is streamed: what has been read and not yet released
+    (`release`) is held in memory, and nothing goes to disk."""
 
     def __init__(self, path: str):
         import stat
 
         self.name = "<stdin>" if path == "-" else path
         self._stream: Any = None
+        self._origin = 0  # where the data starts in the file (stdin may stand past the start)
+        self._own = path != "-"  # stdin is not ours to close
         if path == "-":
-            self._stream_from(current().stdin.buffer)
+            stdin = current().stdin.buffer
+            try:
+                fd = stdin.fileno()
+                regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            except (AttributeError, OSError, io.UnsupportedOperation):  # an in-memory stdin (tests)
+                regular = False
+            if regular:
+                note_read(fd)
+                self.fd, self._origin = fd, os.lseek(fd, 0, os.SEEK_CUR)
+            else:
+                self._stream_from(stdin)
             return
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -308,9 +321,9 @@ class InputFile:
         if self._stream is not None:
             return self._read_stream(offset, size)
         if hasattr(os, "pread"):
-            return os.pread(self.fd, size, offset)
+            return os.pread(self.fd, size, self._origin + offset)
         with _seek_lock:  # Windows has no pread: one reader at a time moves the shared offset
-            os.lseek(self.fd, offset, os.SEEK_SET)
+            os.lseek(self.fd, self._origin + offset, os.SEEK_SET)
             return os.read(self.fd, size)
 
     def _read_stream(self, offset: int, size: int) -> bytes:
@@ -345,8 +358,8 @@ class InputFile:
         return io.BufferedReader(_View(self), 1 << 16)
 
     def close(self) -> None:
-        if self._stream is not None and self.name == "<stdin>":
-            return  # stdin stays open: it is not ours to close
+        if not self._own:
+            return  # stdin stays open
         with contextlib.suppress(OSError):
             (self._stream.close if self._stream is not None else lambda: os.close(self.fd))()
 

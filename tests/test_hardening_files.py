@@ -264,6 +264,30 @@ def test_stdin_is_streamed_and_nothing_goes_to_disk(tmp_path, monkeypatch):
             source.read_at(0, 10)  # released: a streamed input cannot go back
 
 
+def test_stdin_redirected_from_a_file_is_that_file(tmp_path):
+    """`iop score - < file` reads the file in place, from where stdin stands, and counts it as an input: an output
+    onto it is refused, as for its path."""
+    source = tmp_path / "in.csv"
+    source.write_bytes((CORPUS / "good.csv").read_bytes())
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def run(*args: str, skip_first_line: bool = False):
+        with source.open("rb") as stdin:
+            if skip_first_line:
+                stdin.readline()  # stdin now stands on the second line: that is where reading starts
+                os.lseek(stdin.fileno(), stdin.tell(), os.SEEK_SET)
+            return subprocess.run(
+                [*iop_command(), "score", "-", "-q", *args], stdin=stdin, capture_output=True, env=env
+            )
+
+    by_path = subprocess.run([*iop_command(), "score", str(source), "-q"], capture_output=True, env=env)
+    assert run().stdout == by_path.stdout != b""
+    refused = run("-o", str(source))
+    assert refused.returncode == 1 and b"is an input of this command" in refused.stderr
+    assert source.read_bytes() == (CORPUS / "good.csv").read_bytes()
+    assert b"missing standard columns" in run(skip_first_line=True).stderr  # its first row read as the header
+
+
 def test_after_sigkill_the_next_run_sweeps_its_own_stale_files(tmp_path):
     source = _big(tmp_path)
     process = subprocess.Popen([*iop_command(), "score", str(source), "-o", str(tmp_path / "out.csv"), "-q"])
