@@ -3,8 +3,8 @@ every command measured in the same run, interleaved.
 
 Targets (issue 18): `iop score` CSV within 1.15x of Polars writing an equally wide output (the input columns and
 every output column, filled with typical cells); `--format jsonl` within 1.3x of Polars' `sink_ndjson` of an equally
-wide output; stdin (redirected from the file, and through a pipe) within 1.05x of the file; `rules diff --on` (one threshold moved) within 1.2x of one score; peak
-memory under 400 MB, and on twice the rows no more than 10% above. The design budget (2x Polars' plain scan->csv) is
+wide output; stdin (redirected from the file, and through a pipe) within 1.05x of the file; `rules diff --on` (one
+threshold moved) within 1.2x of one score; peak memory under 400 MB, and on twice the rows no more than 10% above. The design budget (2x Polars' plain scan->csv) is
 printed too. Ratios are medians of each run's pair. Each command runs in its own child process; its peak memory is
 that child's maximum resident set size (getrusage), its time the wall time around it.
 By default the file's levels follow real admissions (`REALISTIC_MIX`) with 2% bad or blank cells; `--mix uniform`
