@@ -99,6 +99,7 @@ class BatchScorer:
         self.tally = Tally(pack, self.outcome, not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
         self.format: OutputFormat = CsvFormat() if self.csv else JsonFormat()
         self.pair_texts: dict[tuple[int, int], str] = {}  # `_pair_text`
+        self.texts_made: dict[tuple, str] = {}  # `_remembered`
         self.keys = output_names(header, "jsonl", score_columns(pack, reason))[: len(header)]  # JSON lines' inputs
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.full_row = b",".join([b'""'] * len(header)) + b"\n"
@@ -399,17 +400,17 @@ class BatchScorer:
         ignored_masks = done[pr.IGNORED].drop_nulls().unique().to_list()
         ignored = pl.col(pr.IGNORED).replace_strict(
             ignored_masks,
-            [fmt.cells(["ignored"], [self.outcome.ignored_text(m)]) for m in ignored_masks],
+            [self._remembered("ignored", m, lambda m: [self.outcome.ignored_text(m)]) for m in ignored_masks],
             default=fmt.cells(["ignored"], [None]),
             return_dtype=pl.String,
         )
         missing_masks = done[pr.MISSING_MASK].unique().to_list()
         missing = pl.col(pr.MISSING_MASK).replace_strict(
             missing_masks,
-            [fmt.cells(["missing"], [self.outcome.missing_text(m)]) for m in missing_masks],
+            [self._remembered("missing", m, lambda m: [self.outcome.missing_text(m)]) for m in missing_masks],
             return_dtype=pl.String,
         )
-        reach = spread([fmt.cells(pr.REACH_COLUMNS, self.outcome.reach_texts(c)) for c in outcomes])
+        reach = spread([self._remembered(pr.REACH_COLUMNS, c, self.outcome.reach_texts) for c in outcomes])
         gaps = pl.concat_str([pl.lit(","), missing, pl.lit(","), reach])
         no_gaps = "," + fmt.cells(["missing", *pr.REACH_COLUMNS], [None] * 4)
         gaps = pl.when(pl.col(pr.MISSING_MASK) == 0).then(pl.lit(no_gaps)).otherwise(gaps)
@@ -469,6 +470,14 @@ class BatchScorer:
         """`format.cells` for the columns this run writes (`--columns no-reason` leaves the reason out)."""
         kept = [(n, v) for n, v in zip(names, values, strict=True) if n in self.written]
         return self.format.cells([n for n, _ in kept], [v for _, v in kept])
+
+    def _remembered(self, names: str | tuple[str, ...], code: Any, values: Callable[[Any], Sequence[Any]]) -> str:
+        """The cells `names` (one column's name, or several) of a code or mask, as text in the output's format: made
+        once per run (batches repeat them; rows with missing answers bring many)."""
+        key = names, code
+        if key not in self.texts_made:
+            self.texts_made[key] = self.format.cells([names] if isinstance(names, str) else names, values(code))
+        return self.texts_made[key]
 
     def _pair_text(self, outcome: int, mask: int) -> str:
         """The outcome cells (level, rule, reason, alerts, status, an empty error) of an outcome code and alert mask
