@@ -392,8 +392,8 @@ class _View(io.RawIOBase):
             self.position = offset
         elif whence == 1:
             self.position += offset
-        else:
-            self.position = os.fstat(self.source.fd).st_size + offset
+        else:  # a streamed input has no known end
+            raise io.UnsupportedOperation("seek from the end")
         return self.position
 
     def tell(self) -> int:

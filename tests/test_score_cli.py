@@ -238,7 +238,9 @@ def test_columns_no_reason_leaves_only_the_reason_out(tmp_path, fmt):
         objects = [[json.loads(line) for line in r.stdout.splitlines()] for r in (full, short)]
         assert objects[1] == [{k: v for k, v in o.items() if k != "reason"} for o in objects[0]]
         assert [list(o) for o in objects[1]] == [[k for k in o if k != "reason"] for o in objects[0]]
-    assert len(short.stdout) < len(full.stdout) and "reason" not in short.stdout.splitlines()[0].split(",")
+    assert len(short.stdout) < len(full.stdout)
+    if fmt == "csv":
+        assert "reason" not in short.stdout.splitlines()[0].split(",")
 
 
 def test_summary_on_stderr_and_as_json(tmp_path):

@@ -102,7 +102,8 @@ def placement_matrix(old: Pack, new: Pack, intakes: str, map_path: str | None, e
         ((pair, rows) for pair, rows in moves.pairs.items() if pair[0] != pair[1]), key=lambda item: -item[1]
     )
     unchanged = moves.rows - sum(rows for _, rows in moved)
-    lines = [f"Placements on {intakes} ({moves.rows} rows): {unchanged} unchanged"]
+    source_name = "<stdin>" if intakes == "-" else intakes
+    lines = [f"Placements on {source_name} ({moves.rows} rows): {unchanged} unchanged"]
     if not moved:
         lines.append("  no placement changes")
     for (old_level, new_level), rows in moved:

@@ -55,10 +55,10 @@ def compare_file(
         """The batch's rows as (old, new, row within the batch)."""
         try:
             raw = scorers[0].parse(chunk)
+            distinct: dict[str, list[str]] = {}  # found by the first pack, reused by the second
+            codes = [scorer.outcome_codes(raw, distinct) for scorer in scorers]
         except pl.exceptions.PolarsError:  # its message quotes the cells: say where instead, in our own words
             raise ProblemsError([unreadable(chunk, line, name, len(header))]) from None
-        distinct: dict[str, list[str]] = {}  # found by the first pack, reused by the second
-        codes = [scorer.outcome_codes(raw, distinct) for scorer in scorers]
         return pl.DataFrame(
             {
                 "old": level_of[0](codes[0]),

@@ -157,8 +157,10 @@ def read_chunks(source: InputFile | str, chunk_bytes: int | None = None, start: 
     offset = start
     block = b""
     scanned = quotes = 0  # how much of `block` has been searched for a record end, and its quotes
+    # The input is read forward only: each byte once, and a streamed input lets it go at once (`release`).
     while more := source.read_at(offset, chunk_bytes):
         offset += len(more)
+        source.release(offset)
         block = block + more if block else more
         if len(more) < chunk_bytes:
             break  # the end of the file: the rest is the last chunk
@@ -169,12 +171,9 @@ def read_chunks(source: InputFile | str, chunk_bytes: int | None = None, start: 
             if len(block) > chunk_bytes + MAX_RECORD_BYTES:
                 raise ProblemsError([_runaway(source.name, line)])
             continue
-        offset -= len(block) - cut - 1  # the part after the record end is read again with the next chunk
-        source.release(offset)  # a streamed input holds only what is still to come
-        chunk = block[: cut + 1]
+        chunk, block = block[: cut + 1], block[cut + 1 :]  # the part after the record end starts the next chunk
         yield line, chunk
         line += chunk.count(b"\n")
-        block = b""
         scanned = quotes = 0
     if block:
         if block.count(b'"') % 2:

@@ -22,11 +22,6 @@ def csv_quote(column: pl.Expr) -> pl.Expr:
     return pl.when(column.str.contains('[",\r\n]')).then(quoted).otherwise(column)
 
 
-def csv_text(cells: list[str | None]) -> str:
-    """Cells as one line of CSV text, without the line end (empty for None)."""
-    return csv_line(["" if cell is None else cell for cell in cells]).rstrip("\n")
-
-
 def neutral_text(text: str) -> str:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe (as `neutral`, for one text)."""
     return "'" + text if FORMULA.match(text) else text

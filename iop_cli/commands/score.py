@@ -37,7 +37,7 @@ def score(
     columns: ScoreColumns = typer.Option(
         ScoreColumns.all,
         "--columns",
-        help="Output columns: all, or no-reason (without the reason text, about half the bytes).",
+        help="Output columns: all, or no-reason (without the reason text: about half a CSV's bytes).",
     ),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row, writing nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
