@@ -98,7 +98,7 @@ def _too_many(name: str, line: int, fields: int, width: int) -> Problem:
     )
 
 
-CHUNK_BYTES = 9 << 19  # 4.5 MiB, one batch of input: memory stays bounded (two are scored at once)
+CHUNK_BYTES = 4 << 20  # one batch of input: memory stays bounded (two are scored at once)
 
 MAX_RECORD_BYTES = 128 << 20  # one record (a row with its quoted line breaks) may be this long, no longer
 
