@@ -100,6 +100,7 @@ class BatchScorer:
         self.format: OutputFormat = CsvFormat() if self.csv else JsonFormat()
         self.pair_texts: dict[tuple[int, int], str] = {}  # `_pair_text`
         self.texts_made: dict[tuple, str] = {}  # `_remembered`
+        self.levels_of: dict[int, str] = {}  # `_level`
         self.keys = output_names(header, "jsonl", score_columns(pack, reason))[: len(header)]  # JSON lines' inputs
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.full_row = b",".join([b'""'] * len(header)) + b"\n"
@@ -364,7 +365,7 @@ class BatchScorer:
         pair (and remembered across batches); the other cells once per distinct mask or rating."""
         fmt, done, pairs, width = self.format, decided.done, decided.pairs, decided.width
         outcomes, masks, spread = decided.outcomes, decided.masks, self._spread(decided)
-        head, status_names = OUTCOME_CELLS[:5], OUTCOME_CELLS[4:6]
+        head = OUTCOME_CELLS[:5]
         if decided.keyed:
             # One lookup per row.
             present = [(o, m) for o, m, _ in pairs if o is not None and m is not None]
@@ -378,15 +379,17 @@ class BatchScorer:
             statuses = sorted({self.outcome.status(o, m) for o, m, _ in pairs if o is not None and m is not None})
             rendered = pl.concat_str(
                 [
-                    spread([self._written_cells(head[:3], self.outcome.texts(c)) for c in outcomes]),
+                    spread([self._remembered(OUTCOME_CELLS[:3], c, self.outcome.texts) for c in outcomes]),
                     pl.col(pr.ALERTS).replace_strict(
                         masks,
-                        [fmt.cells(head[3:4], [self.outcome.alert_text(m)]) for m in masks],
+                        [self._remembered(OUTCOME_CELLS[3], m, lambda m: [self.outcome.alert_text(m)]) for m in masks],
                         default=None,
                         return_dtype=pl.String,
                     ),
                     self._status_column(decided).replace_strict(
-                        statuses, [fmt.cells(status_names, [s, None]) for s in statuses], default=None
+                        statuses,
+                        [self._remembered(OUTCOME_CELLS[4:6], s, lambda s: [s, None]) for s in statuses],
+                        default=None,  # a row with a problem: its cells come from `failed_row`
                     ),
                 ],
                 separator=",",
@@ -476,18 +479,30 @@ class BatchScorer:
         once per run (batches repeat them; rows with missing answers bring many)."""
         key = names, code
         if key not in self.texts_made:
-            self.texts_made[key] = self.format.cells([names] if isinstance(names, str) else names, values(code))
+            self.texts_made[key] = self._written_cells([names] if isinstance(names, str) else names, values(code))
         return self.texts_made[key]
 
     def _pair_text(self, outcome: int, mask: int) -> str:
         """The outcome cells (level, rule, reason, alerts, status, an empty error) of an outcome code and alert mask
-        as text in the output's format (remembered: batches repeat them)."""
+        as text in the output's format, put together from the parts each code, mask and status has made once
+        (`_remembered`): a file holds many more pairs than codes or masks."""
         key = outcome, mask
         if key not in self.pair_texts:
-            level, rule, reason = self.outcome.texts(outcome)
-            values = [level, rule, reason, self.outcome.alert_text(mask), self.outcome.status(outcome, mask), None]
-            self.pair_texts[key] = self._written_cells(OUTCOME_CELLS, values)
+            level = self._level(outcome)
+            status = policy.status(self.pack, level, self.outcome.provisional(mask))
+            self.pair_texts[key] = ",".join(
+                [
+                    self._remembered(OUTCOME_CELLS[:3], outcome, self.outcome.texts),
+                    self._remembered(OUTCOME_CELLS[3], mask, lambda m: [self.outcome.alert_text(m)]),
+                    self._remembered(OUTCOME_CELLS[4:6], status, lambda s: [s, None]),
+                ]
+            )
         return self.pair_texts[key]
+
+    def _level(self, outcome: int) -> str:
+        if outcome not in self.levels_of:
+            self.levels_of[outcome] = self.outcome.texts(outcome)[0]
+        return self.levels_of[outcome]
 
     def _input_text(self, raw: pl.DataFrame, done: pl.DataFrame, lines: pl.Series | None) -> pl.Series:
         """Each row's input cells as CSV text: its input line as it was, except that a row with a cell to neutralize,
