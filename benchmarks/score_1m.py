@@ -104,8 +104,8 @@ BAD_SHARE = 0.02  # rows with one bad or blank required cell
 
 def generate_realistic(path: Path, rows: int, seed: int = 7) -> None:
     """A version-1 standard-intake CSV whose levels follow `REALISTIC_MIX`: a pool of varied records is placed by
-    the engine behind `iop check`, and rows are drawn from it level by level (each with its own client id); then
-    `BAD_SHARE` of the rows get a blank or invalid required cell."""
+    the engine behind `iop check`, and rows are drawn from it level by level (each with its own client id, age and
+    count of earlier episodes); then `BAD_SHARE` of the rows get a blank or invalid required cell."""
     import polars as pl
 
     from iop_cli.decide.engine import checked, decide
@@ -143,6 +143,13 @@ def generate_realistic(path: Path, rows: int, seed: int = 7) -> None:
     records = []
     for n, level in enumerate(picked):
         row = dict(rng.choice(pool[level]), client_id=f"C-{n}")
+        # Age and earlier episodes drawn anew, each within the band the pack tells apart (under 18 or not; fewer
+        # than 2 episodes or not), so the level and the alerts stay those of the record: real files repeat whole
+        # answer rows far less than a pool of a few hundred records would.
+        row["age"] = str(rng.randint(12, 17) if int(row["age"]) < 18 else rng.randint(18, 75))
+        row["prior_treatment_episodes"] = str(
+            rng.randint(0, 1) if int(row["prior_treatment_episodes"]) < 2 else rng.randint(2, 12)
+        )
         if rng.random() < BAD_SHARE:
             row[rng.choice(required)] = rng.choice(["", "maybe"])
         records.append(row)
