@@ -107,3 +107,50 @@ def test_pairs_too_wide_for_one_key_render_alike(tmp_path, monkeypatch, pack, fm
     parts = io.BytesIO()
     batch.score_file(str(source), parts, pack, None, fmt)
     assert parts.getvalue() == keyed.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_ratings_keyed_by_the_answers_themselves_render_alike(tmp_path, monkeypatch, pack, fmt):
+    """A dimension whose answers have no classes is rated row by row from the answers as they are (rows with a
+    problem left unrated): the same bytes as rating each distinct integer key once."""
+    from iop_cli.decide import frame
+
+    source = tmp_path / "in.csv"
+    source.write_text(source_text(pack, multiline=False), encoding="utf-8", newline="")
+    keyed = io.BytesIO()
+    batch.score_file(str(source), keyed, pack, None, fmt)
+    made = frame.ProfileRater.__init__
+
+    def unkeyed(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        self.codes = dict.fromkeys(self.codes)
+
+    monkeypatch.setattr(frame.ProfileRater, "__init__", unkeyed)
+    by_answers = io.BytesIO()
+    batch.score_file(str(source), by_answers, pack, None, fmt)
+    assert by_answers.getvalue() == keyed.getvalue()
+    assert b"error" in keyed.getvalue()
+
+
+def test_rows_with_a_problem_are_not_searched(tmp_path, monkeypatch, pack):
+    """A row with a bad cell is left undecided, so its missing answers are never searched (nor rated): the
+    settler searches only the row whose required answer is blank and whose cells are all good."""
+    from iop_cli.decide import frame
+
+    header = [q.id for q in pack.asked]
+    rows = [csv_line(header)]
+    for bad in ("age", "readiness", None):  # two rows with a bad cell, then a good row; each lacks two answers
+        cells = {**CANDIDATE, "use_frequency": None, "medical_instability": None}
+        if bad is not None:
+            cells[bad] = "maybe"
+        rows.append(csv_line(["" if cells.get(f) is None else str(cells[f]) for f in header]))
+    source = tmp_path / "in.csv"
+    source.write_text("".join(rows), encoding="utf-8", newline="")
+    searched: list[dict] = []
+    code = frame.MissingSettler.code
+    monkeypatch.setattr(frame.MissingSettler, "code", lambda self, case: searched.append(case) or code(self, case))
+    out = io.BytesIO()
+    batch.score_file(str(source), out, pack, None, "csv")
+    statuses = [row[-len(score_columns(pack)) + 4] for row in csv.reader(io.StringIO(out.getvalue().decode()))][1:]
+    assert statuses == ["error", "error", "review"]
+    assert len(searched) == 1

@@ -135,7 +135,9 @@ class BatchScorer:
             for q in pack.asked
             if sources[q.id].kind == "column" and self.converter.mapping.members(q.id)
         }
-        self.stages = pr.decision_columns(pack, absent, self.value_sets)
+        # A row with a problem is left undecided: its missing answers are not searched for an outcome not written.
+        self.stages = pr.decision_columns(pack, absent, self.value_sets, skip=True)
+        self.settling = pr.settling_stage(self.stages)
         self.profile = pr.ProfileRater(pack, absent=absent)
         self.profile_keys = self.profile.key_columns()
         self.rating_texts: dict[tuple[str, ...], pl.Series] = {}  # each set of ratings as text (`_ratings_text`)
@@ -279,10 +281,12 @@ class BatchScorer:
         """The batch with the typed answers and every decision stage (`decide.frame.decision_columns`, as
         `score_frame` uses), and whether a row has a problem (then it is left undecided)."""
         frame = raw.lazy().with_columns(cells.typed)
-        for stage in self.stages:
-            frame = frame.with_columns(stage)
         failed = pl.any_horizontal([piece.is_not_null() for piece in [*cells.problems, *self.disagreements]])
-        return frame, failed
+        for index, stage in enumerate(self.stages):
+            if index == self.settling:
+                frame = frame.with_columns(failed.alias(pr.SKIP))
+            frame = frame.with_columns(stage)
+        return frame, pl.col(pr.SKIP)
 
     def _decide(self, raw: pl.DataFrame, cells: Cells) -> Decided:
         """Stage 3: the pack's decision for every row, a row with a problem left undecided, and the problems joined

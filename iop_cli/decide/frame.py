@@ -37,6 +37,7 @@ LEVEL, ALERTS, OUTCOME, IGNORED = "__level", "__alerts", "__outcome", "__ignored
 CODE = "__code"  # the outcome code before this person's grounds are added to it (`GroundsCoder`)
 DIGIT = "__digit_{}"  # a field's digit in the grounds number (`GroundsCoder.digit_columns`)
 MISSING_MASK = "__missing"  # a bit per required question whose answer is missing
+SKIP = "__skip"  # a row with a problem, left undecided: its missing answers are not searched (`decision_columns`)
 RANGE_LO, RANGE_HI = "__lo_{}", "__hi_{}"  # the range a partly answered total lies in (`values.ranges`)
 SET = "__set_{}"  # the values a missing answer may take, as a bit mask over its members (a map's value set)
 REACH_COLUMNS = ("level_min", "level_max", "decided_by")  # for a row with missing answers (`Outcome.reach_texts`)
@@ -226,7 +227,7 @@ MEMO_LIMIT = 100_000  # cases and searches remembered per pack (a file repeats t
 
 
 def decision_stages(
-    pack: Pack, partly: Collection[str], value_sets: Mapping[str, Sequence[Any]] | None = None
+    pack: Pack, partly: Collection[str], value_sets: Mapping[str, Sequence[Any]] | None = None, skip: bool = False
 ) -> list[list[pl.Expr]]:
     """What engine.decide does, as column stages: each rule's verdict, the first that holds, the rules before it
     that a missing answer leaves open, whether that settles the level (`policy.settled`) or the missing answers
@@ -248,7 +249,7 @@ def decision_stages(
     at = pl.col("__fired").fill_null(n).cast(pl.Int64)  # n: `otherwise`
     # A row with a required answer missing goes to the settler, which settles most at once (`policy.settled`) and
     # searches the rest; a complete row's level is the rule that fired, with no more work.
-    settler = MissingSettler(pack, partly, value_sets or {})
+    settler = MissingSettler(pack, partly, value_sets or {}, skip)
     searched = settler.bundle().map_batches(settler, return_dtype=pl.Int64)
     # Small integer codes instead of strings: the caller turns each distinct code into its text once (`Outcome`).
     # __outcome: the index of the rule that fired, n for `otherwise`, or a code `MissingSettler` gave (see there).
@@ -460,12 +461,20 @@ class MissingSettler:
     other becomes a negative code, -1 - (entry * L + level) with L the number of levels, whose entry (`entries`)
     holds its texts: the level can be read from the code alone, in Polars, for the alerts that test it."""
 
-    def __init__(self, pack: Pack, partly: Collection[str] = (), value_sets: Mapping[str, Sequence[Any]] | None = None):
+    def __init__(
+        self,
+        pack: Pack,
+        partly: Collection[str] = (),
+        value_sets: Mapping[str, Sequence[Any]] | None = None,
+        skip: bool = False,
+    ):
         """`partly`: the instrument totals the batch can answer partly (`partly_answerable`). `value_sets`: the
-        fields with a `__set_ID` column (a map's value sets), each with the members its bits index."""
+        fields with a `__set_ID` column (a map's value sets), each with the members its bits index. `skip`: the
+        frame has a `__skip` column, true for the rows left undecided, which are not searched."""
         from iop_cli.decide.missing import key_fields, level_space
 
         self.pack = pack
+        self.skip = skip
         self.rules = pack.rules
         self.words = [range(start, min(start + WORD, len(pack.rules))) for start in range(0, len(pack.rules), WORD)]
         self.fields = key_fields(pack, range(len(pack.rules)))
@@ -516,6 +525,7 @@ class MissingSettler:
         return pl.struct(
             pl.col("__fired").alias("fired"),
             pl.col(MISSING_MASK).alias("missing"),
+            *([pl.col(SKIP).alias("skip")] if self.skip else []),
             *(pl.col(f"__r{i}").alias(f"r{i}") for i in range(len(self.rules))),
             *(value_col(q.id).alias(q.id) for q in self.fields),
             *(pl.col(end.format(name)).alias(end.format(name)) for name in self.ranged for end in (RANGE_LO, RANGE_HI)),
@@ -647,6 +657,9 @@ class MissingSettler:
         frame = bundle.struct.unnest()
         out = pl.Series(bundle.name, [None] * len(bundle), dtype=pl.Int64)
         pending = frame["missing"] != 0
+        if self.skip:
+            pending = pending & ~frame["skip"]
+            frame = frame.drop("skip")
         if not pending.any():
             return out
         rows = self.cases_of(frame.filter(pending))
@@ -826,16 +839,22 @@ VALUE_TYPES: dict[str, pl.DataType | type[pl.DataType]] = {
 
 
 def decision_columns(
-    pack: Pack, absent: Collection[str] = (), value_sets: Mapping[str, Sequence[Any]] | None = None
+    pack: Pack, absent: Collection[str] = (), value_sets: Mapping[str, Sequence[Any]] | None = None, skip: bool = False
 ) -> list[list[pl.Expr]]:
     """Every stage from typed answers (`__v_ID` for each asked question) to `__outcome` and `__alerts`, in order:
     the values that apply, the missing required answers, then the decision. `absent`: the questions no column of
     the batch answers (a partly answered instrument needs one of its items). `value_sets`: the fields with a
-    `__set_ID` column, each with its members (`MissingSettler`)."""
+    `__set_ID` column, each with its members (`MissingSettler`). `skip`: the caller adds a `__skip` column (the
+    rows it leaves undecided, whose outcome is not read) before the stage that holds `__code` (`settling_stage`)."""
     partly = partly_answerable(pack, absent)
     stage_missing = [*missing_columns(pack), *range_columns(pack, partly)]
     values = value_stages(pack, always_blank(pack, absent))
-    return [*gate_stages(pack), *values, stage_missing, *decision_stages(pack, partly, value_sets)]
+    return [*gate_stages(pack), *values, stage_missing, *decision_stages(pack, partly, value_sets, skip)]
+
+
+def settling_stage(stages: list[list[pl.Expr]]) -> int:
+    """The index of the stage that gives `__code` (where missing answers are settled) among `decision_columns`."""
+    return next(i for i, stage in enumerate(stages) if CODE in (e.meta.output_name() for e in stage))
 
 
 def always_blank(pack: Pack, absent: Collection[str]) -> set[str]:
@@ -1081,12 +1100,16 @@ class ProfileRater:
         for dimension in self.pack.profile:
             keys = done[PROFILE_KEY.format(dimension.id)]
             name = RATING.format(dimension.id)
+            # A row with a problem is not rated: its keys are not looked up (a bad cell reads as a missing answer,
+            # whose rating may need a search).
             if self.codes[dimension.id] is None:
-                column = pl.Series(name, [self._rating(dimension, row) for row in keys.to_list()], dtype=pl.Int8)
+                bad = [False] * len(keys) if failed is None else failed.to_list()
+                rows = zip(keys.to_list(), bad, strict=True)
+                column = pl.Series(name, [None if b else self._rating(dimension, k) for k, b in rows], dtype=pl.Int8)
             else:
-                distinct = keys.unique().to_list()
+                distinct = (keys if failed is None else keys.filter(~failed)).unique().to_list()
                 ratings = [self._rating(dimension, key) for key in distinct]
-                column = keys.replace_strict(distinct, ratings, return_dtype=pl.Int8).alias(name)
+                column = keys.replace_strict(distinct, ratings, default=None, return_dtype=pl.Int8).alias(name)
             if failed is not None:
                 column = column.set(failed, None)
             found.append(column)
