@@ -123,13 +123,31 @@ def test_ratings_keyed_by_the_answers_themselves_render_alike(tmp_path, monkeypa
 
     def unkeyed(self, *args, **kwargs):
         made(self, *args, **kwargs)
-        self.codes = dict.fromkeys(self.codes)
+        self.codes, self.tables = dict.fromkeys(self.codes), {}
 
     monkeypatch.setattr(frame.ProfileRater, "__init__", unkeyed)
     by_answers = io.BytesIO()
     batch.score_file(str(source), by_answers, pack, None, fmt)
     assert by_answers.getvalue() == keyed.getvalue()
     assert b"error" in keyed.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_ratings_looked_up_by_key_render_alike(tmp_path, monkeypatch, pack, fmt):
+    """Ratings read from a dimension's table of keys (every dimension of the default pack has one) and ratings
+    looked up per distinct key give the same bytes."""
+    from iop_cli.decide import frame
+
+    source = tmp_path / "in.csv"
+    source.write_text(source_text(pack, multiline=False), encoding="utf-8", newline="")
+    assert all(d.id in frame.ProfileRater(pack).tables for d in pack.profile)
+    tabled = io.BytesIO()
+    batch.score_file(str(source), tabled, pack, None, fmt)
+    monkeypatch.setattr(frame, "TABLE_KEYS", 0)
+    assert not frame.ProfileRater(pack).tables
+    distinct = io.BytesIO()
+    batch.score_file(str(source), distinct, pack, None, fmt)
+    assert tabled.getvalue() == distinct.getvalue()
 
 
 def test_rows_with_a_problem_are_not_searched(tmp_path, monkeypatch, pack):

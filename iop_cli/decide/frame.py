@@ -971,6 +971,8 @@ def score_frame(pack: Pack, answers: pl.DataFrame) -> pl.DataFrame:
 
 
 PROFILE_KEY = "__pk_{}"  # a dimension's key: one integer for the answers its rating depends on
+TABLE_KEYS = 1 << 22  # a dimension with at most this many keys has a table of their ratings (a byte each)
+UNRATED, NOT_RATED = -2, -1  # in such a table: a key not looked at yet; a key whose dimension is not rated
 RATING = "__d_{}"  # a dimension's rating (null: not rated, or a row with a problem)
 
 
@@ -1059,13 +1061,17 @@ class ProfileRater:
         self.fields = {d.id: dimension_key(pack, d) for d in pack.profile}
         self.blank = always_blank(pack, set(absent))
         self.codes: dict[str, list[_Code] | None] = {}
+        self.tables: dict[str, pl.Series] = {}  # a dimension's rating of each key (`ratings`), where keys are few
         for dimension in pack.profile:
             codes = [self._code(q) for q in self.fields[dimension.id]]
             size = math.prod(c.size for c in codes if c is not None)
             self.codes[dimension.id] = None if None in codes or size >= 1 << 62 else codes  # type: ignore[assignment]
+            if self.codes[dimension.id] is not None and size <= TABLE_KEYS:
+                self.tables[dimension.id] = pl.repeat(UNRATED, size, dtype=pl.Int8, eager=True)
         # (dimension, key) -> rating, kept across batches: a file repeats its combinations. Batches are scored in
         # two threads; a race only rates a key twice, alike.
         self.known: dict[tuple[str, Any], int | None] = {}
+        self.lock = Lock()  # a table is replaced by one thread at a time
 
     def _code(self, question: Question) -> _Code | None:
         return answer_code(question, profile_space(self.pack), value_col(question.id))
@@ -1102,7 +1108,9 @@ class ProfileRater:
             name = RATING.format(dimension.id)
             # A row with a problem is not rated: its keys are not looked up (a bad cell reads as a missing answer,
             # whose rating may need a search).
-            if self.codes[dimension.id] is None:
+            if dimension.id in self.tables:
+                column = self._looked_up(dimension, keys, failed).alias(name)
+            elif self.codes[dimension.id] is None:
                 bad = [False] * len(keys) if failed is None else failed.to_list()
                 rows = zip(keys.to_list(), bad, strict=True)
                 column = pl.Series(name, [None if b else self._rating(dimension, k) for k, b in rows], dtype=pl.Int8)
@@ -1114,6 +1122,25 @@ class ProfileRater:
                 column = column.set(failed, None)
             found.append(column)
         return found
+
+    def _looked_up(self, dimension, keys: pl.Series, failed: pl.Series | None) -> pl.Series:
+        """Each key's rating from the dimension's table (an index per key: no hashing), the keys not rated yet
+        rated first (`_rating`) and written into it; null where not rated."""
+        table = self.tables[dimension.id]
+        found = table.gather(keys)
+        new = keys.filter(found == UNRATED) if failed is None else keys.filter((found == UNRATED) & ~failed)
+        if new.len():
+            distinct = new.unique()
+            ratings = [self._rating(dimension, key) for key in distinct.to_list()]
+            with self.lock:
+                table = (
+                    self.tables[dimension.id]
+                    .clone()
+                    .scatter(distinct, [NOT_RATED if r is None else r for r in ratings])
+                )
+                self.tables[dimension.id] = table
+            found = table.gather(keys)
+        return found.set(found < 0, None)
 
     def _rating(self, dimension, key: Any) -> int | None:
         from iop_cli.decide.profile import dimension_questions, hashable, rate_dimension
