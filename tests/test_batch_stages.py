@@ -172,3 +172,27 @@ def test_rows_with_a_problem_are_not_searched(tmp_path, monkeypatch, pack):
     statuses = [row[-len(score_columns(pack)) + 4] for row in csv.reader(io.StringIO(out.getvalue().decode()))][1:]
     assert statuses == ["error", "error", "review"]
     assert len(searched) == 1
+
+
+def test_a_blank_cell_beside_a_bad_one_is_still_a_missing_answer(tmp_path, pack):
+    """A column with a bad cell in one row and an empty cell in another: the empty one is a missing answer, settled
+    as it is when the batch has no bad cell (the test of a bad cell must not be unknown for an empty one)."""
+    header = [q.id for q in pack.asked]
+
+    def line(**changed) -> str:
+        cells = {**CANDIDATE, **changed}
+        return csv_line(["" if cells.get(f) is None else str(cells[f]) for f in header])
+
+    alone, beside = tmp_path / "alone.csv", tmp_path / "beside.csv"
+    alone.write_text(csv_line(header) + line(age=None, use_frequency=None), encoding="utf-8", newline="")
+    beside.write_text(
+        csv_line(header) + line(age="maybe") + line(age=None, use_frequency=None), encoding="utf-8", newline=""
+    )
+    outputs = []
+    for source in (alone, beside):
+        out = io.BytesIO()
+        batch.score_file(str(source), out, pack, None, "csv")
+        outputs.append(list(csv.reader(io.StringIO(out.getvalue().decode())))[1:])
+    assert outputs[1][0][-len(score_columns(pack)) + 4] == "error"
+    assert outputs[1][1] == outputs[0][0]
+    assert outputs[0][0][-len(score_columns(pack)) + 4] == "review"

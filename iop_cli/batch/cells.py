@@ -79,36 +79,53 @@ class Converter:
         return cells.replace_strict(list(sets), masks, default=None, return_dtype=pl.Int64)
 
     def column(self, question: Question, cells: pl.Expr, distinct: list[str], label: str):
-        """(typed value, errors with the cell, errors without it) as expressions; errors are None when no cell of
-        the column is bad."""
+        """(typed value, errors with the cell, errors without it, whether the cell is bad) as expressions; the last
+        three are None when no cell of the column is bad. Whether a row is bad is a test of its cell against the
+        few bad ones; the errors' texts are looked up only for the rows that have one (`BatchScorer._decide`)."""
         answers = [(None, None) if isinstance(a[0], OneOf) else a for a in (self.answer(question, c) for c in distinct)]
-        # Fast paths for clean exports, where every cell is its own value or an empty cell.
-        pairs = [(c, a[0]) for c, a in zip(distinct, answers, strict=True) if not (c == "" and a == (None, None))]
-        blank = len(pairs) < len(distinct)  # "" cells (quoted empty in the file) are unanswered
+        bad = {c: a[1] for c, a in zip(distinct, answers, strict=True) if a[1]}
+        # Fast paths for clean exports, where every good cell is its own value or an empty cell: a bad cell is
+        # then only nulled.
+        pairs = [
+            (c, a[0])
+            for c, a in zip(distinct, answers, strict=True)
+            if c not in bad and not (c == "" and a == (None, None))
+        ]
+        blank = "" in distinct and answers[distinct.index("")] == (None, None)  # "" cells (quoted empty) unanswered
         cells_, found_ = [c for c, _ in pairs], [v for _, v in pairs]
+        value: pl.Expr | None = None
         if question.type == "choice" and found_ == cells_:
             value = pl.when(cells == "").then(None).otherwise(cells) if blank else cells
         elif question.type == "integer" and all(v is not None and str(v) == c for c, v in pairs):
-            value = cells.cast(pl.Int64, strict=False) if blank else cells.cast(pl.Int64)
+            value = cells.cast(pl.Int64, strict=False) if blank or bad else cells.cast(pl.Int64)
         elif question.type == "yesno" and set(cells_) <= {"yes", "no"} and found_ == [c == "yes" for c in cells_]:
-            value = pl.when(cells == "yes").then(True).when(cells == "no").then(False) if blank else cells == "yes"
-        else:
+            value = (
+                pl.when(cells == "yes").then(True).when(cells == "no").then(False) if blank or bad else cells == "yes"
+            )
+        if not bad:
+            if value is None:
+                found = [a[0] for a in answers]
+                value = cells.replace_strict(distinct, found, default=None, return_dtype=VALUE_TYPES[question.type])
+            return value, None, None, None
+        failed = cells.is_in(list(bad)).fill_null(False)  # an empty cell is not a bad one
+        if value is None:
             found = [a[0] for a in answers]
             value = cells.replace_strict(distinct, found, default=None, return_dtype=VALUE_TYPES[question.type])
-        bad = {c: a[1] for c, a in zip(distinct, answers, strict=True) if a[1]}
-        if not bad:
-            return value, None, None
+        else:
+            value = pl.when(failed).then(None).otherwise(value)
         with_cell = [f"{label}: '{c.strip()[:40]}' {problem}" for c, problem in bad.items()]
         without = [f"{label}: {problem}" for problem in bad.values()]
         return (
             value,
             cells.replace_strict(list(bad), with_cell, default=None, return_dtype=pl.String),
             cells.replace_strict(list(bad), without, default=None, return_dtype=pl.String),
+            failed,
         )
 
 
-def text_answer(question: Question, cells: pl.Expr, label: str) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """A free-text field, checked in Polars (it has too many distinct values for the cache): value, errors."""
+def text_answer(question: Question, cells: pl.Expr, label: str) -> tuple[pl.Expr, pl.Expr, pl.Expr, pl.Expr]:
+    """A free-text field, checked in Polars (it has too many distinct values for the cache): value, errors, and
+    whether the cell is bad."""
     stripped = cells.str.strip_chars()
     too_long = stripped.str.len_chars() > MAX_TEXT
     problem = f"is longer than {MAX_TEXT} characters (allowed: {allowed_text(question)})"
@@ -116,4 +133,4 @@ def text_answer(question: Question, cells: pl.Expr, label: str) -> tuple[pl.Expr
     with_value = pl.when(too_long).then(
         pl.concat_str([pl.lit(f"{label}: '"), stripped.str.slice(0, 40), pl.lit(f"' {problem}")])
     )
-    return value, with_value, pl.when(too_long).then(pl.lit(f"{label}: {problem}"))
+    return value, with_value, pl.when(too_long).then(pl.lit(f"{label}: {problem}")), too_long.fill_null(False)

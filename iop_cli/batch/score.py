@@ -50,13 +50,15 @@ OUTCOME_CELLS = SCORE_COLUMNS[:6]  # level, rule, reason, alerts, status, error
 
 @dataclass
 class Cells:
-    """What the cells stage hands on: the typed answers (`__v_ID`), each row's problems (null when none) and their
-    kinds (for the summary), and the columns rendering keeps of the input."""
+    """What the cells stage hands on: the typed answers (`__v_ID`), each row's problems (null when none), their
+    kinds (for the summary) and a test of whether a row has each (cheaper than the text, which only the rows with a
+    problem need), and the columns rendering keeps of the input."""
 
     typed: list[pl.Expr]
     problems: list[pl.Expr]
     kinds: list[pl.Expr]
     shown: list[pl.Expr]
+    failing: list[pl.Expr]
 
 
 @dataclass
@@ -215,7 +217,7 @@ class BatchScorer:
         what rendering needs to know of the input cells (formula cells; JSON lines: the neutralized inputs)."""
         columns = list(self.coded)
         distinct = self._distinct(raw, columns, {} if known is None else known)
-        typed, errors, kinds = list(self.absent), [], []
+        typed, errors, kinds, failing = list(self.absent), [], [], []
         shown: list[pl.Expr] = []  # JSON lines: the input columns, formula cells neutralized
         formula: list[pl.Expr] = []  # CSV: whether a row has a cell to neutralize
         for column, found in zip(columns, distinct, strict=True):
@@ -226,7 +228,7 @@ class BatchScorer:
                 elif not self.csv:
                     shown.append((neutral(pl.col(column)) if risky else pl.col(column)).alias(column))
             for fid in self.coded[column]:
-                value, error, kind = self.converter.column(
+                value, error, kind, bad = self.converter.column(
                     self.pack.questions[fid], pl.col(column), found, self.labels[fid]
                 )
                 typed.append(value.alias(pr.VALUE.format(fid)))
@@ -236,13 +238,15 @@ class BatchScorer:
                 if error is not None:
                     errors.append(error)
                     kinds.append(kind)
+                    failing.append(bad)
         for question, column, label in self.texts:
-            value, error, kind = text_answer(question, pl.col(column), label)
+            value, error, kind, bad = text_answer(question, pl.col(column), label)
             typed.append(value.alias(pr.VALUE.format(question.id)))
             longest: Any = raw[column].str.len_bytes().max()
             if (longest or 0) > MAX_TEXT:  # bytes >= characters: a quick, safe test
                 errors.append(error)
                 kinds.append(kind)
+                failing.append(bad)
         coded_inputs = {c for c in columns if not c.startswith("__f_")}
         for column in (c for c in self.inputs if c not in coded_inputs):
             if self.csv:
@@ -263,7 +267,7 @@ class BatchScorer:
                 .when(self.unanswered)
                 .then(pl.lit("no intake answers in this row"))
             )
-        return Cells(typed, [row_problem, *errors], [row_problem, *kinds], shown)
+        return Cells(typed, [row_problem, *errors], [row_problem, *kinds], shown, [row_problem.is_not_null(), *failing])
 
     @staticmethod
     def _distinct(raw: pl.DataFrame, columns: list[str], known: dict[str, list[str]]) -> list[list[str]]:
@@ -281,7 +285,7 @@ class BatchScorer:
         """The batch with the typed answers and every decision stage (`decide.frame.decision_columns`, as
         `score_frame` uses), and whether a row has a problem (then it is left undecided)."""
         frame = raw.lazy().with_columns(cells.typed)
-        failed = pl.any_horizontal([piece.is_not_null() for piece in [*cells.problems, *self.disagreements]])
+        failed = pl.any_horizontal([*cells.failing, *(piece.is_not_null() for piece in self.disagreements)])
         for index, stage in enumerate(self.stages):
             if index == self.settling:
                 frame = frame.with_columns(failed.alias(pr.SKIP))
