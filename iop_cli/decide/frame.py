@@ -391,10 +391,7 @@ class GroundsCoder:
         if question.type == "yesno":
             return value.cast(pl.Int64).add(1).fill_null(0)
         if question.type == "choice":
-            values = list(question.choice_values)
-            return value.replace_strict(values, range(1, len(values) + 1), default=0, return_dtype=pl.Int64).fill_null(
-                0
-            )
+            return choice_code(value, question.choice_values)
         if question.type == "multi":
             bits = [
                 value.list.contains(c).fill_null(False).cast(pl.Int64) * (1 << i)
@@ -440,6 +437,17 @@ class GroundsCoder:
             return low + digit - 1
         lo, hi = divmod(digit - 1 - span, span)
         return Range(low + lo, low + hi)
+
+
+def choice_code(value: pl.Expr, choices: Sequence[str]) -> pl.Expr:
+    """A choice as a small integer: 1 + its index among `choices`, 0 for no answer. Tests one choice after another,
+    which is faster than a lookup (`replace_strict`) for the few choices of a question (measured: about 2.5x)."""
+    chain: Any = None
+    for index, choice in enumerate(choices):
+        chain = (pl.when(value == choice) if chain is None else chain.when(value == choice)).then(
+            pl.lit(index + 1, dtype=pl.Int64)
+        )
+    return pl.lit(0, dtype=pl.Int64) if chain is None else chain.otherwise(pl.lit(0, dtype=pl.Int64))
 
 
 def first_true(flags: list[pl.Expr]) -> pl.Expr:
@@ -995,8 +1003,7 @@ def answer_code(question: Question, space: Space, value: pl.Expr) -> _Code | Non
         return _Code(value.cast(pl.Int64).add(1).fill_null(0), 3, [None, False, True].__getitem__)
     if question.type == "choice":
         values = list(question.choice_values)
-        code = value.replace_strict(values, range(1, len(values) + 1), default=0, return_dtype=pl.Int64)
-        return _Code(code.fill_null(0), len(values) + 1, [None, *values].__getitem__)
+        return _Code(choice_code(value, values), len(values) + 1, [None, *values].__getitem__)
     if question.type == "multi":
         # Only the choices some condition tests tell selections apart (the search's representatives).
         tested = [c for c in question.choice_values if any(c in s for s in space.domains[question.id])]
