@@ -450,10 +450,22 @@ def choice_code(value: pl.Expr, choices: Sequence[str]) -> pl.Expr:
     return pl.lit(0, dtype=pl.Int64) if chain is None else chain.otherwise(pl.lit(0, dtype=pl.Int64))
 
 
+FIRST_TRUE_RUN = 10  # flags per run in `first_true`
+
+
 def first_true(flags: list[pl.Expr]) -> pl.Expr:
-    """The index of the first true flag, null when none is (a pack may have no level rules)."""
+    """The index of the first true flag, null when none is (a pack may have no level rules). Many flags are taken in
+    runs, each searched only where one of its flags holds: one long when-then chain costs Polars about 2.5x as much
+    (71 flags over 40k rows: 14 ms against 5.5)."""
     if not flags:
         return pl.lit(None, dtype=pl.Int32)
+    if len(flags) > FIRST_TRUE_RUN:
+        runs: Any = None
+        for start in range(0, len(flags), FIRST_TRUE_RUN):
+            run = flags[start : start + FIRST_TRUE_RUN]
+            holds = pl.any_horizontal(run)
+            runs = (pl.when(holds) if runs is None else runs.when(holds)).then(first_true(run) + start)
+        return runs.otherwise(None)
     chain: Any = pl.when(flags[0]).then(pl.lit(0))
     for index, flag in enumerate(flags[1:], start=1):
         chain = chain.when(flag).then(pl.lit(index))
