@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -157,6 +158,9 @@ def generate_realistic(path: Path, rows: int, seed: int = 7) -> None:
 
 
 def measure(command: list[str]) -> dict[str, float]:
+    # The previous command's output goes to disk first (Polars does not sync what it writes; iop does): otherwise
+    # its write-back would fall on whichever command runs next.
+    os.sync()
     done = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr}")
@@ -211,14 +215,16 @@ def compare(
         "polars, wide csv": [sys.executable, "-c", WIDE, str(source), str(folder / "wide.csv"), typical, "csv"],
         "iop score": score,
     }
-    if "jsonl" in paths:
-        wide = [sys.executable, "-c", WIDE, str(source), str(folder / "wide.jsonl"), typical, "jsonl"]
-        commands["polars, wide jsonl"] = wide
-        commands["iop score jsonl"] = [*score[:4], str(folder / "scored.jsonl"), "--quiet", "--format", "jsonl"]
+    # stdin and the pipe run right after the file they are compared with: a run that follows one writing a larger
+    # output (JSON lines) would share the disk with that output's write-back.
     if "stdin" in paths:  # stdin redirected from the file (read in place), and a pipe (streamed)
         shell = f"{iop} score - -o {folder / 'scored-stdin.csv'} --quiet"
         commands["iop score stdin"] = ["sh", "-c", f"{shell} < {source}"]
         commands["iop score pipe"] = ["sh", "-c", f"cat {source} | {shell}"]
+    if "jsonl" in paths:
+        wide = [sys.executable, "-c", WIDE, str(source), str(folder / "wide.jsonl"), typical, "jsonl"]
+        commands["polars, wide jsonl"] = wide
+        commands["iop score jsonl"] = [*score[:4], str(folder / "scored.jsonl"), "--quiet", "--format", "jsonl"]
     if "diff" in paths:
         new = changed_pack(folder)
         default = ROOT / "rules" / "default"
