@@ -321,7 +321,7 @@ class BatchScorer:
         if keyed:
             done = done.with_columns((pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).alias("__key"))
         kinds_found: list[tuple[str, int]] = []
-        error = pl.Series("__error", [None] * done.height, dtype=pl.String)
+        error = pl.repeat(None, done.height, dtype=pl.String, eager=True).alias("__error")
         if bad.height:
             error = error.scatter(bad["__row"], bad["__error"])
             found_kinds = bad.select(pl.col("__kinds").str.split("; ").explode().value_counts())

@@ -675,7 +675,7 @@ class MissingSettler:
 
     def __call__(self, bundle: pl.Series) -> pl.Series:
         frame = bundle.struct.unnest()
-        out = pl.Series(bundle.name, [None] * len(bundle), dtype=pl.Int64)
+        out = pl.repeat(None, len(bundle), dtype=pl.Int64, eager=True).alias(bundle.name)
         pending = frame["missing"] != 0
         if self.skip:
             pending = pending & ~frame["skip"]
