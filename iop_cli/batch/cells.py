@@ -102,16 +102,14 @@ class Converter:
             value = (
                 pl.when(cells == "yes").then(True).when(cells == "no").then(False) if blank or bad else cells == "yes"
             )
-        if not bad:
-            if value is None:
-                found = [a[0] for a in answers]
-                value = cells.replace_strict(distinct, found, default=None, return_dtype=VALUE_TYPES[question.type])
-            return value, None, None, None
-        failed = cells.is_in(list(bad)).fill_null(False)  # an empty cell is not a bad one
-        if value is None:
+        fast = value is not None
+        if value is None:  # every distinct cell looked up (a bad one gives null)
             found = [a[0] for a in answers]
             value = cells.replace_strict(distinct, found, default=None, return_dtype=VALUE_TYPES[question.type])
-        else:
+        if not bad:
+            return value, None, None, None
+        failed = cells.is_in(list(bad)).fill_null(False)  # an empty cell is not a bad one
+        if fast:
             value = pl.when(failed).then(None).otherwise(value)
         with_cell = [f"{label}: '{c.strip()[:40]}' {problem}" for c, problem in bad.items()]
         without = [f"{label}: {problem}" for problem in bad.values()]
