@@ -342,6 +342,11 @@ class InputFile:
             return bytes(held[offset - self._base : end - self._base])
 
     @property
+    def streamed(self) -> bool:
+        """Whether this is stdin or a pipe read as a stream (a regular file is read in place)."""
+        return self._stream is not None
+
+    @property
     def held(self) -> int:
         """How many bytes of a streamed input are in memory (0 for a file)."""
         return len(self._held) if self._stream is not None else 0

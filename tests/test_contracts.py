@@ -140,7 +140,10 @@ SUMMARY = {
     "status": dict,
     "levels": dict,
     "top_errors": [{"reason": str, "rows": int}],
+    "error_rows": {"rows": int, "first": [int], "counted_as": str},
     "top_review_reasons": [{"reason": str, "rows": int}],
+    "missing_answers": [{"field": str, "rows": int}],
+    "alerts": [{"alert": str, "rows": int}],
     "review_ranges": [{"level_min": str, "level_max": str, "rows": int}],
     "unanswered_fields": [str],
 }

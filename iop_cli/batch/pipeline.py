@@ -4,14 +4,12 @@ waiting at each hand-over, so memory is bounded by the batch size and not by the
 
 from __future__ import annotations
 
-import io
-import os
 import threading
+from collections.abc import Iterable
 
 import polars as pl
 
-from iop_cli.batch.read import read_chunks
-from iop_cli.files import InputFile
+from iop_cli.batch.sinks import ParquetSink, TextSink, XlsxSink
 
 SCORING_THREADS = 2
 
@@ -20,22 +18,23 @@ class Pipeline:
     """Reading and writing run in their own threads beside the scoring (Polars releases the GIL while it works),
     with at most one batch waiting at each hand-over, so memory does not grow with the file."""
 
-    def __init__(self, source: InputFile, start: int, out, text_columns: list[str], chunk_bytes: int | None = None):
+    def __init__(self, batches: Iterable, sink: TextSink | ParquetSink | XlsxSink):
         import queue
 
-        self.pending_chunks: queue.Queue = queue.Queue(maxsize=1)  # raw batches (bytes), read ahead
+        self.pending_chunks: queue.Queue = queue.Queue(maxsize=1)  # raw batches, read ahead
         self.scored: queue.Queue = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.stop = threading.Event()
-        self.reader = threading.Thread(target=self._read, args=(source, start, chunk_bytes), daemon=True)
-        self.writer = threading.Thread(target=self._write, args=(out, text_columns), daemon=True)
+        self.reader = threading.Thread(target=self._read, args=(batches,), daemon=True)
+        self.writer = threading.Thread(target=self._write, args=(sink,), daemon=True)
         self.reader.start()
         self.writer.start()
 
-    def _read(self, source: InputFile, start: int, chunk_bytes: int | None) -> None:
-        # Only bytes wait here; each scoring thread parses its own batch, so few parsed batches exist at once.
+    def _read(self, batches: Iterable) -> None:
+        # Only raw batches wait here (CSV: bytes); each scoring thread parses its own batch, so few parsed batches
+        # exist at once.
         try:
-            for chunk in read_chunks(source, chunk_bytes, start=start):
+            for chunk in batches:
                 if self.stop.is_set():
                     break
                 self.pending_chunks.put(chunk)
@@ -43,26 +42,21 @@ class Pipeline:
             self.failure = self.failure or exc
         self.pending_chunks.put(None)
 
-    def _write(self, out, text_columns: list[str]) -> None:
-        import stat
+    def _write(self, sink: TextSink | ParquetSink | XlsxSink) -> None:
+        ended = False
+
+        def frames():
+            nonlocal ended
+            while (frame := self.scored.get()) is not None:
+                yield frame
+            ended = True
 
         try:
-            on_disk = stat.S_ISREG(os.fstat(out.fileno()).st_mode)  # not a pipe or a device: those cannot sync
-        except (AttributeError, OSError, io.UnsupportedOperation):  # an in-memory output (tests, rules diff)
-            on_disk = False
-        try:
-            while (frame := self.scored.get()) is not None:
-                # Every cell is already text in the output's form (see BatchScorer.score), so nothing is quoted
-                # twice; CSV rows are two ready pieces joined by a comma, JSON lines one.
-                frame.select(text_columns).write_csv(out, include_header=False, quote_style="never")
-                if on_disk:
-                    # Each batch goes to disk while the next ones are scored: the final fsync has little left to do.
-                    out.flush()
-                    os.fdatasync(out.fileno())
+            sink.write(frames())
         except BaseException as exc:
             self.failure = self.failure or exc
             self.stop.set()
-            while self.scored.get() is not None:  # let the main thread finish handing over
+            while not ended and self.scored.get() is not None:  # let the main thread finish handing over
                 pass
 
     def batches(self):

@@ -239,3 +239,27 @@ def _bare_carriage_return(text: str) -> bool:
         return False
     outside = re.sub(r'"[^"]*"', "", text)
     return "\r" in outside
+
+
+def record_lines(chunk: bytes, first_line: int, rows: list[int]) -> list[int]:
+    """The line where each of `rows` (records of `chunk`, counted from 0) starts, for messages: a record ends at a
+    line feed outside quotes, so one with a quoted line break spans several lines."""
+    if b'"' not in chunk:
+        return [first_line + row for row in rows]
+    starts, line, position, record, last = {}, first_line, 0, 0, max(rows, default=-1)
+    wanted = set(rows)
+    while record <= last:
+        if record in wanted:
+            starts[record] = line
+        quotes = 0
+        while True:  # to the end of this record
+            end = chunk.find(b"\n", position)
+            if end < 0:
+                position = len(chunk)
+                break
+            quotes += chunk.count(b'"', position, end)
+            position, line = end + 1, line + 1
+            if quotes % 2 == 0:
+                break
+        record += 1
+    return [starts.get(row, line) for row in rows]

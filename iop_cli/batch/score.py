@@ -23,7 +23,7 @@ from iop_cli.batch.cells import Converter, text_answer
 from iop_cli.batch.columns import Source, derived_column, field_label, joined_column, output_names, plan_sources
 from iop_cli.batch.mapping import Mapping, OneOf
 from iop_cli.batch.pipeline import SCORING_THREADS, Pipeline
-from iop_cli.batch.read import read_header, unreadable
+from iop_cli.batch.read import read_chunks, read_header, unreadable
 from iop_cli.batch.render import (
     FORMULA,
     SPREADSHEET_FORMULA,
@@ -34,7 +34,9 @@ from iop_cli.batch.render import (
     csv_quote,
     neutral,
 )
-from iop_cli.batch.summary import Summary, Tally
+from iop_cli.batch.sinks import TABLE_FORMATS, ParquetSink, TextSink, XlsxSink
+from iop_cli.batch.summary import ERROR_ROWS_SHOWN, Summary, Tally
+from iop_cli.batch.tables import open_table
 from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
@@ -96,6 +98,7 @@ class BatchScorer:
         self.pack = pack
         self.written = set(score_columns(pack, reason))  # the output columns this run writes
         self.csv = fmt == "csv"
+        self.table = fmt in TABLE_FORMATS  # Parquet or Excel: written from columns, the outcome decoded from JSON
         self.converter = Converter(pack, sources, mapping)
         self.outcome = pr.Outcome(pack)
         self.tally = Tally(pack, self.outcome, not_in_file=[f for f, s in sources.items() if s.kind == "absent"])
@@ -104,6 +107,10 @@ class BatchScorer:
         self.texts_made: dict[tuple, str] = {}  # `_remembered`
         self.levels_of: dict[int, str] = {}  # `_level`
         self.keys = output_names(header, "jsonl", score_columns(pack, reason))[: len(header)]  # JSON lines' inputs
+        ratings = {d.id for d in pack.profile}
+        self.output_schema = pl.Schema(
+            {name: pl.Int8 if name in ratings else pl.String for name in score_columns(pack, reason)}
+        )
         self.inputs = [f"c{i}" for i in range(len(header))]
         self.full_row = b",".join([b'""'] * len(header)) + b"\n"
         self.absent: list[pl.Expr] = []
@@ -201,13 +208,18 @@ class BatchScorer:
         code = pl.when(failed).then(None).otherwise(pl.col(pr.OUTCOME))
         return frame.select(code.alias(pr.OUTCOME)).collect(engine="in-memory").to_series()
 
-    def score(self, raw: pl.DataFrame, lines: pl.Series | None = None) -> pl.DataFrame:
+    def score(
+        self, raw: pl.DataFrame, lines: pl.Series | None = None, original: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
         """The batch scored, in the same row order. CSV: `__line` (the input cells as CSV text) and `__suffix` (the
-        six output cells as CSV text); JSON lines: the input columns (neutralized) and `__out_*` columns."""
+        output cells as CSV text); JSON lines: the same two pieces as JSON; Parquet and Excel: the input columns as
+        read (`original`, else `raw`) and the output columns; each with `__error`."""
         if self.derived:
             raw = raw.with_columns(self.derived)
         cells = self._cells(raw)
         decided = self._decide(raw, cells)
+        if self.table:
+            return self._render_table(raw if original is None else original, decided)
         if not self.csv:
             return self._render_jsonl(decided)
         return self._render_csv(raw, decided, lines)
@@ -225,7 +237,7 @@ class BatchScorer:
                 risky = [text for text in found if FORMULA.match(text)]
                 if self.csv and risky:
                     formula.append(pl.col(column).is_in(risky))
-                elif not self.csv:
+                elif not self.csv and not self.table:
                     shown.append((neutral(pl.col(column)) if risky else pl.col(column)).alias(column))
             for fid in self.coded[column]:
                 value, error, kind, bad = self.converter.column(
@@ -251,7 +263,7 @@ class BatchScorer:
         for column in (c for c in self.inputs if c not in coded_inputs):
             if self.csv:
                 formula.append(pl.col(column).str.contains(SPREADSHEET_FORMULA).fill_null(False))
-            else:
+            elif not self.table:
                 shown.append(neutral(pl.col(column)).alias(column))
         if self.csv:  # the input cells stay in `raw`; only rows that need writing anew read them (_input_text)
             shown = [
@@ -338,7 +350,7 @@ class BatchScorer:
             ]
         else:
             pairs = done.group_by(pr.OUTCOME, pr.ALERTS).len().rows()
-        self.tally.add(pairs, kinds_found)
+        self.tally.add(pairs, kinds_found, done[pr.MISSING_MASK].value_counts().rows())
         return Decided(done, pairs, keyed, width)
 
     def _spread(self, decided: Decided) -> Callable[..., pl.Expr]:
@@ -360,6 +372,19 @@ class BatchScorer:
             self._outcome_text(decided, end="}").alias("__suffix"),
             "__error",
         )
+
+    def _render_table(self, original: pl.DataFrame, decided: Decided) -> pl.DataFrame:
+        """Stage 4, Parquet and Excel: `__inputs`, the input columns as read under their JSON lines names, and
+        `__outputs`, the output columns decoded from the same per-outcome JSON text as JSON lines (one home for the
+        output's values); `TABLE_COLUMNS` as the sinks take them."""
+        members = pl.concat_str([pl.lit("{"), self._outcome_text(decided, end="}")])
+        inputs = original.select(
+            pl.struct(pl.col(c).alias(k) for c, k in zip(self.inputs, self.keys, strict=True)).alias("__inputs")
+        )
+        outputs = decided.done.select(
+            members.str.json_decode(pl.Struct(self.output_schema)).alias("__outputs"), "__error"
+        )
+        return pl.concat([inputs, outputs], how="horizontal")
 
     def _render_csv(self, raw: pl.DataFrame, decided: Decided, lines: pl.Series | None) -> pl.DataFrame:
         """Stage 4, CSV: the input cells are the input line as it was, where it can be (`_input_text`), and the
@@ -553,33 +578,60 @@ def score_file(
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
     reason: bool = True,
+    input_format: str = "csv",
+    sheet: str | None = None,
 ) -> Summary:
-    """Score the CSV `source` (an open input, or a path) into the open binary file `out`, batch by batch; return
-    the summary. Raises ProblemsError for input that cannot be scored and StrictStop for the first bad row under
-    --strict."""
+    """Score `source` (an open input, or a path; CSV, or an Excel sheet or a Parquet file as `input_format` says)
+    into the open binary file `out`, batch by batch; return the summary. Raises ProblemsError for input that cannot
+    be scored and StrictStop for the first bad row under --strict."""
     if isinstance(source, str):
         with InputFile(source) as opened:
-            return score_file(opened, out, pack, mapping, fmt, strict, progress, reason)
+            return score_file(opened, out, pack, mapping, fmt, strict, progress, reason, input_format, sheet)
     name = source.name
     started = time.perf_counter()
-    header, start = read_header(source)
+    table = None
+    if input_format == "csv":
+        header, start = read_header(source)
+    else:
+        table = open_table(source, input_format, sheet)
+        header = table.header
     sources = plan_sources(pack, header, mapping, name)
     scorer = BatchScorer(pack, sources, mapping, header, fmt, reason)
+    names = output_names(header, fmt if fmt == "csv" else "jsonl", score_columns(pack, reason))
+    sink: TextSink | ParquetSink | XlsxSink
     if fmt == "csv":
-        out.write(csv_line(output_names(header, fmt, score_columns(pack, reason))).encode("utf-8"))
+        out.write(csv_line(names).encode("utf-8"))
         out.flush()
-    # Each row is ready text in two pieces: the input cells and the output cells (JSON: the object's members).
-    # A JSON line carries its keys, about twice a CSV row's bytes: its batches are half as long, for the same memory.
-    chunk_bytes = None if fmt == "csv" else batch_read.CHUNK_BYTES // 2
-    pipeline = Pipeline(source, start, out, ["__line", "__suffix"], chunk_bytes)
+    if fmt == "parquet":
+        empty = [(n, pl.String) for n in names[: len(header)]] + list(scorer.output_schema.items())
+        sink = ParquetSink(out, pl.Schema(empty))  # the schema of a file without rows
+    elif fmt == "xlsx":
+        sink = XlsxSink(out, names, name)
+    else:
+        # Each row is ready text in two pieces: the input cells and the output cells (JSON: the object's members).
+        sink = TextSink(out, ["__line", "__suffix"])
+    if table is not None:
+        batches = table.batches()
+        counted_as = table.row_word
+    else:
+        # A JSON line carries its keys, about twice a CSV row's bytes: its batches are half as long, for the same
+        # memory.
+        batches = read_chunks(source, None if fmt == "csv" else batch_read.CHUNK_BYTES // 2, start=start)
+        counted_as = "line"
+    pipeline = Pipeline(batches, sink)
     done_rows = 0
+    error_rows: list[int] = []  # where the first rows with a problem are, for the summary
 
-    def hand_over(scored: pl.DataFrame) -> None:
+    def hand_over(scored: pl.DataFrame, where: Callable[[list[int]], list[int]]) -> None:
         nonlocal done_rows
-        if strict and scored["__error"].is_not_null().any():
-            bad = scored.with_row_index("__n").filter(pl.col("__error").is_not_null()).row(0, named=True)
-            where = f"{name}: data row {done_rows + bad['__n'] + 1}"
-            raise StrictStop(Problem(where, bad["__error"], "fix it, or drop --strict"))
+        if scored["__error"].null_count() < scored.height:
+            bad = scored["__error"].is_not_null().arg_true()
+            if strict:
+                at = where(bad.head(1).to_list())[0]
+                problem = scored["__error"][bad[0]]
+                raise StrictStop(Problem(f"{name}: {counted_as} {at}", problem, "fix it, or drop --strict"))
+            if len(error_rows) < ERROR_ROWS_SHOWN:
+                error_rows.extend(where(bad.head(ERROR_ROWS_SHOWN - len(error_rows)).to_list()))
         pipeline.put(scored)
         done_rows += scored.height
         if progress:
@@ -588,27 +640,34 @@ def score_file(
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    def read_batch(line: int, chunk: bytes) -> pl.DataFrame:
+    def read_batch(item: tuple) -> tuple[pl.DataFrame, Callable[[list[int]], list[int]]]:
+        if table is not None:
+            first, original, text = item
+            return scorer.score(text, None, original), lambda rows: [first + r for r in rows]
+        line, chunk = item
         try:
-            return scorer.score_bytes(chunk)
+            scored = scorer.score_bytes(chunk)
         except pl.exceptions.PolarsError:  # its message quotes the cells: say where instead, in our own words
             raise ProblemsError([unreadable(chunk, line, name, len(header))]) from None
+        return scored, lambda rows: batch_read.record_lines(chunk, line, rows)
 
     pending: deque = deque()
     try:
         # Two batches are scored at a time (Polars releases the GIL), and handed over in input order.
         with ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
-            for line, chunk in pipeline.batches():
-                pending.append(pool.submit(read_batch, line, chunk))
+            for item in pipeline.batches():
+                pending.append(pool.submit(read_batch, item))
                 if len(pending) >= SCORING_THREADS:
-                    hand_over(pending.popleft().result())
+                    hand_over(*pending.popleft().result())
             while pending:
-                hand_over(pending.popleft().result())
+                hand_over(*pending.popleft().result())
         pipeline.close()
     finally:
         for future in pending:
             future.cancel()
         pipeline.abort()
     summary = scorer.tally.finish()
+    summary.error_rows = error_rows
+    summary.counted_as = counted_as
     summary.seconds = time.perf_counter() - started
     return summary

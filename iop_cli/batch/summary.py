@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from iop_cli.decide import policy
 from iop_cli.decide.frame import Outcome
 from iop_cli.pack.model import Pack
+
+ERROR_ROWS_SHOWN = 10  # the positions of the first rows with a problem, in the summary
 
 
 @dataclass
@@ -21,6 +24,10 @@ class Summary:
     review_reasons: Counter = field(default_factory=Counter)
     review_ranges: Counter = field(default_factory=Counter)  # (least, most intensive level possible) -> rows
     not_in_file: list[str] = field(default_factory=list)
+    missing: Counter = field(default_factory=Counter)  # each required answer missing -> rows (any status)
+    alerts: Counter = field(default_factory=Counter)  # each alert -> rows
+    error_rows: list[int] = field(default_factory=list)  # where the first rows with a problem are
+    counted_as: str = "line"  # what `error_rows` counts: lines, sheet rows or data rows
     seconds: float = 0.0
 
 
@@ -33,10 +40,18 @@ class Tally:
         self.outcome = outcome
         self.summary = Summary(not_in_file=not_in_file)
         self.codes: Counter = Counter()
+        self.alert_masks: Counter = Counter()
+        self.missing_masks: Counter = Counter()
         self.lock = threading.Lock()
 
-    def add(self, pairs: list[tuple[int | None, int | None, int]], kinds: list[tuple[str, int]]) -> None:
-        """A batch's (outcome code, alert mask, rows) pairs (code None: a row with a problem) and problem kinds."""
+    def add(
+        self,
+        pairs: list[tuple[int | None, int | None, int]],
+        kinds: list[tuple[str, int]],
+        missing: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        """A batch's (outcome code, alert mask, rows) pairs (code None: a row with a problem), problem kinds, and
+        (missing-answer mask, rows) pairs."""
         with self.lock:  # batches may be scored in two threads at once
             summary = self.summary
             for code, mask, n in pairs:
@@ -45,6 +60,11 @@ class Tally:
                     summary.status["error"] += n
                 else:
                     self.codes[code, self.outcome.provisional(mask or 0)] += n
+                    if mask:
+                        self.alert_masks[mask] += n
+            for mask, n in missing:
+                if mask:
+                    self.missing_masks[mask] += n
             for kind, n in kinds:
                 summary.errors[kind] += n
 
@@ -64,6 +84,12 @@ class Tally:
                 summary.review_ranges[least, most] += n
             elif review:
                 summary.review_reasons[reason] += n
+        for mask, n in self.alert_masks.items():
+            for alert in (self.outcome.alert_text(mask) or "").split(";"):
+                summary.alerts[alert] += n
+        for mask, n in self.missing_masks.items():
+            for name in (self.outcome.missing_text(mask) or "").split(";"):
+                summary.missing[name] += n
         if not summary.status["error"]:
             del summary.status["error"]
         return summary

@@ -17,6 +17,14 @@ from iop_cli.exit_codes import Exit
 class ScoreFormat(str, enum.Enum):
     csv = "csv"
     jsonl = "jsonl"
+    parquet = "parquet"
+    xlsx = "xlsx"
+
+
+class InputFormat(str, enum.Enum):
+    csv = "csv"
+    xlsx = "xlsx"
+    parquet = "parquet"
 
 
 class ScoreColumns(str, enum.Enum):
@@ -25,7 +33,9 @@ class ScoreColumns(str, enum.Enum):
 
 
 def score(
-    input: str = typer.Argument(..., metavar="INPUT", help="CSV of intakes with a header row; - reads stdin."),
+    input: str = typer.Argument(
+        ..., metavar="INPUT", help="Intakes with a header row: CSV, Excel (.xlsx) or Parquet; - reads stdin."
+    ),
     output: str = typer.Option(
         "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
     ),
@@ -34,6 +44,12 @@ def score(
         None, "--map", metavar="MAP.yaml", help="Column and code mapping for this export."
     ),
     format: ScoreFormat = typer.Option(ScoreFormat.csv, "--format", "-f", help="Output format."),
+    input_format: Optional[InputFormat] = typer.Option(
+        None, "--input-format", help="The input's format (default: by its extension; CSV for any other)."
+    ),
+    sheet: Optional[str] = typer.Option(
+        None, "--sheet", metavar="NAME|N", help="Excel input: the sheet, by name or number from 1 (default: the first)."
+    ),
     columns: ScoreColumns = typer.Option(
         ScoreColumns.all,
         "--columns",
@@ -45,12 +61,16 @@ def score(
         None, "--summary-json", metavar="FILE", help="Also write the summary as JSON."
     ),
 ) -> None:
-    """Score a CSV of intakes: every input column, then level, rule, reason, alerts, status and error.
+    """Score a file of intakes: every input column, then level, rule, reason, alerts, status and error.
 
     Example: iop score intakes.csv -o scored.csv --map my-export.map.yaml
     """
     with_reason = columns is ScoreColumns.all
-    raise typer.Exit(int(run_score(input, output, rules, map, format.value, strict, quiet, summary_json, with_reason)))
+    given = input_format.value if input_format else None
+    exit_code = run_score(
+        input, output, rules, map, format.value, strict, quiet, summary_json, with_reason, given, sheet
+    )
+    raise typer.Exit(int(exit_code))
 
 
 def _fail(problems) -> Exit:
@@ -70,6 +90,8 @@ def run_score(
     quiet: bool,
     summary_json: str | None,
     with_reason: bool = True,
+    input_format: str | None = None,
+    sheet: str | None = None,
 ) -> Exit:
     from iop_cli.commands._common import load_pack_or_fail
     from iop_cli.problems import Problem, ProblemsError
@@ -77,9 +99,26 @@ def run_score(
     pack = load_pack_or_fail(rules)  # every file read from here on is noted, and no output may land on one
     from iop_cli.batch import score as batch
     from iop_cli.batch.mapping import load_mapping
+    from iop_cli.batch.sinks import TABLE_FORMATS
+    from iop_cli.batch.tables import input_format as format_of
     from iop_cli.files import InputFile, Output, check_target, reason, write_private
 
+    read_as = format_of(input_path, input_format)
     try:
+        if sheet is not None and read_as != "xlsx":
+            raise ProblemsError(
+                [
+                    Problem(
+                        "--sheet",
+                        f"the input is read as {read_as}, which has no sheets",
+                        "leave out --sheet, or give --input-format xlsx",
+                    )
+                ]
+            )
+        if fmt in TABLE_FORMATS and output == "-" and current().stdout_isatty:
+            raise ProblemsError(
+                [Problem("-o", f"{fmt} output is binary, not for a terminal", "give a file: -o scored." + fmt)]
+            )
         mapping = load_mapping(map_path, pack) if map_path else None
         if summary_json and summary_json != "-" and output != "-" and _same_place(summary_json, output):
             raise ProblemsError([Problem(summary_json, "--summary-json is the output", "give it its own file")])
@@ -99,7 +138,9 @@ def run_score(
             return _fail(exc.problems)
         try:
             with _progress(quiet) as advance:
-                summary = batch.score_file(source, out.file, pack, mapping, fmt, strict, advance, with_reason)
+                summary = batch.score_file(
+                    source, out.file, pack, mapping, fmt, strict, advance, with_reason, read_as, sheet
+                )
             out.commit()
         except ProblemsError as exc:
             return _fail(exc.problems)
@@ -182,15 +223,30 @@ def _print_summary(data: dict[str, Any]) -> None:
     for level, n in data["levels"].items():
         table.add_row(f"level {level}", f"{n:,}", f"{100 * n / rows:.1f}")
     console.print(table)
-    for title, items in (("Top errors", data["top_errors"]), ("Why rows went to review", data["top_review_reasons"])):
+
+    def plain(text: str) -> None:
+        console.print(text, highlight=False, markup=False)
+
+    errors = data["error_rows"]
+    if errors["rows"]:
+        shown = ", ".join(str(n) for n in errors["first"])
+        more = f" and {errors['rows'] - len(errors['first']):,} more" if errors["rows"] > len(errors["first"]) else ""
+        plain(f"Rows with an error ({errors['rows']:,}), by {errors['counted_as']}: {shown}{more}")
+    sections = (
+        ("Errors", [(i["rows"], i["reason"]) for i in data["top_errors"]]),
+        ("Why rows went to review", [(i["rows"], i["reason"]) for i in data["top_review_reasons"]]),
+        ("Missing required answers (rows missing each)", [(i["rows"], i["field"]) for i in data["missing_answers"]]),
+        ("Alerts (rows with each)", [(i["rows"], i["alert"]) for i in data["alerts"]]),
+        (
+            "Rows in review by the levels still possible (least .. most intensive)",
+            [(i["rows"], f"{i['level_min']} .. {i['level_max']}") for i in data["review_ranges"]],
+        ),
+    )
+    for title, items in sections:
         if items:
             console.print(title, style="bold")
-            for item in items[:8]:
-                console.print(f"  {item['rows']:>8,}  {visible(item['reason'])}", highlight=False, markup=False)
-    if data["review_ranges"]:
-        console.print("Rows in review by the levels still possible (least .. most intensive)", style="bold")
-        for item in data["review_ranges"][:8]:
-            span = f"{item['level_min']} .. {item['level_max']}"
-            console.print(f"  {item['rows']:>8,}  {span}", highlight=False, markup=False)
+            for rows, text in items:
+                plain(f"  {rows:>8,}  {visible(text)}")
     if data["unanswered_fields"]:
         console.print("Not in the file, scored as unanswered: " + ", ".join(data["unanswered_fields"]), style="dim")
+    plain(f"Written to {visible(data['output'])}")

@@ -261,7 +261,14 @@ def score_summary(summary, pack: Pack, input_name: str, output_name: str) -> dic
         "status": dict(_ranked(summary.status)),
         "levels": dict(_ranked(summary.levels)),
         "top_errors": [{"reason": r, "rows": n} for r, n in _ranked(summary.errors)[:10]],
+        "error_rows": {
+            "rows": summary.status.get("error", 0),
+            "first": list(summary.error_rows),
+            "counted_as": summary.counted_as,
+        },
         "top_review_reasons": [{"reason": r, "rows": n} for r, n in _ranked(summary.review_reasons)[:10]],
+        "missing_answers": [{"field": f, "rows": n} for f, n in _ranked(summary.missing)],
+        "alerts": [{"alert": a, "rows": n} for a, n in _ranked(summary.alerts)],
         "review_ranges": [
             {"level_min": low, "level_max": high, "rows": n}
             for (low, high), n in sorted(summary.review_ranges.items(), key=lambda item: (-item[1], item[0]))

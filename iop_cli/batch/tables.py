@@ -1,0 +1,251 @@
+"""Batch scoring: Excel and Parquet input. Each is read in batches of text columns `c0`, `c1`, ... the same as a
+parsed CSV batch, so every answer is checked by the one converter CSV uses; the batch as read (with its own types)
+is kept for a Parquet or Excel output.
+
+Parquet is streamed (a batch at a time, from a file or, read whole into memory, from stdin). An Excel sheet is read
+whole by calamine (python-calamine): its size is bounded by Excel's own limit of 1,048,576 rows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import math
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+
+from iop_cli.files import InputFile
+from iop_cli.problems import Problem, ProblemsError
+
+INPUT_FORMATS = ("csv", "xlsx", "parquet")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+BATCH_ROWS = 50_000  # rows per batch of a Parquet file or an Excel sheet: about a CSV batch's memory
+
+
+def input_format(path: str, given: str | None) -> str:
+    """The input's format: `--input-format` when given, else by the file's extension (CSV for anything else)."""
+    if given:
+        return given
+    lower = path.lower()
+    if lower.endswith(EXCEL_SUFFIXES):
+        return "xlsx"
+    if lower.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return "csv"
+
+
+class TableInput:
+    """An Excel sheet or a Parquet file: its header, and its rows in batches of (the position of the batch's first
+    row, the batch as read, the batch as text columns). `row_word` says what a position counts: the rows of the
+    sheet as Excel numbers them, or a Parquet file's data rows."""
+
+    header: list[str]
+    row_word: str
+
+    def batches(self) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
+        raise NotImplementedError
+
+
+def open_table(source: InputFile, fmt: str, sheet: str | None) -> TableInput:
+    if fmt == "parquet":
+        if sheet is not None:
+            raise ProblemsError([Problem("--sheet", "a Parquet file has no sheets", "leave out --sheet")])
+        return ParquetInput(source)
+    return ExcelInput(source, sheet)
+
+
+def _whole(source: InputFile) -> Any:
+    """Where a reader finds the input: the path of a regular file, or, for stdin or a pipe, its bytes in memory
+    (nothing of it goes to disk)."""
+    if source.name != "<stdin>" and not source.streamed:
+        return source.name
+    data, offset = bytearray(), 0
+    while more := source.read_at(offset, 1 << 22):
+        data += more
+        offset += len(more)
+        source.release(offset)
+    return io.BytesIO(bytes(data))
+
+
+class ParquetInput(TableInput):
+    row_word = "data row"
+
+    def __init__(self, source: InputFile):
+        self.name = source.name
+        try:
+            self.frame = pl.scan_parquet(_whole(source))
+            schema = self.frame.collect_schema()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise ProblemsError(
+                [Problem(self.name, f"cannot be read as Parquet ({_first_line(exc)})", "check the file and its format")]
+            ) from None
+        self.header = list(schema.names())
+        nested = [n for n, t in schema.items() if t.is_nested() or t == pl.Binary or t == pl.Object]
+        if nested:
+            raise ProblemsError(
+                [
+                    Problem(
+                        f"{self.name}: column {nested[0]}",
+                        f"holds {schema[nested[0]]} values, not text, numbers, yes/no or dates",
+                        "give each answer as a column of plain values",
+                    )
+                ]
+            )
+        self.inputs = [f"c{i}" for i in range(len(self.header))]
+
+    def batches(self) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
+        first = 1
+        try:
+            # The positions, not the names: a Parquet file may repeat a name that a CSV header could repeat too.
+            renamed = self.frame.select(pl.nth(i).alias(c) for i, c in enumerate(self.inputs))
+            for batch in renamed.collect_batches(chunk_size=BATCH_ROWS):
+                yield first, batch, batch.select(_as_text(batch.schema))
+                first += batch.height
+        except pl.exceptions.PolarsError as exc:
+            raise ProblemsError(
+                [
+                    Problem(
+                        f"{self.name}: near data row {first}", f"cannot be read ({_first_line(exc)})", "check the file"
+                    )
+                ]
+            ) from None
+
+
+def _as_text(schema: pl.Schema) -> list[pl.Expr]:
+    """Each column as the text Polars writes it in a CSV file (a decimal 2.0 as `2.0`, which a whole-number question
+    reads as 2; a boolean as true or false), and a blank text cell as no answer, as in CSV."""
+    return [
+        (pl.when(pl.col(n).str.len_bytes() > 0).then(pl.col(n)) if kind == pl.String else pl.col(n).cast(pl.String))
+        for n, kind in schema.items()
+    ]
+
+
+class ExcelInput(TableInput):
+    row_word = "sheet row"
+
+    def __init__(self, source: InputFile, sheet: str | None):
+        import python_calamine
+
+        self.name = source.name
+        try:
+            book = python_calamine.CalamineWorkbook.from_object(_whole(source))
+        except Exception as exc:  # calamine raises its own kinds for each broken part of a workbook
+            raise ProblemsError(
+                [
+                    Problem(
+                        self.name,
+                        f"cannot be read as an Excel workbook ({_first_line(exc)})",
+                        "save it as .xlsx, or as CSV UTF-8 and score that",
+                    )
+                ]
+            ) from None
+        names = list(book.sheet_names)
+        chosen = _sheet(names, sheet, self.name)
+        found = book.get_sheet_by_name(chosen)
+        self.sheet = chosen
+        # The used area only: rows and columns before the first filled cell are left out (a title row above a
+        # table is not), and the sheet's row numbers are kept for the messages.
+        rows = found.to_python(skip_empty_area=True)
+        if not rows or not any(_text(cell) for cell in rows[0]):
+            raise ProblemsError(
+                [Problem(f"{self.name} [{chosen}]", "the sheet is empty", "the first row must name the columns")]
+            )
+        self.first_row = found.start[0] + 1 if found.start else 1  # the header's row as Excel numbers it
+        self.header = [_text(cell) or "" for cell in rows[0]]
+        self.rows = rows[1:]
+        self.inputs = [f"c{i}" for i in range(len(self.header))]
+        self.kinds = [_kind([row[i] for row in self.rows if i < len(row)]) for i in range(len(self.header))]
+
+    def batches(self) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
+        width = len(self.header)
+        for start in range(0, len(self.rows), BATCH_ROWS):
+            part = self.rows[start : start + BATCH_ROWS]
+            first = self.first_row + 1 + start
+            for offset, row in enumerate(part):
+                extra = [i for i in range(width, len(row)) if _text(row[i]) is not None]
+                if extra:
+                    where = f"{self.name} [{self.sheet}]: row {first + offset}"
+                    raise ProblemsError(
+                        [Problem(where, "has a value in a column with no header name", "name every column in row 1")]
+                    )
+            cells = [[row[i] if i < len(row) and row[i] != "" else None for row in part] for i in range(width)]
+            text = pl.DataFrame(
+                {
+                    c: [None if v is None else _text(v) for v in column]
+                    for c, column in zip(self.inputs, cells, strict=True)
+                },
+                schema=dict.fromkeys(self.inputs, pl.String),
+            )
+            # The sheet's own values for an Excel or Parquet output: a column of numbers (or of yes/no) stays one.
+            typed = {
+                c: (column, kind)
+                for c, column, kind in zip(self.inputs, cells, self.kinds, strict=True)
+                if kind != pl.String
+            }
+            if typed:
+                values = pl.DataFrame(
+                    {c: column for c, (column, _) in typed.items()},
+                    schema={c: kind for c, (_, kind) in typed.items()},
+                    strict=False,
+                )
+                yield first, text.with_columns(values), text
+            else:
+                yield first, text, text
+
+
+def _kind(cells: list[Any]) -> Any:
+    """A sheet column's type: whole numbers, decimals or yes/no when every filled cell is one (Excel keeps every
+    number as a decimal), text otherwise."""
+    filled = [c for c in cells if c is not None and c != ""]
+    if not filled:
+        return pl.String
+    if all(isinstance(c, bool) for c in filled):
+        return pl.Boolean
+    if all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in filled):
+        whole = all(c == int(c) and abs(c) < 2**53 for c in filled)
+        return pl.Int64 if whole else pl.Float64
+    return pl.String
+
+
+def _sheet(names: list[str], wanted: str | None, path: str) -> str:
+    """The sheet `--sheet` names: a sheet's name, or its position counted from 1; the first sheet by default."""
+    if not names:
+        raise ProblemsError([Problem(path, "the workbook has no sheets", "check the file")])
+    if wanted is None:
+        return names[0]
+    if wanted in names:
+        return wanted
+    if wanted.strip().isdigit() and 1 <= int(wanted) <= len(names):
+        return names[int(wanted) - 1]
+    listed = ", ".join(repr(n) for n in names[:10])
+    raise ProblemsError(
+        [Problem(f"--sheet {wanted}", f"no such sheet in {path}", f"the sheets are {listed} (or 1-{len(names)})")]
+    )
+
+
+def _text(cell: Any) -> str | None:
+    """An Excel cell as the text a CSV export holds: whole numbers without a decimal point (Excel keeps every
+    number as a decimal), dates as ISO dates, yes/no cells as yes and no, an empty cell as no answer."""
+    if cell is None or cell == "":
+        return None
+    if isinstance(cell, bool):
+        return "yes" if cell else "no"
+    if isinstance(cell, float):
+        if math.isfinite(cell) and cell == int(cell) and abs(cell) < 1e15:
+            return str(int(cell))
+        return repr(cell)
+    if isinstance(cell, datetime.datetime) and cell.time() == datetime.time():
+        return cell.date().isoformat()
+    if isinstance(cell, (datetime.date, datetime.time, datetime.timedelta)):
+        return cell.isoformat() if not isinstance(cell, datetime.timedelta) else str(cell)
+    return str(cell)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a reader's message, without a path or cells (it never quotes a row here)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120].replace(os.sep, "/")
