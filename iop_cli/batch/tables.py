@@ -147,8 +147,8 @@ class ExcelInput(TableInput):
         chosen = _sheet(names, sheet, self.name)
         found = book.get_sheet_by_name(chosen)
         self.sheet = chosen
-        # The used area only: rows and columns before the first filled cell are left out (a title row above a
-        # table is not), and the sheet's row numbers are kept for the messages.
+        # The used area only: blank rows and columns before the first filled cell are left out, and the sheet's row
+        # numbers are kept for the messages. Its first row is the header, as in a CSV file.
         rows = found.to_python(skip_empty_area=True)
         if not rows or not any(_text(cell) for cell in rows[0]):
             raise ProblemsError(
@@ -156,6 +156,8 @@ class ExcelInput(TableInput):
             )
         self.first_row = found.start[0] + 1 if found.start else 1  # the header's row as Excel numbers it
         self.header = [_text(cell) or "" for cell in rows[0]]
+        while not self.header[-1]:  # the used area may be wider than the header (a stray cell, reported below)
+            self.header.pop()
         self.rows = rows[1:]
         self.inputs = [f"c{i}" for i in range(len(self.header))]
         self.kinds = [_kind([row[i] for row in self.rows if i < len(row)]) for i in range(len(self.header))]
