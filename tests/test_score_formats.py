@@ -238,7 +238,9 @@ def test_summary_tells_the_whole_story(tmp_path):
     assert data["output"] == str(out)
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)  # the terminal's colors
     assert "Rows with an error (2), by line: 4, 7" in shown
-    assert "Missing required answers (rows missing each)\n         1  housing\n         1  psychiatric_symptoms" in shown
+    assert (
+        "Missing required answers (rows missing each)\n         1  housing\n         1  psychiatric_symptoms" in shown
+    )
     assert f"Written to {out}" in shown
 
 
