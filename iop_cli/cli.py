@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from iop_cli import __version__
 from iop_cli.commands import check, intake, score
 from iop_cli.commands._common import echo_problems
+from iop_cli.commands.config import app as config_app
 from iop_cli.commands.records import app as records_app
 from iop_cli.commands.rules import app as rules_app
 from iop_cli.env import Env, current
@@ -34,10 +36,24 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        False, "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Say on stderr what the command uses: pack, database, config file, formats."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no chatter on stderr; errors still."),
+    debug: bool = typer.Option(
+        False, "--debug", help="On an internal error, show the traceback (as IOP_DEBUG=1); it may quote answers."
     ),
 ) -> None:
     """Place people in the right level of care."""
+    from iop_cli.env import adjust
+
+    adjust(verbose=verbose, quiet=quiet, debug=debug or current().debug)
+    if _config is not None:
+        used = ", ".join(sorted(_config.values)) or "none"
+        found = f"settings used: {used}" if _config.exists else "not there"
+        current().note(f"config file {_config.path} ({found})")
 
 
 app.command()(check.check)
@@ -45,6 +61,41 @@ app.command()(intake.intake)
 app.command()(score.score)
 app.add_typer(records_app)
 app.add_typer(rules_app)
+app.add_typer(config_app)
+
+
+class Shell(str, enum.Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+    powershell = "powershell"
+
+
+@app.command()
+def completion(shell: Shell = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish or powershell.")) -> None:
+    """Print the shell completion script for SHELL: commands, options and their choices complete with Tab.
+
+    Example: iop completion bash >> ~/.bashrc   (zsh: >> ~/.zshrc; fish: > ~/.config/fish/completions/iop.fish)
+    """
+    from typer.completion import get_completion_script
+
+    current().echo(get_completion_script(prog_name="iop", complete_var="_IOP_COMPLETE", shell=shell.value))
+
+
+def _plain_usage() -> None:
+    """Usage lines write a required argument as `ID`, as Click and most tools do, not Typer's `{ID}`."""
+    from typer.core import TyperArgument
+
+    typer_metavar = TyperArgument.make_metavar
+
+    def make_metavar(self, ctx, *, usage: bool = False) -> str:
+        text = typer_metavar(self, ctx, usage=usage)
+        return text[1:-1] if usage and text.startswith("{") and text.endswith("}") else text
+
+    TyperArgument.make_metavar = make_metavar  # type: ignore[method-assign]
+
+
+_plain_usage()
 
 
 def run() -> None:
@@ -71,13 +122,20 @@ def entry(args: list[str] | None = None, env: Env | None = None) -> int | str | 
 def _entry(args: list[str] | None) -> int | str | None:
     import os
 
+    from iop_cli.env import adjust
     from iop_cli.files import forget_reads
     from iop_cli.problems import ProblemsError
 
     forget_reads()
+    if os.environ.get("IOP_DEBUG"):
+        adjust(debug=True)
+    if "_IOP_COMPLETE" in os.environ:  # the shell asks for completions (`iop completion SHELL` set this up)
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
         try:
-            app(args=args, prog_name="iop")
+            app(args=args, prog_name="iop", default_map=_config_defaults())
         except KeyboardInterrupt:
             _interrupted()
         except ProblemsError as exc:
@@ -96,7 +154,7 @@ def _entry(args: list[str] | None) -> int | str | None:
         except Exception as exc:
             if _stopping:
                 _interrupted()
-            if os.environ.get("IOP_DEBUG"):
+            if current().debug:
                 raise
             # Only the exception's type: its message could quote an answer, which is health information.
             current().echo(f"iop: internal error ({type(exc).__name__}); rerun with IOP_DEBUG=1 to see where", err=True)
@@ -104,6 +162,21 @@ def _entry(args: list[str] | None) -> int | str | None:
     except SystemExit as done:
         return done.code
     return 0
+
+
+def _config_defaults() -> dict:
+    """The config file's settings as Click's `default_map` (a flag, then its environment variable, win over it). A
+    broken config file stops the command with one line naming it: a setting is never silently ignored."""
+    import typer.main
+
+    from iop_cli.commands.config import default_map, load_config
+
+    global _config
+    _config = load_config()
+    return default_map(typer.main.get_command(app), _config.values)
+
+
+_config = None  # the config file this command read (`--verbose` says which)
 
 
 def _interrupted() -> None:

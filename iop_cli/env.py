@@ -47,6 +47,9 @@ class Env(NamedTuple):
     # draws the reports, still reads NO_COLOR, FORCE_COLOR and TTY_COMPATIBLE itself.
     colour: bool
     now: Callable[[], datetime] = _utc_now  # aware UTC time
+    verbose: bool = False  # `iop --verbose`: say on stderr what the command uses (pack, database, config, formats)
+    quiet: bool = False  # `iop --quiet`: no progress and no chatter on stderr (errors are always shown)
+    debug: bool = False  # `iop --debug` (or IOP_DEBUG=1): an internal error shows its traceback
 
     @classmethod
     def from_process(cls, environ: dict[str, str] | None = None) -> Env:
@@ -72,6 +75,17 @@ class Env(NamedTuple):
         stream.write(out)
         stream.flush()
 
+    def note(self, text: str) -> None:
+        """With --verbose, one line on stderr about what the command uses: never an answer, only paths, names and
+        formats."""
+        if self.verbose and not self.quiet:
+            self.echo(f"iop: {text}", err=True)
+
+    def chatter(self, text: str) -> None:
+        """A line on stderr that is neither a result nor an error (what was written where): --quiet leaves it out."""
+        if not self.quiet:
+            self.echo(text, err=True)
+
 
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
 
@@ -89,6 +103,11 @@ _current: ContextVar[Env | None] = ContextVar("iop_env", default=None)
 def current() -> Env:
     """The running command's environment; outside a command (a library caller), the process's own."""
     return _current.get() or Env.from_process()
+
+
+def adjust(**changes: Any) -> None:
+    """Change the running command's environment (the global options do), for the rest of the command."""
+    _current.set(current()._replace(**changes))
 
 
 @contextlib.contextmanager

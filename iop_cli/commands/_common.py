@@ -57,9 +57,11 @@ def load_pack_or_fail(rules: Optional[str]):
     from iop_cli.problems import PackError
 
     try:
-        return load_pack(rules)
+        pack = load_pack(rules)
     except PackError as exc:
         fail(exc.problems)
+    current().note(f"rule pack {pack.name} {pack.version} ({pack.hash[:12]}) from {rules or 'the bundled default'}")
+    return pack
 
 
 def command_hint(command: str, db: Optional[str] = None, rules: Optional[str] = None) -> str:
@@ -81,9 +83,11 @@ def open_store_or_fail(db: Optional[str], create: bool = True):
     from iop_cli.store.records import Store
 
     try:
-        return Store.open(db, create=create)
+        store = Store.open(db, create=create)
     except ProblemsError as exc:
         fail(exc.problems)
+    current().note(f"records database {store.path}")
+    return store
 
 
 def rich_console(stderr: bool = False) -> Console:

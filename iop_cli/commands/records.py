@@ -407,7 +407,7 @@ def export(
     with _failing():
         write_private(output, text, protect=(db_path,))
     if output != "-":
-        current().echo(f"Wrote record {record.id} to {_one_line(output)}", err=True)
+        current().chatter(f"Wrote record {record.id} to {_one_line(output)}")
 
 
 @app.command()
@@ -426,7 +426,7 @@ def delete(
         who = f" (client id {_one_line(client)})" if client else " (no client id)"
         _confirm(f"Delete {_one_line(status)} record {record_id}{who} for good?", yes)
         store.delete(record_id)
-    current().echo(f"Deleted record {record_id}.", err=True)
+    current().chatter(f"Deleted record {record_id}.")
 
 
 def _days(value: float) -> float:
@@ -465,8 +465,8 @@ def purge(
     with _store(db, readonly=False) as store, _failing():
         ids = store.older_than(days)
         if not ids:
-            current().echo(f"No records older than {days:g} days.", err=True)
+            current().chatter(f"No records older than {days:g} days.")
             return
         _confirm(f"Delete {len(ids)} record(s) older than {days:g} days for good?", yes)
         count = store.purge(ids)
-    current().echo(f"Deleted {count} record(s) older than {days:g} days.", err=True)
+    current().chatter(f"Deleted {count} record(s) older than {days:g} days.")

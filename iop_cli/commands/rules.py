@@ -269,6 +269,6 @@ def new(folder: str = typer.Argument(..., metavar="DIR", help="A new or empty fo
         raise typer.Exit(int(Exit.INPUT_ERROR))
     written = write_starter(target)
     for path in written:
-        current().echo(f"wrote {visible(str(path))}", err=True)
+        current().chatter(f"wrote {visible(str(path))}")
     shown = visible(folder)
     current().echo(f"Next: iop rules validate {shown} && iop rules lint {shown} && iop rules test {shown}")

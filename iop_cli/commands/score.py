@@ -66,6 +66,7 @@ def score(
     Example: iop score intakes.csv -o scored.csv --map my-export.map.yaml
     """
     with_reason = columns is ScoreColumns.all
+    quiet = quiet or current().quiet
     given = input_format.value if input_format else None
     exit_code = run_score(
         input, output, rules, map, format.value, strict, quiet, summary_json, with_reason, given, sheet
@@ -104,6 +105,8 @@ def run_score(
     from iop_cli.files import InputFile, Output, check_target, reason, write_private
 
     read_as = format_of(input_path, input_format)
+    shown_sheet = f", sheet {sheet}" if sheet else ""
+    current().note(f"reading {input_path} as {read_as}{shown_sheet}; writing {fmt} to {output}")
     try:
         if sheet is not None and read_as != "xlsx":
             raise ProblemsError(

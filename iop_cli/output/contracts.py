@@ -281,3 +281,9 @@ def _ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:
     """Most rows first, and ties in name order: the counts come from parallel batches, whose order varies from run
     to run, and the same file must give the same summary."""
     return sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+
+
+def config_report(path: str, exists: bool, settings: list[dict[str, Any]]) -> dict[str, Any]:
+    """`iop config show --format json`: the config file's path, whether it is there, and each setting's value and
+    source."""
+    return {"config_file": path, "exists": exists, "settings": settings}
