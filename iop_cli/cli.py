@@ -173,6 +173,8 @@ def _config_defaults() -> dict:
 
     global _config
     _config = load_config()
+    if not _config.values:
+        return {}
     return default_map(typer.main.get_command(app), _config.values)
 
 

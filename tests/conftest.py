@@ -53,7 +53,15 @@ def iop_in_process(
     from iop_cli.cli import entry
     from iop_cli.env import Env
 
-    full_env = {"NO_COLOR": "1", "COLUMNS": "100", "IOP_RULES": None, **(env or {})}
+    # No pager and no user config file unless a test gives them: neither may reach outside the test.
+    full_env = {
+        "NO_COLOR": "1",
+        "COLUMNS": "100",
+        "IOP_RULES": None,
+        "PAGER": "",
+        "IOP_CONFIG": os.devnull,
+        **(env or {}),
+    }
     previous = os.getcwd()
     with CliRunner().isolation(input=input, env=full_env) as (out, err, _):
         if cwd is not None:

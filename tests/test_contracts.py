@@ -148,6 +148,67 @@ SUMMARY = {
     "unanswered_fields": [str],
 }
 
+VALIDATE = {
+    "ok": bool,
+    "pack": (PACK, Opt),
+    "counts": (
+        {"questions": int, "computed": int, "levels": int, "rules": int, "alerts": int, "tests": int},
+        Opt,
+    ),
+    "problems": [{"where": str, "message": str, "hint": str}],
+}
+TEST_REPORT = {
+    "pack": PACK,
+    "passed": int,
+    "failed": int,
+    "cases": [
+        {"name": str, "where": str, "passed": bool, "given": dict, "expected": dict, "got": dict, "failures": [str]}
+    ],
+    "untested": [str],
+}
+MOVED_REGION = {
+    "old_level": str,
+    "new_level": str,
+    "old_rule": (str, Opt),
+    "new_rule": (str, Opt),
+    "answers": dict,
+    "text": str,
+}
+DIFF = {
+    "old": PACK,
+    "new": PACK,
+    "edits": [str],
+    "regions": (
+        {"compared": bool, "not_comparable": [str], "not_compared": [str], "complete": bool, "moved": [MOVED_REGION]},
+        Opt,
+    ),
+    "placements": (
+        {
+            "input": str,
+            "rows": int,
+            "unchanged": int,
+            "moved": [{"old_level": str, "new_level": str, "rows": int, "example_data_rows": [int]}],
+            "matrix": [{"old_level": str, "new_level": str, "rows": int}],
+        },
+        Opt,
+    ),
+}
+CONFIG = {
+    "config_file": str,
+    "exists": bool,
+    "settings": [{"setting": str, "value": (str, Opt), "source": str, "about": str}],
+}
+SARIF_RESULT = {
+    "ruleId": str,
+    "ruleIndex": int,
+    "level": str,
+    "message": {"text": str},
+    "locations": [
+        {"physicalLocation": {"artifactLocation": {"uri": str}, "region": {"startLine": int, "startColumn": int}}}
+    ],
+    "partialFingerprints": {"iopFindingKey/v1": str},
+}
+
 
 def problems(value, shape, where: str = "$") -> list[str]:
     """Every place `value` departs from `shape`."""
@@ -259,3 +320,53 @@ def test_the_summary_orders_ties_by_name_so_a_file_always_gives_the_same_summary
     data = contracts.score_summary(summary, pack, "in.csv", "out.csv")
     assert [e["reason"] for e in data["top_errors"]] == ["c", "a", "b"]
     assert list(data["status"]) == ["ok", "review"]
+
+
+def test_validate_json_shape_both_ways(tmp_path):
+    good = _json("rules", "validate", "--format", "json")
+    assert problems(good, VALIDATE) == [] and good["ok"] and good["counts"]["rules"] == 14
+    broken = tmp_path / "pack"
+    broken.mkdir()
+    (broken / "pack.yaml").write_text("name: x\n")
+    result = iop_in_process("rules", "validate", str(broken), "--format", "json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 1 and problems(data, VALIDATE) == []
+    assert not data["ok"] and data["problems"] and data["pack"] is None
+
+
+def test_rules_test_json_shape():
+    data = _json("rules", "test", "--format", "json")
+    assert problems(data, TEST_REPORT) == [] and data["failed"] == 0 and data["passed"] == len(data["cases"]) > 100
+
+
+def test_rules_diff_json_shape(tmp_path):
+    v1 = str(ROOT / "tests" / "packs" / "v1")
+    intakes = ROOT / "tests" / "corpus" / "score" / "good.csv"
+    default = str(ROOT / "rules" / "default")
+    data = _json("rules", "diff", v1, default, "--on", str(intakes), "--format", "json")
+    assert problems(data, DIFF) == [], problems(data, DIFF)
+    assert data["edits"] and data["placements"]["rows"] == 1
+    bare = _json("rules", "diff", default, default, "--regions", "0", "--format", "json")
+    assert problems(bare, DIFF) == [] and bare["regions"] is None and bare["placements"] is None
+
+
+def test_config_json_shape():
+    assert problems(_json("config", "show", "--format", "json"), CONFIG) == []
+
+
+def test_lint_sarif_is_sarif_2_1_0():
+    data = _json("rules", "lint", "--format", "sarif")
+    assert data["version"] == "2.1.0" and data["$schema"].endswith("sarif-2.1.0.json")
+    [run] = data["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "iop rules lint" and driver["version"]
+    ids = [rule["id"] for rule in driver["rules"]]
+    assert run["results"]
+    for result in run["results"]:
+        extra = {k: result.pop(k) for k in ("properties", "suppressions") if k in result}
+        assert problems(result, SARIF_RESULT) == []
+        assert ids[result["ruleIndex"]] == result["ruleId"]
+        assert result["level"] in ("error", "warning", "note")
+        assert not result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].startswith("/")
+        # The default pack's findings are all allowed: notes, each suppressed with the pack's reason.
+        assert result["level"] == "note" and extra["suppressions"][0]["kind"] == "inSource"

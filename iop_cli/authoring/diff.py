@@ -90,9 +90,21 @@ def changes(old: Pack, new: Pack) -> list[str]:
     return lines
 
 
-def placement_matrix(old: Pack, new: Pack, intakes: str, map_path: str | None, examples: int = 3) -> str:
+@dataclass(frozen=True)
+class Placements:
+    """The intakes scored with both packs: each (old level, new level) pair's rows, in the packs' order of levels."""
+
+    input: str
+    rows: int
+    unchanged: int
+    moved: list[tuple[tuple[str, str], int, list[int]]]  # changed pairs, most rows first, with example data rows
+    pairs: list[tuple[tuple[str, str], int]]  # every pair, changed or not: the matrix
+    levels: list[str]  # both packs' levels, most intensive first, then `error`: the matrix's order
+
+
+def placements(old: Pack, new: Pack, intakes: str, map_path: str | None, examples: int = 3) -> Placements:
     """Score the intakes with both packs in one pass and count each (old level -> new level), with example data rows
-    for every changed cell; levels in the order of the packs (most intensive first), `error` last."""
+    for every changed pair; levels in the order of the packs (most intensive first), `error` last."""
     from iop_cli.batch.compare import ERROR, compare_file
     from iop_cli.batch.mapping import load_mapping
 
@@ -101,21 +113,34 @@ def placement_matrix(old: Pack, new: Pack, intakes: str, map_path: str | None, e
     moved = sorted(
         ((pair, rows) for pair, rows in moves.pairs.items() if pair[0] != pair[1]), key=lambda item: -item[1]
     )
-    unchanged = moves.rows - sum(rows for _, rows in moved)
-    source_name = "<stdin>" if intakes == "-" else intakes
-    lines = [f"Placements on {source_name} ({moves.rows} rows): {unchanged} unchanged"]
-    if not moved:
+    levels = [*dict.fromkeys([*old.levels, *new.levels]), ERROR]
+    order = {level: i for i, level in enumerate(levels)}
+    pairs = sorted(moves.pairs.items(), key=lambda item: (order[item[0][0]], order[item[0][1]]))
+    return Placements(
+        "<stdin>" if intakes == "-" else intakes,
+        moves.rows,
+        moves.rows - sum(rows for _, rows in moved),
+        [(pair, rows, list(moves.examples[pair])) for pair, rows in moved],
+        pairs,
+        levels,
+    )
+
+
+def placement_matrix(found: Placements) -> str:
+    """The placements as text: the changes, then the matrix (rows: old level, columns: new level)."""
+    lines = [f"Placements on {found.input} ({found.rows} rows): {found.unchanged} unchanged"]
+    if not found.moved:
         lines.append("  no placement changes")
-    for (old_level, new_level), rows in moved:
-        shown = ", ".join(str(r) for r in moves.examples[old_level, new_level])
+    for (old_level, new_level), rows, examples in found.moved:
+        shown = ", ".join(str(r) for r in examples)
         lines.append(f"  {old_level} -> {new_level}: {rows} {'row' if rows == 1 else 'rows'} (data rows {shown})")
-    order = [*dict.fromkeys([*old.levels, *new.levels]), ERROR]
-    seen_old = [level for level in order if any(pair[0] == level for pair in moves.pairs)]
-    seen_new = [level for level in order if any(pair[1] == level for pair in moves.pairs)]
+    seen_old = [level for level in found.levels if any(pair[0] == level for pair, _ in found.pairs)]
+    seen_new = [level for level in found.levels if any(pair[1] == level for pair, _ in found.pairs)]
+    counts = dict(found.pairs)
     lines.append("Matrix (rows: old level, columns: new level):")
     lines.append("  " + " | ".join(["old \\ new", *seen_new]))
     for level in seen_old:
-        lines.append("  " + " | ".join([level, *(str(moves.pairs[level, after]) for after in seen_new)]))
+        lines.append("  " + " | ".join([level, *(str(counts.get((level, after), 0)) for after in seen_new)]))
     return "\n".join(lines)
 
 

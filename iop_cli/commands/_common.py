@@ -4,7 +4,9 @@ imports the commands) and the commands do not import each other."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Optional
 
@@ -107,3 +109,46 @@ def _isatty(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+DEFAULT_PAGER = "less -FRX"  # quits at once when the text fits, keeps colours, leaves the text on screen
+
+
+def page(text: str) -> None:
+    """Print `text` on stdout, through the pager when stdout is a terminal and the text is longer than the screen:
+    `$PAGER` (empty, or `cat`, for none), else `less -FRX` where there is a less. A pager that cannot start means
+    printing as usual."""
+    import os
+    import shutil
+    import subprocess
+
+    env = current()
+    command = os.environ.get("PAGER", DEFAULT_PAGER if shutil.which("less") else "")
+    height = shutil.get_terminal_size((80, 24)).lines
+    if not env.stdout_isatty or not command.strip() or text.count("\n") < height - 1:
+        env.echo(text, nl=False)
+        return
+    env.stdout.flush()
+    try:
+        done = subprocess.run(command, shell=True, input=text.encode("utf-8", "replace"), check=False)
+    except OSError:
+        done = None
+    if done is None or done.returncode == 127:  # the shell found no such pager
+        env.echo(text, nl=False)
+
+
+@contextlib.contextmanager
+def paged(console: Console) -> Iterator[None]:
+    """What is printed on `console` inside goes through `page` (a terminal's pager), in one piece at the end; if
+    the command stops early, what was printed so far is shown as usual."""
+    if not current().stdout_isatty:
+        yield
+        return
+    capture = console.capture()
+    try:
+        with capture:
+            yield
+    except BaseException:
+        current().echo(capture.get(), nl=False)
+        raise
+    page(capture.get())

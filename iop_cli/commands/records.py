@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from iop_cli.commands._common import ReportFormat, command_hint, db_option, rich_console
+from iop_cli.commands._common import ReportFormat, command_hint, db_option, paged, rich_console
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
 
@@ -30,6 +30,11 @@ class ExportFormat(str, enum.Enum):
     html = "html"
 
 
+class ListFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
 class Status(str, enum.Enum):
     draft = "draft"
     complete = "complete"
@@ -43,7 +48,9 @@ def _store(db: Optional[str], readonly: bool):
     from iop_cli.store.records import Store
 
     with _failing():
-        return Store.open(db, create=False, readonly=readonly)
+        store = Store.open(db, create=False, readonly=readonly)
+    current().note(f"records database {store.path}")
+    return store
 
 
 @contextlib.contextmanager
@@ -196,13 +203,15 @@ def list_records(
     status: Optional[Status] = typer.Option(None, "--status", help="Only drafts or only completed intakes."),
     client: Optional[str] = typer.Option(None, "--client", metavar="CID", help="Only this client id's intakes."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, help="Show at most this many, newest first."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    format: ListFormat = typer.Option(ListFormat.text, "--format", "-f", help="Output format."),
+    json_out: bool = typer.Option(False, "--json", help="The same as --format json."),
     db: Optional[str] = db_option(),
 ) -> None:
     """List stored intakes, newest first.
 
     Example: iop records list --status draft
     """
+    json_out = json_out or format is ListFormat.json
     with _store(db, readonly=True) as store, _failing():
         records = store.list(status.value if status else None, limit, client)
         path = store.path
@@ -282,8 +291,6 @@ def show(
 
     Example: iop records show 12
     """
-    from iop_cli.store.records import claim_is_live, where_open
-
     with _store(db, readonly=True) as store:
         record = _get(store, record_id)
         history = _history(store, record)
@@ -301,13 +308,24 @@ def show(
             _damaged_report(record.id, db)
         current().echo(text, nl=False)
         return
+    console = rich_console()
+    with paged(console):  # a long report goes through the terminal's pager ($PAGER)
+        _print_record(console, record, shown, db)
+
+
+def _print_record(console, record, shown, db: Optional[str]) -> None:
     from rich.errors import MarkupError
     from rich.text import Text
 
-    from iop_cli.output.report import HISTORY_TITLE, answer_blocks, history_lines, placement_lines, render
-
-    console = rich_console()
-    from iop_cli.output.report import safety_headline
+    from iop_cli.output.report import (
+        HISTORY_TITLE,
+        answer_blocks,
+        history_lines,
+        placement_lines,
+        render,
+        safety_headline,
+    )
+    from iop_cli.store.records import claim_is_live, where_open
 
     try:
         headline = safety_headline(shown["report"]) if record.report is not None else None
@@ -455,17 +473,23 @@ def purge(
         ..., "--older-than", metavar="DAYS", min=0, help="Delete records last saved more than DAYS days ago."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="List what would be deleted; delete nothing."),
     db: Optional[str] = db_option(),
 ) -> None:
     """Delete every intake (drafts too) last saved more than DAYS days ago: for a retention policy.
 
-    Example: iop records purge --older-than 365
+    Example: iop records purge --older-than 365 --dry-run
     """
     days = _days(older_than)
-    with _store(db, readonly=False) as store, _failing():
+    with _store(db, readonly=dry_run) as store, _failing():
         ids = store.older_than(days)
         if not ids:
             current().chatter(f"No records older than {days:g} days.")
+            return
+        if dry_run:
+            shown = ", ".join(str(i) for i in ids)
+            current().echo(f"Would delete {len(ids)} record(s) older than {days:g} days: {shown}")
+            current().chatter("Nothing was deleted (--dry-run).")
             return
         _confirm(f"Delete {len(ids)} record(s) older than {days:g} days for good?", yes)
         count = store.purge(ids)

@@ -26,6 +26,12 @@ class OutputFormat(str, enum.Enum):
     json = "json"
 
 
+class LintFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
 class DocFormat(str, enum.Enum):
     markdown = "markdown"
     html = "html"
@@ -42,11 +48,26 @@ def _load(folder: Optional[str]):
 
 
 @app.command()
-def validate(folder: Optional[str] = _pack_dir()) -> None:
+def validate(
+    folder: Optional[str] = _pack_dir(),
+    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+) -> None:
     """Load a pack and report every problem at once (file:line:col, with a suggestion).
 
     Example: iop rules validate my-pack/
     """
+    if format is OutputFormat.json:
+        from iop_cli.output.contracts import dumps, validate_report
+        from iop_cli.pack.build import load_pack
+        from iop_cli.problems import PackError
+
+        try:
+            loaded = load_pack(folder)
+        except PackError as exc:
+            current().echo(dumps(validate_report(None, exc.problems)))
+            raise typer.Exit(int(Exit.INPUT_ERROR)) from None
+        current().echo(dumps(validate_report(loaded)))
+        return
     pack = _load(folder)
     current().echo(
         f"ok: {pack.name} {pack.version}: {len(pack.asked)} questions, {len(pack.computed)} computed, "
@@ -57,7 +78,9 @@ def validate(folder: Optional[str] = _pack_dir()) -> None:
 @app.command()
 def lint(
     folder: Optional[str] = _pack_dir(),
-    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
+    format: LintFormat = typer.Option(
+        LintFormat.text, "--format", "-f", help="Output format: text, json, or sarif (SARIF 2.1.0, for code scanning)."
+    ),
     examples: int = typer.Option(5, "--examples", min=1, max=50, help="At most this many gap examples."),
 ) -> None:
     """Find rules that never fire or are shadowed, gaps (with example answers), unused questions and levels.
@@ -77,10 +100,16 @@ def lint(
     findings = run_lint(pack, examples)
     seconds = time.perf_counter() - started
     counts = {level: sum(f.severity == level for f in findings) for level in ("error", "warning", "info")}
-    if format is OutputFormat.json:
+    if format is LintFormat.json:
         from iop_cli.output.contracts import dumps, lint_report
 
         current().echo(dumps(lint_report(findings)))
+    elif format is LintFormat.sarif:
+        from iop_cli import __version__
+        from iop_cli.output.contracts import dumps, sarif_report
+
+        allowed = {a.finding: a.because for a in pack.lint_allow}
+        current().echo(dumps(sarif_report(findings, pack, __version__, allowed)))
     else:
         for finding in findings:
             line = f"{visible(finding.where)}: {finding.severity}: {visible(finding.message)} [{finding.key}]"
@@ -115,6 +144,7 @@ def run_tests(
     strict_coverage: bool = typer.Option(
         False, "--strict-coverage", help="Also fail when a rule, alert or profile rating is exercised by no test."
     ),
+    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
 ) -> None:
     """Run the pack's test cases; show given, expected, got and the trace of each failure; then rule coverage.
 
@@ -126,6 +156,14 @@ def run_tests(
     pack = _load(folder)
     results = run_all(pack)
     failed = [r for r in results if r.failures]
+    if format is OutputFormat.json:
+        from iop_cli.output.contracts import dumps, test_report
+
+        untested = coverage(pack, results).untested
+        current().echo(dumps(test_report(pack, results, untested, got_for)))
+        if failed or (strict_coverage and untested):
+            raise typer.Exit(int(Exit.INPUT_ERROR))
+        return
     for result in failed:
         case = result.case
         current().echo(f"FAIL {case.name} ({case.mark})")
@@ -198,6 +236,11 @@ def doc(
 
     pack = _load(folder)
     text = markdown(pack) if format is DocFormat.markdown else html(pack)
+    if output == "-" and current().stdout_isatty:
+        from iop_cli.commands._common import page
+
+        page(text)  # a long document goes through the terminal's pager ($PAGER)
+        return
     write_private(output, text)
 
 
@@ -210,35 +253,44 @@ def diff(
     regions: int = typer.Option(
         10, "--regions", min=0, metavar="N", help="Show at most N regions of answers that change level (0: none)."
     ),
+    format: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output format."),
 ) -> None:
     """What changed between two packs: the edits, the regions of answers whose level changes (exact, over every
     answer set both packs accept, no intakes needed), and with --on the placements old -> new over real intakes.
 
     Example: iop rules diff rules/default my-pack/ --on intakes.csv
     """
-    from iop_cli.authoring.diff import changes, impact, impact_lines, placement_matrix
+    from iop_cli.authoring.diff import changes, impact, impact_lines, placement_matrix, placements
 
     before, after = _load(old), _load(new)
     lines = changes(before, after)
-    current().echo(
-        f"{before.name} {before.version} ({before.hash[:12]}) -> {after.name} {after.version} ({after.hash[:12]})"
-    )
-    for line in lines or ["no changes to questions, levels, rules or the profile"]:
-        current().echo(f"  {line}")
-    if regions:
-        current().echo("")
-        for line in impact_lines(impact(before, after, regions)):
-            current().echo(line)
+    found = impact(before, after, regions) if regions else None
+    moves = None
     if on:
         from iop_cli.commands._common import fail
         from iop_cli.problems import ProblemsError
 
         try:
-            matrix = placement_matrix(before, after, on, map)
+            moves = placements(before, after, on, map)
         except ProblemsError as exc:
             fail(exc.problems)
+    if format is OutputFormat.json:
+        from iop_cli.output.contracts import diff_report, dumps
+
+        current().echo(dumps(diff_report(before, after, lines, found, moves)))
+        return
+    current().echo(
+        f"{before.name} {before.version} ({before.hash[:12]}) -> {after.name} {after.version} ({after.hash[:12]})"
+    )
+    for line in lines or ["no changes to questions, levels, rules or the profile"]:
+        current().echo(f"  {line}")
+    if found is not None:
         current().echo("")
-        current().echo(matrix)
+        for line in impact_lines(found):
+            current().echo(line)
+    if moves is not None:
+        current().echo("")
+        current().echo(placement_matrix(moves))
 
 
 @app.command()

@@ -287,3 +287,170 @@ def config_report(path: str, exists: bool, settings: list[dict[str, Any]]) -> di
     """`iop config show --format json`: the config file's path, whether it is there, and each setting's value and
     source."""
     return {"config_file": path, "exists": exists, "settings": settings}
+
+
+def _pack_facts(pack: Pack) -> dict[str, str]:
+    return {"name": pack.name, "version": pack.version, "hash": pack.hash}
+
+
+def validate_report(pack: Pack | None, problems: Iterable[Any] = ()) -> dict[str, Any]:
+    """`iop rules validate --format json`: the pack and what it holds, or every problem that stops it loading."""
+    if pack is None:
+        return {
+            "ok": False,
+            "pack": None,
+            "counts": None,
+            "problems": [{"where": p.where, "message": p.message, "hint": p.hint} for p in problems],
+        }
+    counts = {
+        "questions": len(pack.asked),
+        "computed": len(pack.computed),
+        "levels": len(pack.levels),
+        "rules": len(pack.rules),
+        "alerts": len(pack.alerts),
+        "tests": len(pack.tests),
+    }
+    return {"ok": True, "pack": _pack_facts(pack), "counts": counts, "problems": []}
+
+
+def test_report(pack: Pack, results: Iterable[Any], untested: list[str], got: Any) -> dict[str, Any]:
+    """`iop rules test --format json`: each case (given, expected, what it got where it failed, each failure), and
+    what no case exercises. `got` turns a decision into a test's vocabulary (`authoring.tests.got_for`)."""
+    cases = []
+    for result in results:
+        case = result.case
+        found = got(result.decision)
+        cases.append(
+            {
+                "name": case.name,
+                "where": str(case.mark),
+                "passed": result.passed,
+                "given": case.given,
+                "expected": case.expect,
+                "got": {k: found[k] for k in case.expect if k in found},
+                "failures": list(result.failures),
+            }
+        )
+    passed = sum(c["passed"] for c in cases)
+    return {
+        "pack": _pack_facts(pack),
+        "passed": passed,
+        "failed": len(cases) - passed,
+        "cases": cases,
+        "untested": untested,
+    }
+
+
+def diff_report(old: Pack, new: Pack, edits: list[str], found: Any, moves: Any) -> dict[str, Any]:
+    """`iop rules diff --format json`: the edits, the regions of answers whose level changes (`authoring.diff.Impact`,
+    or null with --regions 0), and with --on the placements old -> new over the intakes (or null)."""
+    regions = None
+    if found is not None:
+        regions = {
+            "compared": not found.unlike,
+            "not_comparable": list(found.unlike),
+            "not_compared": list(found.unshared),
+            "complete": found.complete,
+            "moved": [
+                {
+                    "old_level": m.old_level,
+                    "new_level": m.new_level,
+                    "old_rule": m.old_rule,
+                    "new_rule": m.new_rule,
+                    "answers": m.region,
+                    "text": m.text,
+                }
+                for m in found.moved
+            ],
+        }
+    placements = None
+    if moves is not None:
+        placements = {
+            "input": moves.input,
+            "rows": moves.rows,
+            "unchanged": moves.unchanged,
+            "moved": [
+                {"old_level": o, "new_level": n, "rows": rows, "example_data_rows": examples}
+                for (o, n), rows, examples in moves.moved
+            ],
+            "matrix": [{"old_level": o, "new_level": n, "rows": rows} for (o, n), rows in moves.pairs],
+        }
+    return {
+        "old": _pack_facts(old),
+        "new": _pack_facts(new),
+        "edits": edits,
+        "regions": regions,
+        "placements": placements,
+    }
+
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def sarif_report(findings: Iterable[Finding], pack: Pack, version: str, allowed: dict[str, str]) -> dict[str, Any]:
+    """`iop rules lint --format sarif`: SARIF 2.1.0 for code-scanning tools (GitHub code scanning and the like). One
+    rule per finding code; a finding the pack allows is a note with its reason as an in-source suppression; paths are
+    relative to the working folder where they can be, as code scanning wants them."""
+    import os
+
+    found = list(findings)
+    codes = sorted({f.code for f in found})
+    results = []
+    for f in found:
+        path, line, column = _position(f.where)
+        location: dict[str, Any] = {"artifactLocation": {"uri": _uri(path, os)}}
+        if line:
+            location["region"] = {"startLine": line, **({"startColumn": column} if column else {})}
+        result: dict[str, Any] = {
+            "ruleId": f.code,
+            "ruleIndex": codes.index(f.code),
+            "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f.message},
+            "locations": [{"physicalLocation": location}],
+            "partialFingerprints": {"iopFindingKey/v1": f.key},
+        }
+        if f.example:
+            result["properties"] = {"example": f.example}
+        if f.severity == "info":
+            result["suppressions"] = [{"kind": "inSource", "justification": allowed.get(f.key, "allowed in the pack")}]
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "iop rules lint",
+                        "version": version,
+                        "rules": [{"id": code, "shortDescription": {"text": code.replace("-", " ")}} for code in codes],
+                    }
+                },
+                "results": results,
+                "properties": {"pack": _pack_facts(pack)},
+            }
+        ],
+    }
+
+
+def _position(where: str) -> tuple[str, int | None, int | None]:
+    """`path:line:col` (or `path:line`, or a path) as its parts."""
+    parts = where.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return parts[0], int(parts[1]), int(parts[2])
+    parts = where.rsplit(":", 1)
+    if len(parts) == 2 and parts[1].isdigit():
+        return parts[0], int(parts[1]), None
+    return where, None, None
+
+
+def _uri(path: str, os: Any) -> str:
+    """A file under the working folder as a relative URI, another as an absolute `file:` URI."""
+    from pathlib import Path
+
+    absolute = Path(path).resolve()
+    try:
+        return absolute.relative_to(Path(os.getcwd()).resolve()).as_posix()
+    except ValueError:
+        return absolute.as_uri()
