@@ -106,8 +106,12 @@ def current() -> Env:
 
 
 def adjust(**changes: Any) -> None:
-    """Change the running command's environment (the global options do), for the rest of the command."""
-    _current.set(current()._replace(**changes))
+    """Change the running command's environment (the global options do), for the rest of the command. Outside
+    `using` (a caller that runs the Typer app itself) there is no command's environment to change, and none is made:
+    one made here would outlive the command."""
+    env = _current.get()
+    if env is not None:
+        _current.set(env._replace(**changes))
 
 
 @contextlib.contextmanager
