@@ -593,7 +593,7 @@ def score_file(
     if input_format == "csv":
         header, start = read_header(source)
     else:
-        table = open_table(source, input_format, sheet)
+        table = open_table(source, input_format, sheet, pack)
         header = table.header
     sources = plan_sources(pack, header, mapping, name)
     scorer = BatchScorer(pack, sources, mapping, header, fmt, reason)

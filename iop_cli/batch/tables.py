@@ -20,9 +20,10 @@ import polars as pl
 from iop_cli.files import InputFile
 from iop_cli.problems import Problem, ProblemsError
 
-INPUT_FORMATS = ("csv", "xlsx", "parquet")
+INPUT_FORMATS = ("csv", "xlsx", "parquet", "fhir")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+FHIR_SUFFIXES = (".ndjson",)  # FHIR bulk data: one resource a line
 BATCH_ROWS = 50_000  # rows per batch of a Parquet file or an Excel sheet: about a CSV batch's memory
 
 
@@ -35,6 +36,8 @@ def input_format(path: str, given: str | None) -> str:
         return "xlsx"
     if lower.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if lower.endswith(FHIR_SUFFIXES):
+        return "fhir"
     return "csv"
 
 
@@ -50,7 +53,9 @@ class TableInput:
         raise NotImplementedError
 
 
-def open_table(source: InputFile, fmt: str, sheet: str | None) -> TableInput:
+def open_table(source: InputFile, fmt: str, sheet: str | None, pack: Any = None) -> TableInput:
+    if fmt == "fhir":
+        return FhirInput(source, pack)
     if fmt == "parquet":
         if sheet is not None:
             raise ProblemsError([Problem("--sheet", "a Parquet file has no sheets", "leave out --sheet")])
@@ -197,6 +202,118 @@ class ExcelInput(TableInput):
                 yield first, text.with_columns(values), text
             else:
                 yield first, text, text
+
+
+class FhirInput(TableInput):
+    """FHIR QuestionnaireResponses, one a line (NDJSON, as FHIR bulk data), or one JSON document: a response or a
+    Bundle of them. Each response is a row: its `id`, then a column per asked question of the pack, its answer as a
+    CSV cell would hold it (a coding as its code, yes/no as yes and no, a multi-select joined by `;`), so every
+    answer is checked as a CSV cell is. A line that is not a response, or an answer to no question of the pack, is
+    refused naming the line and the linkId."""
+
+    row_word = "line"
+
+    def __init__(self, source: InputFile, pack: Any):
+        self.source, self.pack, self.name = source, pack, source.name
+        self.fields = [q.id for q in pack.asked]
+        self.header = ["resource_id" if "id" in pack.questions else "id", *self.fields]
+        self.inputs = [f"c{i}" for i in range(len(self.header))]
+
+    def _lines(self) -> Iterator[tuple[int, str]]:
+        """(line number, text) of each non-blank line, read a block at a time."""
+        offset, number, rest = 0, 1, b""
+        while more := self.source.read_at(offset, 1 << 22):
+            offset += len(more)
+            self.source.release(offset)
+            *lines, rest = (rest + more).split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield number, _utf8(line, self.name, number)
+                number += 1
+        if rest.strip():
+            yield number, _utf8(rest, self.name, number)
+
+    def _resources(self) -> Iterator[tuple[int, Any]]:
+        import json
+
+        lines = self._lines()
+        first = next(lines, None)
+        if first is None:
+            raise ProblemsError([Problem(self.name, "holds no QuestionnaireResponse", "give one resource a line")])
+        try:
+            resource = json.loads(first[1])
+        except ValueError:
+            yield from self._document()  # not one resource a line: one JSON document, read whole
+            return
+        yield first[0], resource
+        for number, line in lines:
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ProblemsError(
+                    [Problem(f"{self.name}:{number}", f"not JSON ({exc.msg})", "give one resource a line")]
+                ) from None
+
+    def _document(self) -> Iterator[tuple[int, Any]]:
+        """One JSON document: a QuestionnaireResponse, or a Bundle whose entries are (counted as its rows)."""
+        import json
+
+        try:
+            document = json.loads(self._whole_text())
+        except json.JSONDecodeError as exc:
+            why = f"neither NDJSON nor one JSON document ({exc.msg}, line {exc.lineno})"
+            raise ProblemsError([Problem(self.name, why, "give one QuestionnaireResponse a line")]) from None
+        if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+            for index, entry in enumerate(document.get("entry") or []):
+                yield index + 1, entry.get("resource") if isinstance(entry, dict) else entry
+        else:
+            yield 1, document
+
+    def _whole_text(self) -> str:
+        data, offset = bytearray(), 0
+        while more := self.source.read_at(offset, 1 << 22):
+            data += more
+            offset += len(more)
+        return _utf8(bytes(data), self.name, 1)
+
+    def batches(self) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
+        from iop_cli.exchange.fhir import answers_from
+
+        rows: list[list[str | None]] = []
+        first = 1
+        for number, resource in self._resources():
+            if not rows:
+                first = number
+            answers = answers_from(self.pack, resource, f"{self.name}:{number}")
+            rid = resource.get("id") if isinstance(resource, dict) and isinstance(resource.get("id"), str) else None
+            rows.append([rid, *(_cell(answers.get(f)) for f in self.fields)])
+            if len(rows) >= BATCH_ROWS:
+                yield first, *(_frame(self.inputs, rows),) * 2
+                rows = []
+        if rows:
+            yield first, *(_frame(self.inputs, rows),) * 2
+
+
+def _frame(names: list[str], rows: list[list[str | None]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
+
+
+def _cell(value: Any) -> str | None:
+    """An answer as the CSV cell that holds it."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value) or None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _utf8(data: bytes, name: str, line: int) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ProblemsError([Problem(f"{name}:{line}", "not UTF-8 text", "save it as UTF-8")]) from None
 
 
 def _kind(cells: list[Any]) -> Any:

@@ -12,7 +12,11 @@ from iop_cli.env import current
 
 def check(
     answers: str = typer.Option(
-        ..., "--answers", "-a", metavar="FILE", help="Answers file (YAML or JSON); - reads stdin."
+        ...,
+        "--answers",
+        "-a",
+        metavar="FILE",
+        help="Answers file (YAML or JSON, or a FHIR QuestionnaireResponse); - reads stdin.",
     ),
     format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format."),
     rules: Optional[str] = rules_option(),
@@ -31,13 +35,12 @@ def check(
     from iop_cli.decide.changes import nearest
     from iop_cli.decide.engine import checked, decide
     from iop_cli.output.contracts import decision_dict
-    from iop_cli.pack.source import read_answers
     from iop_cli.problems import Problem, ProblemsError
 
     pack = load_pack_or_fail(rules)
     positions: dict[str, str] = {}
     try:
-        raw, positions, name = read_answers(answers)
+        raw, positions = read_any_answers(pack, answers)
         clean = checked(pack, raw)
     except ProblemsError as exc:
         # Point each problem at its line in the answers file when we know it.
@@ -90,3 +93,26 @@ def show_why_not(pack, decision, level: str, found: list, format: ReportFormat) 
         current().echo(f"Recommended: {decision.level.name}. Would be {name} if:")
         for item in listed:
             current().echo(f"  - {item['text']}")
+
+
+def read_any_answers(pack, path: str) -> tuple[dict, dict[str, str]]:
+    """An answers file's raw answers and their positions: YAML or JSON answers, or a FHIR QuestionnaireResponse
+    (or a Bundle holding one), read by its linkIds."""
+    import json
+
+    from iop_cli.files import read_text
+    from iop_cli.pack.source import parse_answers
+
+    text, name = read_text(path)
+    if text.lstrip().startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            document = None  # the YAML reader says where the JSON is broken
+        if isinstance(document, dict) and "resourceType" in document:
+            from iop_cli.exchange.fhir import answers_from
+
+            current().note(f"reading {name} as a FHIR {document.get('resourceType')}")
+            return answers_from(pack, document, name), {}
+    raw, positions, _ = parse_answers(text, name)
+    return raw, positions

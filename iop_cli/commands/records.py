@@ -28,6 +28,7 @@ class ExportFormat(str, enum.Enum):
     json = "json"
     markdown = "markdown"
     html = "html"
+    fhir = "fhir"
 
 
 class ListFormat(str, enum.Enum):
@@ -107,6 +108,27 @@ def _data(record, history: list | None = None) -> dict:
     from iop_cli.store.records import PLACEMENT_REASONS
 
     return record_dict(record, PLACEMENT_REASONS, history or [])
+
+
+def _fhir_bundle(record, db: Optional[str]) -> str:
+    """The record as a FHIR Bundle, its answers coded by the questions of the pack it was made with."""
+    from iop_cli.commands._common import fail
+    from iop_cli.exchange.fhir import bundle
+    from iop_cli.output.contracts import dumps
+    from iop_cli.problems import Problem
+
+    pack = _record_pack(record)
+    if pack is None or record.damage:
+        why = (
+            "is damaged"
+            if record.damage
+            else f"was made with pack {record.pack_name} {record.pack_version}, which is not here unchanged"
+        )
+        fail([Problem(f"record {record.id}", why, "export it as json, which needs no pack")])
+    answers = {k: v for k, v in record.answers.items() if not k.startswith("@")}  # not a draft's own marks
+    authored = record.updated_at
+    found = bundle(pack, answers, record.report, record_id=record.id, authored=authored, client_id=record.client_id)
+    return dumps(found)
 
 
 def _record_pack(record):
@@ -387,7 +409,8 @@ def export(
     ),
     db: Optional[str] = db_option(),
 ) -> None:
-    """Export one intake for the chart: JSON, Markdown, or one self-contained printable HTML page.
+    """Export one intake for the chart: JSON, Markdown, one self-contained printable HTML page, or FHIR (a Bundle of
+    the QuestionnaireResponse and the recommendation as a GuidanceResponse).
 
     Example: iop records export 12 --format html -o intake-12.html --facility "Riverside Recovery"
     """
@@ -402,6 +425,8 @@ def export(
     data = _data(record, history)
     if format is ExportFormat.json:
         text = _json(data) + "\n"
+    elif format is ExportFormat.fhir:
+        text = _fhir_bundle(record, db) + "\n"
     elif record.report is None:
         finish = command_hint(f"iop intake --resume {record.id}", db)
         fail([Problem(f"record {record.id}", "is a draft with no report yet", f"finish it with {finish}")])

@@ -293,6 +293,32 @@ def diff(
         current().echo(placement_matrix(moves))
 
 
+class ExportFormat(str, enum.Enum):
+    fhir = "fhir"
+    redcap = "redcap"
+
+
+@app.command()
+def export(
+    folder: Optional[str] = _pack_dir(),
+    format: ExportFormat = typer.Option(..., "--format", "-f", help="fhir (a FHIR R4 Questionnaire, JSON)."),
+    output: str = typer.Option(
+        "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
+    ),
+) -> None:
+    """The pack's questions for another system: a FHIR R4 Questionnaire.
+
+    Example: iop rules export --format fhir -o questionnaire.json
+    """
+    from iop_cli.files import write_private
+    from iop_cli.output.contracts import dumps
+
+    pack = _load(folder)
+    from iop_cli.exchange.fhir import questionnaire
+
+    write_private(output, dumps(questionnaire(pack)) + "\n")
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the pack format (for editors; see the README).

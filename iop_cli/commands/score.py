@@ -25,6 +25,7 @@ class InputFormat(str, enum.Enum):
     csv = "csv"
     xlsx = "xlsx"
     parquet = "parquet"
+    fhir = "fhir"
 
 
 class ScoreColumns(str, enum.Enum):
@@ -34,7 +35,9 @@ class ScoreColumns(str, enum.Enum):
 
 def score(
     input: str = typer.Argument(
-        ..., metavar="INPUT", help="Intakes with a header row: CSV, Excel (.xlsx) or Parquet; - reads stdin."
+        ...,
+        metavar="INPUT",
+        help="Intakes: CSV, Excel (.xlsx), Parquet, or FHIR QuestionnaireResponses (.ndjson); - is stdin.",
     ),
     output: str = typer.Option(
         "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."

@@ -37,7 +37,8 @@ def fhirpath(node: Node, value: Callable[[str], str]) -> str:
         case Logic(op=op, parts=parts):
             return "(" + f" {op} ".join(fhirpath(p, value) for p in parts) + ")"
         case Sign(negative=negative, operand=inner):
-            return f"({'-' if negative else '+'}({fhirpath(inner, value)}))"
+            # `0 - x` rather than `-x`: the same value (empty for empty), and every engine takes it for any number.
+            return f"(0 - {fhirpath(inner, value)})" if negative else f"({fhirpath(inner, value)})"
         case Arith(op=op, left=left, right=right):
             return f"({fhirpath(left, value)} {op} {fhirpath(right, value)})"
         case Compare(op=op, left=left, right=right):

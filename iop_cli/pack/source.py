@@ -281,6 +281,11 @@ def read_answers(path: str) -> tuple[dict[str, Any], dict[str, str], str]:
     from iop_cli.files import read_text
 
     text, name = read_text(path)
+    return parse_answers(text, name)
+
+
+def parse_answers(text: str, name: str) -> tuple[dict[str, Any], dict[str, str], str]:
+    """`read_answers` for a text already read."""
     doc = load(text, name)
     if doc is None:
         raise AnswersError([Problem(name, "the answers file is empty", "write one `field: value` line per answer")])

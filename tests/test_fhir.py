@@ -1,0 +1,240 @@
+"""FHIR R4: the Questionnaire, QuestionnaireResponse and Bundle iop writes validate against the FHIR models of a
+maintained library (fhir.resources, its R4B models: Questionnaire, QuestionnaireResponse, Bundle, GuidanceResponse and
+Parameters are R4's there), their FHIRPath means what the pack's conditions mean (fhirpathpy evaluates them), and
+answers round-trip through a QuestionnaireResponse unchanged; `iop check` and `iop score` read them."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from fhirpathpy import evaluate
+from fhirpathpy.models import models
+
+from iop_cli.decide.engine import checked, decide
+from iop_cli.decide.values import applicable
+from iop_cli.exchange import fhir
+from iop_cli.pack.build import load_pack
+
+from .conftest import ROOT, iop_in_process
+
+V1 = ROOT / "tests" / "packs" / "v1"
+
+
+@pytest.fixture(scope="module")
+def default():
+    return load_pack(None)
+
+
+def cases(pack) -> list[dict]:
+    """The answers of the pack's own test cases that the pack accepts as they are."""
+    found = []
+    for case in pack.tests:
+        try:
+            found.append(checked(pack, case.given))
+        except Exception:
+            continue
+    return found
+
+
+def walk(items):
+    for item in items:
+        yield item
+        yield from walk(item.get("item", []))
+
+
+@pytest.mark.parametrize("folder", [None, V1])
+def test_questionnaire_validates_and_has_every_question(folder):
+    pack = load_pack(folder)
+    data = fhir.questionnaire(pack)
+    Questionnaire.model_validate(data)
+    items = {i["linkId"]: i for i in walk(data["item"])}
+    assert set(pack.questions) <= set(items)
+    assert len(items) == len(pack.questions) + len({q.section for q in pack.questions.values() if q.section})
+    for question in pack.asked:
+        item = items[question.id]
+        assert item["required"] == question.required
+        if question.choices:
+            codes = [o["valueCoding"]["code"] for o in item["answerOption"]]
+            assert codes == [c.value for c in question.choices]
+
+
+def test_questionnaire_details(default):
+    data = fhir.questionnaire(default)
+    items = {i["linkId"]: i for i in walk(data["item"])}
+    age = {e["url"]: e["valueInteger"] for e in items["age"]["extension"]}
+    assert age == {fhir.MIN_VALUE: 12, fhir.MAX_VALUE: 110} and items["age"]["type"] == "integer"
+    assert items["other_substances"]["repeats"] is True
+    # An instrument is a group; its items are menus of anchors, each with its score.
+    group = next(i for i in data["item"] if i["linkId"] == "cows_scale")
+    assert group["type"] == "group" and any(i["linkId"] == "cows_pulse" for i in group["item"])
+    pulse = items["cows_pulse"]["answerOption"][3]["valueCoding"]
+    assert pulse["code"] == "over_120" and pulse["extension"] == [{"url": fhir.ORDINAL_VALUE, "valueDecimal": 4}]
+    # A simple ask_if is enableWhen, asked too while the controlling answer is missing (as iop asks it).
+    assert items["home_supportive"]["enableBehavior"] == "any"
+    assert {"question": "housing", "operator": "exists", "answerBoolean": False} in items["home_supportive"][
+        "enableWhen"
+    ]
+    computed = [q.id for q in default.computed]
+    assert computed and all(items[c]["readOnly"] for c in computed)
+    assert any(e["url"] == fhir.CALCULATED_EXPRESSION for e in items["cows"]["extension"])
+
+
+def _enabled(item, response, context) -> bool | None:
+    """Whether a FHIR form filler enables `item` for `response`: its enableWhen entries, or its expression."""
+    answers = {i["linkId"]: i.get("answer", []) for i in walk(response["item"])}
+    if "enableWhen" in item:
+        found = []
+        for entry in item["enableWhen"]:
+            given = answers.get(entry["question"], [])
+            if entry["operator"] == "exists":
+                found.append(bool(given) == entry["answerBoolean"])
+                continue
+            ((key, wanted),) = [(k, v) for k, v in entry.items() if k.startswith("answer")]
+            values = [a["value" + key[len("answer") :]] for a in given]
+            if key == "answerCoding":
+                values, wanted = [v["code"] for v in values], wanted["code"]
+            ops = {
+                "=": lambda a, b: a == b,
+                "!=": lambda a, b: a != b,
+                ">": lambda a, b: a > b,
+                "<": lambda a, b: a < b,
+            }
+            ops |= {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b}
+            found.append(any(ops[entry["operator"]](v, wanted) for v in values))
+        return any(found)
+    for extension in item.get("extension", []):
+        if extension["url"] == fhir.ENABLE_WHEN_EXPRESSION:
+            got = evaluate(response, extension["valueExpression"]["expression"], context, models["r4"])
+            return got == [True]
+    return None
+
+
+def test_fhirpath_means_what_the_pack_means(default):
+    """For the pack's own test cases: each question is enabled exactly where iop asks it (its condition holds or
+    cannot be decided), and each calculated item gives the value iop computes."""
+    data = fhir.questionnaire(default)
+    items = {i["linkId"]: i for i in walk(data["item"])}
+    checked_conditions = checked_values = 0
+    for answers in cases(default)[::4]:
+        values, applies, _ = applicable(default, answers)
+        given = {q.id: values[q.id] for q in default.asked if q.id in values and applies.get(q.id) is not False}
+        response = fhir.response(default, given)
+        context = {"resource": response, "questionnaire": data}
+        for question in default.asked:
+            if question.ask_if is None:
+                continue
+            enabled = _enabled(items[question.id], response, context)
+            assert enabled == (question.ask_if.evaluate(values) is not False), (question.id, given)
+            checked_conditions += 1
+        for question in default.computed:
+            expression = next(e for e in items[question.id]["extension"] if e["url"] == fhir.CALCULATED_EXPRESSION)
+            got = evaluate(response, expression["valueExpression"]["expression"], context, models["r4"])
+            want = values.get(question.id)
+            got = [float(v) if isinstance(v, Decimal) else v for v in got]
+            assert got == ([] if want is None else [want]), (question.id, given)
+            checked_values += 1
+    assert checked_conditions > 100 and checked_values > 50
+
+
+def test_answers_round_trip_through_a_questionnaire_response(default):
+    found = cases(default)
+    assert len(found) > 100
+    for answers in found:
+        response = fhir.response(default, answers)
+        QuestionnaireResponse.model_validate(response)
+        assert checked(default, fhir.answers_from(default, json.loads(json.dumps(response)), "qr")) == answers
+
+
+def test_check_reads_a_questionnaire_response(tmp_path, default):
+    answers = ROOT / "examples" / "answers" / "iop-candidate.yaml"
+    from_yaml = iop_in_process("check", "--answers", str(answers), "--format", "json")
+    import yaml
+
+    response = fhir.response(default, checked(default, yaml.safe_load(answers.read_text())))
+    path = tmp_path / "qr.json"
+    path.write_text(json.dumps(response))
+    from_fhir = iop_in_process("check", "--answers", str(path), "--format", "json")
+    assert from_fhir.returncode == 0, from_fhir.stderr
+    assert json.loads(from_fhir.stdout) == json.loads(from_yaml.stdout)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (
+            lambda r: r["item"][0]["item"].append({"linkId": "agee", "answer": [{"valueInteger": 3}]}),
+            "linkId agee: is not a question of the pack (did you mean age?)",
+        ),
+        (
+            lambda r: r["item"][0]["item"][1]["answer"].__setitem__(0, {"valueString": "34"}),
+            "linkId age: valueString where valueInteger is expected",
+        ),
+        (lambda r: r.__setitem__("resourceType", "Observation"), "a Observation, not a QuestionnaireResponse"),
+    ],
+)
+def test_a_response_that_does_not_fit_is_one_line_naming_the_link_id(tmp_path, default, change, message):
+    response = fhir.response(default, {"client_id": "A-1", "age": 34, "primary_substance": "alcohol"})
+    change(response)
+    path = tmp_path / "qr.json"
+    path.write_text(json.dumps(response))
+    result = iop_in_process("check", "--answers", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_records_export_fhir_is_a_valid_bundle(db, default):
+    env = {"IOP_DB": str(db)}
+    result = iop_in_process("records", "export", "1", "--format", "fhir", env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    Bundle.model_validate(data)
+    kinds = [e["resource"]["resourceType"] for e in data["entry"]]
+    assert kinds == ["QuestionnaireResponse", "GuidanceResponse", "Parameters"]
+    response, guidance, parameters = (e["resource"] for e in data["entry"])
+    assert (
+        response["status"] == "completed" and guidance["outputParameters"]["reference"] == data["entry"][2]["fullUrl"]
+    )
+    named = {p["name"]: p for p in parameters["parameter"]}
+    assert named["level"]["valueCoding"]["code"] == "iop" and named["rule"]["valueString"] == "iop_mild_moderate"
+    assert named["reason"]["valueString"] and named["status"]["valueCode"] == "ok"
+    stored = json.loads(iop_in_process("records", "export", "1", env=env).stdout)
+    assert checked(default, fhir.answers_from(default, data, "bundle")) == checked(default, stored["answers"])
+    draft = json.loads(iop_in_process("records", "export", "2", "--format", "fhir", env=env).stdout)
+    Bundle.model_validate(draft)
+    assert [e["resource"]["status"] for e in draft["entry"]] == ["in-progress"]
+    assert iop_in_process("records", "export", "1", "--format", "fhir", env=env).stdout == result.stdout  # stable
+
+
+def test_rules_export_fhir_writes_the_questionnaire(tmp_path):
+    out = tmp_path / "q.json"
+    result = iop_in_process("rules", "export", "--format", "fhir", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    Questionnaire.model_validate(json.loads(out.read_text()))
+
+
+def test_score_reads_questionnaire_responses_as_ndjson_or_a_bundle(tmp_path, default):
+    found = [a for a in cases(default)[:60] if any(v not in (None, []) for v in a.values())]  # a blank row: an error
+    lines = [json.dumps(fhir.response(default, a, response_id=f"r{i}")) for i, a in enumerate(found)]
+    source = tmp_path / "responses.ndjson"
+    source.write_text("\n".join(lines) + "\n")
+    result = iop_in_process("score", str(source), "--format", "jsonl", "-q")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [f"r{i}" for i in range(len(found))]
+    for row, answers in zip(rows, found, strict=True):
+        decision = decide(default, answers)
+        assert (row["level"], row["rule"], row["status"]) == (decision.level.id, decision.rule, decision.status)
+    bundled = tmp_path / "bundle.json"
+    entries = [{"resource": json.loads(line)} for line in lines]
+    bundled.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}, indent=1))
+    again = iop_in_process("score", str(bundled), "--input-format", "fhir", "--format", "jsonl", "-q")
+    assert again.returncode == 0 and again.stdout == result.stdout
+    broken = tmp_path / "broken.ndjson"
+    broken.write_text(lines[0] + "\n{not json\n")
+    bad = iop_in_process("score", str(broken), "-q")
+    assert bad.returncode == 1 and bad.stderr.startswith(f"error: {broken}:2: not JSON")
