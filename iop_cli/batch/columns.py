@@ -31,6 +31,7 @@ class Source:
     header: str = ""
     derived: Derived | None = None
     indices: tuple[int, ...] = ()  # joined: the columns, each cell one code of the selection
+    ticks: tuple[str, ...] = ()  # checkboxes: each column's choice (its cell 1 where ticked, 0 where not)
 
 
 def _fold(text: str) -> str:
@@ -83,6 +84,21 @@ def plan_sources(pack: Pack, header: list[str], mapping: Mapping | None, name: s
                 )
             sources[fid] = Source("derive", derived=derived, header=f"{fid} (derived)")
             derivable.add(fid)
+            continue
+        if fid in mapping.checkboxes:
+            boxes = mapping.checkboxes[fid]
+            found_each = [(column, find([column], fid)) for column in boxes.values()]
+            for wanted, found in found_each:
+                if found is None:
+                    where = f"checkboxes: {fid}: no column `{wanted}` in {name}"
+                    problems.append(Problem(mapping.path, where, _nearest([wanted], header)))
+            if all(found is not None and found.kind == "column" for _, found in found_each):
+                indices = tuple(found.index for _, found in found_each if found is not None and found.index is not None)
+                label = f"{fid}___*"
+                sources[fid] = Source("joined", header=label, indices=indices, ticks=tuple(boxes))
+                derivable.add(fid)
+            else:
+                sources[fid] = Source("absent")
             continue
         if fid in mapping.columns:
             named = mapping.columns[fid]
@@ -181,8 +197,17 @@ def derived_column(derived: Derived, header: list[str]) -> pl.Expr:
 
 
 def joined_column(source: Source) -> pl.Expr:
-    """The cells of a multi-select's joined columns as one `a;b` cell (null where every cell is empty)."""
-    return pl.concat_str([_cell(i) for i in source.indices], separator=";", ignore_nulls=True)
+    """The cells of a multi-select's joined columns as one `a;b` cell (null where every cell is empty). A checkbox
+    column adds its choice where it holds 1 and nothing where 0 (or blank); any other cell is kept as it is, so the
+    answer check refuses it."""
+    if source.ticks:
+        cells = [
+            pl.when(_cell(i) == "1").then(pl.lit(tick)).when(_cell(i) == "0").then(None).otherwise(_cell(i))
+            for i, tick in zip(source.indices, source.ticks, strict=True)
+        ]
+    else:
+        cells = [_cell(i) for i in source.indices]
+    return pl.concat_str(cells, separator=";", ignore_nulls=True)
 
 
 def field_label(fid: str, source: Source) -> str:

@@ -6,6 +6,7 @@
     missing:     [codes]                         # codes that mean "unanswered" in every mapped column, e.g. -9
     derive:      {field: {cases: [{when: CONDITION, value: V}], otherwise: V}}   # from input columns, read as numbers
     unanswered:  [fields]                        # fields this file does not have: scored as unanswered, not an error
+    checkboxes:  {field: {choice: input column}} # a multi-select as one 0/1 column per choice (REDCap's `field___code`)
 
 Loading checks everything against the pack and reports every problem with file:line:col.
 """
@@ -21,7 +22,7 @@ from iop_cli.pack.model import Pack
 from iop_cli.pack.source import Src
 from iop_cli.problems import Problem, ProblemsError, did_you_mean
 
-KEYS = ("columns", "values", "missing", "derive", "unanswered")
+KEYS = ("columns", "values", "missing", "derive", "unanswered", "checkboxes")
 MAX_MEMBERS = 62  # the values a field's lists may name in all (a row's set is a bit mask)
 
 
@@ -45,6 +46,7 @@ class Mapping:
     missing: tuple[str, ...] = ()
     derive: dict[str, Derived] = field(default_factory=dict)
     unanswered: tuple[str, ...] = ()
+    checkboxes: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> {choice: its 0/1 column}
 
     def members(self, field_id: str) -> list[Any]:
         """Every value some code of this field's value sets names, in first-seen order (a set's bits index it)."""
@@ -139,6 +141,13 @@ class _MapLoader:
                     result.derive[key] = derived
                 if key in result.columns:
                     self.problem(src.mark, f"`{key}` is both renamed in `columns` and derived", "keep one")
+        for key, src in self.mapping_of(top.get("checkboxes"), "checkboxes").items():
+            if self.field_id(key, doc.value["checkboxes"].keys[key]):
+                boxes = self.checkboxes(key, src)
+                if boxes:
+                    result.checkboxes[key] = boxes
+                if key in result.columns or key in result.derive:
+                    self.problem(src.mark, f"`{key}` is both in `checkboxes` and mapped another way", "keep one")
         unanswered = top.get("unanswered")
         if unanswered is not None:
             if not isinstance(unanswered.value, list):
@@ -148,12 +157,36 @@ class _MapLoader:
                 for item in unanswered.value:
                     if isinstance(item.value, str) and self.field_id(item.value, item.mark):
                         names.append(item.value)
-                        if item.value in result.columns or item.value in result.derive:
+                        if (
+                            item.value in result.columns
+                            or item.value in result.derive
+                            or item.value in result.checkboxes
+                        ):
                             self.problem(item.mark, f"`{item.value}` is mapped, so it cannot be unanswered")
                 result.unanswered = tuple(names)
         if self.problems:
             raise ProblemsError(self.problems)
         return result
+
+    def checkboxes(self, key: str, src: Src) -> dict[str, str]:
+        """A multi-select's choices, each with the input column that holds 1 where it is ticked and 0 where not."""
+        question = self.asked[key]
+        where = f"checkboxes: {key}"
+        if question.type != "multi":
+            self.problem(src.mark, f"{where}: `{key}` is not a multi-select", "map it in `columns`")
+            return {}
+        boxes: dict[str, str] = {}
+        for choice, column in self.mapping_of(src, where).items():
+            if choice not in question.choice_values:
+                hint = did_you_mean(str(choice), question.choice_values) or "allowed: " + ", ".join(
+                    question.choice_values
+                )
+                self.problem(src.keys[choice], f"{where}: `{choice}` is not a choice of `{key}`", hint)
+            elif not isinstance(column.value, str) or not column.value.strip():
+                self.problem(column.mark, f"{where}: {choice} must name an input column")
+            else:
+                boxes[choice] = column.value.strip()
+        return boxes
 
     def scalar(self, src: Src, what: str) -> bool:
         if isinstance(src.value, (dict, list)):

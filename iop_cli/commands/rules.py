@@ -301,22 +301,91 @@ class ExportFormat(str, enum.Enum):
 @app.command()
 def export(
     folder: Optional[str] = _pack_dir(),
-    format: ExportFormat = typer.Option(..., "--format", "-f", help="fhir (a FHIR R4 Questionnaire, JSON)."),
+    format: ExportFormat = typer.Option(
+        ..., "--format", "-f", help="fhir (a FHIR R4 Questionnaire, JSON) or redcap (a REDCap data dictionary, CSV)."
+    ),
     output: str = typer.Option(
         "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
     ),
+    score_map: Optional[str] = typer.Option(
+        None,
+        "--score-map",
+        metavar="MAP.yaml",
+        help="redcap: also write the map `iop score --map` reads a raw export with.",
+    ),
 ) -> None:
-    """The pack's questions for another system: a FHIR R4 Questionnaire.
+    """The pack's questions for another system: a FHIR R4 Questionnaire, or a REDCap data dictionary.
 
-    Example: iop rules export --format fhir -o questionnaire.json
+    Example: iop rules export --format redcap -o dictionary.csv --score-map redcap.map.yaml
     """
+    from iop_cli.commands._common import fail
     from iop_cli.files import write_private
     from iop_cli.output.contracts import dumps
+    from iop_cli.problems import Problem
 
     pack = _load(folder)
-    from iop_cli.exchange.fhir import questionnaire
+    if score_map and format is not ExportFormat.redcap:
+        fail([Problem("--score-map", "only a REDCap export has a map", "add --format redcap, or leave it out")])
+    if format is ExportFormat.fhir:
+        from iop_cli.exchange.fhir import questionnaire
 
-    write_private(output, dumps(questionnaire(pack)) + "\n")
+        write_private(output, dumps(questionnaire(pack)) + "\n")
+        return
+    from iop_cli.exchange import redcap
+
+    if score_map:
+        write_private(score_map, redcap.score_map(pack))
+        current().chatter(f"wrote {score_map}")
+    write_private(output, redcap.dictionary(pack))
+
+
+@app.command("import-redcap")
+def import_redcap(
+    dictionary: str = typer.Argument(..., metavar="DICT.csv", help="A REDCap data dictionary (CSV)."),
+    folder: str = typer.Argument(..., metavar="DIR", help="A new or empty folder for the starter pack."),
+) -> None:
+    """Make a starter pack from a REDCap data dictionary: its questions, choices and branching; the rules are yours.
+
+    Prints what could not be imported, then the lint report of the new pack.
+    Example: iop rules import-redcap dictionary.csv my-pack/
+    """
+    from iop_cli.authoring.lint import lint as run_lint
+    from iop_cli.commands._common import fail
+    from iop_cli.exchange import redcap
+    from iop_cli.files import read_text
+    from iop_cli.pack.build import load_pack
+    from iop_cli.problems import PackError, Problem, ProblemsError
+    from iop_cli.safe_text import visible
+
+    target = Path(folder)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        fail([Problem(folder, "exists and is not an empty folder", "choose a new folder")])
+    try:
+        text, name = read_text(dictionary)
+        data, notes = redcap.import_dictionary(text, Path(name).name)
+    except ProblemsError as exc:
+        fail(exc.problems)
+    files = redcap.starter_pack(data, Path(name).stem)
+    target.mkdir(parents=True, exist_ok=True)
+    for file_name, content in files.items():
+        (target / file_name).write_text(content, encoding="utf-8")
+        current().chatter(f"wrote {visible(str(target / file_name))}")
+    current().echo(
+        f"Imported {len(data['questions'])} questions in {len(data['sections'])} sections from {visible(name)}."
+    )
+    for note in notes:
+        current().echo(f"  note: {visible(note)}")
+    try:
+        pack = load_pack(str(target))
+    except PackError as exc:
+        current().echo("The imported questions do not load as a pack yet; fix these, then lint:")
+        fail(exc.problems)
+    findings = run_lint(pack, 3)
+    current().echo(f"Lint of {visible(folder)} ({len(findings)} findings; the rules are yours to write):")
+    for finding in findings:
+        current().echo(f"  {finding.severity}: {visible(finding.message)} [{finding.key}]")
+    shown = visible(folder)
+    current().echo(f"Next: write rules in {shown}/rules.yaml, then iop rules lint {shown} && iop rules test {shown}")
 
 
 @app.command()
