@@ -190,3 +190,36 @@ def write_starter(folder: Path) -> list[Path]:
     schema.write_text(json.dumps(pack_schema(), indent=2) + "\n", encoding="utf-8")
     written.append(schema)
     return written
+
+
+def imported_pack(data: dict[str, list], name: str) -> dict[str, str]:
+    """The files of a starter pack around questions imported from a REDCap data dictionary (`exchange.redcap`): the
+    questions, the starter's levels, and no rules yet (every intake goes to clinician review until the author writes
+    them)."""
+    import re
+
+    import yaml
+
+    pack_name = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "imported"
+    head = (
+        f"# Imported from the REDCap data dictionary {name} by `iop rules import-redcap`. The questions, their\n"
+        "# choices and branching come from it; the levels are the starter's; the rules are yours to write. Then run:\n"
+        "#   iop rules validate DIR && iop rules lint DIR && iop rules test DIR\n"
+    )
+    pack_yaml = yaml.safe_dump(
+        {"pack": {"name": pack_name, "version": "0.1.0", "description": f"Questions imported from {name}."}},
+        sort_keys=False,
+        allow_unicode=True,
+    )
+    questions_yaml = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+    rules_yaml = (
+        "# No rules yet: write the placement rules and alerts here (see the README's Rule packs section).\n"
+        "rules: []\n\n"
+        "otherwise:\n  level: clinician_review\n  because: No rule places these answers yet; a clinician decides.\n"
+    )
+    return {
+        "pack.yaml": SCHEMA_LINE + head + pack_yaml,
+        "questions.yaml": SCHEMA_LINE + questions_yaml,
+        "levels.yaml": SCHEMA_LINE + FILES["levels.yaml"],
+        "rules.yaml": SCHEMA_LINE + rules_yaml,
+    }

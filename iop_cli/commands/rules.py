@@ -350,6 +350,7 @@ def import_redcap(
     Example: iop rules import-redcap dictionary.csv my-pack/
     """
     from iop_cli.authoring.lint import lint as run_lint
+    from iop_cli.authoring.starter import imported_pack
     from iop_cli.commands._common import fail
     from iop_cli.exchange import redcap
     from iop_cli.files import read_text
@@ -365,7 +366,7 @@ def import_redcap(
         data, notes = redcap.import_dictionary(text, Path(name).name)
     except ProblemsError as exc:
         fail(exc.problems)
-    files = redcap.starter_pack(data, Path(name).stem)
+    files = imported_pack(data, Path(name).stem)
     target.mkdir(parents=True, exist_ok=True)
     for file_name, content in files.items():
         (target / file_name).write_text(content, encoding="utf-8")

@@ -407,35 +407,3 @@ def _word(label: str, code: str) -> str:
     """An anchor's id from its label, for a dictionary not written by iop: `Not at all` -> `not_at_all`."""
     word = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:40].strip("_")
     return (word if word[:1].isalpha() else f"score_{code}".replace("-", "minus_")) or f"score_{code}"
-
-
-def starter_pack(data: dict[str, list], name: str) -> dict[str, str]:
-    """The files of a starter pack around imported questions: the questions, the starter's levels, and no rules yet
-    (every intake goes to clinician review until the author writes them)."""
-    import yaml
-
-    from iop_cli.authoring.starter import FILES, SCHEMA_LINE
-
-    pack_name = _variable(name).replace("_", "-")
-    head = (
-        f"# Imported from the REDCap data dictionary {name} by `iop rules import-redcap`. The questions, their\n"
-        "# choices and branching come from it; the levels are the starter's; the rules are yours to write. Then run:\n"
-        "#   iop rules validate DIR && iop rules lint DIR && iop rules test DIR\n"
-    )
-    pack_yaml = yaml.safe_dump(
-        {"pack": {"name": pack_name, "version": "0.1.0", "description": f"Questions imported from {name}."}},
-        sort_keys=False,
-        allow_unicode=True,
-    )
-    questions_yaml = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
-    rules_yaml = (
-        "# No rules yet: write the placement rules and alerts here (see the README's Rule packs section).\n"
-        "rules: []\n\n"
-        "otherwise:\n  level: clinician_review\n  because: No rule places these answers yet; a clinician decides.\n"
-    )
-    return {
-        "pack.yaml": SCHEMA_LINE + head + pack_yaml,
-        "questions.yaml": SCHEMA_LINE + questions_yaml,
-        "levels.yaml": SCHEMA_LINE + FILES["levels.yaml"],
-        "rules.yaml": SCHEMA_LINE + rules_yaml,
-    }
