@@ -234,7 +234,105 @@ def test_score_reads_questionnaire_responses_as_ndjson_or_a_bundle(tmp_path, def
     bundled.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}, indent=1))
     again = iop_in_process("score", str(bundled), "--input-format", "fhir", "--format", "jsonl", "-q")
     assert again.returncode == 0 and again.stdout == result.stdout
+    # A Bundle on one line of NDJSON gives each of its responses; a non-response line is its row's error.
+    one_line = tmp_path / "lines.ndjson"
+    patient = {"resourceType": "Patient", "id": "p1"}
+    compact = json.dumps(
+        {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}, *entries[:3]]}
+    )
+    one_line.write_text(compact + "\n" + json.dumps(patient) + "\n" + lines[3] + "\n")
+    mixed = iop_in_process("score", str(one_line), "--format", "jsonl", "-q")
+    assert mixed.returncode == 0, mixed.stderr
+    got = [json.loads(line) for line in mixed.stdout.splitlines()]
+    assert [r["id"] for r in got] == ["r0", "r1", "r2", "p1", "r3"]
+    assert got[3]["status"] == "error" and got[3]["error"] == "a Patient, not a QuestionnaireResponse"
+    assert [r["level"] for r in got[:3]] == [r["level"] for r in rows[:3]]
     broken = tmp_path / "broken.ndjson"
     broken.write_text(lines[0] + "\n{not json\n")
     bad = iop_in_process("score", str(broken), "-q")
     assert bad.returncode == 1 and bad.stderr.startswith(f"error: {broken}:2: not JSON")
+
+
+def _candidate(default) -> dict:
+    import yaml
+
+    return checked(default, yaml.safe_load((ROOT / "examples" / "answers" / "iop-candidate.yaml").read_text()))
+
+
+def _qr_file(tmp_path, default, change=None, name="qr.json"):
+    response = fhir.response(default, _candidate(default))
+    if change:
+        change(response)
+    path = tmp_path / name
+    path.write_text(json.dumps(response))
+    return path, response
+
+
+def test_a_question_answered_twice_is_refused_not_overwritten(tmp_path, default):
+    def twice(response):
+        response["item"].append({"linkId": "later", "item": [{"linkId": "ciwa_ar", "answer": [{"valueInteger": 25}]}]})
+
+    path, _ = _qr_file(tmp_path, default, twice)
+    result = iop_in_process("check", "--answers", str(path))
+    assert result.returncode == 1 and "linkId ciwa_ar: is answered in two items (keep one)" in result.stderr
+
+
+def test_items_nested_under_an_answer_are_read(tmp_path, default):
+    def nest(response):
+        for group in response["item"]:
+            for item in group["item"]:
+                if item["linkId"] == "primary_substance":
+                    item["answer"][0]["item"] = [{"linkId": "ciwa_ar", "answer": [{"valueInteger": 25}]}]
+        for group in response["item"]:
+            group["item"] = [i for i in group["item"] if i["linkId"] != "ciwa_ar"]
+
+    path, _ = _qr_file(tmp_path, default, nest)
+    data = json.loads(iop_in_process("check", "--answers", str(path), "--format", "json").stdout)
+    assert data["answers"]["ciwa_ar"] == 25 and data["level"]["id"] == "inpatient"
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda r: r.__setitem__("status", "entered-in-error"), "the response is marked entered-in-error"),
+        (
+            lambda r: r["item"][1]["item"][0]["answer"][0]["valueCoding"].__setitem__(
+                "system", "http://snomed.info/sct"
+            ),
+            "linkId primary_substance: a code of another code system (http://snomed.info/sct)",
+        ),
+        (
+            lambda r: r["item"][0]["item"][1]["answer"].__setitem__(0, {"valueInteger": True}),
+            "linkId age: valueInteger holds true or false",
+        ),
+        (
+            lambda r: r["item"][1]["item"][0]["answer"][0]["valueCoding"].pop("code"),
+            "linkId primary_substance: a valueCoding without a code",
+        ),
+    ],
+)
+def test_responses_that_cannot_stand_are_refused_by_check_and_are_error_rows_in_score(
+    tmp_path, default, change, message
+):
+    path, response = _qr_file(tmp_path, default, change)
+    result = iop_in_process("check", "--answers", str(path))
+    assert result.returncode == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1
+    good = fhir.response(default, {"client_id": "B-2", "age": 40, "primary_substance": "opioids"}, response_id="ok")
+    lines = tmp_path / "two.ndjson"
+    lines.write_text(json.dumps(response) + "\n" + json.dumps(good) + "\n")
+    scored = iop_in_process("score", str(lines), "--format", "jsonl", "-q", "--summary-json", str(tmp_path / "s.json"))
+    assert scored.returncode == 0, scored.stderr
+    bad_row, good_row = (json.loads(line) for line in scored.stdout.splitlines())
+    assert bad_row["status"] == "error" and message.removeprefix("linkId ") in bad_row["error"]
+    assert good_row["status"] != "error"
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["error_rows"] == {"rows": 1, "first": [1], "counted_as": "line"}
+
+
+def test_a_value_the_pack_refuses_names_the_file(tmp_path, default):
+    def snomed(response):
+        response["item"][1]["item"][0]["answer"][0]["valueCoding"]["code"] = "53041004"
+
+    path, _ = _qr_file(tmp_path, default, snomed)
+    result = iop_in_process("check", "--answers", str(path))
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {path}: primary_substance: ")

@@ -36,7 +36,7 @@ from iop_cli.batch.render import (
 )
 from iop_cli.batch.sinks import TABLE_FORMATS, ParquetSink, TextSink, XlsxSink
 from iop_cli.batch.summary import ERROR_ROWS_SHOWN, Summary, Tally
-from iop_cli.batch.tables import open_table
+from iop_cli.batch.tables import PROBLEM, open_table
 from iop_cli.decide import frame as pr
 from iop_cli.decide import policy
 from iop_cli.files import InputFile
@@ -279,6 +279,13 @@ class BatchScorer:
                 .when(self.unanswered)
                 .then(pl.lit("no intake answers in this row"))
             )
+        if PROBLEM in raw.columns:  # a row's own problem, found before its cells (tables.FhirInput): it alone
+            own = pl.col(PROBLEM)
+            row_problem = pl.when(own.is_null()).then(row_problem).otherwise(own)
+            kind = (
+                pl.when(own.is_null()).then(row_problem).otherwise(pl.lit("a FHIR response that does not fit the pack"))
+            )
+            return Cells(typed, [row_problem, *errors], [kind, *kinds], shown, [row_problem.is_not_null(), *failing])
         return Cells(typed, [row_problem, *errors], [row_problem, *kinds], shown, [row_problem.is_not_null(), *failing])
 
     @staticmethod

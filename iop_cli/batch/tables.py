@@ -23,7 +23,7 @@ from iop_cli.problems import Problem, ProblemsError
 INPUT_FORMATS = ("csv", "xlsx", "parquet", "fhir")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-FHIR_SUFFIXES = (".ndjson",)  # FHIR bulk data: one resource a line
+FHIR_SUFFIXES = (".ndjson", ".json")  # FHIR bulk data (one resource a line), or one response or Bundle
 BATCH_ROWS = 50_000  # rows per batch of a Parquet file or an Excel sheet: about a CSV batch's memory
 
 
@@ -204,20 +204,27 @@ class ExcelInput(TableInput):
                 yield first, text, text
 
 
-class FhirInput(TableInput):
-    """FHIR QuestionnaireResponses, one a line (NDJSON, as FHIR bulk data), or one JSON document: a response or a
-    Bundle of them. Each response is a row: its `id`, then a column per asked question of the pack, its answer as a
-    CSV cell would hold it (a coding as its code, yes/no as yes and no, a multi-select joined by `;`), so every
-    answer is checked as a CSV cell is. A line that is not a response, or an answer to no question of the pack, is
-    refused naming the line and the linkId."""
+PROBLEM = "__problem"  # a row's own problem, found before its cells (a FHIR response that does not fit the pack)
 
-    row_word = "line"
+
+class FhirInput(TableInput):
+    """FHIR QuestionnaireResponses, one a line (NDJSON, as FHIR bulk data; a line may be a Bundle of them), or one
+    JSON document: a response or a Bundle of them (its other entries, a Patient say, left aside). Each response is a
+    row: its `id`, then a column per asked question of the pack, its answer as a CSV cell would hold it (a coding as
+    its code, yes/no as yes and no, a multi-select joined by `;`), so every answer is checked as a CSV cell is. A
+    response that does not fit the pack (an answer to no question of it, a value of another type, entered in error)
+    is its row's error, naming the linkId; a line that is not JSON stops the run, naming the line."""
 
     def __init__(self, source: InputFile, pack: Any):
         self.source, self.pack, self.name = source, pack, source.name
         self.fields = [q.id for q in pack.asked]
         self.header = ["resource_id" if "id" in pack.questions else "id", *self.fields]
         self.inputs = [f"c{i}" for i in range(len(self.header))]
+        first = next(self._lines(), None)
+        if first is None:
+            raise ProblemsError([Problem(self.name, "holds no QuestionnaireResponse", "give one resource a line")])
+        self.ndjson = _json(first[1]) is not None
+        self.row_word = "line" if self.ndjson else "entry"
 
     def _lines(self) -> Iterator[tuple[int, str]]:
         """(line number, text) of each non-blank line, read a block at a time."""
@@ -234,64 +241,87 @@ class FhirInput(TableInput):
             yield number, _utf8(rest, self.name, number)
 
     def _resources(self) -> Iterator[tuple[int, Any]]:
+        """(position, resource): each line's resource, a Bundle line's responses each at that line; or, for one
+        document, its responses by entry number."""
         import json
 
-        lines = self._lines()
-        first = next(lines, None)
-        if first is None:
-            raise ProblemsError([Problem(self.name, "holds no QuestionnaireResponse", "give one resource a line")])
-        try:
-            resource = json.loads(first[1])
-        except ValueError:
-            yield from self._document()  # not one resource a line: one JSON document, read whole
+        if not self.ndjson:
+            yield from self._document()
             return
-        yield first[0], resource
-        for number, line in lines:
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ProblemsError(
-                    [Problem(f"{self.name}:{number}", f"not JSON ({exc.msg})", "give one resource a line")]
-                ) from None
+        for number, line in self._lines():
+            resource = _json(line)
+            if resource is None:
+                try:
+                    json.loads(line)
+                except json.JSONDecodeError as exc:
+                    why = f"not JSON ({exc.msg})"
+                else:
+                    why = "not a JSON object"
+                raise ProblemsError([Problem(f"{self.name}:{number}", why, "give one resource a line")])
+            if resource.get("resourceType") == "Bundle":
+                from iop_cli.exchange.fhir import responses_in
+
+                for inner in responses_in(resource):
+                    yield number, inner
+            else:
+                yield number, resource
 
     def _document(self) -> Iterator[tuple[int, Any]]:
-        """One JSON document: a QuestionnaireResponse, or a Bundle whose entries are (counted as its rows)."""
+        """One JSON document: a QuestionnaireResponse, or a Bundle whose responses are the rows (by entry number)."""
         import json
 
-        try:
-            document = json.loads(self._whole_text())
-        except json.JSONDecodeError as exc:
-            why = f"neither NDJSON nor one JSON document ({exc.msg}, line {exc.lineno})"
-            raise ProblemsError([Problem(self.name, why, "give one QuestionnaireResponse a line")]) from None
-        if isinstance(document, dict) and document.get("resourceType") == "Bundle":
-            for index, entry in enumerate(document.get("entry") or []):
-                yield index + 1, entry.get("resource") if isinstance(entry, dict) else entry
-        else:
-            yield 1, document
-
-    def _whole_text(self) -> str:
         data, offset = bytearray(), 0
         while more := self.source.read_at(offset, 1 << 22):
             data += more
             offset += len(more)
-        return _utf8(bytes(data), self.name, 1)
+        try:
+            document = json.loads(_utf8(bytes(data), self.name, 1))
+        except json.JSONDecodeError as exc:
+            why = f"neither NDJSON nor one JSON document ({exc.msg}, line {exc.lineno})"
+            raise ProblemsError([Problem(self.name, why, "give one QuestionnaireResponse a line")]) from None
+        if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+            for index, entry in enumerate(document.get("entry") or [], start=1):
+                inner = entry.get("resource") if isinstance(entry, dict) else None
+                if isinstance(inner, dict) and inner.get("resourceType") == "QuestionnaireResponse":
+                    yield index, inner
+        else:
+            yield 1, document
 
     def batches(self) -> Iterator[tuple[int, pl.DataFrame, pl.DataFrame]]:
-        from iop_cli.exchange.fhir import answers_from
+        from iop_cli.exchange.fhir import read_response
 
         rows: list[list[str | None]] = []
         first = 1
         for number, resource in self._resources():
             if not rows:
                 first = number
-            answers = answers_from(self.pack, resource, f"{self.name}:{number}")
             rid = resource.get("id") if isinstance(resource, dict) and isinstance(resource.get("id"), str) else None
-            rows.append([rid, *(_cell(answers.get(f)) for f in self.fields)])
+            problem = None
+            answers: dict[str, Any] = {}
+            if not isinstance(resource, dict) or resource.get("resourceType") != "QuestionnaireResponse":
+                kind = resource.get("resourceType") if isinstance(resource, dict) else "JSON value"
+                problem = f"a {kind}, not a QuestionnaireResponse"
+            else:
+                try:
+                    answers = read_response(self.pack, resource, "")
+                except ProblemsError as exc:
+                    problem = "; ".join(str(p).removeprefix(": ") for p in exc.problems)
+            rows.append([rid, *(_cell(answers.get(f)) for f in self.fields), problem])
             if len(rows) >= BATCH_ROWS:
-                yield first, *(_frame(self.inputs, rows),) * 2
+                yield first, *(_frame([*self.inputs, PROBLEM], rows),) * 2
                 rows = []
         if rows:
-            yield first, *(_frame(self.inputs, rows),) * 2
+            yield first, *(_frame([*self.inputs, PROBLEM], rows),) * 2
+
+
+def _json(line: str) -> dict | None:
+    import json
+
+    try:
+        found = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _frame(names: list[str], rows: list[list[str | None]]) -> pl.DataFrame:

@@ -113,6 +113,7 @@ def read_any_answers(pack, path: str) -> tuple[dict, dict[str, str]]:
             from iop_cli.exchange.fhir import answers_from
 
             current().note(f"reading {name} as a FHIR {document.get('resourceType')}")
-            return answers_from(pack, document, name), {}
+            found = answers_from(pack, document, name)
+            return found, dict.fromkeys(found, name)  # a value the pack refuses is named with the file
     raw, positions, _ = parse_answers(text, name)
     return raw, positions

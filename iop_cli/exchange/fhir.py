@@ -287,12 +287,21 @@ def response(
 
 
 def answers_from(pack: Pack, resource: Any, where: str) -> dict[str, Any]:
-    """The answers a QuestionnaireResponse holds (or the first in a Bundle), as an answers file gives them: codes
+    """The answers a QuestionnaireResponse holds (or the one a Bundle holds), as an answers file gives them: codes
     for choices, true/false, numbers, a list for a multi-select. Every problem is named by its linkId; the values are
-    then checked by the pack like any answers file's."""
-    resource = _the_response(resource, where)
+    then checked by the pack like any answers file's. Refused: a response entered in error, an answer to no question
+    of the pack, a question answered in two places, a value of another type than its question's, a coding of
+    another code system."""
+    return read_response(pack, the_response(resource, where), where)
+
+
+def read_response(pack: Pack, resource: dict[str, Any], where: str) -> dict[str, Any]:
+    """`answers_from` for a QuestionnaireResponse."""
     problems: list[Problem] = []
     answers: dict[str, Any] = {}
+    if resource.get("status") == "entered-in-error":
+        raise ProblemsError([Problem(where, "the response is marked entered-in-error", "score a response that stands")])
+    seen: set[str] = set()
 
     def walk(items: Any) -> None:
         if not isinstance(items, list):
@@ -305,16 +314,27 @@ def answers_from(pack: Pack, resource: Any, where: str) -> dict[str, Any]:
             link = item["linkId"]
             if "item" in item:
                 walk(item["item"])
-            if "answer" not in item:
+            answered = item.get("answer")
+            if answered is None:
                 continue
+            if not isinstance(answered, list):
+                problems.append(Problem(f"{where}: linkId {link}", "`answer` must be a list", "check the response"))
+                continue
+            for answer in answered:  # items nested under an answer (FHIR allows them) are read like any others
+                if isinstance(answer, dict) and "item" in answer:
+                    walk(answer["item"])
             question = pack.questions.get(link)
-            if question is None or isinstance(question, Computed):
-                if isinstance(question, Computed):
-                    continue  # a calculated item: iop computes it itself
+            if isinstance(question, Computed):
+                continue  # a calculated item: iop computes it itself
+            if question is None:
                 problems.append(Problem(f"{where}: linkId {link}", "is not a question of the pack", _near(pack, link)))
                 continue
+            if link in seen:  # the same question answered in two places: which one stands is not known
+                problems.append(Problem(f"{where}: linkId {link}", "is answered in two items", "keep one"))
+                continue
+            seen.add(link)
             values = []
-            for answer in item["answer"] if isinstance(item["answer"], list) else [None]:
+            for answer in answered:
                 got = _read_value(pack, question, answer)
                 if isinstance(got, Problem):
                     problems.append(Problem(f"{where}: linkId {link}", got.message, got.hint))
@@ -333,21 +353,32 @@ def answers_from(pack: Pack, resource: Any, where: str) -> dict[str, Any]:
     return answers
 
 
-def _the_response(resource: Any, where: str) -> dict[str, Any]:
+def the_response(resource: Any, where: str) -> dict[str, Any]:
+    """The QuestionnaireResponse a document is, or the one a Bundle holds (other entries, a Patient say, are left
+    aside); a Bundle with several is refused here (`iop score` takes each as a row)."""
     if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
-        for entry in resource.get("entry") or []:
-            inner = entry.get("resource") if isinstance(entry, dict) else None
-            if isinstance(inner, dict) and inner.get("resourceType") == "QuestionnaireResponse":
-                return inner
-        raise ProblemsError(
-            [Problem(where, "the Bundle holds no QuestionnaireResponse", "export one with its answers")]
-        )
+        found = responses_in(resource)
+        if len(found) != 1:
+            how = "no QuestionnaireResponse" if not found else f"{len(found)} QuestionnaireResponses"
+            hint = "export one with its answers" if not found else "score them with iop score --input-format fhir"
+            raise ProblemsError([Problem(where, f"the Bundle holds {how}", hint)])
+        return found[0]
     if not isinstance(resource, dict) or resource.get("resourceType") != "QuestionnaireResponse":
         kind = resource.get("resourceType") if isinstance(resource, dict) else type(resource).__name__
         raise ProblemsError(
             [Problem(where, f"a {kind}, not a QuestionnaireResponse", "give the QuestionnaireResponse of an intake")]
         )
     return resource
+
+
+def responses_in(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The QuestionnaireResponses of a Bundle's entries, in order."""
+    found = []
+    for entry in bundle.get("entry") or []:
+        inner = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(inner, dict) and inner.get("resourceType") == "QuestionnaireResponse":
+            found.append(inner)
+    return found
 
 
 def _near(pack: Pack, link: str) -> str:
@@ -374,17 +405,44 @@ def _read_value(pack: Pack, question: Question, answer: Any) -> Any:
         return Problem("", f"an answer must have one value ({wanted} here)", "check the answer")
     kind, value = kinds[0], answer[kinds[0]]
     if kind == "valueCoding":
-        code = value.get("code") if isinstance(value, dict) else None
-        if not isinstance(code, str) or question.type not in ("choice", "multi") and not _scored(question):
-            return Problem("", f"a coding where {wanted} is expected", "answer with the item's own type")
-        return code
-    if wanted == "valueCoding" and kind == "valueInteger" and _scored(question):
+        if question.type not in ("choice", "multi") and not _scored(question):
+            return Problem("", f"a valueCoding where {wanted} is expected", "answer with the item's own type")
+        if not isinstance(value, dict) or not isinstance(value.get("code"), str):
+            return Problem("", "a valueCoding without a code", "give the choice's code")
+        system = value.get("system")
+        if system is not None and system != code_system(pack, question.id):
+            return Problem(
+                "", f"a code of another code system ({str(system)[:60]})", f"use {code_system(pack, question.id)}"
+            )
+        return value["code"]
+    if wanted == "valueCoding" and kind == "valueInteger" and _scored(question) and _is_int(value):
         return value  # an item's score given as the number itself
     if kind != wanted and not (kind == "valueInteger" and wanted == "valueDecimal"):
         return Problem("", f"{kind} where {wanted} is expected", "answer with the item's own type")
-    if kind == "valueDecimal" and isinstance(value, float) and not math.isfinite(value):
-        return Problem("", "not a finite number", "give a number")
+    fits = {
+        "valueBoolean": isinstance(value, bool),
+        "valueInteger": _is_int(value),
+        "valueDecimal": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+        "valueString": isinstance(value, str),
+    }[kind]
+    if not fits:
+        return Problem("", f"{kind} holds {json_type(value)}", f"give {kind} its own kind of value")
     return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def json_type(value: Any) -> str:
+    """What kind of JSON value this is, in words (never the value: it is an answer)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else "null"
 
 
 # ----------------------------------------------------------------------------------------------------------------
