@@ -50,9 +50,13 @@ def main(
     from iop_cli.env import adjust
 
     adjust(verbose=verbose, quiet=quiet, debug=debug or current().debug)
+    if _config_problems:
+        from iop_cli.commands._common import fail
+
+        fail(_config_problems)
     if _config is not None:
-        used = ", ".join(sorted(_config.values)) or "none"
-        found = f"settings used: {used}" if _config.exists else "not there"
+        held = ", ".join(sorted(_config.values)) or "none"
+        found = f"settings in it: {held}" if _config.exists else "not there"
         current().note(f"config file {_config.path} ({found})")
 
 
@@ -170,15 +174,22 @@ def _config_defaults() -> dict:
     import typer.main
 
     from iop_cli.commands.config import default_map, load_config
+    from iop_cli.problems import ProblemsError
 
-    global _config
-    _config = load_config()
+    global _config, _config_problems
+    _config, _config_problems = None, []
+    try:
+        _config = load_config()
+    except ProblemsError as exc:  # reported by the command (`main`); --version and --help still work
+        _config_problems = exc.problems
+        return {}
     if not _config.values:
         return {}
     return default_map(typer.main.get_command(app), _config.values)
 
 
 _config = None  # the config file this command read (`--verbose` says which)
+_config_problems: list = []  # what is wrong with it: every command stops on it
 
 
 def _interrupted() -> None:

@@ -118,9 +118,18 @@ def test_config_rules_reach_every_command_with_rules(tmp_path):
     ],
 )
 def test_a_broken_config_file_is_one_line(tmp_path, text, message):
-    result = iop_in_process("config", "show", env=_config(tmp_path, text))
+    env = _config(tmp_path, text)
+    result = iop_in_process("config", "show", env=env)
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert "config.toml:1" in result.stderr  # the line that is wrong
+    assert iop_in_process("-V", env=env).returncode == 0  # the version and the help still show
+    assert iop_in_process("--help", env=env).returncode == 0
+
+
+def test_a_config_file_named_by_iop_config_must_be_there(tmp_path):
+    result = iop_in_process("config", "show", env={"IOP_CONFIG": str(tmp_path / "nope.toml")})
+    assert result.returncode == 1 and "no such config file (IOP_CONFIG names it)" in result.stderr
 
 
 def test_usage_lines_have_no_braces():

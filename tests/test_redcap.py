@@ -217,3 +217,27 @@ def test_import_of_a_dictionary_made_elsewhere(tmp_path):
     result = iop_in_process("rules", "import-redcap", str(not_one), str(tmp_path / "other"))
     assert result.returncode == 1 and "not a REDCap data dictionary" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_broken_dictionary_is_every_problem_at_once_never_a_crash(tmp_path):
+    header = FOREIGN.splitlines()[0]
+    body = [
+        "ok_one,f,,text,One,,,,,,,,,,,,,",
+        "Bad-Name,f,,text,Two,,,,,,,,,,,,,",
+        "ok_one,f,,text,Again,,,,,,,,,,,,,",
+        'sex,f,,radio,Sex,"1 Male | 2, Female",,,,,,,,,,,,',
+        "dob,f,,text,Date of birth,,,date_ymd,,,,,,,,,,",
+        "short,row",
+    ]
+    dictionary = tmp_path / "odd.csv"
+    dictionary.write_text("\n".join([header, *body]) + "\n")
+    result = iop_in_process("rules", "import-redcap", str(dictionary), str(tmp_path / "pack"))
+    assert result.returncode == 1 and "internal error" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert any(":3: 'Bad-Name' is not a REDCap variable name" in line for line in lines)
+    assert any(":4: ok_one is defined again (first on line 2)" in line for line in lines)
+    assert any(":5: sex: a choice without `code, label`" in line for line in lines)
+    dictionary.write_text("\n".join([header, body[0], body[4], body[5]]) + "\n")
+    result = iop_in_process("rules", "import-redcap", str(dictionary), str(tmp_path / "pack2"))
+    assert result.returncode == 0, result.stderr
+    assert "note: dob: a date or time field: iop asks no dates (and collects no birth dates): left out" in result.stdout

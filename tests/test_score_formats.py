@@ -181,7 +181,7 @@ def test_excel_value_without_a_header_and_broken_workbooks_are_one_line(tmp_path
     assert result.returncode == 1
     assert (
         result.stderr
-        == f"error: {book} [Intakes]: row 2: has a value in a column with no header name (name every column in row 1)\n"
+        == f"error: {book} [Intakes]: sheet row 2: has a value in a column with no header name (name every column in the header, sheet row 1)\n"
     )
     fake = tmp_path / "fake.xlsx"
     fake.write_text("client_id,age\n")
@@ -258,3 +258,32 @@ def test_teds_summary_counts_every_alert(tmp_path):
     assert len(data["missing_answers"]) == 14  # every one, not the first eight
     text = io.StringIO(result.stderr).read()
     assert "Alerts (rows with each)" in text and "pregnancy_priority" in text
+
+
+def test_excel_edges_cell_length_sheet_case_and_parquet_durations(tmp_path):
+    import datetime
+
+    rows = good_rows()
+    header, good = rows[0], rows[1]
+    longest = list(good)
+    longest[0] = "x" * 32_767  # as long as an Excel cell holds: written
+    source, out = tmp_path / "in.csv", tmp_path / "o.xlsx"
+    with open(source, "w", newline="") as handle:
+        csv.writer(handle).writerows([header, longest])
+    assert score(str(source), "-f", "xlsx", "-o", str(out), "-q").returncode == 0
+    longest[0] = "x" * 32_768
+    with open(source, "w", newline="") as handle:
+        csv.writer(handle).writerows([header, longest])
+    refused = score(str(source), "-f", "xlsx", "-o", str(out), "-q")
+    assert refused.returncode == 1 and "column client_id has a cell of 32,768 characters" in refused.stderr
+    book = tmp_path / "in.xlsx"
+    write_xlsx(book, [header, good], sheet="March")
+    assert score(str(book), "--sheet", "march", "-o", str(tmp_path / "o.csv"), "-q").returncode == 0
+    timed = tmp_path / "t.parquet"
+    pl.DataFrame({"client_id": ["A"], "wait": [datetime.timedelta(days=2)]}).write_parquet(timed)
+    result = score(str(timed), "-o", str(tmp_path / "o.csv"))
+    assert (
+        result.returncode == 1
+        and "column wait: holds Duration" in result.stderr
+        and "near data row" not in result.stderr
+    )

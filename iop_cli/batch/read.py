@@ -11,7 +11,7 @@ import re
 from iop_cli.files import InputFile
 from iop_cli.problems import Problem, ProblemsError
 
-_UTF8_HINT = "save it as UTF-8; in a spreadsheet, choose CSV UTF-8"
+_UTF8_HINT = "save it as UTF-8 (in a spreadsheet, CSV UTF-8), or give --input-format for an Excel or Parquet file"
 
 
 def encoding_problem(source: InputFile) -> Problem:

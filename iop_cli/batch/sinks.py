@@ -116,16 +116,18 @@ class XlsxSink:
                 sheet.write(b"</sheetData></worksheet>")
 
     def _check_lengths(self, frame: pl.DataFrame) -> None:
+        """Refuse a cell longer than Excel holds, as it will be written (neutralized)."""
         texts = [c for c, t in frame.schema.items() if t == pl.String]
         if not texts:
             return
-        longest = frame.select(pl.max_horizontal(pl.col(texts).str.len_chars().max())).item()
-        if (longest or 0) >= EXCEL_CELL:  # a neutralized cell is one longer
+        longest = frame.select(neutral(pl.col(c)).str.len_chars().max().alias(c) for c in texts).row(0, named=True)
+        column, length = max(longest.items(), key=lambda item: item[1] or 0)
+        if (length or 0) > EXCEL_CELL:
             raise ProblemsError(
                 [
                     Problem(
                         self.where,
-                        f"a cell of {longest:,} characters is longer than an Excel cell holds ({EXCEL_CELL:,})",
+                        f"column {column} has a cell of {length:,} characters, more than an Excel cell holds ({EXCEL_CELL:,})",
                         "write csv or parquet instead (--format)",
                     )
                 ]

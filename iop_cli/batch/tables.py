@@ -89,7 +89,7 @@ class ParquetInput(TableInput):
                 [Problem(self.name, f"cannot be read as Parquet ({_first_line(exc)})", "check the file and its format")]
             ) from None
         self.header = list(schema.names())
-        nested = [n for n, t in schema.items() if t.is_nested() or t == pl.Binary or t == pl.Object]
+        nested = [n for n, t in schema.items() if t.is_nested() or isinstance(t, (pl.Binary, pl.Object, pl.Duration))]
         if nested:
             raise ProblemsError(
                 [
@@ -175,10 +175,9 @@ class ExcelInput(TableInput):
             for offset, row in enumerate(part):
                 extra = [i for i in range(width, len(row)) if _text(row[i]) is not None]
                 if extra:
-                    where = f"{self.name} [{self.sheet}]: row {first + offset}"
-                    raise ProblemsError(
-                        [Problem(where, "has a value in a column with no header name", "name every column in row 1")]
-                    )
+                    where = f"{self.name} [{self.sheet}]: sheet row {first + offset}"
+                    hint = f"name every column in the header, sheet row {self.first_row}"
+                    raise ProblemsError([Problem(where, "has a value in a column with no header name", hint)])
             cells = [[row[i] if i < len(row) and row[i] != "" else None for row in part] for i in range(width)]
             text = pl.DataFrame(
                 {
@@ -368,6 +367,9 @@ def _sheet(names: list[str], wanted: str | None, path: str) -> str:
         return names[0]
     if wanted in names:
         return wanted
+    folded = [n for n in names if n.casefold() == wanted.casefold()]  # Excel's own sheet names ignore case
+    if len(folded) == 1:
+        return folded[0]
     if wanted.strip().isdigit() and 1 <= int(wanted) <= len(names):
         return names[int(wanted) - 1]
     listed = ", ".join(repr(n) for n in names[:10])

@@ -59,6 +59,10 @@ def load_config() -> Config:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
+        if os.environ.get("IOP_CONFIG"):  # a file the user named must be there
+            raise ProblemsError(
+                [Problem(str(path), "no such config file (IOP_CONFIG names it)", "create it, or unset IOP_CONFIG")]
+            ) from None
         return Config(path, False, {})
     except OSError as exc:
         from iop_cli.files import reason
@@ -86,11 +90,21 @@ def load_config() -> Config:
 
             near = difflib.get_close_matches(key, list(SETTINGS), n=1)
             hint = f"did you mean {near[0]}?" if near else "known settings: " + ", ".join(SETTINGS)
-            raise ProblemsError([Problem(str(path), f"unknown setting {key!r}", hint)])
+            raise ProblemsError([Problem(_line_of(path, data, key), f"unknown setting {key!r}", hint)])
         if not isinstance(value, str) or not value.strip():
-            raise ProblemsError([Problem(str(path), f"{key} must be a non-empty text in quotes", f'{key} = "..."')])
+            where = _line_of(path, data, key)
+            raise ProblemsError([Problem(where, f"{key} must be a non-empty text in quotes", f'{key} = "..."')])
         values[key] = str(Path(value).expanduser()) if key in PATHS else value
     return Config(path, True, values)
+
+
+def _line_of(path: Path, data: bytes, key: str) -> str:
+    """`path:line` of the line that sets `key` (TOML's reader says where the syntax is wrong, not where a setting is)."""
+    text = data.decode("utf-8", "replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
+            return f"{path}:{number}"
+    return str(path)
 
 
 def default_map(command: Any, values: dict[str, str]) -> dict[str, Any]:

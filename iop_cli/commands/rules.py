@@ -385,8 +385,9 @@ def import_redcap(
     current().echo(f"Lint of {visible(folder)} ({len(findings)} findings; the rules are yours to write):")
     for finding in findings:
         current().echo(f"  {finding.severity}: {visible(finding.message)} [{finding.key}]")
-    shown = visible(folder)
-    current().echo(f"Next: write rules in {shown}/rules.yaml, then iop rules lint {shown} && iop rules test {shown}")
+    shown = visible(str(target))
+    rules_file = visible(str(target / "rules.yaml"))
+    current().echo(f"Next: write rules in {rules_file}, then iop rules lint {shown} && iop rules test {shown}")
 
 
 @app.command()

@@ -37,7 +37,8 @@ def score(
     input: str = typer.Argument(
         ...,
         metavar="INPUT",
-        help="Intakes: CSV, Excel (.xlsx), Parquet, or FHIR QuestionnaireResponses (.ndjson); - is stdin.",
+        help="Intakes: CSV; Excel (.xlsx .xlsm .xlsb .xls .ods); Parquet (.parquet .pq); FHIR QuestionnaireResponses "
+        "(.ndjson .json). Read by extension, else as CSV (see --input-format); - is stdin.",
     ),
     output: str = typer.Option(
         "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."

@@ -232,8 +232,13 @@ def import_dictionary(text: str, name: str) -> tuple[dict[str, list], list[str]]
                 )
             ]
         )
-    rows = list(reader)
+    rows = [{k: (v or "") for k, v in row.items() if k is not None} for row in reader]  # a short row: blank cells
+    for row in rows:
+        for column in COLUMNS:
+            row.setdefault(column, "")
     notes: list[str] = []
+    problems: list[Problem] = []
+    seen_fields: dict[str, int] = {}
     kinds: dict[str, str] = {}
     for row in rows:
         kinds[row["Variable / Field Name"].strip()] = _kind(row)
@@ -245,9 +250,15 @@ def import_dictionary(text: str, name: str) -> tuple[dict[str, list], list[str]]
         where = f"{name}:{number}"
         field_type = row["Field Type"].strip().lower()
         if not re.fullmatch(r"[a-z][a-z0-9_]*", field):
-            raise ProblemsError(
-                [Problem(where, f"{field!r} is not a REDCap variable name", "use lower-case letters, digits and _")]
+            hint = "use lower-case letters, digits and _"
+            problems.append(Problem(where, f"{field!r} is not a REDCap variable name", hint))
+            continue
+        if field in seen_fields:
+            problems.append(
+                Problem(where, f"{field} is defined again (first on line {seen_fields[field]})", "keep one")
             )
+            continue
+        seen_fields[field] = number
         if number == 2 and field == RECORD_ID:
             notes.append(f"{RECORD_ID}: REDCap's record id, not a question: left out")
             continue
@@ -268,9 +279,15 @@ def import_dictionary(text: str, name: str) -> tuple[dict[str, list], list[str]]
             seen_forms.add(form)
             title = (row.get("Section Header") or "").strip() or form.replace("_", " ").capitalize()
             sections.append({"id": form, "title": _plain(title)})
-        question = _question(row, field, field_type, form, kinds, notes, where)
+        try:
+            question = _question(row, field, field_type, form, kinds, notes, where)
+        except ProblemsError as exc:
+            problems.extend(exc.problems)
+            continue
         if question is not None:
             questions.append(question)
+    if problems:
+        raise ProblemsError(problems)
     if not questions:
         raise ProblemsError([Problem(name, "no question could be read from the dictionary", "check the file")])
     return {"sections": sections, "questions": questions}, notes
@@ -341,14 +358,26 @@ def _question(
         notes.append(f"{field}: a @CALCTEXT field: REDCap's text calculations are not read; left out")
         kinds.pop(field, None)
         return None
+    elif (row.get("Text Validation Type OR Show Slider Number") or "").strip().lower().startswith(("date", "time")):
+        notes.append(f"{field}: a date or time field: iop asks no dates (and collects no birth dates): left out")
+        kinds.pop(field, None)
+        return None
     else:
         question.update({"type": kind, "label": label})
         if field_type in ("radio", "dropdown", "checkbox"):
-            found = _choices(row["Choices, Calculations, OR Slider Labels"])
+            text = row["Choices, Calculations, OR Slider Labels"]
+            found = _choices(text)
             if not found:
                 raise ProblemsError(
                     [Problem(where, f"{field}: a {field_type} field without choices", "add its choices")]
                 )
+            if any("," not in part for part in text.split("|") if part.strip()):
+                hint = "write each as `code, label`"
+                raise ProblemsError([Problem(where, f"{field}: a choice without `code, label`", hint)])
+            codes = [code for code, _ in found]
+            if len(set(codes)) != len(codes) or len({_choice_id(c) for c in codes}) != len(codes):
+                hint = "give each its own code"
+                raise ProblemsError([Problem(where, f"{field}: two choices have the same code", hint)])
             if kind == "integer":
                 words = annotation.split(CHOICES_TAG, 1)[1].split()[0].split(",") if CHOICES_TAG in annotation else []
                 if len(words) != len(found):
@@ -374,7 +403,9 @@ def _question(
     if help_text:
         question["help"] = help_text
     logic = (row.get("Branching Logic (Show field only if...)") or "").strip()
-    if logic:
+    if logic and (f"[{field}]" in logic or f"[{field}(" in logic):
+        notes.append(f"{field}: its branching logic reads the field itself: always asked")
+    elif logic:
         try:
             question["ask_if"] = to_condition(logic, kinds.get, lambda _, code: _choice_id(code))
         except LogicError as exc:
