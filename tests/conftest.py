@@ -106,3 +106,17 @@ def db(tmp_path, pack):
         store.complete(None, pack, None, CANDIDATE, report, "outpatient", "payer", "<b>auth</b> pending")
         store.save_draft(None, pack, None, {"client_id": "B-7", "age": 50}, "primary_substance")
     return path
+
+
+def accepted_cases(pack) -> list[dict]:
+    """The answers of a pack's own test cases that the pack accepts as they are (a case may give a refused answer
+    on purpose)."""
+    from iop_cli.decide.engine import checked
+
+    found = []
+    for case in pack.tests:
+        try:
+            found.append(checked(pack, case.given))
+        except Exception:
+            continue
+    return found

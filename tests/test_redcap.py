@@ -10,12 +10,12 @@ import re
 
 import pytest
 
-from iop_cli.decide.engine import checked, decide
+from iop_cli.decide.engine import decide
 from iop_cli.decide.values import applicable
 from iop_cli.exchange import redcap
 from iop_cli.pack.build import load_pack
 
-from .conftest import ROOT, iop_in_process
+from .conftest import ROOT, accepted_cases, iop_in_process
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +35,6 @@ def reimported(default, tmp_path_factory):
 
 def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def cases(pack) -> list[dict]:
-    found = []
-    for case in pack.tests:
-        try:
-            found.append(checked(pack, case.given))
-        except Exception:
-            continue
-    return found
 
 
 def test_dictionary_has_the_standard_columns_and_a_row_per_field(default):
@@ -97,7 +87,7 @@ def test_reimport_gives_the_same_branching(default, reimported):
     conditioned = [q for q in default.asked if q.ask_if is not None]
     assert conditioned and all(pack.questions[q.id].ask_if is not None for q in conditioned)
     tried = 0
-    for answers in cases(default):
+    for answers in accepted_cases(default):
         values, _, _ = applicable(default, answers)
         for question in conditioned:
             again = pack.questions[question.id].ask_if
@@ -143,7 +133,7 @@ def raw_export(pack, answers_list: list[dict]) -> str:
 
 
 def test_score_reads_a_raw_redcap_export_with_the_generated_map(default, tmp_path):
-    found = [a for a in cases(default) if any(v not in (None, [], ()) for v in a.values())][:80]
+    found = [a for a in accepted_cases(default) if any(v not in (None, [], ()) for v in a.values())][:80]
     source, mapping = tmp_path / "export.csv", tmp_path / "redcap.map.yaml"
     source.write_text(raw_export(default, found))
     made = iop_in_process(

@@ -287,3 +287,37 @@ def test_excel_edges_cell_length_sheet_case_and_parquet_durations(tmp_path):
         and "column wait: holds Duration" in result.stderr
         and "near data row" not in result.stderr
     )
+
+
+def test_xlsx_output_opens_in_libreoffice_when_it_is_installed(tmp_path):
+    """A real spreadsheet application reads the workbook to the same cells (skipped without LibreOffice)."""
+    import shutil
+    import subprocess
+
+    office = shutil.which("soffice")
+    if office is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    out, again = tmp_path / "o.xlsx", tmp_path / "o.csv"
+    assert score(str(GOOD), "-f", "xlsx", "-o", str(out), "-q").returncode == 0
+    assert score(str(GOOD), "-o", str(again), "-q").returncode == 0
+    home = tmp_path / "home"  # LibreOffice's own profile, kept out of the user's
+    converted = subprocess.run(
+        [
+            office,
+            "--headless",
+            f"-env:UserInstallation=file://{home}",
+            "--convert-to",
+            "csv",
+            "--outdir",
+            str(tmp_path / "lo"),
+            str(out),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert converted.returncode == 0, converted.stderr
+    read_back = pl.read_csv(tmp_path / "lo" / "o.csv", infer_schema=False)
+    expected = pl.read_csv(again, infer_schema=False)
+    assert read_back.columns == expected.columns
+    outputs = expected.columns[expected.columns.index("level") :]
+    assert read_back.select(outputs).equals(expected.select(outputs))
