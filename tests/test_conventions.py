@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,13 @@ def test_long_output_goes_through_the_pager_on_a_terminal(db, tmp_path):
     assert "iop intake --resume 2" in fits.stdout
     none = iop_in_process("rules", "doc", env={**env, "PAGER": ""}, terminal=True)
     assert none.stdout.startswith("# ")
+
+
+def test_the_config_folder_is_the_one_platformdirs_names(monkeypatch):
+    """Written out to keep platformdirs off every command's start; it must name the same folder."""
+    from platformdirs import user_config_dir
+
+    from iop_cli.commands.config import config_path
+
+    monkeypatch.delenv("IOP_CONFIG", raising=False)
+    assert config_path().parent == Path(user_config_dir("iop-cli", appauthor=False))
