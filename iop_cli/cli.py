@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from iop_cli import __version__
 from iop_cli.commands import check, intake, score
@@ -16,7 +18,41 @@ from iop_cli.commands.rules import app as rules_app
 from iop_cli.env import Env, current
 from iop_cli.exit_codes import Exit
 
+
+class _Commands(TyperGroup):
+    """The root command. A usage error (an unknown option, a missing argument, a value not among the choices) is one
+    line on stderr, `error: WHERE: WHAT (see WHERE --help)`, and exit 2, like every other error here, rather than
+    Typer's framed box."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        from typer._click.exceptions import ClickException
+        from typer.exceptions import Abort
+
+        from iop_cli.safe_text import visible
+
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except ClickException as exc:
+            context = getattr(exc, "ctx", None)
+            where = context.command_path if context is not None else "iop"
+            current().echo(f"error: {where}: {visible(exc.format_message())} (see {where} --help)", err=True)
+            sys.exit(exc.exit_code)
+        except Abort:
+            current().echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="iop",
     help="Place people in the right level of addiction and behavioral-health care, from a YAML rule pack.\n\n"
     "The recommendation supports clinical judgment; it does not replace it.",

@@ -194,3 +194,22 @@ def test_the_config_folder_is_the_one_platformdirs_names(monkeypatch):
 
     monkeypatch.delenv("IOP_CONFIG", raising=False)
     assert config_path().parent == Path(user_config_dir("iop-cli", appauthor=False))
+
+
+@pytest.mark.parametrize(
+    "args,line",
+    [
+        (["completion", "tcsh"], "error: iop completion: Invalid value for 'SHELL': 'tcsh' is not one of"),
+        (["score"], "error: iop score: Missing argument 'INPUT'. (see iop score --help)"),
+        (["records", "show", "abc"], "error: iop records show: Invalid value for 'ID': 'abc' is not a valid int."),
+        (
+            ["records", "purge", "--older-than", "1", "--format", "json"],
+            "error: iop records purge: No such option: --format",
+        ),
+        (["nosuch"], "error: iop: No such command 'nosuch'. (see iop --help)"),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(args, line):
+    result = iop_in_process(*args)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(line), result.stderr
