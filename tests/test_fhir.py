@@ -327,3 +327,43 @@ def test_a_value_the_pack_refuses_names_the_file(tmp_path, default):
     path, _ = _qr_file(tmp_path, default, snomed)
     result = iop_in_process("check", "--answers", str(path))
     assert result.returncode == 1 and result.stderr.startswith(f"error: {path}: primary_substance: ")
+
+
+def test_score_reads_responses_from_a_pipe(tmp_path, default):
+    lines = [json.dumps(fhir.response(default, _candidate(default), response_id=f"r{i}")) for i in range(3)]
+    text = "\n".join(lines) + "\n"
+    piped = iop_in_process("score", "-", "--input-format", "fhir", "--format", "jsonl", "-q", input=text.encode())
+    assert piped.returncode == 0, piped.stderr
+    assert [json.loads(line)["id"] for line in piped.stdout.splitlines()] == ["r0", "r1", "r2"]
+
+
+def test_a_response_to_another_questionnaire_is_refused(tmp_path, default):
+    path, _ = _qr_file(
+        tmp_path, default, lambda r: r.__setitem__("questionnaire", "http://example.org/Questionnaire/phq")
+    )
+    result = iop_in_process("check", "--answers", str(path))
+    assert result.returncode == 1 and "the response answers another questionnaire" in result.stderr
+
+
+def test_a_decimal_bound_on_a_whole_number_goes_to_fhirpath(tmp_path):
+    """`age < 17.5` cannot be an answerInteger: written as enableWhen it would hide the question at 17."""
+    pack_dir = tmp_path / "pack"
+    assert iop_in_process("rules", "new", str(pack_dir)).returncode == 0
+    questions = (pack_dir / "questions.yaml").read_text()
+    questions = questions.replace(
+        "  - id: daily_use\n",
+        "  - id: age\n    type: integer\n    label: Age\n    help: Age in years.\n    min: 0\n    max: 120\n\n"
+        "  - id: daily_use\n    ask_if: age < 17.5\n",
+    )
+    (pack_dir / "questions.yaml").write_text(questions)
+    pack = load_pack(str(pack_dir))
+    item = {i["linkId"]: i for i in walk(fhir.questionnaire(pack)["item"])}["daily_use"]
+    assert "enableWhen" not in item
+    [expression] = [
+        e["valueExpression"]["expression"] for e in item["extension"] if e["url"] == fhir.ENABLE_WHEN_EXPRESSION
+    ]
+    context = {"questionnaire": fhir.questionnaire(pack)}
+    for age, asked in ((17, True), (18, False), (None, True)):
+        response = fhir.response(pack, {} if age is None else {"age": age})
+        got = evaluate(response, expression, {**context, "resource": response}, models["r4"])
+        assert (got == [True]) == asked, age

@@ -231,3 +231,41 @@ def test_a_broken_dictionary_is_every_problem_at_once_never_a_crash(tmp_path):
     result = iop_in_process("rules", "import-redcap", str(dictionary), str(tmp_path / "pack2"))
     assert result.returncode == 0, result.stderr
     assert "note: dob: a date or time field: iop asks no dates (and collects no birth dates): left out" in result.stdout
+
+
+def test_export_of_a_computed_field_redcap_cannot_calculate_is_a_plain_field(tmp_path):
+    """A computed yes/no that tests another computed yes/no for `== false`: no REDCap calculation says it exactly,
+    so it is a read-only text field with a note, and the export still succeeds."""
+    import shutil
+
+    pack_dir = tmp_path / "pack"
+    shutil.copytree(ROOT / "rules" / "default", pack_dir)
+    shutil.copytree(ROOT / "rules" / "instruments", tmp_path / "instruments")
+    questions = (pack_dir / "questions.yaml").read_text()
+    questions = questions.replace(
+        "  - id: use_frequency\n",
+        "  - id: opioids_only\n    type: yesno\n    label: Opioids without alcohol\n"
+        "    compute: uses_opioids == false and uses_alcohol\n\n  - id: use_frequency\n",
+        1,
+    )
+    (pack_dir / "questions.yaml").write_text(questions)
+    assert iop_in_process("rules", "validate", str(pack_dir)).returncode == 0
+    result = iop_in_process("rules", "export", str(pack_dir), "--format", "redcap")
+    assert result.returncode == 0, result.stderr
+    row = next(r for r in rows(result.stdout) if r["Variable / Field Name"] == "opioids_only")
+    assert row["Field Type"] == "text" and row["Field Annotation"].startswith("@READONLY @IOP-NOT-CALCULATED")
+
+
+def test_a_hand_edited_annotation_is_no_crash(tmp_path):
+    header = FOREIGN.splitlines()[0]
+    body = [
+        'mood,f,,radio,Mood,"low, Low | high, High",,,,,,,,,,,,@IOP-CHOICES=',
+        'amount,f,,radio,Amount,"0, None | 1, Some",,,,,,,,,,,,@IOP-CHOICES=',
+    ]
+    dictionary = tmp_path / "d.csv"
+    dictionary.write_text("\n".join([header, *body]) + "\n")
+    result = iop_in_process("rules", "import-redcap", str(dictionary), str(tmp_path / "pack"))
+    assert result.returncode == 0, result.stderr
+    pack = load_pack(str(tmp_path / "pack"))
+    assert pack.questions["mood"].type == "choice"
+    assert [(c.score, c.value) for c in pack.questions["amount"].choices] == [(0, "none"), (1, "some")]

@@ -321,3 +321,16 @@ def test_xlsx_output_opens_in_libreoffice_when_it_is_installed(tmp_path):
     assert read_back.columns == expected.columns
     outputs = expected.columns[expected.columns.index("level") :]
     assert read_back.select(outputs).equals(expected.select(outputs))
+
+
+def test_xlsx_writes_whole_numbers_past_2_53_as_text(tmp_path):
+    source, out = tmp_path / "in.parquet", tmp_path / "o.xlsx"
+    rows = good_rows()
+    frame = pl.DataFrame([dict(zip(rows[0], rows[1], strict=True))]).with_columns(
+        pl.lit(2**60 + 1, dtype=pl.Int64).alias("chart_number"), pl.lit(42, dtype=pl.Int64).alias("small")
+    )
+    frame.write_parquet(source)
+    assert score(str(source), "-f", "xlsx", "-o", str(out), "-q").returncode == 0
+    cells = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
+    named = dict(zip(cells[0], cells[1], strict=True))
+    assert named["chart_number"] == str(2**60 + 1) and named["small"] == 42

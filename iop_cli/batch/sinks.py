@@ -152,7 +152,8 @@ def _cell(name: str, kind: Any) -> pl.Expr:
     (neutralized, escaped); an empty cell as `<c/>`, which keeps the cells after it in their columns."""
     column = pl.col(name)
     if kind.is_integer() or kind.is_float():
-        finite = column.is_finite() if kind.is_float() else pl.lit(True)
+        # Excel keeps a number as a double: a whole number past 2**53 (a long id) would be rounded, so it is text.
+        finite = column.is_finite() if kind.is_float() else column.abs() <= 2**53
         number = pl.format("<c><v>{}</v></c>", column.cast(pl.String))
         return pl.when(column.is_null()).then(pl.lit("<c/>")).when(finite).then(number).otherwise(_text_cell(column))
     if kind == pl.Boolean:

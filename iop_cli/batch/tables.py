@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import itertools
 import math
 import os
 from collections.abc import Iterator
@@ -219,10 +220,12 @@ class FhirInput(TableInput):
         self.fields = [q.id for q in pack.asked]
         self.header = ["resource_id" if "id" in pack.questions else "id", *self.fields]
         self.inputs = [f"c{i}" for i in range(len(self.header))]
-        first = next(self._lines(), None)
-        if first is None:
+        # The first line tells NDJSON from one document; it is kept, since a pipe lets each byte be read only once.
+        self.lines = self._lines()
+        self.first = next(self.lines, None)
+        if self.first is None:
             raise ProblemsError([Problem(self.name, "holds no QuestionnaireResponse", "give one resource a line")])
-        self.ndjson = _json(first[1]) is not None
+        self.ndjson = _json(self.first[1]) is not None
         self.row_word = "line" if self.ndjson else "entry"
 
     def _lines(self) -> Iterator[tuple[int, str]]:
@@ -247,7 +250,8 @@ class FhirInput(TableInput):
         if not self.ndjson:
             yield from self._document()
             return
-        for number, line in self._lines():
+        assert self.first is not None
+        for number, line in itertools.chain([self.first], self.lines):
             resource = _json(line)
             if resource is None:
                 try:
@@ -269,12 +273,10 @@ class FhirInput(TableInput):
         """One JSON document: a QuestionnaireResponse, or a Bundle whose responses are the rows (by entry number)."""
         import json
 
-        data, offset = bytearray(), 0
-        while more := self.source.read_at(offset, 1 << 22):
-            data += more
-            offset += len(more)
+        assert self.first is not None
+        text = "\n".join(line for _, line in itertools.chain([self.first], self.lines))  # blank lines do not matter
         try:
-            document = json.loads(_utf8(bytes(data), self.name, 1))
+            document = json.loads(text)
         except json.JSONDecodeError as exc:
             why = f"neither NDJSON nor one JSON document ({exc.msg}, line {exc.lineno})"
             raise ProblemsError([Problem(self.name, why, "give one QuestionnaireResponse a line")]) from None

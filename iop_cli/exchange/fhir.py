@@ -212,6 +212,8 @@ def _enable_when(pack: Pack, node: tree.Node) -> list[dict[str, Any]] | None:
     question = pack.questions.get(ref.name)
     if question is None or isinstance(question, Computed) or _scored(question) or question.derive is not None:
         return None
+    if question.type == "integer" and any(not float(v).is_integer() for v in values):
+        return None  # `age < 17.5`: answerInteger cannot hold it; the FHIRPath expression is exact
     operator = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[op]
     entries = [{"question": ref.name, "operator": operator, **_answer_value(pack, question, v)} for v in values]
     if question.type != "multi":  # an unanswered multi-select is the empty selection: never unknown
@@ -301,6 +303,11 @@ def read_response(pack: Pack, resource: dict[str, Any], where: str) -> dict[str,
     answers: dict[str, Any] = {}
     if resource.get("status") == "entered-in-error":
         raise ProblemsError([Problem(where, "the response is marked entered-in-error", "score a response that stands")])
+    answered = resource.get("questionnaire")
+    if isinstance(answered, str) and answered.split("|")[0] != canonical(pack):
+        # Another form's answers may share linkIds (age, pregnant) and mean something else.
+        hint = f"answer {canonical(pack)} (iop rules export --format fhir), or leave `questionnaire` out"
+        raise ProblemsError([Problem(where, f"the response answers another questionnaire ({answered[:80]})", hint)])
     seen: set[str] = set()
 
     def walk(items: Any) -> None:

@@ -110,24 +110,12 @@ def _row(question: Question, fields: Fields) -> dict[str, str]:
     row = {"Variable / Field Name": question.id, "Field Label": question.label, "Field Note": question.help}
     notes: list[str] = []
     if isinstance(question, Computed):
-        compute = question.compute
-        if compute.expression is not None and compute.expression.root.kind == "number":
-            row.update(
-                {
-                    "Field Type": "calc",
-                    "Choices, Calculations, OR Slider Labels": calculation(compute.expression.root, fields),
-                }
-            )
-        elif compute.expression is not None:  # a yes/no: 1 or 0, blank while it cannot be decided
-            row.update(
-                {
-                    "Field Type": "calc",
-                    "Choices, Calculations, OR Slider Labels": undecided_or(compute.expression.root, fields, "1", "0"),
-                }
-            )
-        else:
+        try:
+            return _computed_row(question, fields, row)
+        except ValueError as exc:  # it reads something REDCap's logic cannot (a computed field's blank, say)
             row["Field Type"] = "text"
-            notes.append(f"@CALCTEXT({_cases(compute, fields)})")
+            row["Field Annotation"] = f"@READONLY @IOP-NOT-CALCULATED ({exc})"
+            return row
     else:
         assert isinstance(question, Asked)
         row["Required Field?"] = "y" if question.required else ""
@@ -173,6 +161,20 @@ def _row(question: Question, fields: Fields) -> dict[str, str]:
             row["Field Type"] = "notes" if question.type == "text" and len(question.label) > 80 else "text"
     if notes:
         row["Field Annotation"] = " ".join(notes)
+    return row
+
+
+def _computed_row(question: Computed, fields: Fields, row: dict[str, str]) -> dict[str, str]:
+    """A computed field: a `calc` for a number or a yes/no (1 or 0, blank while it cannot be decided), a text field
+    with `@CALCTEXT` for a choice. Raises ValueError where REDCap's logic cannot say what it reads."""
+    compute = question.compute
+    formula = "Choices, Calculations, OR Slider Labels"
+    if compute.expression is not None and compute.expression.root.kind == "number":
+        row.update({"Field Type": "calc", formula: calculation(compute.expression.root, fields)})
+    elif compute.expression is not None:
+        row.update({"Field Type": "calc", formula: undecided_or(compute.expression.root, fields, "1", "0")})
+    else:
+        row.update({"Field Type": "text", "Field Annotation": f"@CALCTEXT({_cases(compute, fields)})"})
     return row
 
 
@@ -303,7 +305,7 @@ def _kind(row: dict[str, str]) -> str:
         return "multi"
     if field_type in ("radio", "dropdown"):
         codes = [code for code, _ in _choices(row["Choices, Calculations, OR Slider Labels"])]
-        if CHOICES_TAG in annotation or (codes and all(re.fullmatch(r"-?\d+", c) for c in codes)):
+        if codes and all(re.fullmatch(r"-?\d+", c) for c in codes):  # scores (an iop item, or any numeric menu)
             return "integer"
         return "choice"
     if field_type == "calc" or field_type == "slider" or validation == "integer":
@@ -379,7 +381,8 @@ def _question(
                 hint = "give each its own code"
                 raise ProblemsError([Problem(where, f"{field}: two choices have the same code", hint)])
             if kind == "integer":
-                words = annotation.split(CHOICES_TAG, 1)[1].split()[0].split(",") if CHOICES_TAG in annotation else []
+                tagged = annotation.split(CHOICES_TAG, 1)[1].split() if CHOICES_TAG in annotation else []
+                words = tagged[0].split(",") if tagged else []
                 if len(words) != len(found):
                     words = [_word(label_text, code) for code, label_text in found]
                 question["choices"] = [

@@ -19,10 +19,21 @@ def literal(value: bool | int | float | str) -> str:
     """A literal value in FHIRPath: true/false, a number, or a quoted string (backslash escapes)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return plain_decimal(value)
+    if isinstance(value, int):
+        return str(value)
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
+
+
+def plain_decimal(value: float) -> str:
+    """A decimal without an exponent (`1e-05` is no FHIRPath or REDCap number): `0.00001`."""
+    text = repr(float(value))
+    if "e" in text:
+        text = format(value, "f").rstrip("0")
+        text = text + "0" if text.endswith(".") else text
+    return text
 
 
 def fhirpath(node: Node, value: Callable[[str], str]) -> str:

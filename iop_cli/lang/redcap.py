@@ -36,8 +36,12 @@ def literal(value: bool | int | float | str) -> str:
     """A value as REDCap writes it: yes/no as '1'/'0' (REDCap's codes), numbers bare, text in single quotes."""
     if isinstance(value, bool):
         return "'1'" if value else "'0'"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        from iop_cli.lang.fhirpath import plain_decimal
+
+        return plain_decimal(value)
+    if isinstance(value, int):
+        return str(value)
     return "'" + value.replace("'", "\\'") + "'"
 
 
