@@ -334,3 +334,25 @@ def test_xlsx_writes_whole_numbers_past_2_53_as_text(tmp_path):
     cells = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
     named = dict(zip(cells[0], cells[1], strict=True))
     assert named["chart_number"] == str(2**60 + 1) and named["small"] == 42
+
+
+def test_rules_diff_on_reads_excel_and_parquet_as_score_does(tmp_path):
+    if not SAMPLE.exists():
+        pytest.skip("../shared/data is not beside the checkout")
+    table = pl.read_csv(SAMPLE, infer_schema=False)
+    table.write_csv(tmp_path / "in.csv")
+    table.write_parquet(tmp_path / "in.parquet")
+    write_xlsx(tmp_path / "in.xlsx", [table.columns, *table.iter_rows()])
+    default = str(ROOT / "rules" / "default")
+    found = {}
+    for kind in ("csv", "parquet", "xlsx"):
+        args = ["rules", "diff", default, default, "--on", str(tmp_path / f"in.{kind}"), "--map", str(TEDS_MAP)]
+        result = iop_in_process(*args, "--regions", "0", "--format", "json")
+        assert result.returncode == 0, result.stderr
+        placements = json.loads(result.stdout)["placements"]
+        found[kind] = {k: v for k, v in placements.items() if k != "input"}
+    assert found["csv"]["rows"] == 425 and found["parquet"] == found["csv"] and found["xlsx"] == found["csv"]
+    ndjson = tmp_path / "r.ndjson"
+    ndjson.write_text('{"resourceType": "QuestionnaireResponse", "status": "completed"}\n')
+    refused = iop_in_process("rules", "diff", default, default, "--on", str(ndjson), "--regions", "0")
+    assert refused.returncode == 1 and "rules diff --on reads CSV, Excel and Parquet" in refused.stderr

@@ -102,14 +102,24 @@ class Placements:
     levels: list[str]  # both packs' levels, most intensive first, then `error`: the matrix's order
 
 
-def placements(old: Pack, new: Pack, intakes: str, map_path: str | None, examples: int = 3) -> Placements:
+def placements(
+    old: Pack,
+    new: Pack,
+    intakes: str,
+    map_path: str | None,
+    examples: int = 3,
+    input_format: str | None = None,
+    sheet: str | None = None,
+) -> Placements:
     """Score the intakes with both packs in one pass and count each (old level -> new level), with example data rows
     for every changed pair; levels in the order of the packs (most intensive first), `error` last."""
     from iop_cli.batch.compare import ERROR, compare_file
     from iop_cli.batch.mapping import load_mapping
 
     packs = [(pack, load_mapping(map_path, pack) if map_path else None) for pack in (old, new)]
-    moves = compare_file(intakes, packs[0], packs[1], examples)
+    from iop_cli.batch.tables import input_format as format_of
+
+    moves = compare_file(intakes, packs[0], packs[1], examples, format_of(intakes, input_format), sheet)
     moved = sorted(
         ((pair, rows) for pair, rows in moves.pairs.items() if pair[0] != pair[1]), key=lambda item: -item[1]
     )

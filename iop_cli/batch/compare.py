@@ -16,9 +16,10 @@ from iop_cli.batch.mapping import Mapping
 from iop_cli.batch.pipeline import SCORING_THREADS
 from iop_cli.batch.read import read_chunks, read_header, unreadable
 from iop_cli.batch.score import BatchScorer
+from iop_cli.batch.tables import open_table
 from iop_cli.files import InputFile
 from iop_cli.pack.model import Pack
-from iop_cli.problems import ProblemsError
+from iop_cli.problems import Problem, ProblemsError
 
 ERROR = "error"  # the level shown for a row that could not be scored (a problem in its cells)
 
@@ -37,28 +38,43 @@ def compare_file(
     old: tuple[Pack, Mapping | None],
     new: tuple[Pack, Mapping | None],
     examples: int = 3,
+    input_format: str = "csv",
+    sheet: str | None = None,
 ) -> Moves:
-    """Each row of the CSV `source` placed by both packs (each with its own column mapping). Raises ProblemsError
-    for input that cannot be read, as `iop score` does."""
+    """Each row of `source` (CSV, an Excel sheet or a Parquet file) placed by both packs (each with its own column
+    mapping). Raises ProblemsError for input that cannot be read, as `iop score` does."""
     if isinstance(source, str):
         with InputFile(source) as opened:
-            return compare_file(opened, old, new, examples)
+            return compare_file(opened, old, new, examples, input_format, sheet)
     name = source.name
-    header, start = read_header(source)
+    if input_format == "fhir":
+        hint = "score the responses with each pack (iop score --rules), or export them as CSV"
+        raise ProblemsError([Problem(name, "rules diff --on reads CSV, Excel and Parquet, not FHIR responses", hint)])
+    table = None
+    if input_format == "csv":
+        header, start = read_header(source)
+    else:
+        table = open_table(source, input_format, sheet)
+        header = table.header
     scorers = [
         BatchScorer(pack, plan_sources(pack, header, mapping, name), mapping, header, "codes")
         for pack, mapping in (old, new)
     ]
     level_of = [_level_names(scorer) for scorer in scorers]
 
-    def decide(line: int, chunk: bytes) -> pl.DataFrame:
+    def decide(item: tuple) -> pl.DataFrame:
         """The batch's rows as (old, new, row within the batch)."""
-        try:
-            raw = scorers[0].parse(chunk)
-            distinct: dict[str, list[str]] = {}  # found by the first pack, reused by the second
+        distinct: dict[str, list[str]] = {}  # found by the first pack, reused by the second
+        if table is not None:
+            raw = item[2]  # the batch as text columns
             codes = [scorer.outcome_codes(raw, distinct) for scorer in scorers]
-        except pl.exceptions.PolarsError:  # its message quotes the cells: say where instead, in our own words
-            raise ProblemsError([unreadable(chunk, line, name, len(header))]) from None
+        else:
+            line, chunk = item
+            try:
+                raw = scorers[0].parse(chunk)
+                codes = [scorer.outcome_codes(raw, distinct) for scorer in scorers]
+            except pl.exceptions.PolarsError:  # its message quotes the cells: say where instead, in our own words
+                raise ProblemsError([unreadable(chunk, line, name, len(header))]) from None
         return pl.DataFrame(
             {
                 "old": level_of[0](codes[0]),
@@ -81,8 +97,8 @@ def compare_file(
     try:
         # Two batches are decided at a time (Polars releases the GIL), and counted in input order.
         with ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
-            for line, chunk in read_chunks(source, start=start):
-                pending.append(pool.submit(decide, line, chunk))
+            for item in table.batches() if table is not None else read_chunks(source, start=start):
+                pending.append(pool.submit(decide, item))
                 if len(pending) >= SCORING_THREADS:
                     count(pending.popleft().result())
             while pending:

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from iop_cli.commands.score import InputFormat
 from iop_cli.env import current
 from iop_cli.exit_codes import Exit
 
@@ -248,7 +249,16 @@ def doc(
 def diff(
     old: str = typer.Argument(..., metavar="OLD", help="The pack as it is."),
     new: str = typer.Argument(..., metavar="NEW", help="The pack as it would be."),
-    on: Optional[str] = typer.Option(None, "--on", metavar="INTAKES.csv", help="Score these intakes with both."),
+    on: Optional[str] = typer.Option(
+        None,
+        "--on",
+        metavar="INTAKES",
+        help="Score these intakes with both (CSV, Excel or Parquet, as iop score reads).",
+    ),
+    input_format: Optional[InputFormat] = typer.Option(
+        None, "--input-format", help="The format of --on (default: by its extension)."
+    ),
+    sheet: Optional[str] = typer.Option(None, "--sheet", metavar="NAME|N", help="--on an Excel file: the sheet."),
     map: Optional[str] = typer.Option(None, "--map", metavar="MAP.yaml", help="Column mapping for --on."),
     regions: int = typer.Option(
         10, "--regions", min=0, metavar="N", help="Show at most N regions of answers that change level (0: none)."
@@ -271,7 +281,8 @@ def diff(
         from iop_cli.problems import ProblemsError
 
         try:
-            moves = placements(before, after, on, map)
+            given = input_format.value if input_format else None
+            moves = placements(before, after, on, map, input_format=given, sheet=sheet)
         except ProblemsError as exc:
             fail(exc.problems)
     if format is OutputFormat.json:
