@@ -85,7 +85,7 @@ def main(
     """Place people in the right level of care."""
     from iop_cli.env import adjust
 
-    adjust(verbose=verbose, quiet=quiet, debug=debug or current().debug)
+    adjust(verbose=verbose, quiet=quiet, debug=debug or current().debug, config=_config)
     if _config_problems:
         from iop_cli.commands._common import fail
 

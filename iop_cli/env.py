@@ -50,6 +50,7 @@ class Env(NamedTuple):
     verbose: bool = False  # `iop --verbose`: say on stderr what the command uses (pack, database, config, formats)
     quiet: bool = False  # `iop --quiet`: no progress and no chatter on stderr (errors are always shown)
     debug: bool = False  # `iop --debug` (or IOP_DEBUG=1): an internal error shows its traceback
+    config: Any = None  # the user config file the command read (`commands.config.Config`), for its messages
 
     @classmethod
     def from_process(cls, environ: dict[str, str] | None = None) -> Env:

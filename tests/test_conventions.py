@@ -213,3 +213,15 @@ def test_a_usage_error_is_one_line_and_exit_2(args, line):
     result = iop_in_process(*args)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(line), result.stderr
+
+
+def test_a_bad_pack_from_the_config_file_says_where_it_was_set(tmp_path):
+    config = _config(tmp_path, f'rules = "{tmp_path}/no-such-pack"\n')
+    result = iop_in_process("check", "--answers", str(ANSWERS), env=config)
+    assert result.returncode == 1
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"error: {tmp_path / 'config.toml'}: `rules` names this pack (fix or remove the setting)"
+    )
+    flagged = iop_in_process("check", "--answers", str(ANSWERS), "--rules", str(tmp_path / "other"), env=config)
+    assert flagged.returncode == 1 and "config.toml" not in flagged.stderr  # the flag gave it, not the file

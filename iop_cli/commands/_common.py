@@ -61,7 +61,15 @@ def load_pack_or_fail(rules: Optional[str]):
     try:
         pack = load_pack(rules)
     except PackError as exc:
-        fail(exc.problems)
+        import os
+
+        from iop_cli.problems import Problem
+
+        config = current().config  # when the pack came from the config file (no flag, no IOP_RULES), say so
+        said = []
+        if config is not None and rules and config.values.get("rules") == rules and not os.environ.get("IOP_RULES"):
+            said = [Problem(str(config.path), "`rules` names this pack", "fix or remove the setting")]
+        fail([*exc.problems, *said])
     current().note(f"rule pack {pack.name} {pack.version} ({pack.hash[:12]}) from {rules or 'the bundled default'}")
     return pack
 
