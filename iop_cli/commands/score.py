@@ -28,6 +28,11 @@ class InputFormat(str, enum.Enum):
     fhir = "fhir"
 
 
+class Engine(str, enum.Enum):
+    polars = "polars"
+    duckdb = "duckdb"
+
+
 class ScoreColumns(str, enum.Enum):
     all = "all"
     no_reason = "no-reason"
@@ -59,6 +64,12 @@ def score(
         "--columns",
         help="Output columns: all, or no-reason (without the reason text: about half a CSV's bytes).",
     ),
+    engine: Engine = typer.Option(
+        Engine.polars,
+        "--engine",
+        help="What scores: polars (built in), or duckdb (the pack as one SQL query run by DuckDB: CSV or Parquet "
+        "files, larger than memory; needs pip install 'iop-cli[duckdb]').",
+    ),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row, writing nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
     summary_json: Optional[str] = typer.Option(
@@ -73,7 +84,7 @@ def score(
     quiet = quiet or current().quiet
     given = input_format.value if input_format else None
     exit_code = run_score(
-        input, output, rules, map, format.value, strict, quiet, summary_json, with_reason, given, sheet
+        input, output, rules, map, format.value, strict, quiet, summary_json, with_reason, given, sheet, engine.value
     )
     raise typer.Exit(int(exit_code))
 
@@ -97,6 +108,7 @@ def run_score(
     with_reason: bool = True,
     input_format: str | None = None,
     sheet: str | None = None,
+    engine: str = "polars",
 ) -> Exit:
     from iop_cli.commands._common import load_pack_or_fail
     from iop_cli.problems import Problem, ProblemsError
@@ -132,6 +144,8 @@ def run_score(
         for target in (output, summary_json):
             if target and target != "-":
                 check_target(target)
+        if engine == "duckdb":
+            _check_duckdb_run(input_path, read_as, fmt)
         source = InputFile(input_path)
     except ProblemsError as exc:
         return _fail(exc.problems)
@@ -144,10 +158,19 @@ def run_score(
         except ProblemsError as exc:
             return _fail(exc.problems)
         try:
-            with _progress(quiet) as advance:
-                summary = batch.score_file(
-                    source, out.file, pack, mapping, fmt, strict, advance, with_reason, read_as, sheet
-                )
+            if engine == "duckdb":
+                summary = _score_with_duckdb(source, out, pack, mapping, fmt, read_as, with_reason)
+                if strict and summary.status.get("error"):
+                    raise batch.StrictStop(
+                        Problem(
+                            source.name, f"{summary.status['error']:,} rows have an error", "fix them, or drop --strict"
+                        )
+                    )
+            else:
+                with _progress(quiet) as advance:
+                    summary = batch.score_file(
+                        source, out.file, pack, mapping, fmt, strict, advance, with_reason, read_as, sheet
+                    )
             out.commit()
         except ProblemsError as exc:
             return _fail(exc.problems)
@@ -178,6 +201,47 @@ def run_score(
     if not quiet:
         _print_summary(data)
     return Exit.OK
+
+
+def _check_duckdb_run(input_path: str, read_as: str, fmt: str) -> None:
+    """What `--engine duckdb` takes: a CSV or Parquet file (not stdin), written as CSV, JSON lines or Parquet."""
+    from iop_cli.problems import Problem, ProblemsError
+    from iop_cli.warehouse.duckdb_engine import INSTALL_HINT, available
+
+    problems = []
+    if not available():
+        problems.append(Problem("--engine duckdb", "DuckDB is not installed", INSTALL_HINT))
+    if read_as not in ("csv", "parquet"):
+        problems.append(
+            Problem("--engine duckdb", f"reads CSV and Parquet files, not {read_as}", "leave out --engine duckdb")
+        )
+    if fmt == "xlsx":
+        problems.append(Problem("--engine duckdb", "writes CSV, JSON lines or Parquet", "leave out --engine duckdb"))
+    if input_path == "-" or not os.path.isfile(input_path):
+        problems.append(
+            Problem("--engine duckdb", "reads a file, not stdin or a pipe", "save the input to a file first")
+        )
+    if problems:
+        raise ProblemsError(problems)
+
+
+def _score_with_duckdb(source, out, pack, mapping, fmt: str, read_as: str, with_reason: bool):
+    """`--engine duckdb`: DuckDB writes the output's temporary file by its path; a spool, pipe or device through an
+    unnamed private file (reached as /proc/self/fd/N), which is then copied over."""
+    import shutil
+
+    from iop_cli.files import anonymous_temp
+    from iop_cli.warehouse.duckdb_engine import score_with_duckdb
+
+    if out.on_disk:
+        return score_with_duckdb(source, out.temp, pack, mapping, fmt, read_as, with_reason)
+    if out.spooled:
+        return score_with_duckdb(source, f"/proc/self/fd/{out.file.fileno()}", pack, mapping, fmt, read_as, with_reason)
+    with anonymous_temp() as spool:
+        summary = score_with_duckdb(source, f"/proc/self/fd/{spool.fileno()}", pack, mapping, fmt, read_as, with_reason)
+        spool.seek(0)
+        shutil.copyfileobj(spool, out.file, 1 << 20)
+    return summary
 
 
 def _same_place(a: str, b: str) -> bool:
@@ -238,7 +302,10 @@ def _print_summary(data: dict[str, Any]) -> None:
     if errors["rows"]:
         shown = ", ".join(str(n) for n in errors["first"])
         more = f" and {errors['rows'] - len(errors['first']):,} more" if errors["rows"] > len(errors["first"]) else ""
-        plain(f"Rows with an error ({errors['rows']:,}), by {errors['counted_as']}: {shown}{more}")
+        if shown:
+            plain(f"Rows with an error ({errors['rows']:,}), by {errors['counted_as']}: {shown}{more}")
+        else:  # --engine duckdb does not say where
+            plain(f"Rows with an error: {errors['rows']:,}")
     sections = (
         ("Errors", [(i["rows"], i["reason"]) for i in data["top_errors"]]),
         ("Why rows went to review", [(i["rows"], i["reason"]) for i in data["top_review_reasons"]]),
