@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "iop_cli"
 
 BASE = {"__init__", "exit_codes", "problems", "safe_text", "env", "files"}
 LAYERS = [("base", 0), ("lang", 1), ("pack", 2), ("decide", 3), ("interview.machine", 4)]
-ADAPTERS = {"batch", "authoring", "output", "store", "exchange", "interview.prompts"}
+ADAPTERS = {"batch", "authoring", "output", "store", "exchange", "warehouse", "interview.prompts"}
 COMMANDS = {"commands", "cli", "__main__"}
 HEAVY = {"typer", "rich", "questionary", "prompt_toolkit", "polars", "duckdb", "sqlite3", "click"}
 POLARS_BACK_ENDS = {"lang.polars", "decide.frame"}

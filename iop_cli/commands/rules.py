@@ -350,6 +350,84 @@ def export(
     write_private(output, redcap.dictionary(pack))
 
 
+class SqlDialect(str, enum.Enum):
+    duckdb = "duckdb"
+    sqlite = "sqlite"
+    postgres = "postgres"
+    spark = "spark"
+    bigquery = "bigquery"
+    snowflake = "snowflake"
+
+
+@app.command()
+def sql(
+    folder: Optional[str] = _pack_dir(),
+    dialect: SqlDialect = typer.Option(..., "--dialect", "-d", help="The SQL engine the query is for."),
+    table: str = typer.Option(
+        "intake", "--table", "-t", metavar="NAME", help="The input table or view (schema.table and a.b.c allowed)."
+    ),
+    columns: Optional[str] = typer.Option(
+        None,
+        "--columns",
+        metavar="A,B,...",
+        help="The table's columns, in order (default: the pack's question ids, as --map names them). Every one "
+        "comes back in the output.",
+    ),
+    like: Optional[str] = typer.Option(
+        None, "--like", metavar="FILE", help="Take the columns from this file's header (CSV, Excel or Parquet)."
+    ),
+    map: Optional[str] = typer.Option(
+        None, "--map", metavar="MAP.yaml", help="Which column answers which question, as iop score --map reads it."
+    ),
+    output: str = typer.Option(
+        "-", "--output", "-o", metavar="FILE", help="Write here (0600, atomically); - is stdout."
+    ),
+) -> None:
+    """The pack as one SQL query: the table's columns, then level, rule, reason, alerts, status and error.
+
+    Example: iop rules sql --dialect postgres --table intake_2026 --like export.csv -o score.sql
+    """
+    from iop_cli.commands._common import fail
+    from iop_cli.files import write_private
+    from iop_cli.problems import Problem, ProblemsError
+
+    pack = _load(folder)
+    if columns is not None and like is not None:
+        fail([Problem("--like", "--columns and --like both name the columns", "give one of them")])
+    from iop_cli.batch.mapping import load_mapping
+    from iop_cli.lang.sql import DIALECTS
+    from iop_cli.warehouse.query import build
+
+    try:
+        mapping = load_mapping(map, pack) if map else None
+        if columns is not None:
+            header = [name.strip() for name in columns.split(",")]
+            where = "--columns"
+        elif like is not None:
+            header, where = _header_of(like, pack), like
+        else:  # the pack's questions, under the names the map gives them
+            named = mapping.columns if mapping else {}
+            header = [c if isinstance(c := named.get(q.id, q.id), str) else q.id for q in pack.asked]
+            where = "the pack's questions"
+        text = build(pack, header, table, DIALECTS[dialect.value], mapping, where).text()
+    except ProblemsError as exc:
+        fail(exc.problems)
+    write_private(output, text + ";\n")
+
+
+def _header_of(path: str, pack) -> list[str]:
+    """A file's column names, read as `iop score` reads them."""
+    from iop_cli.batch.read import read_header
+    from iop_cli.batch.tables import input_format, open_table
+    from iop_cli.files import InputFile
+
+    with InputFile(path) as source:
+        kind = input_format(path, None)
+        if kind == "csv":
+            return read_header(source)[0]
+        return list(open_table(source, kind, None, pack).header)
+
+
 @app.command("import-redcap")
 def import_redcap(
     dictionary: str = typer.Argument(..., metavar="DICT.csv", help="A REDCap data dictionary (CSV)."),

@@ -110,27 +110,27 @@ def reason(because: str, found: tuple[Ground, ...]) -> str:
 def say(question: Question, value: Any) -> str:
     """One answer in words: the question's `says` text for it, or "LABEL: ANSWER"; a number with its band."""
     if value is None:
-        return f"{_lower(question.label)}: not answered"
+        return f"{mid_sentence(question.label)}: not answered"
     if question.type == "yesno":
         if question.says:
             return question.says["yes" if value else "no"]
-        return f"{_lower(question.label)}: {'yes' if value else 'no'}"
+        return f"{mid_sentence(question.label)}: {'yes' if value else 'no'}"
     if question.type == "choice" and value in question.says:
         return question.says[value]
     if isinstance(value, Range):
         answer = f"at least {value.lo} (partly answered)"
     elif question.type in ("integer", "number"):
-        answer = _number(value) + _band(question, value)
+        answer = _number(value) + band_text(question, value)
     elif question.type == "multi":  # in the order of the choices, however the answer was written
         picked = [c.value for c in question.choices if c.value in value]
-        answer = ", ".join(_lower(question.choice_label(v)) for v in picked) or "none"
+        answer = ", ".join(mid_sentence(question.choice_label(v)) for v in picked) or "none"
     else:
-        answer = _lower(str(question.choice_label(value)))
+        answer = mid_sentence(str(question.choice_label(value)))
     template = question.says.get("")
-    return template.replace("{answer}", answer) if template else f"{_lower(question.label)}: {answer}"
+    return template.replace("{answer}", answer) if template else f"{mid_sentence(question.label)}: {answer}"
 
 
-def _band(question: Question, value: float) -> str:
+def band_text(question: Question, value: float) -> str:
     """ " (NAME, FROM-TO)" for the band a number falls in; "" when the question has none."""
     bands = question.bands
     for index in range(len(bands) - 1, -1, -1):
@@ -148,6 +148,6 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _lower(text: str) -> str:
+def mid_sentence(text: str) -> str:
     """A label as it reads mid-sentence: its first letter in lower case, unless the word is an acronym."""
     return text[:1].lower() + text[1:] if text[1:2].islower() else text

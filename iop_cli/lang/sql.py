@@ -41,6 +41,18 @@ WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 DECIMAL_PATTERN = "^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 
 
+class UnwritableText(ValueError):
+    """A word SQL cannot hold: a NUL character (no engine keeps one in text) or an unpaired surrogate (not UTF-8)."""
+
+
+def writable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
 @dataclass(frozen=True)
 class Dialect:
     """One engine's spelling of the few things SQL engines write differently."""
@@ -84,8 +96,8 @@ class Dialect:
 
     def text(self, value: str) -> str:
         """A quoted string literal."""
-        if "\x00" in value:
-            raise ValueError("a NUL character cannot be written in SQL")  # never in a checked pack
+        if not writable(value):
+            raise UnwritableText(value)
         if self.backslash_escapes:  # `''` would be two literals run together in Spark; BigQuery refuses it
             return "'" + "".join(_ESCAPED.get(ch) or _escape(ch) for ch in value) + "'"
         return "'" + value.replace("'", "''") + "'"
@@ -218,6 +230,13 @@ def sql(node: Node, column: Callable[[str], str], dialect: Dialect, special: Spe
     def sub(child: Node) -> str:
         return sql(child, column, dialect, special)
 
+    def whole(child: Node) -> str:
+        """An operand of arithmetic: a whole literal as a 64-bit integer (DuckDB and Postgres type a small one as
+        32 bits, and `1 + 2147483647` would overflow; Spark would wrap round)."""
+        if isinstance(child, Lit) and isinstance(child.value, int) and not isinstance(child.value, bool):
+            return dialect.cast(str(child.value), dialect.bigint)
+        return sub(child)
+
     match node:
         case Lit(value=value):
             return literal(value, dialect)
@@ -227,23 +246,23 @@ def sql(node: Node, column: Callable[[str], str], dialect: Dialect, special: Spe
             return "(" + f" {op.upper()} ".join(sub(p) for p in parts) + ")"
         case Not(operand=operand):
             return f"(NOT {sub(operand)})"
-        case Sign(negative=negative, operand=operand):
-            return f"(-{sub(operand)})" if negative else sub(operand)
+        case Sign(negative=negative, operand=inner):
+            return f"(-{whole(inner)})" if negative else sub(inner)
         case Arith(op=op, left=left, right=right):
-            return f"({sub(left)} {op} {sub(right)})"
+            return f"({whole(left)} {op} {whole(right)})"
         case Compare(op=op, left=left, right=right, as_float=floats):
             a, b = sub(left), sub(right)
             if floats:  # as Polars compares Int64 with Float64 (SQLite would compare them exactly)
                 a, b = dialect.cast(a, dialect.double), dialect.cast(b, dialect.double)
             return f"({a} {_OPS[op]} {b})"
         case Member(negate=negate, operand=operand, values=listed, as_float=floats):
-            inner = sub(operand)
+            tested = sub(operand)
             if floats:
-                inner = dialect.cast(inner, dialect.double)
+                tested = dialect.cast(tested, dialect.double)
                 values = [dialect.number(as_float(v)) for v in listed if not isinstance(v, (bool, str))]
             else:
                 values = [literal(v, dialect) for v in listed]
-            return f"({inner} {'NOT IN' if negate else 'IN'} ({', '.join(values)}))"
+            return f"({tested} {'NOT IN' if negate else 'IN'} ({', '.join(values)}))"
         case Has(negate=negate, field=ref, value=value):
             holds = dialect.contains.format(hay=column(ref.name), needle=dialect.text(f";{value};"))
             return f"(NOT {holds})" if negate else holds

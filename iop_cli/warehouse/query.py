@@ -108,7 +108,19 @@ def build(
     for map features the SQL writer does not take."""
     sources = plan_sources(pack, list(header), mapping, where)
     _refuse_unsupported(mapping, sources, where)
-    return _Builder(pack, list(header), sources, dialect).query(table, list(read_as or header))
+    try:
+        return _Builder(pack, list(header), sources, dialect).query(table, list(read_as or header))
+    except S.UnwritableText:
+        raise ProblemsError(
+            [
+                Problem(
+                    pack.name,
+                    "a word in the pack's conditions or texts holds a NUL character or an unpaired surrogate, which "
+                    "SQL cannot hold",
+                    "remove it from the pack",
+                )
+            ]
+        ) from None
 
 
 def _refuse_unsupported(mapping: Mapping | None, sources: dict[str, Source], where: str) -> None:
@@ -120,7 +132,6 @@ def _refuse_unsupported(mapping: Mapping | None, sources: dict[str, Source], whe
             ("value codes (values:)", mapping.values),
             ("missing codes (missing:)", mapping.missing),
             ("derived fields (derive:)", mapping.derive),
-            ("unanswered codes (unanswered:)", mapping.unanswered),
             ("checkbox columns (checkboxes:)", mapping.checkboxes),
             ("a multi-select read from several columns", [s for s in sources.values() if s.kind == "joined"]),
         )
@@ -611,7 +622,7 @@ class _Builder:
     def say(self, name: str) -> str:
         """One answer in words, as `explain.say` gives it: the question's `says` text, or "label: answer"; a number
         with its band; a partly answered total as the least it can be; "label: not answered"."""
-        from iop_cli.decide.explain import _lower, say
+        from iop_cli.decide.explain import mid_sentence, say
 
         question = self.pack.questions[name]
         value = self.col(name)
@@ -620,12 +631,12 @@ class _Builder:
             values = [True, False] if question.type == "yesno" else list(question.choice_values)
             cases = " ".join(f"WHEN {value} = {S.literal(v, self.d)} THEN {self.lit(say(question, v))}" for v in values)
             return f"(CASE {cases} ELSE {unanswered} END)"
-        template = question.says.get("") or f"{_lower(question.label)}: {{answer}}"
+        template = question.says.get("") or f"{mid_sentence(question.label)}: {{answer}}"
         before, _, after = template.partition("{answer}")
         if question.type == "multi":
             picked = " || ".join(
                 f"(CASE WHEN {self.d.contains.format(hay=value, needle=self.lit(S.selection_text([c.value])))} "
-                f"THEN {self.lit(', ' + _lower(question.choice_label(c.value)))} ELSE '' END)"
+                f"THEN {self.lit(', ' + mid_sentence(question.choice_label(c.value)))} ELSE '' END)"
                 for c in question.choices
             )
             answer = f"COALESCE(NULLIF(substr({picked}, 3), ''), 'none')"
@@ -639,13 +650,13 @@ class _Builder:
         return f"(CASE WHEN {value} IS NOT NULL THEN {said} ELSE {unanswered} END)"
 
     def band(self, question: Question, value: str) -> str:
-        """ " (NAME, FROM-TO)" for the band a whole number falls in (`explain._band`); '' when none."""
-        from iop_cli.decide.explain import _band
+        """ " (NAME, FROM-TO)" for the band a whole number falls in (`explain.band_text`); '' when none."""
+        from iop_cli.decide.explain import band_text
 
         if not question.bands:
             return "''"
         cases = " ".join(
-            f"WHEN {value} >= {self.d.number(start)} THEN {self.lit(_band(question, start))}"
+            f"WHEN {value} >= {self.d.number(start)} THEN {self.lit(band_text(question, start))}"
             for start, _ in reversed(question.bands)
         )
         return f"(CASE {cases} ELSE '' END)"
