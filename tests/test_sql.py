@@ -477,3 +477,85 @@ def test_engine_duckdb_summary_strict_and_formula_cells(pack, tmp_path):
     assert written[2]["error"].startswith("age: 'abc' is not a whole number")
     strict = iop_in_process("score", str(source), "-o", str(tmp_path / "s.csv"), "--engine", "duckdb", "--strict")
     assert strict.returncode == Exit.INPUT_ERROR and not (tmp_path / "s.csv").exists()
+
+
+# -- engines that run only where they are installed ----------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not os.environ.get("IOP_TEST_POSTGRES"),
+    reason="set IOP_TEST_POSTGRES to a psql connection string (e.g. dbname=postgres) to run the query in PostgreSQL",
+)
+def test_the_postgres_query_agrees_in_postgresql(pack, parity, tmp_path):
+    import subprocess
+
+    rows, scored = parity
+    rows, scored = rows[:6000], scored[:6000]
+    # A table has no order, and PostgreSQL may scan it in parallel: each row carries its number.
+    header = ["row_number", *(q.id for q in pack.asked)]
+    data = _write(
+        tmp_path / "rows.csv", header, [[str(i), *(row.get(h, "") for h in header[1:])] for i, row in enumerate(rows)]
+    )
+    pg = DIALECTS["postgres"]
+    query = Q.build(pack, header, "pg_temp.intake", pg).text(flag=True)
+    script = tmp_path / "run.sql"
+    columns = ", ".join(f"{pg.ident(h)} TEXT" for h in header)
+    script.write_text(
+        f"CREATE TEMP TABLE intake ({columns});\n"
+        f"\\copy intake FROM '{data}' WITH (FORMAT csv, HEADER true)\n"
+        f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true);\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        ["psql", os.environ["IOP_TEST_POSTGRES"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = [
+        {k: (None if v == "" else (v == "t") if k == Q.SEARCH else v) for k, v in row.items()}
+        for row in sorted(csv.DictReader(io.StringIO(done.stdout)), key=lambda r: int(r["row_number"]))
+    ]
+    wrong, searched = differences(got, scored, pack.otherwise.level)
+    assert not wrong, f"{len(wrong)} rows differ; first: {wrong[:3]}"
+    assert searched
+
+
+@pytest.mark.skipif(
+    os.environ.get("IOP_TEST_SPARK") != "1",
+    reason="set IOP_TEST_SPARK=1 to run both Spark ways (needs pyspark, pyarrow, pandas and Java 17)",
+)
+def test_spark_sql_and_map_in_arrow_agree_with_iop_score(pack, parity, tmp_path):
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    from iop_cli.warehouse.spark import output_schema, score_partitions, sql_query
+
+    rows, scored = parity
+    rows, scored = rows[:3000], scored[:3000]
+    header = ["row_number", *(q.id for q in pack.asked)]
+    data = _write(
+        tmp_path / "rows.csv", header, [[str(i), *(row.get(h, "") for h in header[1:])] for i, row in enumerate(rows)]
+    )
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.codegen.wholeStage", "false")
+        .getOrCreate()
+    )
+    try:
+        frame = spark.read.csv(str(data), header=True, inferSchema=False, multiLine=True, escape='"')
+        frame.createOrReplaceTempView("intake")
+        by_sql = spark.sql(sql_query(None, header, "intake", flag=True)).toPandas()
+        by_python = frame.mapInArrow(score_partitions(None, header), output_schema(None, header)).toPandas()
+    finally:
+        spark.stop()
+    by_sql = by_sql.sort_values("row_number", key=lambda c: c.astype(int))
+    by_python = by_python.sort_values("row_number", key=lambda c: c.astype(int))
+    got = [{k: (None if v != v else v) for k, v in r.items()} for r in by_sql.to_dict("records")]
+    wrong, searched = differences(got, scored, pack.otherwise.level)
+    assert not wrong, f"spark.sql: {len(wrong)} rows differ; first: {wrong[:3]}"
+    settled = [{k: (None if v != v else v) for k, v in r.items()} for r in by_python.to_dict("records")]
+    for have, want in zip(settled, scored, strict=True):  # every row, the searched ones too
+        assert tuple(have[c] or "" for c in OUTCOME) == tuple(want[c] for c in OUTCOME)

@@ -171,6 +171,7 @@ DIALECTS: dict[str, Dialect] = {
             matches="({text} ~ {pattern})",
             replace_pattern="regexp_replace({text}, {pattern}, {by}, 'g')",
             try_cast=None,
+            stage_end=" OFFSET 0",  # the classic fence: a subquery with OFFSET is not pulled up into the next
             char_length="char_length({text})",
         ),
         Dialect(
