@@ -35,6 +35,7 @@ DUCKDB = DIALECTS["duckdb"]
 SETTLE = "iop_settle"  # the Python function that settles a row whose missing answers must be searched
 FIELD_SEPARATOR = "\x1f"  # between the outcome's cells in what `iop_settle` returns
 INPUT = "iop_input"
+PARALLEL = "$parallel"  # in the input view: true, or false when quoted cells hold line breaks and rows are short
 INSTALL_HINT = "pip install 'iop-cli[duckdb]' (or pip install duckdb), or leave out --engine duckdb"
 
 
@@ -119,11 +120,12 @@ def _open_input(connection, source: InputFile, input_format: str) -> tuple[list[
     # is padded with empty cells, as `iop score` pads it; a row longer than the header is an error.
     names = [f"c{i}" for i in range(len(header))]
     columns = "{" + ", ".join(f"{DUCKDB.text(n)}: 'VARCHAR'" for n in names) + "}"
-    connection.execute(
-        f"CREATE VIEW {INPUT} AS SELECT * FROM read_csv({path}, header = true, auto_detect = false, "
-        f"columns = {columns}, delim = ',', quote = '\"', escape = '\"', null_padding = true, "
-        f"parallel = {'false' if _quoted_line_break(source) else 'true'})"
+    view = (
+        f"CREATE OR REPLACE VIEW {INPUT} AS SELECT * FROM read_csv({path}, header = true, auto_detect = false, "
+        f"columns = {columns}, delim = ',', quote = '\"', escape = '\"', null_padding = true, parallel = {PARALLEL})"
     )
+    connection.execute(view.replace(PARALLEL, "true"))
+    connection.execute(f"SET VARIABLE iop_view = {DUCKDB.text(view.replace(PARALLEL, 'false'))}")
     return header, names
 
 
@@ -141,30 +143,6 @@ def _blank_line(source: InputFile) -> int | None:
             return data[: at + 1].count(b"\n") + 1
 
 
-def _quoted_line_break(source: InputFile) -> bool:
-    """Whether a quoted cell may hold a line break (a quote in the file at all): DuckDB's parallel reader cannot
-    pad short rows then, and reads the file in one thread."""
-    with open(source.name, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return False
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return data.find(b'"\n') >= 0 or data.find(b'"\r\n') >= 0 or _quote_then_break(data)
-
-
-def _quote_then_break(data: mmap.mmap) -> bool:
-    """A quoted cell that spans lines starts with a quote on one line and ends on a later one: any quote before a
-    line break that is not right before it. Checked coarsely: a line with an odd number of quotes."""
-    start = 0
-    while True:
-        end = data.find(b"\n", start)
-        line = data[start : (end if end >= 0 else len(data))]
-        if line.count(b'"') % 2:
-            return True
-        if end < 0:
-            return False
-        start = end + 1
-
-
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 
 
@@ -173,7 +151,14 @@ def _run(connection, statement: str, name: str, source: InputFile) -> None:
     import duckdb
 
     try:
-        connection.execute(statement)
+        try:
+            connection.execute(statement)
+        except duckdb.Error as exc:
+            # DuckDB's parallel reader cannot pad a short row once a quoted cell holds a line break; one thread can.
+            if "parallel=false" not in str(exc):
+                raise
+            connection.execute(connection.execute("SELECT getvariable('iop_view')").fetchone()[0])
+            connection.execute(statement)
     except duckdb.Error as exc:
         message = str(exc)
         if "unicode" in message.lower() or "utf-8" in message.lower() or "utf8" in message.lower():

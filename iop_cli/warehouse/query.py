@@ -223,7 +223,8 @@ class _Builder:
             # Cast first: a warehouse column may be typed (an integer age, a boolean), and is read as its text.
             cell = self.d.cast(self.q(inputs[index]), self.d.string)
             trimmed.append((f"t{index}", f"NULLIF({self.d.trimmed(cell)}, '')"))
-            self.keys.append(f"t{index}")
+            if any(self.decides(f) for f, source in self.sources.items() if source.index == index):
+                self.keys.append(f"t{index}")
         self.add(trimmed)
         answered = [
             (q, self.q(f"t{self.sources[q.id].index}")) for q in self.pack.asked if self.sources[q.id].kind != "absent"
@@ -256,6 +257,20 @@ class _Builder:
         self.add(typed)
         blank = " AND ".join(f"{self.q(c)} IS NULL" for c in inputs) or "TRUE"
         self.row_blank = f"({blank})"
+
+    def decides(self, field_id: str) -> bool:
+        """Whether a field's answer can change a row's outcome: any but free text that no condition reads (a client
+        id). Only such columns key the rows settled by a search (`Query.keys`)."""
+        if "read" not in self.pack.memo:
+            conditions = [r.when for r in (*self.pack.rules, *self.pack.alerts)]
+            conditions += [r.when for d in self.pack.profile for r in d.ratings]
+            names = {n for c in conditions for n in c.names}
+            for q in self.pack.questions.values():
+                names |= set(q.ask_if.names if q.ask_if else ())
+                names |= set(q.derive.names if q.derive else ())
+                names |= set(q.compute.names) if isinstance(q, Computed) else set()
+            self.pack.memo["read"] = names
+        return self.pack.questions[field_id].type != "text" or field_id in self.pack.memo["read"]
 
     def null(self, kind: str) -> str:
         types = {"integer": self.d.bigint, "number": self.d.double, "yesno": "BOOLEAN"}
