@@ -1,6 +1,6 @@
 """Every kind of node in the condition tree (`lang.tree`), in every variant (each operator, negated or not), reaches
-every back end: Python evaluation (`lang.py`), Polars expressions (`lang.polars`), plain words (`lang.words`) and the
-lint's walkers (`lang.walk`). mypy checks that each `match` is exhaustive; this test checks it at run time too, and
+every back end: Python evaluation (`lang.py`), Polars expressions (`lang.polars`), SQL (`lang.sql`), plain words
+(`lang.words`) and the lint's walkers (`lang.walk`). mypy checks that each `match` is exhaustive; this test checks it at run time too, and
 that the example conditions below cover every variant the checker can produce."""
 
 from __future__ import annotations
@@ -118,3 +118,20 @@ def test_every_back_end_handles_every_operator(text):
     assert got == [expression.evaluate(row) for row in ROWS]
     assert plain(expression.root).strip()
     assert tree.field_names(expression.root) == set(expression.names)
+    # SQL (`lang.sql`), run in SQLite, the engine that ships with Python: a selection is held as `;a;;b;` text.
+    import sqlite3
+
+    from iop_cli.lang.sql import DIALECTS, selection_text, sql
+
+    dialect = DIALECTS["sqlite"]
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (i INTEGER, age INTEGER, dose REAL, sud INTEGER, kind TEXT, drugs TEXT)")
+    con.executemany(
+        "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (i, r["age"], r["dose"], r["sud"], r["kind"], None if r["drugs"] is None else selection_text(r["drugs"]))
+            for i, r in enumerate(ROWS)
+        ],
+    )
+    rows = con.execute(f"SELECT {sql(expression.root, dialect.ident, dialect)} FROM t ORDER BY i").fetchall()
+    assert [None if v is None else bool(v) for (v,) in rows] == [expression.evaluate(row) for row in ROWS]

@@ -559,3 +559,20 @@ def test_spark_sql_and_map_in_arrow_agree_with_iop_score(pack, parity, tmp_path)
     settled = [{k: (None if v != v else v) for k, v in r.items()} for r in by_python.to_dict("records")]
     for have, want in zip(settled, scored, strict=True):  # every row, the searched ones too
         assert tuple(have[c] or "" for c in OUTCOME) == tuple(want[c] for c in OUTCOME)
+
+
+def test_the_readme_warehouse_commands_use_options_the_commands_have():
+    """Docs tested against --help: every option the README's "Scoring in a warehouse" commands use is in that
+    command's help."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Scoring in a warehouse", 1)[1].split("\n### ", 1)[0]
+    commands = [line.split("#")[0].strip() for line in section.splitlines() if line.startswith("iop ")]
+    assert len(commands) >= 5
+    for command in commands:
+        words = command.split()
+        path = words[1:3] if words[1] == "rules" else words[1:2]
+        shown = iop_in_process(*path, "--help").stdout
+        for option in re.findall(r"(?<!\S)(--?[a-z][a-z-]*)", command):
+            assert option in shown, (command, option)
