@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import shutil
+import tempfile
 import time
 
 from pyspark.sql import SparkSession
@@ -41,22 +44,25 @@ def main() -> None:
     rows = frame.count()
     frame.createOrReplaceTempView("intake")
 
+    # The scored rows are intake data: written to a private folder, removed at the end.
+    folder = tempfile.mkdtemp(prefix="iop-spark-")  # 0700
+    sql_out, arrow_out = os.path.join(folder, "sql.parquet"), os.path.join(folder, "arrow.parquet")
     started = time.perf_counter()
     by_sql = spark.sql(sql_query(args.rules, header, "intake", flag=True))
-    by_sql.write.mode("overwrite").parquet("/tmp/iop-spark-sql.parquet")
+    by_sql.write.mode("overwrite").parquet(sql_out)
     sql_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
     by_python = frame.mapInArrow(score_partitions(args.rules, header), output_schema(args.rules, header))
-    by_python.write.mode("overwrite").parquet("/tmp/iop-spark-arrow.parquet")
+    by_python.write.mode("overwrite").parquet(arrow_out)
     arrow_seconds = time.perf_counter() - started
 
     # Rows the query leaves to the search over missing answers go to review there; the Python engine settles them.
-    sql_rows = spark.read.parquet("/tmp/iop-spark-sql.parquet")
+    sql_rows = spark.read.parquet(sql_out)
     searched = sql_rows.filter("iop_search").count()
     columns = ["client_id", "level", "rule", "reason", "alerts", "status"]
     a = sql_rows.filter("NOT iop_search").select(*columns)
-    b = spark.read.parquet("/tmp/iop-spark-arrow.parquet").select(*columns)
+    b = spark.read.parquet(arrow_out).select(*columns)
     differ = a.exceptAll(b).count()
     print(f"rows: {rows:,}; partitions: {args.partitions}")
     print(f"spark.sql (iop rules sql --dialect spark): {sql_seconds:.1f} s, {rows / sql_seconds:,.0f} rows/s")
@@ -64,6 +70,7 @@ def main() -> None:
     print(f"rows the query leaves to the search (review in SQL, settled by the Python engine): {searched:,}")
     print(f"other rows where the two differ on level, rule, reason, alerts or status: {differ}")
     spark.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -576,3 +576,89 @@ def test_the_readme_warehouse_commands_use_options_the_commands_have():
         shown = iop_in_process(*path, "--help").stdout
         for option in re.findall(r"(?<!\S)(--?[a-z][a-z-]*)", command):
             assert option in shown, (command, option)
+
+
+# -- what a review found ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_ids_that_differ_only_in_case_stay_apart(tmp_path, engine):
+    """DuckDB, Spark and BigQuery read names without regard to case: the query's own columns are named by each
+    field's place in the pack, so `Drinks` and `drinks` never meet."""
+    from iop_cli.batch.mapping import load_mapping
+    from iop_cli.pack.build import load_pack
+
+    small = load_pack(Path(__file__).parent / "packs" / "case_ids")
+    mapping_file = tmp_path / "m.yaml"
+    mapping_file.write_text("columns:\n  Drinks: A\n  drinks: B\n", encoding="utf-8")
+    mapping = load_mapping(str(mapping_file), small)
+    rows = [{"A": "1", "B": "9"}, {"A": "9", "B": "1"}, {"A": "1", "B": "1"}]
+    got = RUNNERS[engine](Q.build(small, ["A", "B"], "intake", DIALECTS[engine], mapping), ["A", "B"], rows)
+    assert [row["level"] for row in got] == ["crisis", "clinician_review", "op"]
+
+
+def test_output_names_are_unique_without_regard_to_case():
+    names = Q.sql_names(["Status", "LEVEL", "Age", "age", "", "input_status"])
+    assert names == ["input_Status", "input_LEVEL", "Age", "age_2", "column_5", "input_status_2", *Q.OUTPUTS]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_edge_cells_agree_with_iop_score(pack, tmp_path, engine):
+    """Empty parts do not count towards a selection's limit; numbers too large or too small for a double; a
+    template that states the answer twice."""
+    base = next(
+        {k: ("yes" if v is True else "no" if v is False else ";".join(v) if isinstance(v, list) else str(v))
+         for k, v in case.given.items()}
+        for case in pack.tests
+        if len(case.given) >= 15
+    )  # fmt: skip
+    edges = [
+        ("other_substances", "alcohol" + ";" * 30),
+        ("other_substances", ";".join(["alcohol"] * 25)),
+        ("cows", "1e400"),
+        ("cows", "1e-400"),
+        ("age", "3.4e1"),
+        ("age", "1e200000"),
+        ("ciwa_ar", "0.0"),
+        ("dsm5_criteria_count", "+4"),
+    ]
+    rows = [{**base, field: value} for field, value in edges]
+    header = [q.id for q in pack.asked]
+    scored = score_rows(pack, rows, tmp_path)
+    got = RUNNERS[engine](Q.build(pack, header, "intake", DIALECTS[engine]), header, rows)
+    wrong, _ = differences(got, scored, pack.otherwise.level)
+    assert not wrong, wrong
+    assert [row["status"] == "error" for row in scored] == [False, True, True, False, False, True, False, False]
+
+
+def test_unwritable_names_and_unreadable_files_get_one_line(pack, tmp_path):
+    columns = ",".join([*(q.id for q in pack.asked), "x\udcff"])  # a byte that is not UTF-8, as argv gives it
+    result = iop_in_process("rules", "sql", "-d", "duckdb", "--columns", columns)
+    assert result.returncode == Exit.INPUT_ERROR and result.stderr.count("\n") == 1
+    assert "not UTF-8" in result.stderr
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 not really")
+    result = iop_in_process("score", str(bad), "-o", str(tmp_path / "o.csv"), "--engine", "duckdb")
+    assert result.returncode == Exit.INPUT_ERROR and "Parquet" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_engine_duckdb_counts_its_own_output_whatever_the_cells(pack, tmp_path):
+    """The summary reads the output back as the CSV it wrote: a column whose cells all hold the same number of
+    semicolons cannot make DuckDB guess another delimiter."""
+    header = [q.id for q in pack.asked]
+    base = next(
+        {k: ("yes" if v is True else "no" if v is False else ";".join(v) if isinstance(v, list) else str(v))
+         for k, v in case.given.items()}
+        for case in pack.tests
+        if len(case.given) >= 15
+    )  # fmt: skip
+    rows = [[*(base.get(h, "") for h in header), "1;2;3;4;5;6;7;8"] for _ in range(40)]
+    source = _write(tmp_path / "in.csv", [*header, "a;b;c;d;e;f;g;h"], rows)
+    summary = tmp_path / "s.json"
+    result = iop_in_process(
+        "score", str(source), "-o", str(tmp_path / "o.csv"), "--engine", "duckdb", "-q", "--summary-json", str(summary)
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert json.loads(summary.read_text(encoding="utf-8"))["rows"] == 40

@@ -86,6 +86,8 @@ class Dialect:
 
     def ident(self, name: str) -> str:
         """A quoted identifier: any name, hostile or not, stays one identifier."""
+        if not writable(name):
+            raise UnwritableText(name)
         if self.name == "bigquery":  # BigQuery: backslash escapes inside backticks
             return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
         return self.quote + name.replace(self.quote, self.quote * 2) + self.quote

@@ -66,7 +66,12 @@ def score_with_duckdb(
         raise ProblemsError([Problem("--engine duckdb", "DuckDB is not installed", INSTALL_HINT)]) from None
     started = time.perf_counter()
     name = source.name
-    connection = duckdb.connect(":memory:", config={"threads": threads} if threads else {})
+    # No spill files: what DuckDB would write to its temporary folder is intake data, and a killed run would leave
+    # it behind.
+    config: dict[str, Any] = {"temp_directory": ""}
+    if threads:
+        config["threads"] = threads
+    connection = duckdb.connect(":memory:", config=config)
     try:
         header, read_as = _open_input(connection, source, input_format)
         query = Q.build(pack, header, INPUT, DUCKDB, mapping, name, read_as=read_as)
@@ -87,7 +92,11 @@ def score_with_duckdb(
             _run(connection, statement, name, source)
         finally:
             os.umask(old)
-        summary = _summary(connection, target, fmt, pack, query)
+        try:
+            summary = _summary(connection, target, fmt, pack, query)
+        except duckdb.Error as exc:
+            problem = Problem(name, f"DuckDB could not count the output ({type(exc).__name__})", "score it again")
+            raise ProblemsError([problem]) from None
     finally:
         connection.close()
     summary.not_in_file = [f for f, s in plan_sources(pack, header, mapping, name).items() if s.kind == "absent"]
@@ -100,8 +109,15 @@ def _open_input(connection, source: InputFile, input_format: str) -> tuple[list[
     """The view `iop_input` over the file; (its header as the file names it, the view's own column names)."""
     path = DUCKDB.text(source.name)
     if input_format == "parquet":
-        connection.execute(f"CREATE VIEW {INPUT} AS SELECT * FROM read_parquet({path})")
-        header = [row[0] for row in connection.execute(f"DESCRIBE {INPUT}").fetchall()]
+        import duckdb
+
+        try:
+            connection.execute(f"CREATE VIEW {INPUT} AS SELECT * FROM read_parquet({path})")
+            header = [row[0] for row in connection.execute(f"DESCRIBE {INPUT}").fetchall()]
+        except duckdb.Error:
+            raise ProblemsError(
+                [Problem(source.name, "DuckDB cannot read this as a Parquet file", "check the file")]
+            ) from None
         return header, header
     header, _ = read_header(source)
     blank = _blank_line(source)
@@ -183,8 +199,11 @@ def _run(connection, statement: str, name: str, source: InputFile) -> None:
 def _settler(pack: Pack, query: Q.Query, sources) -> Any:
     """`iop_settle(cells...)`: the outcome of a row whose missing answers must be searched, as the engine behind
     `iop check` gives it (level, rule, reason, alerts, status joined by FIELD_SEPARATOR), once per distinct cells."""
+    from iop_cli.batch.columns import field_label
     from iop_cli.decide.engine import checked, decide
+    from iop_cli.problems import AnswersError
 
+    labels = {f: field_label(f, s) for f, s in sources.items() if s.kind != "absent"}
     fields: list[list[str]] = [[] for _ in query.keys]
     column_of = {key: index for index, key in enumerate(query.keys)}
     for field_id, source in sources.items():
@@ -195,7 +214,13 @@ def _settler(pack: Pack, query: Q.Query, sources) -> Any:
     def settle(*cells: str | None) -> str:
         if cells not in known:
             answers = {f: cell for cell, names in zip(cells, fields, strict=True) if cell is not None for f in names}
-            decision = decide(pack, checked(pack, answers))
+            try:
+                decision = decide(pack, checked(pack, answers))
+            except AnswersError as exc:  # a cell the engine reads otherwise than DuckDB (case folding beyond ASCII)
+                where = {f: label for f, label in labels.items()}
+                text = "; ".join(f"{where.get(p.where, p.where)}: {p.message}" for p in exc.problems)
+                known[cells] = FIELD_SEPARATOR.join(["", "", "", "", "error", text])
+                return known[cells]
             known[cells] = FIELD_SEPARATOR.join(
                 [
                     decision.level.id,
@@ -203,6 +228,7 @@ def _settler(pack: Pack, query: Q.Query, sources) -> Any:
                     decision.reason,
                     ";".join(a.id for a in decision.alerts),
                     decision.status,
+                    "",
                 ]
             )
         return known[cells]
@@ -215,7 +241,12 @@ def _settler(pack: Pack, query: Q.Query, sources) -> Any:
 
 def _summary(connection, target: str, fmt: str, pack: Pack, query: Q.Query) -> Summary:
     """The run's counts, read back from the written output (status, level, alerts, review reasons)."""
-    reader = {"csv": "read_csv({}, all_varchar = true)", "jsonl": "read_json({})", "parquet": "read_parquet({})"}
+    reader = {
+        # As written: DuckDB's guess of the format could take another delimiter.
+        "csv": "read_csv({}, delim = ',', quote = '\"', escape = '\"', header = true, all_varchar = true)",
+        "jsonl": "read_json({}, format = 'newline_delimited')",
+        "parquet": "read_parquet({})",
+    }
     scanned = reader[fmt].format(DUCKDB.text(target))
     names = dict(zip(Q.OUTPUTS, query.names[len(query.inputs) :], strict=False))
     q = DUCKDB.ident

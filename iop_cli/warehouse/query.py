@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from iop_cli.batch.columns import Source, field_label, output_names, plan_sources
+from iop_cli.batch.columns import Source, field_label, plan_sources
 from iop_cli.batch.mapping import Mapping
 from iop_cli.decide import policy
 from iop_cli.decide.frame import partly_answerable
@@ -40,6 +40,7 @@ from iop_cli.problems import Problem, ProblemsError
 OUTPUTS = ("level", "rule", "reason", "alerts", "status", "error")
 SEARCH = "iop_search"  # the flag of a row whose missing answers must be searched (`--engine duckdb` only)
 NOT_A_SCORE = "is not one of the item's scores"
+MARK = "\x1f"  # a character no valid cell holds: marks where a separator follows a separator
 INT64_EDGE = 9.2e18  # a whole number read as a decimal beyond this does not fit in 64 bits
 
 
@@ -66,7 +67,7 @@ class Query:
     ) -> str:
         """The whole query. `flag` adds the `iop_search` column. `settle` names a function (DuckDB, `iop score
         --engine duckdb`) that gives the outcome of a row whose missing answers must be searched, from its `keys`:
-        level, rule, reason, alerts and status joined by U+001F; it is called for those rows only. `neutral` wraps
+        level, rule, reason, alerts, status and error joined by U+001F; it is called for those rows only. `neutral` wraps
         the input cells and the error as CSV output needs (a formula-looking cell neutralized). Without `reason`,
         no reason column (`--columns no-reason`)."""
         q = self.dialect.ident
@@ -78,7 +79,7 @@ class Query:
                 ("iop_settled", f"SELECT *, CASE WHEN {q(SEARCH)} THEN {settle}({keys}) END AS iop_found FROM {last}")
             )
             last = "iop_settled"
-            for index, n in enumerate(OUTPUTS[:5], start=1):
+            for index, n in enumerate(OUTPUTS, start=1):
                 found = f"NULLIF(split_part(iop_found, chr(31), {index}), '')"
                 outputs[n] = f"CASE WHEN {q(SEARCH)} THEN {found} ELSE {outputs[n]} END"
         wrap = neutral or (lambda column: column)
@@ -108,19 +109,50 @@ def build(
     for map features the SQL writer does not take."""
     sources = plan_sources(pack, list(header), mapping, where)
     _refuse_unsupported(mapping, sources, where)
+    for question in pack.asked:
+        folded = [c.lower() for c in question.choice_values]
+        if question.type == "multi" and len(set(folded)) < len(folded):
+            raise ProblemsError(
+                [
+                    Problem(
+                        question.id,
+                        "has choices that differ only in case, which the SQL writer cannot tell apart in a selection",
+                        "give the choices distinct names",
+                    )
+                ]
+            )
     try:
         return _Builder(pack, list(header), sources, dialect).query(table, list(read_as or header))
     except S.UnwritableText:
         raise ProblemsError(
             [
                 Problem(
-                    pack.name,
-                    "a word in the pack's conditions or texts holds a NUL character or an unpaired surrogate, which "
-                    "SQL cannot hold",
-                    "remove it from the pack",
+                    where,
+                    "a column name, or a word in the pack's conditions or texts, holds a NUL character or an "
+                    "unpaired surrogate (a byte that is not UTF-8), which SQL cannot hold",
+                    "rename the column, or remove the character from the pack",
                 )
             ]
         ) from None
+
+
+def sql_names(header: Sequence[str]) -> list[str]:
+    """The output's column names: the input's, then OUTPUTS. Unique without regard to case (DuckDB, Spark and
+    BigQuery read names so): an input column named like an output column becomes `input_NAME`, and a name met
+    before, in any case, gets a number (`age_2`)."""
+    outputs = {o.casefold() for o in OUTPUTS}
+    taken = set(outputs)
+    names = []
+    for index, title in enumerate(header):
+        name = title or f"column_{index + 1}"
+        if name.casefold() in outputs:
+            name = f"input_{name}"
+        base, number = name, 2
+        while name.casefold() in taken:
+            name, number = f"{base}_{number}", number + 1
+        taken.add(name.casefold())
+        names.append(name)
+    return [*names, *OUTPUTS]
 
 
 def _refuse_unsupported(mapping: Mapping | None, sources: dict[str, Source], where: str) -> None:
@@ -163,6 +195,13 @@ class _Builder:
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
+    def n(self, prefix: str, field_id: str) -> str:
+        """An internal column for a field, named by the field's place in the pack, not by its id: engines that
+        read names without regard to case (DuckDB, Spark, BigQuery) would take `Drinks` and `drinks` for one."""
+        if not hasattr(self, "places"):
+            self.places = {name: index for index, name in enumerate(self.pack.questions)}
+        return f"{prefix}{self.places[field_id]}"
+
     def q(self, name: str) -> str:
         return self.d.ident(name)
 
@@ -203,7 +242,7 @@ class _Builder:
         self.values()
         self.missing()
         self.decision()
-        outputs = output_names(self.header, "jsonl", OUTPUTS)
+        outputs = sql_names(self.header)
         return Query(
             self.d,
             self.ctes,
@@ -229,22 +268,34 @@ class _Builder:
         answered = [
             (q, self.q(f"t{self.sources[q.id].index}")) for q in self.pack.asked if self.sources[q.id].kind != "absent"
         ]
-        self.add([(f"w_{q.id}", self.tight(cell)) for q, cell in answered if q.type == "multi"])
-        self.add([(f"p_{q.id}", self.problem(q, cell)) for q, cell in answered])
+        multi = [(q, cell) for q, cell in answered if q.type == "multi"]
+        self.add([(self.n("u", q.id), self.tight(cell)) for q, cell in multi])
+        sep = self.lit(MULTI_SEPARATOR)
+        doubled = self.lit(MULTI_SEPARATOR * 2)
+        self.add(
+            [
+                (
+                    self.n("w", q.id),
+                    f"({doubled} || replace({self.q(self.n('u', q.id))}, {sep}, {doubled}) || {doubled})",
+                )
+                for q, _ in multi
+            ]
+        )
+        self.add([(self.n("p", q.id), self.problem(q, cell)) for q, cell in answered])
         typed: list[tuple[str, str]] = []
         for question in self.pack.asked:
             source = self.sources[question.id]
-            name = f"v_{question.id}"
+            name = self.n("v", question.id)
             self.current[question.id] = name
             if source.kind == "absent":
                 typed.append((name, self.null(question.type)))
                 continue
-            cell, problem = self.q(f"t{source.index}"), self.q(f"p_{question.id}")
+            cell, problem = self.q(f"t{source.index}"), self.q(self.n("p", question.id))
             typed.append((name, f"CASE WHEN {problem} IS NULL THEN {self.typed(question, cell)} END"))
             label = field_label(question.id, source)
             shown = f"substr({cell}, 1, 40)"
             allowed = f" (allowed: {allowed_text(question)})"
-            error = f"e_{question.id}"
+            error = self.n("e", question.id)
             typed.append(
                 (
                     error,
@@ -287,11 +338,16 @@ class _Builder:
             folded = ", ".join(self.lit(c.lower()) for c in question.choice_values)
             return f"CASE WHEN {cell} NOT IN ({exact}) AND lower({cell}) NOT IN ({folded}) THEN 'is not one of the choices' END"
         if kind == "multi":
-            tight, sep = self.q(f"w_{question.id}"), MULTI_SEPARATOR
+            tight, sep = self.q(self.n("w", question.id)), MULTI_SEPARATOR
             rest = tight
             for choice in dict.fromkeys(c.lower() for c in question.choice_values):
                 rest = f"replace({rest}, {self.lit(sep + choice + sep)}, {self.lit(sep + sep)})"
-            parts = f"(length({cell}) - length(replace({cell}, {self.lit(sep)}, '')) + 1)"
+            # The parts that are not empty, as Python counts them: all the parts, less the empty ones (a separator
+            # right after a separator, with one before the first part and one after the last).
+            one = self.q(self.n("u", question.id))
+            marked = f"replace({self.lit(sep)} || {one} || {self.lit(sep)}, {self.lit(sep)}, {self.lit(sep + MARK)})"
+            empty = f"((length({marked}) - length(replace({marked}, {self.lit(MARK + sep)}, ''))) / 2)"
+            parts = f"(length({one}) - length(replace({one}, {self.lit(sep)}, '')) + 1 - {empty})"
             return (
                 f"CASE WHEN {parts} > {len(question.choice_values) * 4} THEN 'lists too many choices' "
                 f"WHEN replace({rest}, {self.lit(sep)}, '') <> '' THEN 'holds a value that is not one of the choices' END"
@@ -316,7 +372,7 @@ class _Builder:
             loose = [f"WHEN lower({cell}) = {self.lit(k)} THEN {self.lit(c)}" for k, c in folded.items()]
             return "CASE " + " ".join(exact + loose) + " END"
         if kind == "multi":  # each choice picked, in the pack's order, as `;a;` (`lang.sql.selection_text`)
-            tight = self.q(f"w_{question.id}")
+            tight = self.q(self.n("w", question.id))
             return (
                 "("
                 + " || ".join(
@@ -342,26 +398,29 @@ class _Builder:
         return cell
 
     def tight(self, cell: str) -> str:
-        """A multi-select cell in lower case, with the blanks around its separators taken out and every separator
-        doubled, between doubled separators (`;;a;;;;b;;`): each choice picked then appears as `;choice;`, and
-        taking every choice out leaves only separators."""
+        """A multi-select cell in lower case, with the blanks around its separators taken out. Doubled (the `w`
+        column: `;;a;;;;b;;`), each choice picked appears as `;choice;`, and taking every choice out leaves only
+        separators."""
         sep = MULTI_SEPARATOR
         low = f"lower({cell})"
         if self.d.replace_pattern is not None:
             spaces = "[" + "".join(ch for ch in S.WHITESPACE if ch not in "]\\^-") + "]*"
-            tight = self.d.replace_pattern.format(text=low, pattern=self.lit(spaces + sep + spaces), by=self.lit(sep))
-        else:  # SQLite: spaces and tabs around the separators, up to two of each on a side
-            tight = low
-            for _ in range(2):
-                for blank in (" ", "\t"):
-                    tight = f"replace(replace({tight}, {self.lit(blank + sep)}, {self.lit(sep)}), {self.lit(sep + blank)}, {self.lit(sep)})"
-        return f"({self.lit(sep + sep)} || replace({tight}, {self.lit(sep)}, {self.lit(sep + sep)}) || {self.lit(sep + sep)})"
+            return self.d.replace_pattern.format(text=low, pattern=self.lit(spaces + sep + spaces), by=self.lit(sep))
+        tight = low  # SQLite: spaces and tabs around the separators, up to two of each on a side
+        for _ in range(2):
+            for blank in (" ", "\t"):
+                tight = f"replace(replace({tight}, {self.lit(blank + sep)}, {self.lit(sep)}), {self.lit(sep + blank)}, {self.lit(sep)})"
+        return tight
 
     def parsed(self, cell: str) -> str:
-        """A checked decimal cell as a number the dialect can hold whatever its size (Postgres: NUMERIC, which a
-        huge exponent cannot overflow; the others give infinity or NULL)."""
+        """A checked decimal cell as a number, whatever its size: NULL or infinity where it is too large for a
+        double, never an error that would stop the query."""
         if self.d.name == "postgres":
-            return f"CAST({cell} AS NUMERIC)"
+            # NUMERIC holds any 30-character decimal but a huge exponent (1e200000), which gives NULL here, and a
+            # tiny one, 0; below the smallest normal double (which PostgreSQL will not cast), 0 as well.
+            exponent = f"COALESCE(CAST(substring({cell} from '[eE]([+-]?[0-9]+)$') AS NUMERIC), 0)"
+            value = f"(CASE WHEN {exponent} > 1000 THEN NULL WHEN {exponent} < -1000 THEN 0 ELSE CAST({cell} AS NUMERIC) END)"
+            return f"(CASE WHEN abs({value}) < 1e-307 THEN 0 ELSE {value} END)"
         return self.d.cast(cell, self.d.double, safe=True)
 
     def finite(self, number: str) -> str:
@@ -379,7 +438,8 @@ class _Builder:
         checks = [
             (f"{self.d.char_length.format(text=cell)} > {MAX_NUMBER}", f"is too long to be {kind}"),
             (f"NOT {S.decimal_test(cell, self.d)}", f"is not {kind}"),
-            (f"NOT {self.finite(number)}", f"is too large to be {kind}"),
+            # A decimal a safe cast could not hold gives NULL (BigQuery, Snowflake), or infinity: too large.
+            (f"{number} IS NULL OR NOT {self.finite(number)}", f"is too large to be {kind}"),
         ]
         if whole:
             checks.append((f"{number} <> floor({number})", "is not a whole number"))
@@ -404,7 +464,7 @@ class _Builder:
             f"CASE WHEN NOT {S.decimal_test(cell, self.d)} THEN "
             f"(CASE WHEN lower({cell}) NOT IN ({words}) THEN 'is not one of the choices' END) "
             f"WHEN {length} > {MAX_NUMBER} THEN 'is too long to be a whole number' "
-            f"WHEN NOT {self.finite(number)} THEN 'is too large to be a whole number' "
+            f"WHEN {number} IS NULL OR NOT {self.finite(number)} THEN 'is too large to be a whole number' "
             f"WHEN {number} <> floor({number}) THEN 'is not a whole number' "
             f"WHEN {number} NOT IN ({scores}) THEN {self.lit(NOT_A_SCORE)} END"
         )
@@ -418,10 +478,10 @@ class _Builder:
         for gate, follow_ups in gates.items():
             said_no = f"COALESCE({self.col(gate)} = FALSE, FALSE)"
             flags = [f"({said_no} AND COALESCE({self.col(f)} = TRUE, FALSE))" for f in follow_ups]
-            columns.append((f"g_{gate}", f"CASE WHEN {' OR '.join(flags)} THEN TRUE ELSE {self.col(gate)} END"))
+            columns.append((self.n("g", gate), f"CASE WHEN {' OR '.join(flags)} THEN TRUE ELSE {self.col(gate)} END"))
         self.add(columns)
         for gate in gates:
-            self.current[gate] = f"g_{gate}"
+            self.current[gate] = self.n("g", gate)
 
     def compute(self, compute) -> str:
         """A computed field's value, of its declared type (`frame._compute`)."""
@@ -458,7 +518,7 @@ class _Builder:
         # the question is reached (pack order), then the question's new column becomes current.
         for question in self.pack.questions.values():
             if isinstance(question, Computed):
-                name = f"s_{question.id}"
+                name = self.n("s", question.id)
                 place(question.id, question.compute.names, [(name, self.compute(question.compute))], name)
                 self.current[question.id] = name
                 continue
@@ -476,16 +536,19 @@ class _Builder:
                 value, reads = f"COALESCE({value}, {derived})", (*reads, *derive.names)
             if question.ask_if is not None:
                 shown = self.cond(question.ask_if.root)
-                columns.append((f"a_{question.id}", f"COALESCE({shown}, TRUE)"))
+                columns.append((self.n("a", question.id), f"COALESCE({shown}, TRUE)"))
                 columns.append(
-                    (f"i_{question.id}", f"COALESCE({self.col(question.id)} IS NOT NULL AND ({shown}) = FALSE, FALSE)")
+                    (
+                        self.n("i", question.id),
+                        f"COALESCE({self.col(question.id)} IS NOT NULL AND ({shown}) = FALSE, FALSE)",
+                    )
                 )
                 if disagree is not None:
                     disagree = f"({disagree} AND COALESCE({shown}, TRUE))"
                 value = f"CASE WHEN ({shown}) = FALSE THEN NULL ELSE {value} END"
             if disagree is not None:
-                columns.append((f"d_{question.id}", f"COALESCE({disagree}, FALSE)"))
-            name = f"s_{question.id}"
+                columns.append((self.n("d", question.id), f"COALESCE({disagree}, FALSE)"))
+            name = self.n("s", question.id)
             columns.append((name, value))
             place(question.id, reads, columns, name)
             self.current[question.id] = name
@@ -497,17 +560,18 @@ class _Builder:
                 from iop_cli.pack.answers import disagreement
 
                 text = f"{label}: {disagreement(self.pack, question.id).message}"
-                self.failing.append(self.q(f"d_{question.id}"))
-                self.errors.append(f"CASE WHEN {self.q(f'd_{question.id}')} THEN {self.lit(text)} END")
+                self.failing.append(self.q(self.n("d", question.id)))
+                flag = self.q(self.n("d", question.id))
+                self.errors.append(f"CASE WHEN {flag} THEN {self.lit(text)} END")
 
     def applies(self, question: Question) -> str:
-        return "TRUE" if question.ask_if is None else self.q(f"a_{question.id}")
+        return "TRUE" if question.ask_if is None else self.q(self.n("a", question.id))
 
     def missing(self) -> None:
         """Stage 4: each missing required answer, the range of each partly answered total, and the row's own
         problems (a blank row, a row without answers)."""
         required = [q for q in self.pack.asked if q.required]
-        columns = [(f"m_{q.id}", f"({self.applies(q)} AND {self.col(q.id)} IS NULL)") for q in required]
+        columns = [(self.n("m", q.id), f"({self.applies(q)} AND {self.col(q.id)} IS NULL)") for q in required]
         absent = [f for f, s in self.sources.items() if s.kind == "absent"]
         self.partly = partly_answerable(self.pack, absent)
         for total in self.partly:
@@ -516,7 +580,7 @@ class _Builder:
             partial = f"({self.col(total)} IS NULL AND {self.applies(self.pack.questions[total])} AND ({given}))"
             for name, end in (("lo", 1), ("hi", 2)):
                 summed = " + ".join(f"COALESCE({self.col(item[0])}, {item[end]})" for item in items)
-                columns.append((f"{name}_{total}", f"CASE WHEN {partial} THEN {summed} END"))
+                columns.append((self.n(name, total), f"CASE WHEN {partial} THEN {summed} END"))
         unanswered = " AND ".join(
             f"COALESCE({self.col(q.id)}, '') = ''" if q.type == "multi" else f"{self.col(q.id)} IS NULL"
             for q in self.pack.asked
@@ -539,7 +603,7 @@ class _Builder:
             return node.name if isinstance(node, Ref) and node.name in totals else None
 
         def over(op: str, name: str, other: str) -> str:
-            lo, hi = self.q(f"lo_{name}"), self.q(f"hi_{name}")
+            lo, hi = self.q(self.n("lo", name)), self.q(self.n("hi", name))
             if op in ("==", "!="):
                 equal = f"(CASE WHEN {lo} = {other} AND {hi} = {other} THEN TRUE WHEN {other} < {lo} OR {other} > {hi} THEN FALSE END)"
                 return equal if op == "==" else f"(NOT {equal})"
@@ -559,7 +623,7 @@ class _Builder:
                         verdicts.append(over(flipped, name, S.sql(left, self.col, self.d)))
                     return f"COALESCE({', '.join(verdicts)})"
                 case Member(operand=operand, values=listed, negate=negate) if (name := total_of(operand)) is not None:
-                    lo, hi = self.q(f"lo_{name}"), self.q(f"hi_{name}")
+                    lo, hi = self.q(self.n("lo", name)), self.q(self.n("hi", name))
                     whole = sorted(
                         {
                             int(x)
@@ -647,7 +711,11 @@ class _Builder:
             cases = " ".join(f"WHEN {value} = {S.literal(v, self.d)} THEN {self.lit(say(question, v))}" for v in values)
             return f"(CASE {cases} ELSE {unanswered} END)"
         template = question.says.get("") or f"{mid_sentence(question.label)}: {{answer}}"
-        before, _, after = template.partition("{answer}")
+        pieces = template.split("{answer}")  # every `{answer}` in it is the answer, as `explain.say` replaces it
+
+        def with_answer(answer: str) -> str:
+            return f" || ({answer}) || ".join(self.lit(piece) for piece in pieces)
+
         if question.type == "multi":
             picked = " || ".join(
                 f"(CASE WHEN {self.d.contains.format(hay=value, needle=self.lit(S.selection_text([c.value])))} "
@@ -657,11 +725,12 @@ class _Builder:
             answer = f"COALESCE(NULLIF(substr({picked}, 3), ''), 'none')"
         else:
             answer = f"CAST({value} AS {self.d.string}) || {self.band(question, value)}"
-        said = f"{self.lit(before)} || {answer} || {self.lit(after)}"
+        said = with_answer(answer)
         if name in self.partly:  # a partly answered total: the range its items fix
-            low = f"CAST({self.q(f'lo_{name}')} AS {self.d.string})"
-            ranged = f"{self.lit(before + 'at least ')} || {low} || {self.lit(' (partly answered)' + after)}"
-            return f"(CASE WHEN {value} IS NOT NULL THEN {said} WHEN {self.q(f'lo_{name}')} IS NOT NULL THEN {ranged} ELSE {unanswered} END)"
+            lowest = self.q(self.n("lo", name))
+            low = f"CAST({lowest} AS {self.d.string})"
+            ranged = with_answer(f"'at least ' || {low} || ' (partly answered)'")
+            return f"(CASE WHEN {value} IS NOT NULL THEN {said} WHEN {lowest} IS NOT NULL THEN {ranged} ELSE {unanswered} END)"
         return f"(CASE WHEN {value} IS NOT NULL THEN {said} ELSE {unanswered} END)"
 
     def band(self, question: Question, value: str) -> str:
@@ -684,10 +753,10 @@ class _Builder:
         special = self.ranged()
         self.add([(f"r{i}", self.cond(rule.when.root, special)) for i, rule in enumerate(rules)])
         required = [q.id for q in pack.asked if q.required]
-        missing_any = " OR ".join(self.q(f"m_{r}") for r in required) or "FALSE"
+        missing_any = " OR ".join(self.q(self.n("m", r)) for r in required) or "FALSE"
 
         def missing_of(names: Collection[str]) -> str | None:
-            found = [self.q(f"m_{r}") for r in required if r in names]
+            found = [self.q(self.n("m", r)) for r in required if r in names]
             return "(" + " OR ".join(found) + ")" if found else None
 
         # A rule that holds but reads an answer whose question may not apply, waiting on a missing answer, is open
@@ -733,7 +802,7 @@ class _Builder:
         other = pack.otherwise
         levels = [r.level for r in rules] + [other.level, other.level]
         rule_ids: list[str | None] = [r.id for r in rules] + [None, None]
-        missing_list = self.joined([(self.q(f"m_{r}"), r) for r in required], ", ")
+        missing_list = self.joined([(self.q(self.n("m", r)), r) for r in required], ", ")
         review = (
             f"{self.lit('Required answers are missing: ')} || {missing_list} || "
             f"{self.lit('. A clinician decides until they are given.')}"
