@@ -98,16 +98,24 @@ def parity(pack, tmp_path_factory):
     return rows, score_rows(pack, rows, tmp_path_factory.mktemp("sql"))
 
 
+def cells_of(given: dict) -> dict[str, str]:
+    """A test case's answers as CSV cells: yes/no, a;b for a selection, numbers as written."""
+    return {
+        k: "yes" if v is True else "no" if v is False else ";".join(v) if isinstance(v, (list, tuple)) else str(v)
+        for k, v in given.items()
+    }
+
+
+def whole_record(pack) -> dict[str, str]:
+    """The first of the pack's test cases that is a whole record (an instrument module's own tests are not)."""
+    return next(cells_of(case.given) for case in pack.tests if len(case.given) >= 15)
+
+
 def messy_rows(pack, total: int = 6000) -> list[dict[str, str]]:
     """Whole records with one cell in twelve blank, answers written as exports write them (case, spaces, y/n, 5.0)
     and some that do not fit (junk, out of range, too many choices), so that every alert and error is met."""
     values = domain(pack)
-    bases = [
-        {k: ";".join(v) if isinstance(v, (list, tuple)) else ("yes" if v is True else "no" if v is False else str(v))
-         for k, v in case.given.items()}
-        for case in pack.tests
-        if len(case.given) >= 15
-    ]  # fmt: skip
+    bases = [cells_of(case.given) for case in pack.tests if len(case.given) >= 15]
     rng = random.Random(20261207)
     junk = [
         "abc",
@@ -285,12 +293,7 @@ HOSTILE_NAMES = [
 def test_hostile_column_names_table_names_and_cells_cannot_break_the_query(pack, engine):
     asked = [q.id for q in pack.asked]
     header = [*asked, *HOSTILE_NAMES]
-    base = next(
-        {k: ("yes" if v is True else "no" if v is False else ";".join(v) if isinstance(v, list) else str(v))
-         for k, v in case.given.items()}
-        for case in pack.tests
-        if len(case.given) >= 15
-    )  # fmt: skip
+    base = whole_record(pack)
     cells = ["'); DROP TABLE intake; --", '"', "\\", "\x01\x7f", "=1+1", "Ünïcödé", "", "x" * 300]
     rows = [{**base, **{name: cells[(i + j) % len(cells)] for j, name in enumerate(HOSTILE_NAMES)}} for i in range(8)]
     rows.append({**base, "primary_substance": "'; DROP TABLE intake; --", "age": "3'4"})
@@ -452,12 +455,7 @@ def test_engine_duckdb_writes_csv_jsonl_and_parquet_privately(pack, parity, tmp_
 
 def test_engine_duckdb_summary_strict_and_formula_cells(pack, tmp_path):
     header = [q.id for q in pack.asked]
-    base = next(
-        {k: ("yes" if v is True else "no" if v is False else ";".join(v) if isinstance(v, list) else str(v))
-         for k, v in case.given.items()}
-        for case in pack.tests
-        if len(case.given) >= 15
-    )  # fmt: skip
+    base = whole_record(pack)
     rows = [[base.get(h, "") for h in header] for _ in range(3)]
     rows[1][header.index("client_id")] = "=HYPERLINK(1)"
     rows[2][header.index("age")] = "abc"
@@ -606,12 +604,7 @@ def test_output_names_are_unique_without_regard_to_case():
 def test_edge_cells_agree_with_iop_score(pack, tmp_path, engine):
     """Empty parts do not count towards a selection's limit; numbers too large or too small for a double; a
     template that states the answer twice."""
-    base = next(
-        {k: ("yes" if v is True else "no" if v is False else ";".join(v) if isinstance(v, list) else str(v))
-         for k, v in case.given.items()}
-        for case in pack.tests
-        if len(case.given) >= 15
-    )  # fmt: skip
+    base = whole_record(pack)
     edges = [
         ("other_substances", "alcohol" + ";" * 30),
         ("other_substances", ";".join(["alcohol"] * 25)),
@@ -646,12 +639,7 @@ def test_engine_duckdb_counts_its_own_output_whatever_the_cells(pack, tmp_path):
     """The summary reads the output back as the CSV it wrote: a column whose cells all hold the same number of
     semicolons cannot make DuckDB guess another delimiter."""
     header = [q.id for q in pack.asked]
-    base = next(
-        {k: ("yes" if v is True else "no" if v is False else ";".join(v) if isinstance(v, list) else str(v))
-         for k, v in case.given.items()}
-        for case in pack.tests
-        if len(case.given) >= 15
-    )  # fmt: skip
+    base = whole_record(pack)
     rows = [[*(base.get(h, "") for h in header), "1;2;3;4;5;6;7;8"] for _ in range(40)]
     source = _write(tmp_path / "in.csv", [*header, "a;b;c;d;e;f;g;h"], rows)
     summary = tmp_path / "s.json"
