@@ -43,7 +43,8 @@ class _Commands(TyperGroup):
         except ClickException as exc:
             context = getattr(exc, "ctx", None)
             where = context.command_path if context is not None else "iop"
-            current().echo(f"error: {where}: {visible(exc.format_message())} (see {where} --help)", err=True)
+            message = " ".join(exc.format_message().split())  # Click lists choices on lines of their own
+            current().echo(f"error: {where}: {visible(message)} (see {where} --help)", err=True)
             sys.exit(exc.exit_code)
         except Abort:
             current().echo("Aborted.", err=True)

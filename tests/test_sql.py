@@ -650,3 +650,33 @@ def test_engine_duckdb_counts_its_own_output_whatever_the_cells(pack, tmp_path):
     import json
 
     assert json.loads(summary.read_text(encoding="utf-8"))["rows"] == 40
+
+
+def test_what_a_first_try_found(pack, tmp_path):
+    """A new user's first try: no reason column, a typed Parquet file to CSV, a missing file, --strict, a required
+    option left out, empty names."""
+    import polars as pl
+
+    header = [q.id for q in pack.asked]
+    base = whole_record(pack)
+    source = _write(tmp_path / "in.csv", header, [[base.get(h, "") for h in header]] * 3)
+    out = tmp_path / "o.csv"
+    result = iop_in_process("score", str(source), "-o", str(out), "--engine", "duckdb", "--columns", "no-reason")
+    assert result.returncode == 0, result.stderr
+    assert "reason" not in out.read_text(encoding="utf-8").splitlines()[0].split(",")
+    typed = tmp_path / "typed.parquet"
+    pl.read_csv(source).write_parquet(typed)  # age, counts and scores as integers
+    result = iop_in_process("score", str(typed), "-o", str(out), "--engine", "duckdb", "-q")
+    assert result.returncode == 0, result.stderr
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 4
+    result = iop_in_process("score", str(tmp_path / "nothere.csv"), "-o", str(out), "--engine", "duckdb")
+    assert result.returncode == Exit.INPUT_ERROR and "no such file" in result.stderr
+    bad = _write(tmp_path / "bad.csv", header, [[*(base.get(h, "") for h in header[:-1]), "maybe"]])
+    result = iop_in_process("score", str(bad), "-o", str(tmp_path / "s.csv"), "--engine", "duckdb", "--strict")
+    assert result.returncode == Exit.INPUT_ERROR and result.stderr.count("\n") == 1 and "maybe" not in result.stderr
+    assert "1 row with an error" in result.stderr and not (tmp_path / "s.csv").exists()
+    result = iop_in_process("rules", "sql")
+    assert result.returncode == Exit.USAGE and result.stderr.count("\n") == 1 and "\\x0a" not in result.stderr
+    for args in (["--table", ""], ["--table", "a..b"], ["--columns", "a,,b"]):
+        result = iop_in_process("rules", "sql", "-d", "postgres", *args)
+        assert result.returncode == Exit.USAGE and "empty name" in result.stderr

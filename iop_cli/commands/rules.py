@@ -393,7 +393,11 @@ def sql(
 
     pack = _load(folder)
     if columns is not None and like is not None:
-        fail([Problem("--like", "--columns and --like both name the columns", "give one of them")])
+        fail([Problem("--like", "--columns and --like both name the columns", "give one of them")], Exit.USAGE)
+    if not all(table.split(".")):
+        fail([Problem("--table", "has an empty name", "give the table as NAME or SCHEMA.NAME")], Exit.USAGE)
+    if columns is not None and not all(name.strip() for name in columns.split(",")):
+        fail([Problem("--columns", "has an empty name", "separate the names by single commas")], Exit.USAGE)
     from iop_cli.batch.mapping import load_mapping
     from iop_cli.lang.sql import DIALECTS
     from iop_cli.warehouse.query import build

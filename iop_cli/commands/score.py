@@ -68,7 +68,7 @@ def score(
         Engine.polars,
         "--engine",
         help="What scores: polars (built in), or duckdb (the pack as one SQL query run by DuckDB: CSV or Parquet "
-        "files, larger than memory; needs pip install 'iop-cli[duckdb]').",
+        "files, larger than memory; needs DuckDB and numpy, the project's duckdb extra).",
     ),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row, writing nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary on stderr."),
@@ -161,10 +161,15 @@ def run_score(
             if engine == "duckdb":
                 summary = _score_with_duckdb(source, out, pack, mapping, fmt, read_as, with_reason)
                 if strict and summary.status.get("error"):
-                    raise batch.StrictStop(
-                        Problem(
-                            source.name, f"{summary.status['error']:,} rows have an error", "fix them, or drop --strict"
-                        )
+                    count = summary.status["error"]
+                    raise ProblemsError(
+                        [
+                            Problem(
+                                source.name,
+                                f"{count:,} row{'s' if count != 1 else ''} with an error (--strict); no output was written",
+                                "fix them, or drop --strict",
+                            )
+                        ]
                     )
             else:
                 with _progress(quiet) as advance:
@@ -217,7 +222,9 @@ def _check_duckdb_run(input_path: str, read_as: str, fmt: str) -> None:
         )
     if fmt == "xlsx":
         problems.append(Problem("--engine duckdb", "writes CSV, JSON lines or Parquet", "leave out --engine duckdb"))
-    if input_path == "-" or not os.path.isfile(input_path):
+    if input_path == "-" or (
+        os.path.exists(input_path) and not os.path.isfile(input_path) and not os.path.isdir(input_path)
+    ):
         problems.append(
             Problem("--engine duckdb", "reads a file, not stdin or a pipe", "save the input to a file first")
         )

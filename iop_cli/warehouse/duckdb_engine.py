@@ -93,7 +93,7 @@ def score_with_duckdb(
         finally:
             os.umask(old)
         try:
-            summary = _summary(connection, target, fmt, pack, query)
+            summary = _summary(connection, target, fmt, pack, query, reason)
         except duckdb.Error as exc:
             problem = Problem(name, f"DuckDB could not count the output ({type(exc).__name__})", "score it again")
             raise ProblemsError([problem]) from None
@@ -239,7 +239,7 @@ def _settler(pack: Pack, query: Q.Query, sources) -> Any:
     return settle
 
 
-def _summary(connection, target: str, fmt: str, pack: Pack, query: Q.Query) -> Summary:
+def _summary(connection, target: str, fmt: str, pack: Pack, query: Q.Query, reason_written: bool) -> Summary:
     """The run's counts, read back from the written output (status, level, alerts, review reasons)."""
     reader = {
         # As written: DuckDB's guess of the format could take another delimiter.
@@ -250,7 +250,8 @@ def _summary(connection, target: str, fmt: str, pack: Pack, query: Q.Query) -> S
     scanned = reader[fmt].format(DUCKDB.text(target))
     names = dict(zip(Q.OUTPUTS, query.names[len(query.inputs) :], strict=False))
     q = DUCKDB.ident
-    level, status, alerts, reason = (q(names[n]) for n in ("level", "status", "alerts", "reason"))
+    level, status, alerts = (q(names[n]) for n in ("level", "status", "alerts"))
+    reason = q(names["reason"]) if reason_written else "NULL"  # --columns no-reason
     summary = Summary()
     counts = connection.execute(
         f"SELECT {status}, {level}, CASE WHEN {status} = 'review' THEN {reason} END, count(*) "
@@ -283,4 +284,5 @@ def _review_reasons(reason: str) -> list[str]:
 def neutral_sql(column: str) -> str:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe (`render.neutral`), in SQL."""
     pattern = DUCKDB.text(SPREADSHEET_FORMULA)
-    return f"CASE WHEN regexp_matches({column}, {pattern}) THEN '''' || {column} ELSE {column} END"
+    text = f"CAST({column} AS VARCHAR)"  # a Parquet column may be typed; a CSV cell is text either way
+    return f"CASE WHEN regexp_matches({text}, {pattern}) THEN '''' || {text} ELSE {text} END"

@@ -175,7 +175,8 @@ def _refuse_unsupported(mapping: Mapping | None, sources: dict[str, Source], whe
                 Problem(
                     mapping.path or where,
                     "the SQL writer takes a map's column names only, not " + ", ".join(unsupported),
-                    "score this file with `iop score`, or recode those columns in the warehouse first",
+                    "recode those columns in the warehouse first, or score the file with `iop score` without "
+                    "--engine duckdb, which reads every map",
                 )
             ]
         )
