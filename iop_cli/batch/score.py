@@ -65,7 +65,8 @@ class Cells:
 
 @dataclass
 class Decided:
-    """What the decision stage hands on: the batch with `__outcome`, `__alerts` and `__error` (and `__key`, the two
+    """What the decision stage hands on: the batch with `__outcome`, `__alerts`, `__error` and `__why` (the problems
+    without their cells) (and `__key`, the two
     codes as one integer, when `keyed`), and each distinct (outcome, alerts) pair with its count."""
 
     done: pl.DataFrame
@@ -341,11 +342,14 @@ class BatchScorer:
             done = done.with_columns((pl.col(pr.OUTCOME) * (1 << width) + pl.col(pr.ALERTS)).alias("__key"))
         kinds_found: list[tuple[str, int]] = []
         error = pl.repeat(None, done.height, dtype=pl.String, eager=True).alias("__error")
+        # The problems without the cells they quote: what stderr may show (`--strict`).
+        why = pl.repeat(None, done.height, dtype=pl.String, eager=True).alias("__why")
         if bad.height:
             error = error.scatter(bad["__row"], bad["__error"])
+            why = why.scatter(bad["__row"], bad["__kinds"])
             found_kinds = bad.select(pl.col("__kinds").str.split("; ").explode().value_counts())
             kinds_found = [tuple(item.values()) for item in found_kinds.to_series().to_list()]
-        done = done.with_columns(error)
+        done = done.with_columns(error, why)
         if self.pack.profile:
             done = done.with_columns(self.profile.ratings(done, done["__error"].is_not_null()))
         # Each distinct (outcome, alerts) pair with its count, in one pass; texts are made once per pair.
@@ -378,6 +382,7 @@ class BatchScorer:
             inputs.struct.json_encode().str.head(-1).alias("__line"),  # without its "}": no copy of the text
             self._outcome_text(decided, end="}").alias("__suffix"),
             "__error",
+            "__why",
         )
 
     def _render_table(self, original: pl.DataFrame, decided: Decided) -> pl.DataFrame:
@@ -389,14 +394,14 @@ class BatchScorer:
             pl.struct(pl.col(c).alias(k) for c, k in zip(self.inputs, self.keys, strict=True)).alias("__inputs")
         )
         outputs = decided.done.select(
-            members.str.json_decode(pl.Struct(self.output_schema)).alias("__outputs"), "__error"
+            members.str.json_decode(pl.Struct(self.output_schema)).alias("__outputs"), "__error", "__why"
         )
         return pl.concat([inputs, outputs], how="horizontal")
 
     def _render_csv(self, raw: pl.DataFrame, decided: Decided, lines: pl.Series | None) -> pl.DataFrame:
         """Stage 4, CSV: the input cells are the input line as it was, where it can be (`_input_text`), and the
         output cells are ready text (`_outcome_text`), so the file is written without Polars quoting each cell."""
-        scored = decided.done.select(self._outcome_text(decided).alias("__suffix"), "__error")
+        scored = decided.done.select(self._outcome_text(decided).alias("__suffix"), "__error", "__why")
         return scored.insert_column(0, self._input_text(raw, decided.done, lines).alias("__line"))
 
     def _outcome_text(self, decided: Decided, end: str = "") -> pl.Expr:
@@ -635,7 +640,7 @@ def score_file(
             bad = scored["__error"].is_not_null().arg_true()
             if strict:
                 at = where(bad.head(1).to_list())[0]
-                problem = scored["__error"][bad[0]]
+                problem = scored["__why"][bad[0]]  # the problem, never the cell it quotes
                 raise StrictStop(Problem(f"{name}: {counted_as} {at}", problem, "fix it, or drop --strict"))
             if len(error_rows) < ERROR_ROWS_SHOWN:
                 error_rows.extend(where(bad.head(ERROR_ROWS_SHOWN - len(error_rows)).to_list()))
