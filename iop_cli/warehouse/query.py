@@ -33,7 +33,7 @@ from iop_cli.decide.frame import partly_answerable
 from iop_cli.lang import sql as S
 from iop_cli.lang.expr import FLOAT_MAX
 from iop_cli.lang.tree import Compare, Logic, Member, Node, Not, Ref, Sign
-from iop_cli.pack.answers import MAX_NUMBER, MAX_TEXT, MULTI_SEPARATOR, NO, YES, allowed_text
+from iop_cli.pack.answers import MAX_NUMBER, MAX_TEXT, MULTI_SEPARATOR, NO, YES, allowed_text, disagreement
 from iop_cli.pack.model import Computed, Pack, Question
 from iop_cli.problems import Problem, ProblemsError
 
@@ -313,7 +313,7 @@ class _Builder:
     def decides(self, field_id: str) -> bool:
         """Whether a field's answer can change a row's outcome: any but free text that no condition reads (a client
         id). Only such columns key the rows settled by a search (`Query.keys`)."""
-        if "read" not in self.pack.memo:
+        if "fields_read" not in self.pack.memo:
             conditions = [r.when for r in (*self.pack.rules, *self.pack.alerts)]
             conditions += [r.when for d in self.pack.profile for r in d.ratings]
             names = {n for c in conditions for n in c.names}
@@ -321,8 +321,8 @@ class _Builder:
                 names |= set(q.ask_if.names if q.ask_if else ())
                 names |= set(q.derive.names if q.derive else ())
                 names |= set(q.compute.names) if isinstance(q, Computed) else set()
-            self.pack.memo["read"] = names
-        return self.pack.questions[field_id].type != "text" or field_id in self.pack.memo["read"]
+            self.pack.memo["fields_read"] = names
+        return self.pack.questions[field_id].type != "text" or field_id in self.pack.memo["fields_read"]
 
     def null(self, kind: str) -> str:
         types = {"integer": self.d.bigint, "number": self.d.double, "yesno": "BOOLEAN"}
@@ -558,8 +558,6 @@ class _Builder:
         for question in self.pack.asked:
             if question.derive is not None:
                 label = field_label(question.id, self.sources[question.id])
-                from iop_cli.pack.answers import disagreement
-
                 text = f"{label}: {disagreement(self.pack, question.id).message}"
                 self.failing.append(self.q(self.n("d", question.id)))
                 flag = self.q(self.n("d", question.id))
