@@ -194,6 +194,37 @@ def test_excel_value_without_a_header_and_broken_workbooks_are_one_line(tmp_path
     )  # read as CSV when told: columns are missing
 
 
+def test_parquet_read_a_slice_at_a_time_scores_like_its_csv(tmp_path, monkeypatch):
+    """Batches that cut across row groups, each read only when the scoring asks for it (Polars' own batch stream
+    read on ahead and held most of a large file): the same rows, in order, as from the CSV, and a bad row named by
+    its place in the file."""
+    from iop_cli.batch import tables
+
+    monkeypatch.setattr(tables, "BATCH_ROWS", 7)
+    row = pl.read_csv(GOOD, infer_schema=False)
+    table = pl.concat([row] * 30).with_columns(pl.format("P-{}", pl.int_range(30)).alias("client_id"))
+    table = table.with_columns(
+        pl.when(pl.col("client_id") == "P-17").then(pl.lit("maybe")).otherwise("age").alias("age")
+    )
+    table.write_parquet(tmp_path / "in.parquet", row_group_size=5)
+    table.write_csv(tmp_path / "in.csv")
+    read: list[int] = []
+    slices = tables.ParquetInput.batches
+
+    def counted(self):
+        for item in slices(self):
+            read.append(item[0])
+            yield item
+
+    monkeypatch.setattr(tables.ParquetInput, "batches", counted)
+    for kind in ("csv", "parquet"):
+        assert score(str(tmp_path / f"in.{kind}"), "-o", str(tmp_path / f"out-{kind}.csv"), "-q").returncode == 0
+    assert (tmp_path / "out-parquet.csv").read_bytes() == (tmp_path / "out-csv.csv").read_bytes()
+    assert read == [1, 8, 15, 22, 29]
+    strict = score(str(tmp_path / "in.parquet"), "--strict", "-o", str(tmp_path / "o.csv"))
+    assert strict.returncode != 0 and "in.parquet: data row 18" in strict.stderr, strict.stderr
+
+
 def test_parquet_from_stdin_and_refusals(tmp_path):
     source = tmp_path / "in.parquet"
     pl.read_csv(GOOD, infer_schema=False).write_parquet(source)
