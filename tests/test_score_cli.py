@@ -10,6 +10,8 @@ import stat
 
 import pytest
 
+from iop_cli.batch.render import neutral_text
+
 from .conftest import ROOT, SCORED_COLUMNS, iop_in_process
 
 CORPUS = ROOT / "tests" / "corpus" / "score"
@@ -223,6 +225,44 @@ def test_stdin_to_stdout_and_jsonl(tmp_path):
     assert records[0]["age"] == "34" and records[0]["level"] == "iop" and records[1]["level"] is None
     csv_out = score("-", "--quiet", input=text)
     assert len(list(csv.DictReader(io.StringIO(csv_out.stdout)))) == 3
+
+
+def test_jsonl_input_members_are_the_cells_whatever_they_hold(tmp_path):
+    """Cells JSON must escape (quotes, backslashes, tabs, line breaks, other control characters) beside cells it
+    need not (non-ASCII, U+2028, DEL): each line is valid JSON and each input member is the cell as read, a blank
+    cell null, formulas neutralized as in CSV output."""
+    with open(CORPUS / "good.csv", newline="") as handle:
+        header, row = list(csv.reader(handle))[:2]
+    cells = [
+        'a"b',
+        "back\\slash",
+        "tab\there",
+        "line\nbreak",
+        "é",
+        "\u2028",
+        "\x7f",
+        "cr\rx",
+        "\x01",
+        "=1+1",
+        "",
+        "plain",
+    ]
+    source = tmp_path / "in.csv"
+    with open(source, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow([*header, 'note "x"', "back\\"])
+        for i, cell in enumerate(cells):
+            out.writerow([f"{row[0]}-{i}", *row[1:], cell, cells[-1 - i]])
+    result = score(str(source), "--format", "jsonl", "--quiet")
+    assert result.returncode == 0, result.stderr
+    # Lines end at a line feed only: str.splitlines would also split at U+2028, which JSON leaves as it is.
+    records = [json.loads(line) for line in result.stdout.split("\n")[:-1]]
+    assert len(records) == len(cells)
+    for i, (record, cell) in enumerate(zip(records, cells, strict=True)):
+        assert record[header[0]] == f"{row[0]}-{i}" and record[header[1]] == row[1]
+        assert record['note "x"'] == (neutral_text(cell) or None)
+        assert record["back\\"] == (neutral_text(cells[-1 - i]) or None)
+        assert record["level"] == "iop"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
