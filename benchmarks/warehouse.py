@@ -4,7 +4,7 @@ mix, 2% bad or blank cells), as CSV and as Parquet, each written in the same for
 runs in its own child process, interleaved; its peak memory is that child's maximum resident set size, its time the
 wall time around it. Ratios are medians of each run's pairs.
 
-Run: python benchmarks/warehouse.py [--rows 1000000] [--runs 3] [--formats csv,parquet] [--threads N]
+Run: python benchmarks/warehouse.py [--rows 1000000] [--runs 3] [--formats csv,parquet]
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import random
 import sqlite3
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -424,6 +425,25 @@ def test_engine_duckdb_refuses_what_it_would_read_differently(pack, tmp_path):
     for args in (["-"], [str(long), "--format", "xlsx"]):
         result = iop_in_process("score", *args, "-o", str(tmp_path / "o.x"), "--engine", "duckdb")
         assert result.returncode == Exit.INPUT_ERROR and result.stderr.startswith("error: --engine duckdb")
+
+
+def test_engine_duckdb_finds_a_blank_line_across_blocks(tmp_path):
+    """The blank-line scan reads the file a block at a time (a memory map counted the whole file as the process's
+    memory): a blank line that straddles two blocks is found at the same line as in the whole file, LF or CR LF."""
+    from iop_cli.warehouse.duckdb_engine import _blank_line
+
+    def whole(data: bytes) -> int | None:
+        found = [at for at in (data.find(b"\n\n"), data.find(b"\n\r\n")) if at >= 0]
+        return None if not found else data[: min(found) + 1].count(b"\n") + 1
+
+    rng = random.Random(5)
+    path = tmp_path / "f.csv"
+    opened = SimpleNamespace(name=str(path))
+    for _ in range(1500):
+        data = bytes(rng.choice(b'ab,\r\n"') for _ in range(rng.randint(0, 30)))
+        path.write_bytes(data)
+        for block in (1, 2, 3, 5, 64):
+            assert _blank_line(opened, block) == whole(data), (data, block)  # type: ignore[arg-type]
 
 
 def test_engine_duckdb_writes_csv_jsonl_and_parquet_privately(pack, parity, tmp_path):

@@ -14,7 +14,6 @@ DuckDB's own message, which quotes the row's cells, is never shown.
 from __future__ import annotations
 
 import inspect
-import mmap
 import os
 import re
 import time
@@ -55,7 +54,6 @@ def score_with_duckdb(
     fmt: str,
     input_format: str,
     reason: bool = True,
-    threads: int | None = None,
 ) -> Summary:
     """Score `source` into the file `target` (a path DuckDB may write: the output's temporary file, or a
     /proc/self/fd path); return the summary. Raises ProblemsError for input that cannot be scored."""
@@ -69,8 +67,6 @@ def score_with_duckdb(
     # No spill files: what DuckDB would write to its temporary folder is intake data, and a killed run would leave
     # it behind.
     config: dict[str, Any] = {"temp_directory": ""}
-    if threads:
-        config["threads"] = threads
     connection = duckdb.connect(":memory:", config=config)
     try:
         header, read_as = _open_input(connection, source, input_format)
@@ -145,18 +141,22 @@ def _open_input(connection, source: InputFile, input_format: str) -> tuple[list[
     return header, names
 
 
-def _blank_line(source: InputFile) -> int | None:
+def _blank_line(source: InputFile, block_bytes: int = 1 << 20) -> int | None:
     """The line number of the first blank line after the header (a line feed right after a line feed, or after a
-    CR LF), or None. A blank line inside a quoted cell is refused too: the message says what to do either way."""
+    CR LF), or None. A blank line inside a quoted cell is refused too: the message says what to do either way. Read
+    a block at a time: a memory map of the whole file counted every page of it as the process's memory (1 GB
+    for 9M rows)."""
+    lines = 0  # line feeds before `data`
+    carried = b""  # the last two bytes of the block before: a blank line may straddle two blocks
     with open(source.name, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return None
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        while block := handle.read(block_bytes):
+            data = carried + block
             found = [at for at in (data.find(b"\n\n"), data.find(b"\n\r\n")) if at >= 0]
-            if not found:
-                return None
-            at = min(found)
-            return data[: at + 1].count(b"\n") + 1
+            if found:
+                return lines + data[: min(found) + 1].count(b"\n") + 1
+            carried = data[-2:]
+            lines += data.count(b"\n") - carried.count(b"\n")
+    return None
 
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
