@@ -212,6 +212,33 @@ def test_iop_score_engine_duckdb_gives_what_iop_score_gives_on_every_row(pack, p
     assert any(want["missing"] and want["status"] != "review" for want in scored)
 
 
+def test_engine_duckdb_settles_alike_when_its_memo_is_cleared(pack, parity, tmp_path, monkeypatch):
+    """The memo of settled rows is bounded (cleared when full, as a realistic file brings new rows to settle all
+    along): with room for three rows, the rows with missing answers still get what `iop score` gives them."""
+    from iop_cli.warehouse import duckdb_engine
+
+    monkeypatch.setattr(duckdb_engine, "MEMO_LIMIT", 3)
+    calls = []
+    made = duckdb_engine._settler
+
+    def counted(*args):
+        settle = made(*args)
+
+        def each(*cells):
+            calls.append(cells)
+            return settle(*cells)
+
+        each.__signature__ = settle.__signature__  # type: ignore[attr-defined]
+        return each
+
+    monkeypatch.setattr(duckdb_engine, "_settler", counted)
+    rows, scored = parity
+    picked = [n for n, want in enumerate(scored) if want["missing"]][:600]
+    got = engine_score(tmp_path, pack, [rows[n] for n in picked])
+    assert [{c: r[c] for c in OUTCOME} for r in got] == [{c: scored[n][c] for c in OUTCOME} for n in picked]
+    assert len(set(calls)) > 3  # the memo was full and cleared, more than once
+
+
 def test_engine_duckdb_on_messy_cells(pack, tmp_path):
     rows = messy_rows(pack, 3000)
     scored = score_rows(pack, rows, tmp_path)

@@ -31,6 +31,7 @@ from iop_cli.problems import Problem, ProblemsError
 from iop_cli.warehouse import query as Q
 
 DUCKDB = DIALECTS["duckdb"]
+MEMO_LIMIT = 100_000  # settled rows remembered (as `decide.frame`'s memos: cleared when full)
 SETTLE = "iop_settle"  # the Python function that settles a row whose missing answers must be searched
 FIELD_SEPARATOR = "\x1f"  # between the outcome's cells in what `iop_settle` returns
 INPUT = "iop_input"
@@ -213,6 +214,8 @@ def _settler(pack: Pack, query: Q.Query, sources) -> Any:
 
     def settle(*cells: str | None) -> str:
         if cells not in known:
+            if len(known) >= MEMO_LIMIT:  # bounded: in a realistic file nearly every such row is new
+                known.clear()
             answers = {f: cell for cell, names in zip(cells, fields, strict=True) if cell is not None for f in names}
             try:
                 decision = decide(pack, checked(pack, answers))
