@@ -13,6 +13,8 @@ import openpyxl
 import polars as pl
 import pytest
 
+from iop_cli.files import InputFile
+
 from .conftest import ROOT, iop_in_process
 
 SAMPLE = ROOT.parent / "shared" / "data" / "teds-a-2017" / "sample.csv"
@@ -196,8 +198,8 @@ def test_excel_value_without_a_header_and_broken_workbooks_are_one_line(tmp_path
 
 def test_parquet_read_a_slice_at_a_time_scores_like_its_csv(tmp_path, monkeypatch):
     """Batches that cut across row groups, each read only when the scoring asks for it (Polars' own batch stream
-    read on ahead and held most of a large file): the same rows, in order, as from the CSV, and a bad row named by
-    its place in the file."""
+    read on ahead and held most of a large file): the same rows, in order, as from the CSV, a bad row named by its
+    place in the file, and no batch read before it is asked for."""
     from iop_cli.batch import tables
 
     monkeypatch.setattr(tables, "BATCH_ROWS", 7)
@@ -221,6 +223,18 @@ def test_parquet_read_a_slice_at_a_time_scores_like_its_csv(tmp_path, monkeypatc
         assert score(str(tmp_path / f"in.{kind}"), "-o", str(tmp_path / f"out-{kind}.csv"), "-q").returncode == 0
     assert (tmp_path / "out-parquet.csv").read_bytes() == (tmp_path / "out-csv.csv").read_bytes()
     assert read == [1, 8, 15, 22, 29]
+    # Each batch is read when it is asked for, and not before.
+    sliced: list[int] = []
+    slice_of = pl.LazyFrame.slice
+    monkeypatch.setattr(
+        pl.LazyFrame, "slice", lambda self, offset, length=None: sliced.append(offset) or slice_of(self, offset, length)
+    )
+    with InputFile(str(tmp_path / "in.parquet")) as source:
+        batches = slices(tables.ParquetInput(source))
+        next(batches)
+        assert sliced == [0]
+        next(batches)
+        assert sliced == [0, 7]
     strict = score(str(tmp_path / "in.parquet"), "--strict", "-o", str(tmp_path / "o.csv"))
     assert strict.returncode != 0 and "in.parquet: data row 18" in strict.stderr, strict.stderr
 
