@@ -61,7 +61,9 @@ V1 = ROOT / "tests" / "packs" / "v1"  # version 1 of the default pack: its colum
 def generate(path: Path, rows: int, seed: int = 7, columns_of: str = "v1") -> None:
     """A standard-intake CSV: every field of version 1 of the default pack (the columns clinics export; the
     bundled pack scores them), or with `columns_of="v2"` every field of the bundled pack, instrument items and
-    all; random valid values, a few unanswered cells."""
+    all; random valid values, a few unanswered cells. With version 2's columns an answer the pack derives from
+    items (an instrument's total, the suicide questions from the C-SSRS) is left blank: drawn at random beside its
+    items it would disagree with them, and nearly every row would be an error."""
     import polars as pl
 
     from iop_cli.pack.build import load_pack
@@ -84,7 +86,7 @@ def generate(path: Path, rows: int, seed: int = 7, columns_of: str = "v1") -> No
             options = [f"C-{i}" for i in range(1000)]
         if not q.required:
             options = options + [""] * max(1, len(options) // 4)
-        columns[q.id] = rng.choices(options, k=rows)
+        columns[q.id] = [""] * rows if columns_of == "v2" and q.derive is not None else rng.choices(options, k=rows)
     pl.DataFrame(columns).write_csv(path)
 
 
