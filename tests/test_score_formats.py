@@ -401,3 +401,29 @@ def test_rules_diff_on_reads_excel_and_parquet_as_score_does(tmp_path):
     ndjson.write_text('{"resourceType": "QuestionnaireResponse", "status": "completed"}\n')
     refused = iop_in_process("rules", "diff", default, default, "--on", str(ndjson), "--regions", "0")
     assert refused.returncode == 1 and "rules diff --on reads CSV, Excel and Parquet" in refused.stderr
+
+
+def test_a_scored_file_scored_again_keeps_its_old_outcome_as_input_columns(tmp_path):
+    # Scoring an output again (after a pack update, say) must not write `level` twice: a reader would take the
+    # old one (pandas reads the second as `level.1`).
+    files = [GOOD, *(tmp_path / f"{n}.csv" for n in ("first", "second", "third"))]
+    for source, target in zip(files, files[1:], strict=False):
+        assert score(str(source), "-o", str(target), "-q").returncode == 0
+
+    def rows(path):
+        with open(path, newline="") as handle:
+            return list(csv.reader(handle))
+
+    header, scored = good_rows()[0], rows(files[1])
+    outputs = scored[0][len(header) :]
+    for source, target, renamed in (
+        (files[1], files[2], [f"input_{n}" for n in outputs]),
+        # The second time, `input_level` is the file's own and kept; the `level` beside it is numbered.
+        (files[2], files[3], [*(f"input_{n}" for n in outputs), *(f"input_{n}_2" for n in outputs)]),
+    ):
+        got = rows(target)
+        assert got[0] == [*header, *renamed, *outputs]
+        assert len(set(got[0])) == len(got[0])
+        # The input cells, the old outcome among them, are copied as they were; the new outcome is the first's.
+        assert [row[: -len(outputs)] for row in got[1:]] == rows(source)[1:]
+        assert [row[-len(outputs) :] for row in got[1:]] == [row[len(header) :] for row in scored[1:]]

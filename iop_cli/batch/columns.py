@@ -220,18 +220,22 @@ def field_label(fid: str, source: Source) -> str:
 
 def output_names(header: list[str], fmt: str, outputs: Sequence[str] = SCORE_COLUMNS) -> list[str]:
     """Column names as written: the input's, then `outputs` (`contracts.score_columns`: the outcome and the
-    profile). CSV keeps the input header as it is, except that a name a spreadsheet would run as a formula gets a
-    leading apostrophe (as cells do); JSON keys must be unique, so a repeated or empty input name gets a suffix, and
-    an input column named like an output column is kept as `input_NAME`."""
+    profile). In every format an input column named like an output column (a file scored before) is kept as
+    `input_NAME` (numbered where that name is taken too), so no output column is written twice. Otherwise CSV keeps
+    the input header as it is, except that a name a spreadsheet would run as a formula gets a leading apostrophe (as
+    cells do); JSON keys must be unique, so a repeated or empty input name gets a suffix."""
     header = [neutral_text(title) for title in header]
-    if fmt == "csv":
-        return [*header, *outputs]
+    csv = fmt == "csv"
     names: list[str] = []
-    seen: set[str] = set(outputs)
+    # CSV: only a renamed column must stay clear of the other names; JSON: every name must.
+    seen: set[str] = set(outputs) | (set(header) if csv else set())
     for index, title in enumerate(header):
-        name = title or f"column_{index + 1}"
+        name = title if csv else title or f"column_{index + 1}"
         if name in outputs:
             name = f"input_{name}"
+        elif csv:
+            names.append(name)
+            continue
         base, n = name, 2
         while name in seen:
             name, n = f"{base}_{n}", n + 1
