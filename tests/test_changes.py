@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from iop_cli.decide.changes import changes, nearest, placement
-from iop_cli.decide.engine import decide
+from iop_cli.decide.engine import checked, decide
 from iop_cli.decide.missing import level_space
 from iop_cli.pack.build import load_pack
 
@@ -122,3 +122,56 @@ def test_a_partly_answered_scale_keeps_its_range_under_every_change(pack):
             assert decide(pack, {**answers, **change.answers}).level.id == level, change
             seen += 1
     assert seen > 10
+
+
+HOMELESS = {
+    **{k: v for k, v in RESIDENTIAL.items() if k not in ("household_substance_use", "home_supportive")},
+    "cows": 5,
+    "housing": "homeless",  # the home's questions do not apply
+}
+# The suicide questions asked as the C-SSRS items (as the interview does), not as the answers they derive.
+SCREENED = {
+    **{k: v for k, v in OPIOIDS.items() if k not in ("suicidal_ideation", "suicide_attempt_past_3_months")},
+    "cows": 5,
+    "home_supportive": True,
+    "cssrs_wish_dead": True,
+    "cssrs_thoughts": True,
+    "cssrs_method": True,
+    "cssrs_intent": True,
+    "cssrs_plan": False,
+    "cssrs_behavior": False,
+}
+
+
+def test_a_change_that_opens_questions_names_their_answers_too(pack):
+    # Stable housing makes the home's two questions apply; left unanswered, the record would go to review, so
+    # "IOP if stable housing" alone would be false: the change names the answers to them that lead there.
+    assert decide(pack, HOMELESS).level.id == "residential"
+    found = changes(pack, HOMELESS, ["iop"])
+    assert [c.answers for c in found] == [
+        {"housing": "stable", "household_substance_use": False, "home_supportive": True}
+    ]
+    assert decide(pack, {**HOMELESS, "housing": "stable"}).level.id == "clinician_review"
+
+
+def test_a_screen_answered_by_its_items_is_changed_through_them(pack):
+    # The C-SSRS given item by item: intention without a plan is high risk (crisis); what would change that is an
+    # item, never the derived answer, which the items would then contradict.
+    assert decide(pack, SCREENED).level.id == "crisis"
+    found = changes(pack, SCREENED, ["iop"], largest=1)
+    assert [c.answers for c in found] == [{"cssrs_intent": False}]
+    assert found[0].facts == ("cssrs_intent",)
+
+
+@pytest.mark.parametrize(
+    "answers", [HOMELESS, SCREENED, RESIDENTIAL, OPIOIDS], ids=["homeless", "screened", "res", "php"]
+)
+def test_every_change_shown_leads_where_it_says_in_iop_check(pack, answers):
+    """Each change of up to two answers to each level, applied and checked as `iop check` checks an answers file
+    (a derived answer that disagrees with its items is an error), is decided at that level."""
+    seen = 0
+    for change in changes(pack, answers, largest=2, per_level=100):
+        decision = decide(pack, checked(pack, {**answers, **change.answers}))
+        assert (decision.level.id, decision.rule) == (change.level, change.rule), change
+        seen += 1
+    assert seen > 5

@@ -3,7 +3,9 @@ changed, lead to another level ("would be IOP if no one at home used"), nearest 
 
 Exact over the pack's answer space: a change tries each representative answer of the fields it changes (the cut
 points the rules test, as lint and the missing-answer search use, so every answer that could decide otherwise is
-tried), with the person's other answers kept and unanswered questions left unanswered. It is quick because most
+tried), with the person's other answers kept and unanswered questions left unanswered, except the required ones a
+change makes apply (the home's, once housing is stable), which are answered too and named with it. A screen given
+by its items (the C-SSRS) is changed through them, never through the answer they derive. It is quick because most
 sets are ruled out before any answer is tried: to reach a level, a set must touch a field of a rule to that level
 that does not hold now, and a field of each rule before it that holds now (the first rule that holds decides).
 Only the sets that pass are searched, smallest first, and the search for a level ends with the first size that has
@@ -21,7 +23,7 @@ from typing import Any, NamedTuple
 
 from iop_cli.decide import policy
 from iop_cli.decide.missing import level_space
-from iop_cli.decide.space import questions_read
+from iop_cli.decide.space import Space, profile_space, questions_read
 from iop_cli.decide.values import applicable, ranges
 from iop_cli.lang import py
 from iop_cli.lang.tree import Logic, Node, Not, field_names
@@ -67,16 +69,20 @@ def changes(
     """The smallest sets of changed answers that lead to each of `levels` (default: every level but the one the
     answers give): for each level, the sets of the fewest answers (up to `largest`) that do, at most `per_level`
     of them; each set's new answers are the first, in the order of the representative answers, that lead there."""
-    space = level_space(pack)
     values, _, _ = applicable(pack, answers)
     answers = _totals_given(pack, answers, values)
+    space = _space(pack, answers)
     trials = _Trials(pack, answers)
     values = trials.values(answers, ())
     rules = pack.rules
     now = [rule.when.evaluate(values) for rule in rules]
     current, _ = trials.placement(answers, ())
-    # The answers a change may alter: given ones that some rule rests on.
-    fields = [q.id for q in space.reads(rules) if answers.get(q.id) is not None]
+    # The answers a change may alter: given ones that some rule rests on (not a screen's items where the answer
+    # they derive is given too: changed alone, they would disagree with it).
+    behind_given = {
+        n for q in pack.asked if q.derive is not None and answers.get(q.id) is not None for n in q.derive.names
+    }
+    fields = [q.id for q in space.reads(rules) if answers.get(q.id) is not None and q.id not in behind_given]
     wanted = [level for level in (levels or pack.levels) if level != current]
     marks = any(q.can_change for q in pack.asked)  # a pack that marks none tells no facts apart
     found: list[Change] = []
@@ -113,7 +119,7 @@ def changes(
                 change = _first(trials, space, answers, names, level)
                 if change is not None:
                     kept.append(chosen)
-                    facts = tuple(n for n in names if not pack.questions[n].can_change) if marks else ()
+                    facts = tuple(n for n in change[0] if not pack.questions[n].can_change) if marks else ()
                     found.append(Change(level, change[1], change[0], facts))
                     if len(kept) >= per_level:
                         break
@@ -136,12 +142,29 @@ def _must_touch(pack: Pack, node: Node, values: Mapping[str, Any], want: bool) -
 
 
 def _sources(pack: Pack, names: Collection[str]) -> frozenset[str]:
-    """The asked questions fields rest on, through computed fields, and those their ask_if rests on."""
+    """The asked questions fields rest on, through computed fields, and those their ask_if rests on; for a derived
+    answer, also the items it is derived from (a change to a screen's item changes it)."""
     found: set[str] = set()
     for name in names:
         for source in pack.sources(name) if name in pack.questions else ():
             found |= {source, *policy.ask_if_sources(pack, source)}
+            derive = pack.questions[source].derive
+            if derive is not None:
+                found |= _sources(pack, derive.names)
     return frozenset(found)
+
+
+def _space(pack: Pack, answers: Mapping[str, Any]) -> Space:
+    """The answer space a change is searched in: the level rules', where each screen answer is searched itself;
+    but where a screen's items are given in place of the answer they derive (the C-SSRS questions behind
+    `suicide_risk`), the space that searches those items, so that a change alters what the person was asked and
+    tries only what the screen can give."""
+    screened = any(
+        answers.get(q.id) is None and any(answers.get(n) is not None for n in q.derive.names)
+        for q in pack.asked
+        if q.derive is not None and q.derive.cases
+    )
+    return profile_space(pack) if screened else level_space(pack)
 
 
 def _first(
@@ -150,24 +173,31 @@ def _first(
     """The first new answers to `names` (each other than now) that lead to `level`, with the rule that places.
     Answers are chosen one field at a time; a branch ends as soon as the rules, evaluated three-valued with the
     fields not chosen yet unknown, rule the level out."""
-    options = [[v for v in space.domains[n] if v is not None and v != _hashable(answers.get(n))] for n in names]
     trial = {k: v for k, v in answers.items() if k not in names}
 
-    def walk(index: int) -> tuple[dict[str, Any], str | None] | None:
-        if index == len(names):
-            placed, rule = trials.placement(trial, names)
-            return ({n: trial[n] for n in names}, rule) if placed == level else None
-        if not trials.possible(trial, names, level):
+    def walk(index: int, chosen: tuple[str, ...]) -> tuple[dict[str, Any], str | None] | None:
+        if index == len(chosen):
+            # Required questions the change makes apply (the home's, once housing is stable) are answered too,
+            # each way, without counting as a change: the change then names those answers as well.
+            opened = [n for n in trials.opened(trial, chosen) if n in space.domains and n not in chosen]
+            if opened:
+                return walk(index, (*chosen, *opened))
+            placed, rule = trials.placement(trial, chosen)
+            return ({n: trial[n] for n in chosen}, rule) if placed == level else None
+        if not trials.possible(trial, chosen, level):
             return None
-        for value in options[index]:
-            trial[names[index]] = value
-            found = walk(index + 1)
-            del trial[names[index]]
+        name = chosen[index]
+        for value in space.domains[name]:
+            if value is None or value == _hashable(answers.get(name)):
+                continue
+            trial[name] = value
+            found = walk(index + 1, chosen)
+            del trial[name]
             if found is not None:
                 return found
         return None
 
-    return walk(0)
+    return walk(0, tuple(names))
 
 
 class _Trials:
@@ -184,6 +214,8 @@ class _Trials:
             for empty in (True, False)
         }
         self.reached: dict[frozenset[str], list] = {}
+        read = {q.id for q in self.read}
+        self.required = [q.id for q in pack.asked if q.required and q.id in read]  # those the rules rest on
         # Whether an instrument is partly answered (a change alters totals, never items: the ranges stay).
         self.partly = any(answers.get(item) is not None for items in pack.sums.values() for item, _, _ in items)
         # The ranges of the person's own answers: a change computes again only those of the totals it reaches.
@@ -205,6 +237,11 @@ class _Trials:
 
     def values(self, answers: Mapping[str, Any], changed: Collection[str], empty: bool = True) -> dict[str, Any]:
         """The values the rules read (a partly answered instrument as its range)."""
+        return self._state(answers, changed, empty)[0]
+
+    def _state(
+        self, answers: Mapping[str, Any], changed: Collection[str], empty: bool = True
+    ) -> tuple[dict[str, Any], dict[str, bool | None]]:
         downstream = self.downstream(changed)
         values, applies, _ = applicable(
             self.pack, answers, unanswered_is_empty=empty, questions=downstream, base=self.base[empty]
@@ -213,11 +250,48 @@ class _Trials:
             reached = {q.id for q in downstream}
             values.update((t, r) for t, r in self.base_ranges[empty].items() if t not in reached)
             values.update(ranges(self.pack, values, applies, totals=reached))
-        return values
+        return values, applies
+
+    def opened(self, answers: Mapping[str, Any], changed: Collection[str]) -> list[str]:
+        """The questions to answer for the required answers the rules rest on that these answers leave missing
+        where they apply: the answer itself, or for an answer derived from a screen whose items are given (the
+        C-SSRS), the items it waits on (an answer given beside them would have to agree with them)."""
+        values, applies = self._state(answers, changed)
+        found: dict[str, None] = {}
+
+        def to_answer(name: str) -> None:
+            derive = self.pack.questions[name].derive
+            if derive is None or not self._screened(name, answers):
+                found[name] = None
+                return
+            for n in derive.names:  # a derived item (`suicide_risk` behind `suicidal_ideation`): its own items
+                if answers.get(n) is None and applies.get(n) is not False and n not in found:
+                    to_answer(n)
+
+        for name in self._missing(values, applies):
+            to_answer(name)
+        return list(found)
+
+    def _screened(self, name: str, answers: Mapping[str, Any]) -> bool:
+        """Whether a derived answer comes from items given here (directly, or through derived items)."""
+        derive = self.pack.questions[name].derive
+        return derive is not None and any(
+            answers.get(n) is not None or (n != name and self._screened(n, answers)) for n in derive.names
+        )
+
+    def _missing(self, values: Mapping[str, Any], applies: Mapping[str, bool | None]) -> list[str]:
+        return [name for name in self.required if values.get(name) is None and applies.get(name) is not False]
 
     def placement(self, answers: Mapping[str, Any], changed: Collection[str]) -> tuple[str, str | None]:
-        """The level and rule the first rule that holds gives (the record is complete: nothing is searched)."""
-        values = self.values(answers, changed)
+        """The level and rule these answers give: the first rule that holds, for a complete record. A change can
+        leave a required answer missing (one it makes apply, such as the home's questions once housing is stable,
+        or a screen's follow-up): the engine's missing-answer rule then decides, as `iop check` would."""
+        values, applies = self._state(answers, changed)
+        if self._missing(values, applies):
+            from iop_cli.decide.engine import decide
+
+            decision = decide(self.pack, answers)
+            return decision.level.id, decision.rule
         for rule in self.pack.rules:
             if rule.when.evaluate(values) is True:
                 return rule.level, rule.id
