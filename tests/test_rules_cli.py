@@ -117,7 +117,7 @@ def test_planted_shadowed_rule_gap_and_unused_level_are_reported(pack_copy):
         assert "home_supportive=yes" in line and "household_substance_use=no" in line
     example = out.split(gap[0], 1)[1].splitlines()[1]
     assert example.startswith("    example: ") and "dsm5_criteria_count=2" in example
-    assert f"lint: 1 errors, {1 + len(gap)} warnings" in result.stderr
+    assert f"lint: 1 error, {1 + len(gap)} warnings" in result.stderr
 
 
 def test_rule_reading_a_skipped_question_is_explained(pack_copy):
@@ -182,6 +182,18 @@ def test_a_failing_case_shows_given_expected_got_and_trace(pack_copy):
     )
     assert "  - level: expected iop, got crisis" in out
     assert "    crisis_risk: fired (" in out
+
+
+def test_a_failing_case_traces_the_rules_that_did_not_hold(pack_copy):
+    # Expecting PHP where IOP placed: the trace shows why the PHP rule, tried before the IOP rule, did not hold.
+    edit(
+        pack_copy / "tests.yaml",
+        "expect: {level: iop, rule: iop_mild_moderate",
+        "expect: {level: php, rule: iop_mild_moderate",
+    )
+    out = rules("test", str(pack_copy)).stdout
+    assert "    php_moderate_symptoms: skipped (" in out and "    iop_mild_moderate: fired (" in out
+    assert out.index("php_moderate_symptoms: skipped") < out.index("iop_mild_moderate: fired")
 
 
 def test_coverage_names_what_no_test_exercises(pack_copy):

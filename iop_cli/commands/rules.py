@@ -124,7 +124,7 @@ def lint(
                     f"allowed {allowed.finding}: {visible(allowed.because)}"
                 )  # pack text: shown, never obeyed
         current().echo(
-            f"lint: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} allowed "
+            f"lint: {_count(counts['error'], 'error')}, {_count(counts['warning'], 'warning')}, {counts['info']} allowed "
             f"({pack.name} {pack.version}, {seconds:.2f} s)",
             err=True,
         )
@@ -176,7 +176,9 @@ def run_tests(
             current().echo(f"  - {line}")
         current().echo("  trace:")
         for step in result.decision.trace:
-            if step.outcome in ("skipped", "not_shown"):
+            # Every level rule tried (those that did not hold too: the rule a test expected is among them); the
+            # alerts that were shown.
+            if step.outcome == "not_shown":
                 continue
             current().echo(f"    {step.rule}: {step.outcome} ({_answers(step.values)})")
     current().echo(f"{len(results) - len(failed)} passed, {len(failed)} failed ({pack.name} {pack.version})")
@@ -191,6 +193,10 @@ def run_tests(
         )
     if failed or (strict_coverage and untested):
         raise typer.Exit(int(Exit.INPUT_ERROR))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _suggest_tests(pack, untested: list[str]) -> None:
