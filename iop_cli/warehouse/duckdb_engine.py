@@ -70,6 +70,10 @@ def score_with_duckdb(
     config: dict[str, Any] = {"temp_directory": ""}
     connection = duckdb.connect(":memory:", config=config)
     try:
+        # DuckDB keeps the input's row order through scans and projections, not through joins, and it rewrites a
+        # long `IN (...)` list (the pack's choices) into a join, which put rows out of order past about 8 MB of
+        # input: the query has no join without it, and the output keeps the input's order.
+        connection.execute("SET disabled_optimizers = 'in_clause'")
         header, read_as = _open_input(connection, source, input_format)
         query = Q.build(pack, header, INPUT, DUCKDB, mapping, name, read_as=read_as)
         sources = plan_sources(pack, header, mapping, name)
