@@ -427,3 +427,18 @@ def test_a_scored_file_scored_again_keeps_its_old_outcome_as_input_columns(tmp_p
         # The input cells, the old outcome among them, are copied as they were; the new outcome is the first's.
         assert [row[: -len(outputs)] for row in got[1:]] == rows(source)[1:]
         assert [row[-len(outputs) :] for row in got[1:]] == [row[len(header) :] for row in scored[1:]]
+
+
+def test_a_problem_whose_text_holds_a_semicolon_is_counted_as_one_kind(tmp_path):
+    # "is not a plain decimal number; write it with the digits 0-9" (hex, full-width digits): one problem, counted
+    # once per row.
+    header, good = good_rows()[0], good_rows()[1]
+    rows = [[*good[:1], word, *good[2:]] for word in ("0x22", "３４", "0x1F")]
+    source, summary = tmp_path / "in.csv", tmp_path / "summary.json"
+    with open(source, "w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    assert header[1] == "age"
+    result = score(str(source), "-o", str(tmp_path / "o.csv"), "--summary-json", str(summary), "-q")
+    assert result.returncode == 0, result.stderr
+    top = json.loads(summary.read_text())["top_errors"]
+    assert [(t["reason"].split(";")[0], t["rows"]) for t in top] == [("age: is not a plain decimal number", 3)]

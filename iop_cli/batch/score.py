@@ -48,6 +48,7 @@ from iop_cli.problems import Problem, ProblemsError
 RATINGS_PER_TABLE = 6  # profile ratings looked up together as text: a table of 6**6 texts
 KEY_BITS = 62  # an (outcome, alerts) pair is one integer when both codes fit in this many bits (`Decided.keyed`)
 OUTCOME_CELLS = SCORE_COLUMNS[:6]  # level, rule, reason, alerts, status, error
+KIND_SEPARATOR = "\x1f"  # between a row's problems while they are counted (no problem's text holds it)
 
 
 @dataclass
@@ -334,7 +335,8 @@ class BatchScorer:
         # computed once for both queries (a common subplan), and no mostly-empty column per problem is kept.
         joined = [
             pl.concat_str(pieces, separator="; ", ignore_nulls=True).alias("__error"),
-            pl.concat_str(kinds, separator="; ", ignore_nulls=True).alias("__kinds"),
+            # Apart by a byte no problem's text holds, so each is counted whole (a text may hold "; " itself).
+            pl.concat_str(kinds, separator=KIND_SEPARATOR, ignore_nulls=True).alias("__kinds"),
         ]
         problems = frame.with_row_index("__row").filter(failed).select("__row", *joined)
         done, bad = pl.collect_all([main, problems], engine="in-memory")
@@ -346,8 +348,8 @@ class BatchScorer:
         why = pl.repeat(None, done.height, dtype=pl.String, eager=True).alias("__why")
         if bad.height:
             error = error.scatter(bad["__row"], bad["__error"])
-            why = why.scatter(bad["__row"], bad["__kinds"])
-            found_kinds = bad.select(pl.col("__kinds").str.split("; ").explode().value_counts())
+            why = why.scatter(bad["__row"], bad["__kinds"].str.replace_all(KIND_SEPARATOR, "; ", literal=True))
+            found_kinds = bad.select(pl.col("__kinds").str.split(KIND_SEPARATOR).explode().value_counts())
             kinds_found = [tuple(item.values()) for item in found_kinds.to_series().to_list()]
         done = done.with_columns(error, why)
         if self.pack.profile:
