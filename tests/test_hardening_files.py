@@ -386,6 +386,11 @@ def test_summary_json_onto_the_output_is_refused(tmp_path):
     one_error(
         iop_in_process("score", str(CORPUS / "good.csv"), "-o", str(out), "--summary-json", str(out)), "is the output"
     )
+    # Both on standard output would mix CSV and JSON in one stream.
+    for given in (["-o", "-"], []):
+        both = iop_in_process("score", str(CORPUS / "good.csv"), *given, "--summary-json", "-")
+        one_error(both, "the scored rows already go to standard output")
+        assert both.stdout == ""
 
 
 def test_an_unreadable_input_is_one_line(tmp_path):

@@ -141,6 +141,16 @@ def run_score(
         mapping = load_mapping(map_path, pack) if map_path else None
         if summary_json and summary_json != "-" and output != "-" and _same_place(summary_json, output):
             raise ProblemsError([Problem(summary_json, "--summary-json is the output", "give it its own file")])
+        if summary_json == "-" and output == "-":
+            raise ProblemsError(
+                [
+                    Problem(
+                        "--summary-json -",
+                        "the scored rows already go to standard output",
+                        "give one of them a file: -o scored.csv or --summary-json summary.json",
+                    )
+                ]
+            )
         for target in (output, summary_json):
             if target and target != "-":
                 check_target(target)
