@@ -442,3 +442,14 @@ def test_a_problem_whose_text_holds_a_semicolon_is_counted_as_one_kind(tmp_path)
     assert result.returncode == 0, result.stderr
     top = json.loads(summary.read_text())["top_errors"]
     assert [(t["reason"].split(";")[0], t["rows"]) for t in top] == [("age: is not a plain decimal number", 3)]
+
+
+def test_parquet_output_keeps_formula_looking_names_and_cells_as_they_are(tmp_path):
+    header, good = good_rows()[0], good_rows()[1]
+    source, out = tmp_path / "in.csv", tmp_path / "o.parquet"
+    with open(source, "w", newline="") as handle:
+        csv.writer(handle).writerows([[*header, "=cmd", "-x"], [*good, "=1+1", "-2"]])
+    assert score(str(source), "-f", "parquet", "-o", str(out), "-q").returncode == 0
+    got = pl.read_parquet(out)
+    assert got.columns[len(header) : len(header) + 2] == ["=cmd", "-x"]
+    assert got.row(0)[len(header) : len(header) + 2] == ("=1+1", "-2")

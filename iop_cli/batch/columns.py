@@ -223,8 +223,10 @@ def output_names(header: list[str], fmt: str, outputs: Sequence[str] = SCORE_COL
     profile). In every format an input column named like an output column (a file scored before) is kept as
     `input_NAME` (numbered where that name is taken too), so no output column is written twice. Otherwise CSV keeps
     the input header as it is, except that a name a spreadsheet would run as a formula gets a leading apostrophe (as
-    cells do); JSON keys must be unique, so a repeated or empty input name gets a suffix."""
-    header = [neutral_text(title) for title in header]
+    cells do); JSON keys must be unique, so a repeated or empty input name gets a suffix. Parquet names are unique
+    as JSON keys are, and nothing in them is neutralized (Parquet is read by programs)."""
+    if fmt != "parquet":
+        header = [neutral_text(title) for title in header]
     csv = fmt == "csv"
     names: list[str] = []
     # CSV: only a renamed column must stay clear of the other names; JSON: every name must.

@@ -108,7 +108,9 @@ class BatchScorer:
         self.pair_texts: dict[tuple[int, int], str] = {}  # `_pair_text`
         self.texts_made: dict[tuple, str] = {}  # `_remembered`
         self.levels_of: dict[int, str] = {}  # `_level`
-        self.keys = output_names(header, "jsonl", score_columns(pack, reason))[: len(header)]  # JSON lines' inputs
+        # The input columns' names in JSON lines, Parquet and Excel.
+        named_as = "parquet" if fmt == "parquet" else "jsonl"
+        self.keys = output_names(header, named_as, score_columns(pack, reason))[: len(header)]
         ratings = {d.id for d in pack.profile}
         self.output_schema = pl.Schema(
             {name: pl.Int8 if name in ratings else pl.String for name in score_columns(pack, reason)}
@@ -614,7 +616,7 @@ def score_file(
         header = table.header
     sources = plan_sources(pack, header, mapping, name)
     scorer = BatchScorer(pack, sources, mapping, header, fmt, reason)
-    names = output_names(header, fmt if fmt == "csv" else "jsonl", score_columns(pack, reason))
+    names = output_names(header, fmt if fmt in ("csv", "parquet") else "jsonl", score_columns(pack, reason))
     sink: TextSink | ParquetSink | XlsxSink
     if fmt == "csv":
         out.write(csv_line(names).encode("utf-8"))
