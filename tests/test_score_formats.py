@@ -106,7 +106,7 @@ def test_xlsx_output_is_a_workbook_with_formulas_neutralized(tmp_path):
     formula = list(good)
     formula[0] = "=HYPERLINK(1)"
     control = list(good)
-    control[0] = "a\x01b & <c> _x0041_"
+    control[0] = "a\x01b & <c> _x0041_\r\nCR\rLF\n"
     source, out = tmp_path / "in.csv", tmp_path / "o.xlsx"
     with open(source, "w", newline="") as handle:
         csv.writer(handle).writerows([header, good, formula, control])
@@ -123,7 +123,8 @@ def test_xlsx_output_is_a_workbook_with_formulas_neutralized(tmp_path):
     import python_calamine
 
     back = python_calamine.CalamineWorkbook.from_path(str(out)).get_sheet_by_index(0).to_python()
-    assert back[3][0] == "a\x01b & <c> _x0041_"
+    assert back[3][0] == "a\x01b & <c> _x0041_\r\nCR\rLF\n"
+    assert book.active.cell(4, 1).value.endswith("\r\nCR\rLF\n")  # carriage returns kept (openpyxl too)
 
 
 def test_xlsx_output_refuses_more_rows_than_a_sheet_holds(tmp_path, monkeypatch):

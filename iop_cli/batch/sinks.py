@@ -173,6 +173,8 @@ def _text_cell(column: pl.Expr) -> pl.Expr:
     text = text.str.replace_all(r"_(x[0-9A-Fa-f]{4}_)", "_x005F_$1")
     for char in _CONTROL:
         text = text.str.replace_all(char, f"_x{ord(char):04X}_", literal=True)
+    # A carriage return as a character reference: written as it is, every XML reader would read a line feed.
+    text = text.str.replace_all("\r", "&#13;", literal=True)
     return pl.format('<c t="inlineStr"><is><t xml:space="preserve">{}</t></is></c>', text)
 
 
