@@ -354,6 +354,26 @@ def test_mapping_renames_recodes_and_derives(tmp_path):
     assert (second["level"], second["status"], second["missing"]) == ("residential", "ok", "age")
 
 
+def test_a_code_the_map_does_not_list_is_an_error_not_an_answer(tmp_path):
+    # An age band of 13 where the map lists 1-12 is no 13-year-old (that would raise the adolescent alert); a
+    # missing code is still unanswered, and a column without a code list still reads its cells as answers.
+    source = tmp_path / "export.csv"
+    good = rows_of(CORPUS / "good.csv")[0]
+    header = [k for k in good if k not in ("age",)] + ["AGE"]
+    values = [good[k] for k in header[:-1]]
+    with open(source, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for band in ("3", "13", "-9", "3.0"):
+            writer.writerow([*values, band])
+    rows = scored_with_map(source, "columns: {age: AGE}\nmissing: [-9]\nvalues: {age: {1: 12, 2: 15, 3: 18}}\n")
+    assert [(r["status"], r["level"]) for r in rows] == [("ok", "iop"), ("error", ""), ("ok", "iop"), ("ok", "iop")]
+    assert rows[1]["error"] == (
+        "age: '13' is not one of the codes the map lists for this field (allowed: 1, 2, 3, or a missing code)"
+    )
+    assert "adolescent" not in rows[1]["alerts"] and rows[2]["missing"] == "age"
+
+
 def test_progress_line_on_a_terminal(tmp_path):
     """On a terminal, stderr shows rows and rows per second while scoring (Rich redraws it in place)."""
     import pexpect

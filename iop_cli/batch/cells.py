@@ -43,30 +43,35 @@ class Converter:
         text = cell.strip()
         if not text:
             return None, None
-        if self.sources[question.id].kind in ("column", "joined") and self.recodes(question.id):
-            if question.type == "multi":  # each code of a selection on its own (joined columns: one code each)
-                parts = [self._recoded(question, part.strip()) for part in text.split(MULTI_SEPARATOR)]
-                text = MULTI_SEPARATOR.join(part for part in parts if isinstance(part, str) and part)
-                if not text:
-                    return None, None  # every code a missing code: unanswered
-            else:
-                recoded = self._recoded(question, text)
-                if isinstance(recoded, OneOf) or recoded is None:
-                    return recoded, None
-                text = recoded
         try:
+            if self.sources[question.id].kind in ("column", "joined") and self.recodes(question.id):
+                if question.type == "multi":  # each code of a selection on its own (joined columns: one code each)
+                    parts = [self._recoded(question, part.strip()) for part in text.split(MULTI_SEPARATOR)]
+                    text = MULTI_SEPARATOR.join(part for part in parts if isinstance(part, str) and part)
+                    if not text:
+                        return None, None  # every code a missing code: unanswered
+                else:
+                    recoded = self._recoded(question, text)
+                    if isinstance(recoded, OneOf) or recoded is None:
+                        return recoded, None
+                    text = recoded
             return coerce(question, text), None
         except BadValue as exc:
             return None, f"{exc.message} (allowed: {exc.allowed})"
 
     def _recoded(self, question: Question, text: str) -> str | OneOf | None:
-        """One code through the map: None for a missing code or a code mapped to null, a value set as it is."""
+        """One code through the map: None for a missing code or a code mapped to null, a value set as it is. A
+        field the map lists codes for takes only those (TEDS-A's age band 13 is no age of 13): BadValue."""
         key = code_key(text)
         if key in self.mapping.missing:
             return None
         codes = self.mapping.values.get(question.id, {})
-        if key not in codes:
+        if not codes:
             return text
+        if key not in codes:
+            listed = ", ".join(list(codes)[:12]) + (", ..." if len(codes) > 12 else "")
+            missing = ", or a missing code" if self.mapping.missing else ""
+            raise BadValue("is not one of the codes the map lists for this field", listed + missing)
         value = codes[key]
         return value if isinstance(value, OneOf) else as_text(value)
 

@@ -1,7 +1,8 @@
 """Column mappings for `iop score --map FILE`: how a CSV export's columns and codes become the pack's fields.
 
     columns:     {field: input column}           # rename; a multi-select may join several: [SUB2, SUB3]
-    values:      {field: {input code: value}}    # recode; numeric codes match as numbers ("5.0" is 5); null = unanswered;
+    values:      {field: {input code: value}}    # recode (a code not listed is an error); numeric codes match as
+                                                 # numbers ("5.0" is 5); null = unanswered;
                                                  # a list = one of these values, not known which (a value set)
     missing:     [codes]                         # codes that mean "unanswered" in every mapped column, e.g. -9
     derive:      {field: {cases: [{when: CONDITION, value: V}], otherwise: V}}   # from input columns, read as numbers
