@@ -467,6 +467,11 @@ def test_engine_duckdb_refuses_what_it_would_read_differently(pack, tmp_path):
     for args in (["-"], [str(long), "--format", "xlsx"]):
         result = iop_in_process("score", *args, "-o", str(tmp_path / "o.x"), "--engine", "duckdb")
         assert result.returncode == Exit.INPUT_ERROR and result.stderr.startswith("error: --engine duckdb")
+    huge = tmp_path / "huge.csv"  # a cell of 3 MB: a row longer than DuckDB reads, not a row of the wrong shape
+    huge.write_text(",".join(header) + "\n" + ",".join(["H" * (3 << 20), *one[1:]]) + "\n", encoding="utf-8")
+    result = iop_in_process("score", str(huge), "-o", str(tmp_path / "o.csv"), "--engine", "duckdb")
+    assert result.returncode == Exit.INPUT_ERROR and result.stderr.count("\n") == 1 and "HHH" not in result.stderr
+    assert f"{huge}:2: this row is longer than DuckDB's reader takes (2 MB)" in result.stderr
 
 
 def test_engine_duckdb_finds_a_blank_line_across_blocks(tmp_path):

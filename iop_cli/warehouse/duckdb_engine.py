@@ -185,6 +185,16 @@ def _run(connection, statement: str, name: str, source: InputFile) -> None:
         if "unicode" in message.lower() or "utf-8" in message.lower() or "utf8" in message.lower():
             raise ProblemsError([encoding_problem(source)]) from None
         line = _LINE.search(message)
+        if line and "Maximum line size" in message:
+            raise ProblemsError(
+                [
+                    Problem(
+                        f"{name}:{line.group(1)}",
+                        "this row is longer than DuckDB's reader takes (2 MB)",
+                        "score the file without --engine duckdb, which reads rows of up to 128 MiB",
+                    )
+                ]
+            ) from None
         if line:
             raise ProblemsError(
                 [
