@@ -264,6 +264,30 @@ def test_diff_lists_changes_and_measures_them_on_intakes(pack_copy):
     assert "iop -> php: 2 rows (data rows 1, 3)" in result.stdout
 
 
+def test_diff_regions_hold_only_answer_sets_every_command_accepts(pack_copy):
+    # The alerts read C-SSRS items, the rules `suicide_risk`: both are searched, and a region must not pair an
+    # item with a `suicide_risk` it derives otherwise (`iop check` refuses such answers).
+    import itertools
+
+    from iop_cli.authoring.diff import impact
+    from iop_cli.decide.engine import decide, disagreements
+    from iop_cli.pack.build import load_pack
+
+    edit(pack_copy / "rules.yaml", "ciwa_ar >= 20)", "ciwa_ar >= 15)")
+    old, new = load_pack(default_pack_dir()), load_pack(pack_copy)
+    found = impact(old, new, limit=12)
+    assert len(found.moved) == 12 and any("cssrs_" in name for m in found.moved for name in m.region)
+    tried = 0
+    for moved in found.moved:
+        names = list(moved.region)
+        for values in itertools.islice(itertools.product(*(moved.region[n] for n in names)), 40):
+            answers = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+            assert not disagreements(old, answers) and not disagreements(new, answers), answers
+            assert (decide(old, answers).level.id, decide(new, answers).level.id) == (moved.old_level, moved.new_level)
+            tried += 1
+    assert tried > 300
+
+
 def test_schema_is_the_committed_file_and_the_default_pack_follows_it():
     jsonschema = pytest.importorskip("jsonschema")
     printed = json.loads(rules("schema").stdout)

@@ -249,16 +249,21 @@ def impact(old: Pack, new: Pack, limit: int = 10) -> Impact:
             return  # a question one pack requires is left blank: not an answer set both accept
         results, (before, after), applies = evaluate(answers, above, changed)
         if before.decided and after.decided:
-            if before.possible != after.possible:
+            if before.possible == after.possible:
+                return
+            # Moved, if the answers are ones both packs accept: where that waits on answers not chosen yet (the
+            # C-SSRS items beside the `suicide_risk` they must agree with), they are chosen first.
+            if index == len(fields) or all(verdict(answers) is True for _, verdict in accepts):
                 yield dict(answers)
-            return
-        if len(set(before.possible) | set(after.possible)) == 1:
-            return  # the same level in both, whatever the rest
-        mine = rest(spaces[0], results[0])
-        if mine is not None and mine == rest(spaces[1], results[1]):
-            return  # the rules still open are the same in both, over fields defined alike: they place alike
-        if index == len(fields):
-            return
+                return
+        else:
+            if len(set(before.possible) | set(after.possible)) == 1:
+                return  # the same level in both, whatever the rest
+            mine = rest(spaces[0], results[0])
+            if mine is not None and mine == rest(spaces[1], results[1]):
+                return  # the rules still open are the same in both, over fields defined alike: they place alike
+            if index == len(fields):
+                return
         name = fields[index]
         if all(applied.get(name, True) is False for applied in applies):
             answers[name] = None  # skipped in both: settled, as a blank answer is
@@ -401,6 +406,35 @@ def _accepts(spaces, domains: dict[str, list[Any]]) -> list[tuple[frozenset[str]
                     return False
                 asked = question.ask_if.evaluate(space.values(answers)[0])
                 return None if asked is None else not asked
+
+            parts.append((reads, verdict))
+    return parts + _agreeing(spaces, domains)
+
+
+def _agreeing(spaces, domains: dict[str, list[Any]]) -> list[tuple[frozenset[str], Any]]:
+    """For each derived answer searched beside what it is derived from (the alerts read the C-SSRS items, the rules
+    `suicide_risk`): the verdict that the two agree, as every command requires (a given answer that its items
+    derive otherwise is an error), over the fields the derivation reads."""
+    from iop_cli.decide.space import questions_read
+    from iop_cli.decide.values import applicable
+
+    parts = []
+    for space in spaces:
+        for question in space.pack.asked:
+            derive = question.derive
+            if derive is None or question.id not in domains or not any(n in domains for n in derive.names):
+                continue
+            # Over the fields searched: an item no condition reads is never answered in an answer set here.
+            reads = frozenset({question.id, *(q.id for q in space.depends(list(derive.names)))}) & domains.keys()
+            needed = questions_read(space.pack, [question.id])
+
+            def verdict(answers, space=space, question=question, reads=reads, needed=needed) -> bool | None:
+                found: list[str] = []
+                given = {k: v for k, v in answers.items() if v is not None}
+                applicable(space.pack, given, space.totals, found, False, needed)
+                if question.id in found:
+                    return False
+                return True if reads <= answers.keys() else None
 
             parts.append((reads, verdict))
     return parts
