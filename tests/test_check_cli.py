@@ -64,11 +64,11 @@ def test_an_answer_to_a_question_that_does_not_apply_is_listed_with_why():
     data = json.loads(iop_in_process("check", "-a", "-", "--format", "json", input=answers).stdout)
     assert data["ignored"] == ["cows"]
     [item] = data["ignored_answers"]
-    assert item["field"] == "cows" and "applies only when uses_opioids is yes" in item["reason"]
+    assert item["field"] == "cows" and "applies only when opioids in use, and" in item["reason"]
     text = iop_in_process("check", "-a", "-", input=answers).stdout
     assert "Ignored answers" in text and "(cows): not used" in text
     markdown = iop_in_process("check", "-a", "-", "--format", "markdown", input=answers).stdout
-    assert "### Ignored answers" in markdown and "uses_opioids is yes" in markdown
+    assert "### Ignored answers" in markdown and "applies only when opioids in use" in markdown
 
 
 def test_markdown_report():

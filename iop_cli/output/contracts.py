@@ -163,10 +163,21 @@ def decision_dict(decision: Decision, pack: Pack, changes: Iterable[Change] = ()
 
 def ignored_reason(pack, field: str) -> str:
     """Why an answer was not used: its question does not apply to this person (its ask_if is false)."""
+    from iop_cli.lang.tree import Not, Ref
     from iop_cli.lang.words import plain
 
     ask_if = pack.questions[field].ask_if
-    condition = plain(ask_if.root) if ask_if is not None else "its condition holds"
+    root = ask_if.root if ask_if is not None else None
+    # A yes/no field the pack words (`says`): "opioids in use", not "uses_opioids is yes".
+    match root:
+        case Ref(name=name) if pack.questions[name].says.get("yes"):
+            condition = pack.questions[name].says["yes"]
+        case Not(operand=Ref(name=name)) if pack.questions[name].says.get("no"):
+            condition = pack.questions[name].says["no"]
+        case None:
+            condition = "its condition holds"
+        case _:
+            condition = plain(root)
     return f"not used: the question applies only when {condition}, and that is not so here"
 
 
