@@ -175,3 +175,39 @@ def test_every_change_shown_leads_where_it_says_in_iop_check(pack, answers):
         assert (decision.level.id, decision.rule) == (change.level, change.rule), change
         seen += 1
     assert seen > 5
+
+
+def test_a_follow_up_that_implies_its_gate_is_changed_with_it(pack):
+    # Item 5 yes counts as a yes to item 2 (answered no): crisis. "5: no" alone leaves the ideation unknown (item 1
+    # unanswered), which `iop check` sends to review; the change found answers item 1 too, and holds.
+    answers = {
+        **{k: v for k, v in SCREENED.items() if not k.startswith("cssrs_")},
+        "cssrs_thoughts": False,
+        "cssrs_intent": False,
+        "cssrs_plan": True,
+        "cssrs_behavior": True,
+        "cssrs_behavior_3_months": False,
+    }
+    assert decide(pack, answers).level.id == "crisis"
+    found = changes(pack, answers, ["iop"])
+    assert found and all(c.answers.get("cssrs_plan") is False for c in found)
+    for change in found:
+        assert decide(pack, checked(pack, {**answers, **change.answers})).level.id == "iop"
+
+
+def test_a_risk_given_beside_the_direct_answers_can_change(pack):
+    answers = {**OPIOIDS, "cows": 5, "home_supportive": True, "suicidal_ideation": "none", "suicide_risk": "high"}
+    assert decide(pack, answers).rule == "crisis_high_suicide_risk"
+    assert [c.answers for c in changes(pack, answers, ["iop"])] == [{"suicide_risk": "none"}]
+
+
+def test_why_not_says_what_it_did_not_try(tmp_path):
+    # The C-SSRS items beside the `suicide_risk` they derive: a change of both together is not searched, so the
+    # answer does not claim that no change exists.
+    path = tmp_path / "a.yaml"
+    both = {**SCREENED, "suicide_risk": "high", "cssrs_method": False}
+    assert decide(load_pack(), both).level.id == "crisis"
+    path.write_text(yaml.safe_dump(both))
+    out = iop_in_process("check", "-a", str(path), "--why-not", "iop").stdout
+    assert out.startswith("No change of up to 3 answers found that leads to Intensive outpatient program (IOP); not")
+    assert "cssrs_intent" in out

@@ -56,7 +56,7 @@ def check(
     decision = decide(pack, clean)
     found = nearest(pack, clean, decision.missing, why_not)
     if why_not is not None:
-        show_why_not(pack, decision, why_not, found, format)
+        show_why_not(pack, decision, why_not, found, format, clean)
         return
     data = decision_dict(decision, pack, found)
     if format is ReportFormat.json:
@@ -73,9 +73,9 @@ def check(
         render(data, rich_console(), pack)
 
 
-def show_why_not(pack, decision, level: str, found: list, format: ReportFormat) -> None:
+def show_why_not(pack, decision, level: str, found: list, format: ReportFormat, answers: dict) -> None:
     """`--why-not LEVEL`: the nearest changes of answers that lead to LEVEL, or why there are none."""
-    from iop_cli.decide.changes import LARGEST
+    from iop_cli.decide.changes import LARGEST, held_back
     from iop_cli.output.contracts import changes_list, dumps
 
     listed = changes_list(pack, found)
@@ -87,6 +87,12 @@ def show_why_not(pack, decision, level: str, found: list, format: ReportFormat) 
         current().echo(f"The recommendation is already {name}.")
     elif decision.missing:
         current().echo(f"Required answers are missing ({', '.join(decision.missing)}): give them first.")
+    elif not listed and (held := held_back(pack, answers)):
+        # Not "no change leads there": a change of a held item together with the answer it derives may.
+        current().echo(
+            f"No change of up to {LARGEST} answers found that leads to {name}; not tried: changing "
+            f"{', '.join(held)}, given beside the answer they derive, together with it."
+        )
     elif not listed:
         current().echo(f"No change of up to {LARGEST} answers leads to {name}.")
     else:

@@ -79,9 +79,7 @@ def changes(
     current, _ = trials.placement(answers, ())
     # The answers a change may alter: given ones that some rule rests on (not a screen's items where the answer
     # they derive is given too: changed alone, they would disagree with it).
-    behind_given = {
-        n for q in pack.asked if q.derive is not None and answers.get(q.id) is not None for n in q.derive.names
-    }
+    behind_given = set(held_back(pack, answers))
     fields = [q.id for q in space.reads(rules) if answers.get(q.id) is not None and q.id not in behind_given]
     wanted = [level for level in (levels or pack.levels) if level != current]
     marks = any(q.can_change for q in pack.asked)  # a pack that marks none tells no facts apart
@@ -124,6 +122,20 @@ def changes(
                     if len(kept) >= per_level:
                         break
     return found
+
+
+def held_back(pack: Pack, answers: Mapping[str, Any]) -> list[str]:
+    """The given answers no change alters: a screen's items given beside the answer they derive (changed alone, an
+    item would disagree with it; the search does not change both together)."""
+    return sorted(
+        {
+            n
+            for q in pack.asked
+            if q.derive is not None and answers.get(q.id) is not None
+            for n in q.derive.names
+            if pack.questions[n].derive is None and answers.get(n) is not None  # an item, given
+        }
+    )
 
 
 def _must_touch(pack: Pack, node: Node, values: Mapping[str, Any], want: bool) -> list[frozenset[str]]:
@@ -183,7 +195,9 @@ def _first(
             if opened:
                 return walk(index, (*chosen, *opened))
             placed, rule = trials.placement(trial, chosen)
-            return ({n: trial[n] for n in chosen}, rule) if placed == level else None
+            if placed != level or (trials.delicate & set(chosen) and not trials.confirmed(trial, level, rule)):
+                return None
+            return {n: trial[n] for n in chosen}, rule
         if not trials.possible(trial, chosen, level):
             return None
         name = chosen[index]
@@ -214,6 +228,16 @@ class _Trials:
             for empty in (True, False)
         }
         self.reached: dict[frozenset[str], list] = {}
+        # Answers a change of which the engine confirms (`confirmed`): derived answers, what they derive from, and
+        # the follow-ups that imply their gates. Elsewhere the placement computed here is the engine's.
+        # Only where the derivation's sources are given here: a total whose items are not cannot disagree.
+        self.delicate = {
+            n
+            for q in pack.asked
+            if q.derive is not None and any(answers.get(i) is not None for i in q.derive.names)
+            for n in (q.id, *q.derive.names)
+        }
+        self.delicate |= {n for pair in pack.implied if any(answers.get(m) is not None for m in pair) for n in pair}
         read = {q.id for q in self.read}
         self.required = [q.id for q in pack.asked if q.required and q.id in read]  # those the rules rest on
         # Whether an instrument is partly answered (a change alters totals, never items: the ranges stay).
@@ -225,7 +249,8 @@ class _Trials:
         """The questions whose values the answers to `names` may change, in pack order."""
         key = frozenset(names)
         if key not in self.reached:
-            found = set(key)
+            # A follow-up's yes counts as a yes to its gate (`pack.implied`): changing either changes both.
+            found = set(key) | {n for pair in self.pack.implied if set(pair) & key for n in pair}
             for question in self.read:  # pack order: a question reads only earlier ones
                 reads = set(question.compute.names) if isinstance(question, Computed) else set()
                 reads |= set(question.ask_if.names) if question.ask_if is not None else set()
@@ -251,6 +276,16 @@ class _Trials:
             values.update((t, r) for t, r in self.base_ranges[empty].items() if t not in reached)
             values.update(ranges(self.pack, values, applies, totals=reached))
         return values, applies
+
+    def confirmed(self, answers: Mapping[str, Any], level: str, rule: str | None) -> bool:
+        """Whether `iop check` accepts these answers and places them so: every change shown is checked whole by
+        the engine, once found (a derived answer the change makes disagree with its items is refused there)."""
+        from iop_cli.decide.engine import decide, disagreements
+
+        if disagreements(self.pack, answers):
+            return False
+        decision = decide(self.pack, answers)
+        return (decision.level.id, decision.rule) == (level, rule)
 
     def opened(self, answers: Mapping[str, Any], changed: Collection[str]) -> list[str]:
         """The questions to answer for the required answers the rules rest on that these answers leave missing
