@@ -141,11 +141,11 @@ def run_score(
         mapping = load_mapping(map_path, pack) if map_path else None
         if summary_json and summary_json != "-" and output != "-" and _same_place(summary_json, output):
             raise ProblemsError([Problem(summary_json, "--summary-json is the output", "give it its own file")])
-        if summary_json == "-" and output == "-":
+        if output == "-" and summary_json and (summary_json == "-" or _is_stdout(summary_json)):
             raise ProblemsError(
                 [
                     Problem(
-                        "--summary-json -",
+                        f"--summary-json {summary_json}",
                         "the scored rows already go to standard output",
                         "give one of them a file: -o scored.csv or --summary-json summary.json",
                     )
@@ -259,6 +259,16 @@ def _score_with_duckdb(source, out, pack, mapping, fmt: str, read_as: str, with_
         spool.seek(0)
         shutil.copyfileobj(spool, out.file, 1 << 20)
     return summary
+
+
+def _is_stdout(path: str) -> bool:
+    """Whether a path names the standard output (/dev/stdout, /proc/self/fd/1)."""
+    import os
+
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except OSError:
+        return False
 
 
 def _same_place(a: str, b: str) -> bool:
