@@ -1,7 +1,7 @@
 """What would change a placement (issue 13, item 3): time per decision against the 100 ms target.
 
 For complete records of the default pack (each pack test's fixture, and records drawn at random from the answers
-the pack's conditions tell apart), times `decide.changes.nearest` (every other level, changes of up to two
+the pack's conditions tell apart, those `iop check` accepts), times `decide.changes.nearest` (every other level, changes of up to two
 answers, as `iop check` and the intake report compute it), the slowest `iop check --why-not LEVEL` over the levels
 (up to three answers), and, as the baseline run alongside, `decide` on the same record. Prints the median,
 95th percentile and maximum of each, and the ratio of the medians. In-process: start-up is not counted.
@@ -25,7 +25,9 @@ TARGET_MS = 100
 
 
 def records(pack, count: int, seed: int) -> list[dict]:
-    """Complete records: every required answer given, optional ones given or not."""
+    """Complete records: every required answer given, optional ones given or not; only records `iop check`
+    accepts (a derived answer given beside its items agrees with them)."""
+    from iop_cli.decide.engine import disagreements
     from iop_cli.decide.missing import level_space
 
     space = level_space(pack)
@@ -39,7 +41,8 @@ def records(pack, count: int, seed: int) -> list[dict]:
                 continue
             if question.required or rng.random() < 0.5:
                 record[question.id] = rng.choice(options)
-        found.append(record)
+        if not disagreements(pack, record):  # a record `iop check` refuses gets no explanation
+            found.append(record)
     return found[:count]
 
 
