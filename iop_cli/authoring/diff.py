@@ -431,7 +431,9 @@ def _agreeing(spaces, domains: dict[str, list[Any]]) -> list[tuple[frozenset[str
             def verdict(answers, space=space, question=question, reads=reads, needed=needed) -> bool | None:
                 found: list[str] = []
                 given = {k: v for k, v in answers.items() if v is not None}
-                applicable(space.pack, given, space.totals, found, False, needed)
+                applicable(
+                    space.pack, given, given=space.totals, disagree=found, unanswered_is_empty=False, questions=needed
+                )
                 if question.id in found:
                     return False
                 return True if reads <= answers.keys() else None

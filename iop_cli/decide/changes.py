@@ -228,9 +228,9 @@ class _Trials:
             for empty in (True, False)
         }
         self.reached: dict[frozenset[str], list] = {}
-        # Answers a change of which the engine confirms (`confirmed`): derived answers, what they derive from, and
-        # the follow-ups that imply their gates. Elsewhere the placement computed here is the engine's.
-        # Only where the derivation's sources are given here: a total whose items are not cannot disagree.
+        # The answers whose change the engine confirms (`confirmed`): a derived answer and what it derives from,
+        # where some of that is given (a total whose items are not cannot disagree), and a follow-up with the gate
+        # it implies. For any other change the placement computed here is the engine's.
         self.delicate = {
             n
             for q in pack.asked
